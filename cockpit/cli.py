@@ -1,0 +1,138 @@
+"""Argument parsing only: build a RunConfig, then train headless, open the cockpit, or replay.
+
+A CockpitError (bad input, worded for the user) is caught here, once, and printed as one line
+with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from cockpit.config import DEFAULT_MODEL, RunConfig
+from cockpit.errors import CockpitError
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected row numbers like 3,17,42, got {text!r}") from None
+
+
+def _str_list(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cockpit", description="A terminal training cockpit for text classifiers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="fine-tune a classifier on a data file (opens the cockpit)")
+    train.add_argument("data", nargs="?", help=".parquet, .csv, .jsonl or .json with a text and a label column")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    train.add_argument("--headless", action="store_true", help="no UI: a progress line on stderr")
+    train.add_argument("--model", default=DEFAULT_MODEL, help="local model folder or Hub name (default: embedded MiniLM)")
+    train.add_argument("--out", help="run directory (default runs/<time>-<data name>)")
+    train.add_argument("--eval", dest="eval_path", metavar="PATH", help="separate eval file (else --eval-split)")
+    train.add_argument("--eval-split", type=float, default=0.1, help="share of rows held out for eval (default 0.1)")
+    train.add_argument("--eval-every", type=int, metavar="N", help="also evaluate every N steps")
+    train.add_argument("--text-column", help="the text column (default: text, sentence, or the only string column)")
+    train.add_argument("--label-columns", type=_str_list, help="several 0/1 columns, one per label (multilabel)")
+    train.add_argument("--label-names", type=_str_list, help="names for integer classes or 0/1 multi-hot lists")
+    train.add_argument("--max-length", type=int, default=128, help="tokens per text (default 128)")
+    train.add_argument("--batch-size", type=int, default=16, help="micro-batch size (default 16)")
+    train.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
+    train.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (default 5e-5)")
+    train.add_argument("--weight-decay", type=float, default=0.01)
+    train.add_argument("--warmup-ratio", type=float, default=0.1)
+    train.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping (0 = off)")
+    train.add_argument("--epochs", type=float, default=3.0)
+    train.add_argument("--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs)")
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
+    train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="autocast on CUDA")
+    train.add_argument("--freeze", default="none", help="layer groups to freeze: embeddings,layer.0-3 | all | none | 0.5")
+    train.add_argument("--at", dest="schedule", action="append", default=[], metavar="STEP:COMMAND",
+                       help="schedule a command, e.g. 40:unfreeze=layer.4-5 or 100:lr=1e-5 (repeatable)")
+    train.add_argument("--pin", dest="pins", type=_int_list, help="training rows to follow, e.g. 3,17,42")
+    train.add_argument("--pin-budget", type=float, default=0.02, help="share of time for pinned predictions (0.02)")
+    train.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N steps")
+    train.add_argument("--keep-checkpoints", type=int, default=3)
+    train.add_argument("--trust-remote-code", action="store_true", help="run code shipped in the model folder (off)")
+    train.add_argument("--theme", default="cockpit-dark", help="cockpit-dark (default) or cockpit-light")
+
+    replay = commands.add_parser("replay", help="open the cockpit on a run's journal (read-only)")
+    replay.add_argument("run_dir", help="a run directory (or its journal.jsonl)")
+    replay.add_argument("--follow", action="store_true", help="keep reading as a headless run writes")
+    replay.add_argument("--theme", default="cockpit-dark")
+    return parser
+
+
+CONFIG_FLAGS = {f for f in RunConfig.__dataclass_fields__ if f != "data"}
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    values = {k: v for k, v in vars(args).items() if k in CONFIG_FLAGS}
+    if not args.data:
+        raise CockpitError("cockpit train needs a data file (or --resume RUN_DIR)")
+    return RunConfig(data=args.data, **values)
+
+
+def _resume_config(run_dir: Path) -> RunConfig:
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise CockpitError(f"--resume {run_dir}: no config.json there; is it a cockpit run directory?")
+    return RunConfig.load(config_path)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from cockpit.launch import run_headless, run_with_app
+    from cockpit.prepare import prepare
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        config = _resume_config(run_dir)
+        config.headless = args.headless
+        prepared = prepare(config, resume_dir=run_dir)
+    else:
+        config = config_from_args(args)
+        prepared = prepare(config)
+    if args.headless or not sys.stdout.isatty():
+        return run_headless(prepared)
+    return run_with_app(prepared, args.theme)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import queue
+
+    from cockpit.journal import JOURNAL_NAME
+    from cockpit.ui.app import CockpitApp
+    from cockpit.ui.replay import start_journal_reader
+
+    path = Path(args.run_dir)
+    journal = path if path.is_file() else path / JOURNAL_NAME
+    if not journal.exists() and not args.follow:
+        raise CockpitError(f"{journal}: no such journal; give a run directory written by cockpit train")
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    start_journal_reader(journal, events, follow=args.follow)
+    CockpitApp(events, control=None, theme_name=args.theme, run_label=str(path)).run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args)
+        return _replay(args)
+    except CockpitError as exc:
+        print(f"cockpit: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""RunConfig: every knob of a run in one place, with its default and its validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cockpit.errors import CockpitError
+from cockpit.events import CommandSyntaxError, parse_scheduled
+
+DEFAULT_MODEL = "embedded:all-MiniLM-L6-v2"
+
+
+@dataclass
+class RunConfig:
+    """What to train, on what, and how. Saved as config.json in the run directory."""
+
+    data: str
+    model: str = DEFAULT_MODEL
+    out: str | None = None
+    eval_path: str | None = None
+    eval_split: float = 0.1
+    text_column: str | None = None
+    label_columns: list[str] | None = None
+    label_names: list[str] | None = None
+    max_length: int = 128
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    epochs: float = 3.0
+    max_steps: int | None = None
+    seed: int = 42
+    device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (autocast on CUDA only)
+    freeze: str = "none"
+    schedule: list[str] = field(default_factory=list)  # --at STEP:COMMAND
+    pins: list[int] | None = None
+    pin_budget: float = 0.02  # share of training time pinned-example inference may take
+    eval_every: int | None = None
+    save_every: int | None = None
+    keep_checkpoints: int = 3
+    trust_remote_code: bool = False
+    headless: bool = False
+
+    def validate(self) -> None:
+        """Reject values that would fail later, with the flag's name and what to do."""
+        checks: list[tuple[bool, str]] = [
+            (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
+            (self.batch_size <= 65536, f"--batch-size {self.batch_size} is too large"),
+            (self.grad_accum >= 1, f"--grad-accum must be at least 1, got {self.grad_accum}"),
+            (0 < self.lr < 1, f"--lr must be between 0 and 1 (e.g. 5e-5), got {self.lr:g}"),
+            (self.epochs > 0, f"--epochs must be positive, got {self.epochs:g}"),
+            (self.max_steps is None or self.max_steps >= 1, f"--max-steps must be at least 1, got {self.max_steps}"),
+            (8 <= self.max_length <= 8192, f"--max-length must be between 8 and 8192, got {self.max_length}"),
+            (0 <= self.eval_split < 1, f"--eval-split must be in [0, 1), got {self.eval_split:g}"),
+            (0 <= self.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio:g}"),
+            (self.eval_every is None or self.eval_every >= 1, "--eval-every must be at least 1"),
+            (self.save_every is None or self.save_every >= 1, "--save-every must be at least 1"),
+            (0 < self.pin_budget <= 1, f"--pin-budget must be in (0, 1], got {self.pin_budget:g}"),
+            (self.precision in ("auto", "fp32", "bf16", "fp16"), f"--precision {self.precision!r}: use auto, fp32, bf16 or fp16"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise CockpitError(message)
+        for entry in self.schedule:
+            try:
+                parse_scheduled(entry)
+            except CommandSyntaxError as exc:
+                raise CockpitError(str(exc)) from None
+
+    @property
+    def effective_batch(self) -> int:
+        """Samples per optimizer step; `--grad-accum` splits it into micro-batches."""
+        return self.batch_size * self.grad_accum
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> RunConfig:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

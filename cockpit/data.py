@@ -1,0 +1,406 @@
+"""File -> texts, a label matrix, label names and the task kind, or a clear CockpitError.
+
+Every task is held the same way: a float32 matrix `targets[row, label]` (one-hot for binary and
+multiclass, multi-hot for multilabel), so metrics, pins and the loss code never branch on how the
+labels were written in the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from cockpit.errors import CockpitError
+
+SUPPORTED = (".parquet", ".csv", ".jsonl", ".json")
+TEXT_COLUMN_NAMES = ("text", "sentence", "content", "review", "document", "body")
+LABEL_COLUMN_NAMES = ("labels", "label", "targets", "target", "class", "category", "topic", "y")
+TASKS = ("binary", "multiclass", "multilabel")
+
+
+@dataclass
+class LabeledTexts:
+    """Rows ready for training; `row_ids` are the rows' numbers in the file (what --pin takes)."""
+
+    texts: list[str]
+    targets: np.ndarray  # float32 [rows, labels]
+    label_names: list[str]
+    task: str
+    source: str
+    row_ids: list[int]
+    notices: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, positions: list[int]) -> LabeledTexts:
+        return LabeledTexts(
+            texts=[self.texts[i] for i in positions],
+            targets=self.targets[positions],
+            label_names=self.label_names,
+            task=self.task,
+            source=self.source,
+            row_ids=[self.row_ids[i] for i in positions],
+        )
+
+    @property
+    def label_counts(self) -> dict[str, int]:
+        counts = self.targets.sum(axis=0)
+        return {name: int(c) for name, c in zip(self.label_names, counts)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the file
+# ---------------------------------------------------------------------------------------------
+
+
+def read_table(path: Path) -> pa.Table:
+    """Read a supported file into an Arrow table, or say what is wrong with it in one line."""
+    if not path.exists():
+        raise CockpitError(f"{path}: no such file")
+    if path.is_dir():
+        raise CockpitError(f"{path}: is a directory; give a .parquet, .csv, .jsonl or .json file")
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise CockpitError(f"{path}: unsupported format {suffix or '(no extension)'}; use one of {', '.join(SUPPORTED)}")
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+        elif suffix == ".csv":
+            import pyarrow.csv as pcsv
+
+            table = pcsv.read_csv(path)
+        else:
+            table = _read_json(path)
+    except CockpitError:
+        raise
+    except Exception as exc:  # pyarrow raises many types; the user needs only the gist
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise CockpitError(f"{path}: cannot be read as {suffix[1:]} ({reason}); is it really a {suffix[1:]} file?") from None
+    if table.num_rows == 0:
+        raise CockpitError(f"{path}: the table is empty (0 rows)")
+    return table
+
+
+def _read_json(path: Path) -> pa.Table:
+    """JSON lines, or one JSON array of objects (as `df.to_json(orient='records')` writes)."""
+    text = path.read_text(encoding="utf-8")
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        records = json.loads(text)
+    else:
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if not records:
+        raise CockpitError(f"{path}: the table is empty (0 rows)")
+    if not all(isinstance(r, dict) for r in records):
+        raise CockpitError(f"{path}: expected one JSON object per row")
+    return pa.Table.from_pylist(records)
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing the columns
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_string_column(values: list[Any]) -> bool:
+    present = [v for v in values if v is not None]
+    return bool(present) and all(isinstance(v, str) for v in present)
+
+
+def _is_binary_column(values: list[Any]) -> bool:
+    present = [v for v in values if v is not None]
+    return bool(present) and all(isinstance(v, (int, bool, float)) and v in (0, 1) for v in present)
+
+
+def _pick_text_column(path: Path, columns: dict[str, list[Any]], requested: str | None, exclude: set[str]) -> str:
+    if requested:
+        if requested not in columns:
+            raise CockpitError(f"{path}: no column {requested!r} for --text-column; columns: {', '.join(columns)}")
+        if not _is_string_column(columns[requested]):
+            raise CockpitError(f"{path}: column {requested!r} does not hold text")
+        return requested
+    for name in TEXT_COLUMN_NAMES:
+        if name in columns and _is_string_column(columns[name]):
+            return name
+    candidates = [n for n, v in columns.items() if n not in exclude and _is_string_column(v)]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise CockpitError(
+            f"{path}: no usable text column (columns: {', '.join(columns)}); name one with --text-column"
+        )
+    raise CockpitError(f"{path}: several text columns ({', '.join(candidates)}); choose one with --text-column")
+
+
+def _pick_label_columns(
+    path: Path, columns: dict[str, list[Any]], requested: list[str] | None, text_hint: str | None
+) -> tuple[list[str], list[tuple[str, str, dict[str, Any]]]]:
+    """One label column, or several 0/1 columns (one per label)."""
+    if requested:
+        missing = [c for c in requested if c not in columns]
+        if missing:
+            raise CockpitError(f"{path}: no column {missing[0]!r} for --label-columns; columns: {', '.join(columns)}")
+        for name in requested:
+            if not _is_binary_column(columns[name]):
+                raise CockpitError(f"{path}: --label-columns column {name!r} must hold only 0/1 values")
+        return list(requested), []
+    for name in LABEL_COLUMN_NAMES:
+        if name in columns:
+            return [name], []
+    binary = [n for n, v in columns.items() if n != text_hint and _is_binary_column(v)]
+    if len(binary) >= 2:
+        notice = (
+            "label_format",
+            f"no label column; read the {len(binary)} 0/1 columns {', '.join(binary)} as one label each (multilabel)",
+            {"columns": binary},
+        )
+        return binary, [notice]
+    others = [n for n in columns if n != text_hint]
+    if len(others) == 1:
+        return others, []
+    raise CockpitError(
+        f"{path}: no label column (looked for {', '.join(LABEL_COLUMN_NAMES)}; columns: {', '.join(columns)}); "
+        "name one or pass --label-columns"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Turning label values into a target matrix
+# ---------------------------------------------------------------------------------------------
+
+
+def _maybe_list(value: Any) -> Any:
+    """CSV cannot hold lists: accept a JSON list written as text, e.g. '["Gender", "Race"]'."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            return json.loads(value.replace("'", '"'))
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _scalar_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "int"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "int" if math.isfinite(value) and value.is_integer() else "float"
+    if isinstance(value, str):
+        return "str"
+    return type(value).__name__
+
+
+def _targets_from_column(
+    path: Path, column: str, values: list[Any], label_names: list[str] | None
+) -> tuple[np.ndarray, list[str], str, list[tuple[str, str, dict[str, Any]]]]:
+    values = [_maybe_list(v) for v in values]
+    notices: list[tuple[str, str, dict[str, Any]]] = []
+    is_list = [isinstance(v, (list, tuple)) for v in values]
+    if any(is_list) and not all(is_list):
+        raise CockpitError(f"{path}: column {column!r} mixes lists and single values; use one form for every row")
+    if all(is_list):
+        items = [x for v in values for x in v]
+        kinds = {_scalar_kind(x) for x in items}
+        if kinds == {"str"}:
+            names = label_names or sorted(set(items))
+            unknown = sorted(set(items) - set(names))
+            if unknown:
+                raise CockpitError(f"{path}: label {unknown[0]!r} in column {column!r} is not in --label-names")
+            index = {n: i for i, n in enumerate(names)}
+            targets = np.zeros((len(values), len(names)), dtype=np.float32)
+            for row, labels in enumerate(values):
+                for name in labels:
+                    targets[row, index[name]] = 1.0
+            return targets, names, "multilabel", notices
+        if kinds <= {"int"} and set(items) <= {0, 1}:
+            lengths = {len(v) for v in values}
+            if len(lengths) != 1:
+                raise CockpitError(f"{path}: column {column!r} holds 0/1 lists of different lengths {sorted(lengths)}")
+            width = lengths.pop()
+            names = label_names or [f"label_{i}" for i in range(width)]
+            if len(names) != width:
+                raise CockpitError(f"{path}: --label-names gives {len(names)} names for {width} columns of 0/1 labels")
+            notices.append(("label_format", f"column {column!r} read as multi-hot 0/1 lists: multilabel, {width} labels", {}))
+            return np.asarray(values, dtype=np.float32).reshape(len(values), width), names, "multilabel", notices
+        raise CockpitError(
+            f"{path}: column {column!r} holds lists of {'/'.join(sorted(kinds))}; use label names or 0/1 multi-hot lists"
+        )
+    kinds = {_scalar_kind(v) for v in values}
+    if len(kinds) > 1:
+        examples = ", ".join(repr(v) for v in _one_of_each_kind(values))
+        raise CockpitError(f"{path}: column {column!r} mixes label types ({examples}); use one type for every row")
+    kind = kinds.pop()
+    if kind == "float":
+        raise CockpitError(
+            f"{path}: column {column!r} holds fractional numbers (a regression target?); cockpit trains classifiers: "
+            "use class names or integer classes"
+        )
+    if kind not in ("int", "str"):
+        raise CockpitError(f"{path}: column {column!r} holds {kind} values; use class names or integer classes")
+    classes = sorted({int(v) if kind == "int" else v for v in values})
+    if len(classes) < 2:
+        raise CockpitError(f"{path}: column {column!r} has a single class ({classes[0]!r}); a classifier needs two or more")
+    names = [str(c) for c in classes]
+    if label_names:
+        if kind == "int" and classes == list(range(len(classes))) and len(label_names) >= len(classes):
+            names = list(label_names)
+            classes = list(range(len(names)))
+        else:
+            raise CockpitError(f"{path}: --label-names needs integer classes 0..N-1 in column {column!r}")
+    index = {c: i for i, c in enumerate(classes)}
+    targets = np.zeros((len(values), len(classes)), dtype=np.float32)
+    for row, v in enumerate(values):
+        targets[row, index[int(v) if kind == "int" else v]] = 1.0
+    task = "binary" if len(classes) == 2 else "multiclass"
+    return targets, names, task, notices
+
+
+def _one_of_each_kind(values: list[Any]) -> list[Any]:
+    seen: dict[str, Any] = {}
+    for v in values:
+        seen.setdefault(_scalar_kind(v), v)
+    return list(seen.values())[:3]
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry points
+# ---------------------------------------------------------------------------------------------
+
+
+def load_labeled_texts(
+    path: Path,
+    text_column: str | None = None,
+    label_columns: list[str] | None = None,
+    label_names: list[str] | None = None,
+) -> LabeledTexts:
+    """Read `path` and infer the text column, the labels and the task (see README: data in)."""
+    table = read_table(path)
+    columns = {name: table.column(name).to_pylist() for name in table.column_names}
+    text_hint = text_column or next((n for n in TEXT_COLUMN_NAMES if n in columns), None)
+    label_cols, notices = _pick_label_columns(path, columns, label_columns, text_hint)
+    text_col = _pick_text_column(path, columns, text_column, exclude=set(label_cols))
+    if text_col in label_cols:
+        raise CockpitError(f"{path}: column {text_col!r} cannot be both the text and a label")
+
+    def usable(row: int) -> bool:
+        text = columns[text_col][row]
+        return isinstance(text, str) and bool(text.strip()) and all(columns[c][row] is not None for c in label_cols)
+
+    keep = [row for row in range(table.num_rows) if usable(row)]
+    dropped = table.num_rows - len(keep)
+    if not keep:
+        raise CockpitError(f"{path}: no row has both a text in {text_col!r} and a label; nothing to train on")
+    if dropped:
+        notices.append(
+            ("rows_dropped", f"dropped {dropped} of {table.num_rows} rows with missing text or labels", {"dropped": dropped})
+        )
+    texts = [columns[text_col][row] for row in keep]
+    if len(label_cols) > 1:
+        if label_names and len(label_names) != len(label_cols):
+            raise CockpitError(f"{path}: --label-names gives {len(label_names)} names for {len(label_cols)} label columns")
+        targets = np.array([[float(columns[c][row]) for c in label_cols] for row in keep], dtype=np.float32)
+        names, task = list(label_names or label_cols), "multilabel"
+    else:
+        values = [columns[label_cols[0]][row] for row in keep]
+        targets, names, task, more = _targets_from_column(path, label_cols[0], values, label_names)
+        notices.extend(more)
+    if task == "multilabel" and targets.shape[1] < 2:
+        raise CockpitError(f"{path}: only one label ({names[0]!r}); a multilabel classifier needs two or more")
+    return LabeledTexts(texts, targets, names, task, str(path), keep, notices)
+
+
+def split_for_eval(data: LabeledTexts, share: float, seed: int) -> tuple[LabeledTexts, LabeledTexts | None]:
+    """A seeded eval split, stratified by class for single-label tasks so rare classes appear in both."""
+    if share <= 0:
+        return data, None
+    rng = np.random.default_rng(seed)
+    if data.task == "multilabel":
+        strata = [np.arange(len(data))]
+    else:
+        classes = data.targets.argmax(axis=1)
+        strata = [np.flatnonzero(classes == c) for c in range(len(data.label_names))]
+    eval_positions: list[int] = []
+    for stratum in strata:
+        shuffled = rng.permutation(stratum)
+        take = int(round(len(shuffled) * share))
+        if len(shuffled) >= 2:
+            take = min(max(take, 1), len(shuffled) - 1)
+        else:
+            take = 0
+        eval_positions.extend(int(i) for i in shuffled[:take])
+    if not eval_positions:
+        return data, None
+    eval_set = set(eval_positions)
+    train_positions = [i for i in range(len(data)) if i not in eval_set]
+    return data.subset(train_positions), data.subset(sorted(eval_positions))
+
+
+def align_eval(train: LabeledTexts, evaluation: LabeledTexts) -> LabeledTexts:
+    """Express a separately loaded eval file in the training file's label order."""
+    if evaluation.label_names == train.label_names:
+        return evaluation
+    unknown = [n for n in evaluation.label_names if n not in train.label_names]
+    if unknown:
+        raise CockpitError(f"{evaluation.source}: eval label {unknown[0]!r} does not occur in the training data {train.source}")
+    targets = np.zeros((len(evaluation), len(train.label_names)), dtype=np.float32)
+    for j, name in enumerate(evaluation.label_names):
+        targets[:, train.label_names.index(name)] = evaluation.targets[:, j]
+    return LabeledTexts(evaluation.texts, targets, train.label_names, train.task, evaluation.source, evaluation.row_ids)
+
+
+def default_pins(data: LabeledTexts, count: int = 4) -> list[int]:
+    """A few training rows that together cover as many labels as possible (greedy set cover)."""
+    uncovered = set(range(len(data.label_names)))
+    chosen: list[int] = []
+    while len(chosen) < min(count, len(data)):
+        gains = [
+            (len(uncovered & set(np.flatnonzero(data.targets[i]).tolist())), -i) for i in range(len(data)) if i not in chosen
+        ]
+        best_gain, neg_i = max(gains)
+        chosen.append(-neg_i)
+        uncovered -= set(np.flatnonzero(data.targets[-neg_i]).tolist())
+        if best_gain == 0 and not uncovered:
+            uncovered = set(range(len(data.label_names)))
+    return [data.row_ids[i] for i in chosen]
+
+
+def positions_of_rows(data: LabeledTexts, rows: list[int]) -> list[int]:
+    """Map file row numbers (what users pin) to positions in the training split."""
+    where = {row: pos for pos, row in enumerate(data.row_ids)}
+    positions = []
+    for row in rows:
+        if row not in where:
+            raise CockpitError(
+                f"--pin {row}: not a training row (rows 0..{max(data.row_ids)}; eval-split and dropped rows cannot be pinned)"
+            )
+        positions.append(where[row])
+    return positions
+
+
+def summary_lines(data: LabeledTexts, evaluation: LabeledTexts | None, token_lengths: list[int], max_length: int) -> list[str]:
+    """The short data summary printed before training."""
+    counts = Counter(data.label_counts)
+    per_row = data.targets.sum(axis=1)
+    lengths = np.asarray(token_lengths) if token_lengths else np.zeros(1)
+    truncated = float((lengths > max_length).mean())
+    top = ", ".join(f"{name} {n}" for name, n in counts.most_common(8))
+    more = f", ... ({len(counts) - 8} more)" if len(counts) > 8 else ""
+    lines = [
+        f"data: {data.source}: {len(data)} training rows, {len(evaluation) if evaluation else 0} eval rows, "
+        f"task {data.task}, {len(data.label_names)} labels",
+        f"labels: {top}{more}",
+        f"labels per row: mean {per_row.mean():.2f}, min {per_row.min():.0f}, max {per_row.max():.0f}",
+        f"tokens per text: median {np.median(lengths):.0f}, p95 {np.percentile(lengths, 95):.0f}, "
+        f"max {lengths.max():.0f}; {truncated:.1%} truncated at --max-length {max_length}",
+    ]
+    return lines

@@ -1,0 +1,593 @@
+"""The training loop. It knows nothing of Textual: it emits events and obeys commands.
+
+Read `Engine.run` top to bottom: apply the commands due, take one optimizer step, measure it,
+then evaluate / predict the pinned examples / checkpoint when due. Commands arrive on a
+thread-safe queue and take effect between optimizer steps, so a freeze is exact: from the next
+step on the group's gradients are None, the optimizer skips it, and its weights stay
+bit-identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import queue
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from cockpit import checkpoint as ckpt
+from cockpit.errors import CockpitError
+from cockpit.events import (
+    CheckpointSaved,
+    Command,
+    CommandApplied,
+    EvalResult,
+    Event,
+    Freeze,
+    LayerStats,
+    Notice,
+    Pause,
+    PinnedExample,
+    PinPredictions,
+    PinRows,
+    Resume,
+    RunEnded,
+    RunStarted,
+    SaveCheckpoint,
+    SetLearningRate,
+    StateChanged,
+    StepMetrics,
+    Stop,
+    Unfreeze,
+    UnpinRows,
+    parse_scheduled,
+)
+from cockpit.instruments import (
+    GroupNorms,
+    best_thresholds,
+    classification_metrics,
+    clip_gradients,
+    constant_loss,
+    is_finite,
+    majority_accuracy,
+    predict,
+    training_loss,
+)
+from cockpit.journal import JOURNAL_NAME, JournalWriter
+from cockpit.model import expand_groups
+from cockpit.prepare import PreparedRun
+
+Observer = Callable[[Event], None]
+
+
+def _no_weight_decay(name: str) -> bool:
+    """Biases and normalisation weights are not decayed (as HF Trainer does)."""
+    lowered = name.lower()
+    return lowered.endswith(".bias") or "norm" in lowered or ".ln_" in lowered
+
+
+class Engine:
+    """One training run. Construct, register observers, then call `run()` (in a thread)."""
+
+    def __init__(self, prepared: PreparedRun, observers: list[Observer] | None = None, on_nonfinite: str = "pause") -> None:
+        self.prepared = prepared
+        self.config = prepared.config
+        self.run_dir = prepared.run_dir
+        self.model = prepared.loaded.model
+        self.tokenizer = prepared.loaded.tokenizer
+        self.groups = prepared.loaded.groups
+        self.group_names = [g.name for g in self.groups]
+        self.task = prepared.train.task
+        self.device = prepared.device
+        self.on_nonfinite = on_nonfinite  # "pause" with a UI to look at, "stop" headless
+        self.observers: list[Observer] = list(observers or [])
+        self.commands: queue.Queue[tuple[Command, str]] = queue.Queue()
+
+        cfg = self.config
+        self.effective_batch = cfg.effective_batch
+        self.micro_batch = cfg.batch_size
+        rows = len(prepared.train)
+        self.steps_per_epoch = max(1, math.ceil(rows / self.effective_batch))
+        self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
+        self.warmup_steps = int(cfg.warmup_ratio * self.total_steps)
+        self.targets = torch.as_tensor(prepared.train.targets)
+        self.schedule: dict[int, list[Command]] = {}
+        for entry in cfg.schedule:
+            at, command = parse_scheduled(entry)
+            self.schedule.setdefault(at, []).append(command)
+
+        self.model.to(self.device)
+        self.model.train()
+        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.autocast, self.scaler = self._precision()
+        self.norms = GroupNorms(self.groups, self.device)
+        self.pin_positions = list(prepared.pin_positions)
+        self.step = 0
+        self.frozen: set[str] = set()
+        self._paused = False
+        self._stop_reason: str | None = None
+        self._stop_message = ""
+        self._pending: dict[str, Any] | None = None  # last step's numbers awaiting the next transfer
+        self._train_seconds = 0.0
+        self._pin_seconds = 0.0
+        self._last_eval_step = -1
+        self._last_pin_step = -1
+        self._last_saved_step = -1
+        self._set_frozen(prepared.initial_frozen, frozen=True)
+        if prepared.resume is not None:
+            self._restore(prepared.resume)
+
+    # ------------------------------------------------------------------ setup helpers
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """Every parameter is in the optimizer from the start; freezing only drops its grad."""
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            (no_decay if _no_weight_decay(name) else decay).append(param)
+        return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+    def _lr_factor(self, step: int) -> float:
+        """Linear warmup, then linear decay to zero (as HF's get_linear_schedule_with_warmup)."""
+        if step < self.warmup_steps:
+            return (step + 1) / (self.warmup_steps + 1)
+        return max(0.0, (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps))
+
+    def _precision(self) -> tuple[torch.autocast | None, Any]:
+        """Autocast on CUDA only: bf16 where supported, else fp16 with a gradient scaler."""
+        wanted = self.config.precision
+        if self.device.type != "cuda" or wanted == "fp32":
+            return None, None
+        if wanted == "auto":
+            wanted = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        dtype = torch.bfloat16 if wanted == "bf16" else torch.float16
+        scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+        return torch.autocast("cuda", dtype=dtype), scaler
+
+    def _restore(self, state: ckpt.TrainingState) -> None:
+        self.optimizer.load_state_dict(state.optimizer)
+        self.scheduler.load_state_dict(state.scheduler)
+        torch.set_rng_state(state.rng_cpu)
+        if torch.cuda.is_available() and state.rng_cuda:
+            torch.cuda.set_rng_state_all(state.rng_cuda)
+        if self.scaler is not None and state.scaler:
+            self.scaler.load_state_dict(state.scaler)
+        self.micro_batch = state.micro_batch
+        self.step = state.step
+        self._last_saved_step = state.step
+
+    # ------------------------------------------------------------------ public API
+
+    def submit(self, command: Command, source: str = "ui") -> None:
+        """Thread-safe: queue a command for the next step boundary."""
+        self.commands.put((command, source))
+
+    def emit(self, event: Event) -> None:
+        """Hand an event to every observer; an observer that fails is dropped, not the run."""
+        for observer in list(self.observers):
+            try:
+                observer(event)
+            except Exception as exc:  # an observer must never break training
+                self.observers.remove(observer)
+                print(f"cockpit: observer {observer!r} failed and was detached: {exc}", file=sys.stderr)
+
+    def run(self) -> RunEnded:
+        """Train to the end (or a stop), then save; never raises: failures end as reason=error."""
+        journal = JournalWriter(self.run_dir / JOURNAL_NAME)
+        self.observers.insert(0, journal)
+        self.config.save(self.run_dir / "config.json")
+        try:
+            self._announce()
+            if self._last_pin_step < 0:
+                self._predict_pins()
+            while self.step < self.total_steps and self._stop_reason is None:
+                self._apply_commands()
+                if self._stop_reason is not None:
+                    break
+                self._train_step()
+                self._after_step()
+            ended = self._finish()
+        except Exception as exc:
+            ended = self._fail(exc)
+        self.emit(ended)
+        journal.close()
+        return ended
+
+    # ------------------------------------------------------------------ the loop
+
+    def _announce(self) -> None:
+        prepared, train = self.prepared, self.prepared.train
+        evaluation = prepared.evaluation
+        pins = [
+            PinnedExample(index=train.row_ids[p], text=train.texts[p], targets=train.targets[p].tolist())
+            for p in self.pin_positions
+        ]
+        self.emit(
+            RunStarted(
+                step=self.step,
+                model=prepared.loaded.source,
+                task=self.task,
+                labels=train.label_names,
+                layers=self.group_names,
+                layer_params={g.name: g.size for g in self.groups},
+                pins=pins,
+                device=str(self.device) + (f" ({self.autocast.fast_dtype})" if self.autocast else ""),
+                config={**self.config.to_dict(), "warmup_steps": self.warmup_steps, "effective_batch": self.effective_batch},
+                total_steps=self.total_steps,
+                steps_per_epoch=self.steps_per_epoch,
+                run_dir=str(self.run_dir),
+                train_rows=len(train),
+                eval_rows=len(evaluation) if evaluation else 0,
+                constant_loss=constant_loss(train.targets, train.targets, self.task),
+                frozen=sorted(self.frozen, key=self.group_names.index),
+                head=prepared.loaded.head,
+                resumed_from=self.step if prepared.resume else None,
+            )
+        )
+        if prepared.resume is None:
+            for kind, message, evidence in prepared.notices:
+                self.emit(Notice(step=self.step, kind=kind, message=message, evidence=evidence))
+            head = prepared.loaded.head
+            if head["reinitialised"] and head["reason"]:
+                self.emit(Notice(step=0, kind="head_reinitialised", message=f"classification head re-initialised: {head['reason']}", evidence=head))
+
+    def _batch_rows(self, step: int) -> list[int]:
+        """Rows of optimizer step `step` (0-based): a seeded shuffle per epoch, so resuming needs only the step."""
+        rows = len(self.prepared.train)
+        epoch, position = divmod(step, self.steps_per_epoch)
+        order = torch.randperm(rows, generator=torch.Generator().manual_seed(self.config.seed * 1000 + epoch))
+        return order[position * self.effective_batch : (position + 1) * self.effective_batch].tolist()
+
+    def _collate(self, rows: list[int]) -> dict[str, torch.Tensor]:
+        """Pad to the longest row of this batch only (dynamic padding)."""
+        ids = [self.prepared.token_ids[r] for r in rows]
+        width = max(len(x) for x in ids)
+        pad = self.tokenizer.pad_token_id or 0
+        input_ids = np.full((len(ids), width), pad, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for i, x in enumerate(ids):
+            input_ids[i, : len(x)] = x
+            mask[i, : len(x)] = 1
+        return {
+            "input_ids": torch.from_numpy(input_ids).to(self.device, non_blocking=True),
+            "attention_mask": torch.from_numpy(mask).to(self.device, non_blocking=True),
+        }
+
+    def _forward_backward(self, rows: list[int]) -> torch.Tensor:
+        """Loss of the whole batch, accumulated over micro-batches; halves them on CUDA OOM."""
+        while True:
+            try:
+                total = torch.zeros((), device=self.device)
+                for start in range(0, len(rows), self.micro_batch):
+                    chunk = rows[start : start + self.micro_batch]
+                    batch = self._collate(chunk)
+                    with self.autocast or contextlib.nullcontext():
+                        logits = self.model(**batch).logits
+                    loss = training_loss(logits, self.targets[chunk].to(self.device), self.task)
+                    scaled = loss * (len(chunk) / len(rows))
+                    (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+                    total += scaled.detach()
+                return total
+            except torch.cuda.OutOfMemoryError:
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.micro_batch == 1:
+                    raise
+                torch.cuda.empty_cache()
+                old, self.micro_batch = self.micro_batch, max(1, self.micro_batch // 2)
+                self.emit(
+                    Notice(
+                        step=self.step + 1,
+                        kind="out_of_memory",
+                        message=f"CUDA out of memory at micro-batch {old}: retrying with {self.micro_batch} "
+                        f"and {math.ceil(self.effective_batch / self.micro_batch)} accumulation steps "
+                        f"(effective batch stays {self.effective_batch})",
+                        evidence={"old_micro_batch": old, "micro_batch": self.micro_batch},
+                    )
+                )
+
+    def _train_step(self) -> None:
+        rows = self._batch_rows(self.step)
+        started = time.perf_counter()
+        loss = self._forward_backward(rows)
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        group_grads, grads = self.norms.gradient_norms()
+        total_grad = group_grads.pow(2).sum().sqrt()
+        # The one device-to-host transfer of this step: its loss and gradient norms, plus the
+        # previous step's update sizes, which were computed on the device after its update.
+        previous = self._pending["update"] if self._pending else torch.zeros(0, device=self.device)
+        values = torch.cat([loss.reshape(1).float(), total_grad.reshape(1), group_grads, previous]).tolist()
+        self._flush_pending(values[2 + len(self.group_names) :])
+        loss_value, grad_value = values[0], values[1]
+        self.step += 1
+        lr = self.optimizer.param_groups[0]["lr"]
+        numbers = {
+            "loss": loss_value,
+            "grad_norm": grad_value,
+            "group_grads": values[2 : 2 + len(self.group_names)],
+            "lr": lr,
+            "epoch": self.step / self.steps_per_epoch,
+        }
+        if not is_finite(loss_value, grad_value) and self.scaler is None:
+            self.optimizer.zero_grad(set_to_none=True)
+            numbers["samples_per_s"] = len(rows) / max(time.perf_counter() - started, 1e-9)
+            self._emit_step(numbers, [0.0] * len(self.group_names), [float("nan")] * len(self.group_names))
+            self._nonfinite(loss_value, grad_value)
+            self._train_seconds += time.perf_counter() - started
+            return
+        clip_gradients(grads, grad_value if is_finite(grad_value) else 0.0, self.config.max_grad_norm)
+        self.norms.before_update()
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        update = self.norms.update_norms()
+        seconds = time.perf_counter() - started
+        self._pending = {**numbers, "update": update, "samples_per_s": len(rows) / max(seconds, 1e-9)}
+        self._train_seconds += seconds
+
+    def _flush_pending(self, update_values: list[float] | None = None) -> None:
+        """Emit the last step's metrics once its update sizes are on the host."""
+        if self._pending is None:
+            return
+        if update_values is None:
+            update_values = self._pending["update"].tolist()
+        count = len(self.group_names)
+        pending, self._pending = self._pending, None
+        self._emit_step(pending, update_values[:count], update_values[count:], step=self.step)
+
+    def _emit_step(self, numbers: dict[str, Any], ratios: list[float], weights: list[float], step: int | None = None) -> None:
+        layers = {
+            name: LayerStats(
+                grad_norm=numbers["group_grads"][i],
+                weight_norm=weights[i],
+                update_ratio=ratios[i],
+                frozen=name in self.frozen,
+            )
+            for i, name in enumerate(self.group_names)
+        }
+        self.emit(
+            StepMetrics(
+                step=step if step is not None else self.step,
+                epoch=numbers["epoch"],
+                loss=numbers["loss"],
+                lr=numbers["lr"],
+                samples_per_s=numbers["samples_per_s"],
+                grad_norm=numbers["grad_norm"],
+                layers=layers,
+                micro_batch=self.micro_batch,
+                effective_batch=self.effective_batch,
+            )
+        )
+
+    def _nonfinite(self, loss: float, grad: float) -> None:
+        """Keep the last good weights (this update was skipped) and stop or pause for a look.
+
+        The diagnostics turn the non-finite step into an alarm with advice; here only the run's
+        state changes.
+        """
+        what = "loss" if not math.isfinite(loss) else "gradient norm"
+        why = f"non-finite {what} at step {self.step}: update skipped, weights are the last good ones"
+        if self.on_nonfinite == "stop":
+            self._stop_reason, self._stop_message = "stopped", why
+        else:
+            self._set_paused(True, reason=why)
+            self._apply_commands()
+
+    def _after_step(self) -> None:
+        cfg = self.config
+        at_epoch_end = self.step % self.steps_per_epoch == 0
+        if self.prepared.evaluation is not None and (at_epoch_end or (cfg.eval_every and self.step % cfg.eval_every == 0)):
+            self._evaluate()
+        if self._pins_due():
+            self._predict_pins()
+        if cfg.save_every and self.step % cfg.save_every == 0:
+            self._save_checkpoint()
+
+    def _pins_due(self) -> bool:
+        """Pinned predictions may take `pin_budget` of the training time, no more."""
+        return self._pin_seconds <= self.config.pin_budget * self._train_seconds
+
+    # ------------------------------------------------------------------ commands
+
+    def _apply_commands(self) -> None:
+        """Apply what is queued or scheduled for this boundary; while paused, wait for more."""
+        for command in self.schedule.pop(self.step + 1, []):
+            self._apply(command, "schedule")
+        while True:
+            try:
+                command, source = self.commands.get(timeout=0.2) if self._paused else self.commands.get_nowait()
+            except queue.Empty:
+                if self._paused and self._stop_reason is None:
+                    continue
+                return
+            self._apply(command, source)
+            if self._stop_reason is not None:
+                return
+
+    def _apply(self, command: Command, source: str) -> None:
+        result = "ok"
+        try:
+            if isinstance(command, (Freeze, Unfreeze)):
+                names = [n for spec in command.groups for n in expand_groups(spec, self.group_names, flag=command.text)]
+                result = self._set_frozen(names, frozen=isinstance(command, Freeze))
+            elif isinstance(command, SetLearningRate):
+                self.scheduler.base_lrs = [command.lr for _ in self.scheduler.base_lrs]
+                factor = self._lr_factor(self.scheduler.last_epoch)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = command.lr * factor
+            elif isinstance(command, Pause):
+                self._set_paused(True, reason=source)
+            elif isinstance(command, Resume):
+                self._set_paused(False, reason=source)
+            elif isinstance(command, SaveCheckpoint):
+                self._flush_pending()
+                self._save_checkpoint()
+            elif isinstance(command, Stop):
+                self._stop_reason = command.reason
+            elif isinstance(command, (PinRows, UnpinRows)):
+                result = self._change_pins(command)
+        except CockpitError as exc:
+            result = f"refused: {exc}"
+        self.emit(CommandApplied(step=self.step, command=command.text, source=source, result=result))
+
+    def _set_frozen(self, names: list[str], frozen: bool) -> str:
+        """Flip requires_grad and drop grads; the optimizer keeps the state for later."""
+        target = (self.frozen | set(names)) if frozen else (self.frozen - set(names))
+        if len(target) == len(self.group_names):
+            raise CockpitError("at least one layer group must stay trainable")
+        for group in self.groups:
+            if group.name in names:
+                for param in group.params:
+                    param.requires_grad_(not frozen)
+                    param.grad = None
+        self.frozen = target
+        self.norms.refresh()
+        return "ok"
+
+    def _set_paused(self, paused: bool, reason: str) -> None:
+        if paused == self._paused:
+            return
+        self._paused = paused
+        if paused:
+            self._flush_pending()
+        self.emit(StateChanged(step=self.step, state="paused" if paused else "running", reason=reason))
+
+    def _change_pins(self, command: PinRows | UnpinRows) -> str:
+        from cockpit.data import positions_of_rows
+
+        positions = positions_of_rows(self.prepared.train, list(command.rows))
+        if isinstance(command, PinRows):
+            self.pin_positions += [p for p in positions if p not in self.pin_positions]
+        else:
+            self.pin_positions = [p for p in self.pin_positions if p not in positions]
+        train = self.prepared.train
+        pins = [{"index": train.row_ids[p], "text": train.texts[p], "targets": train.targets[p].tolist()} for p in self.pin_positions]
+        self.emit(Notice(step=self.step, kind="pins_changed", message=f"{len(pins)} pinned examples", evidence={"pins": pins}))
+        self._predict_pins()
+        return "ok"
+
+    # ------------------------------------------------------------------ predictions
+
+    def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Tokenize exactly as inference does."""
+        limit = self.config.max_length
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
+        return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+
+    def _predict_pins(self) -> None:
+        if not self.pin_positions:
+            return
+        self._flush_pending()
+        started = time.perf_counter()
+        train = self.prepared.train
+        texts = [train.texts[p] for p in self.pin_positions]
+        predictions = predict(self.model, self.encode, texts, train.targets[self.pin_positions], self.task, autocast=self.autocast)
+        self._pin_seconds += time.perf_counter() - started
+        self._last_pin_step = self.step
+        self.emit(
+            PinPredictions(
+                step=self.step,
+                probs=predictions.probs.round(5).tolist(),
+                losses=predictions.losses.tolist(),
+                loss=float(predictions.losses.mean()),
+            )
+        )
+
+    def _evaluate(self) -> None:
+        evaluation = self.prepared.evaluation
+        if evaluation is None or self._last_eval_step == self.step:
+            return
+        self._flush_pending()
+        predictions = predict(self.model, self.encode, evaluation.texts, evaluation.targets, self.task, autocast=self.autocast)
+        metrics, per_label, predicted, truth = classification_metrics(
+            predictions.probs, evaluation.targets, self.task, evaluation.label_names
+        )
+        self._last_eval_step = self.step
+        self.emit(
+            EvalResult(
+                step=self.step,
+                epoch=self.step / self.steps_per_epoch,
+                loss=float(predictions.losses.mean()),
+                metrics=metrics,
+                per_label_f1=per_label,
+                predicted_distribution=predicted,
+                true_distribution=truth,
+                baselines={
+                    "majority_accuracy": majority_accuracy(evaluation.targets, self.task),
+                    "constant_loss": constant_loss(self.prepared.train.targets, evaluation.targets, self.task),
+                },
+                rows=len(evaluation),
+                thresholds=best_thresholds(predictions.probs, evaluation.targets, evaluation.label_names)
+                if self.task == "multilabel"
+                else {},
+            )
+        )
+
+    # ------------------------------------------------------------------ saving and ending
+
+    def _save_checkpoint(self) -> None:
+        if self._last_saved_step == self.step:
+            return
+        state = ckpt.TrainingState(
+            step=self.step,
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            rng_cpu=torch.get_rng_state(),
+            rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            frozen=sorted(self.frozen, key=self.group_names.index),
+            pin_rows=[self.prepared.train.row_ids[p] for p in self.pin_positions],
+            micro_batch=self.micro_batch,
+            scaler=self.scaler.state_dict() if self.scaler is not None else None,
+        )
+        path = ckpt.save_checkpoint(self.run_dir, self.model, self.tokenizer, state, self.config.keep_checkpoints)
+        self._last_saved_step = self.step
+        self.emit(CheckpointSaved(step=self.step, path=str(path)))
+
+    def _save_model(self) -> str:
+        target = self.run_dir / "model"
+        self.model.save_pretrained(target, safe_serialization=True)
+        self.tokenizer.save_pretrained(target)
+        return str(target)
+
+    def _finish(self) -> RunEnded:
+        self._flush_pending()
+        reason = self._stop_reason or "finished"
+        if reason == "finished":
+            self._evaluate()
+        if self._last_pin_step != self.step:
+            self._predict_pins()
+        self._save_checkpoint()
+        model_dir = self._save_model()
+        latest = ckpt.latest_checkpoint(self.run_dir)
+        return RunEnded(
+            step=self.step,
+            reason=reason,
+            model_dir=model_dir,
+            checkpoint=str(latest) if latest else None,
+            message=self._stop_message,
+        )
+
+    def _fail(self, exc: BaseException) -> RunEnded:
+        """Journal the error with where it happened, and save what can be saved."""
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        where = f" at {frame.filename}:{frame.lineno}" if frame else ""
+        message = f"{type(exc).__name__}: {exc}{where}"
+        self._pending = None
+        saved = None
+        try:
+            self._save_checkpoint()
+            latest = ckpt.latest_checkpoint(self.run_dir)
+            saved = str(latest) if latest else None
+        except Exception as save_error:  # the original error matters more
+            message += f" (and the checkpoint failed: {save_error})"
+        return RunEnded(step=self.step, reason="error", checkpoint=saved, message=message)

@@ -1,0 +1,358 @@
+"""The one contract between the engine, the journal, the diagnostics and the UI.
+
+Everything the engine observes leaves it as one of the event dataclasses below; everything the
+user asks for reaches it as one of the command dataclasses. Events are plain data (numbers,
+strings, lists, dicts) so that the journal can write them as JSON and read them back into the
+very same objects: a live run and a replayed journal feed the UI identically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+# ---------------------------------------------------------------------------------------------
+# Events (engine -> observers)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Event:
+    """Base of every event: the optimizer step it belongs to and the wall-clock time."""
+
+    type: ClassVar[str] = "event"
+    step: int
+    time: float = field(default_factory=time.time, kw_only=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with the event's `type` first, as the journal stores it."""
+        return {"type": self.type, **dataclasses.asdict(self)}
+
+
+@dataclass
+class PinnedExample:
+    """A training row whose predictions are followed during the run."""
+
+    index: int
+    text: str
+    targets: list[float]
+
+
+@dataclass
+class RunStarted(Event):
+    """Written once before step 1 (and again on resume): what is trained on what."""
+
+    type: ClassVar[str] = "run"
+    model: str
+    task: str  # "binary" | "multiclass" | "multilabel"
+    labels: list[str]
+    layers: list[str]
+    layer_params: dict[str, int]
+    pins: list[PinnedExample]
+    device: str
+    config: dict[str, Any]
+    total_steps: int
+    steps_per_epoch: int
+    run_dir: str
+    train_rows: int
+    eval_rows: int
+    constant_loss: float  # loss of always predicting the training label frequencies
+    frozen: list[str]
+    head: dict[str, Any]  # output count, problem type, whether it was re-initialised and why
+    resumed_from: int | None = None
+
+
+@dataclass
+class LayerStats:
+    """Per layer group, per optimizer step."""
+
+    grad_norm: float  # before clipping; 0.0 when frozen
+    weight_norm: float
+    update_ratio: float  # ||w_after - w_before|| / ||w_before||; exactly 0.0 when frozen
+    frozen: bool
+
+
+@dataclass
+class StepMetrics(Event):
+    """One optimizer step: the loss the optimizer saw and what it did to each layer group."""
+
+    type: ClassVar[str] = "step"
+    epoch: float
+    loss: float
+    lr: float
+    samples_per_s: float
+    grad_norm: float  # total, before clipping
+    layers: dict[str, LayerStats]
+    micro_batch: int
+    effective_batch: int
+
+
+@dataclass
+class PinPredictions(Event):
+    """Pinned examples predicted exactly as inference does: eval mode, no grad, sigmoid/softmax."""
+
+    type: ClassVar[str] = "pins"
+    probs: list[list[float]]  # [pin][label]
+    losses: list[float]  # each pin's own loss
+    loss: float  # their mean: comparable with the training loss
+
+
+@dataclass
+class EvalResult(Event):
+    """Evaluation on the held-out split, with the baselines a constant predictor would get."""
+
+    type: ClassVar[str] = "eval"
+    epoch: float
+    loss: float
+    metrics: dict[str, float]  # accuracy, micro_f1, macro_f1, ...
+    per_label_f1: dict[str, float]
+    predicted_distribution: dict[str, int]  # label -> rows predicted (multilabel: rows positive)
+    true_distribution: dict[str, int]
+    baselines: dict[str, float]  # majority_accuracy, constant_loss
+    rows: int
+    # multilabel only: label -> {"threshold": best, "f1": F1 at best, "f1_at_half": F1 at 0.5}
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class CommandApplied(Event):
+    """A user or scheduled command, journaled at the step it took effect."""
+
+    type: ClassVar[str] = "command"
+    command: str
+    source: str  # "ui" | "schedule" | "signal" | "engine"
+    result: str = ""
+
+
+@dataclass
+class Notice(Event):
+    """Something the user should know that is not a problem (head re-initialised, rows dropped)."""
+
+    type: ClassVar[str] = "notice"
+    kind: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Alarm(Event):
+    """A problem named in plain words, with the numbers behind it and what to try.
+
+    `active` is False when the condition that raised it has cleared (alarms do not flap: each
+    rule raises once, then releases once).
+    """
+
+    type: ClassVar[str] = "alarm"
+    kind: str
+    severity: str  # "warning" | "error"
+    message: str
+    advice: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    active: bool = True
+
+
+@dataclass
+class StateChanged(Event):
+    """The run's state as the status panel shows it."""
+
+    type: ClassVar[str] = "state"
+    state: str  # "running" | "paused"
+    reason: str = ""
+
+
+@dataclass
+class CheckpointSaved(Event):
+    type: ClassVar[str] = "checkpoint"
+    path: str
+
+
+@dataclass
+class RunEnded(Event):
+    type: ClassVar[str] = "end"
+    reason: str  # "finished" | "stopped" | "interrupted" | "error"
+    model_dir: str | None = None
+    checkpoint: str | None = None
+    message: str = ""
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        RunStarted,
+        StepMetrics,
+        PinPredictions,
+        EvalResult,
+        CommandApplied,
+        Notice,
+        Alarm,
+        StateChanged,
+        CheckpointSaved,
+        RunEnded,
+    )
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event | None:
+    """Rebuild an event from its journal dict; unknown types (a newer journal) give None."""
+    cls = EVENT_TYPES.get(data.get("type", ""))
+    if cls is None:
+        return None
+    fields = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: v for k, v in data.items() if k in fields}
+    if cls is RunStarted:
+        kwargs["pins"] = [PinnedExample(**p) for p in kwargs.get("pins", [])]
+    elif cls is StepMetrics:
+        kwargs["layers"] = {name: LayerStats(**s) for name, s in kwargs.get("layers", {}).items()}
+    return cls(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands (UI / schedule / signals -> engine), applied between optimizer steps
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    """Base of every command. `text` is the form used by `--at STEP:COMMAND` and the journal."""
+
+    @property
+    def text(self) -> str:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Freeze(Command):
+    groups: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return "freeze=" + ",".join(self.groups)
+
+
+@dataclass(frozen=True)
+class Unfreeze(Command):
+    groups: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return "unfreeze=" + ",".join(self.groups)
+
+
+@dataclass(frozen=True)
+class SetLearningRate(Command):
+    lr: float
+
+    @property
+    def text(self) -> str:
+        return f"lr={self.lr:g}"
+
+
+@dataclass(frozen=True)
+class Pause(Command):
+    @property
+    def text(self) -> str:
+        return "pause"
+
+
+@dataclass(frozen=True)
+class Resume(Command):
+    @property
+    def text(self) -> str:
+        return "resume"
+
+
+@dataclass(frozen=True)
+class SaveCheckpoint(Command):
+    @property
+    def text(self) -> str:
+        return "save"
+
+
+@dataclass(frozen=True)
+class Stop(Command):
+    """Finish the current step, save a checkpoint and end with `reason` ("stopped"/"interrupted")."""
+
+    reason: str = "stopped"
+
+    @property
+    def text(self) -> str:
+        return "stop" if self.reason == "stopped" else f"stop={self.reason}"
+
+
+@dataclass(frozen=True)
+class PinRows(Command):
+    rows: tuple[int, ...]
+
+    @property
+    def text(self) -> str:
+        return "pin=" + ",".join(map(str, self.rows))
+
+
+@dataclass(frozen=True)
+class UnpinRows(Command):
+    rows: tuple[int, ...]
+
+    @property
+    def text(self) -> str:
+        return "unpin=" + ",".join(map(str, self.rows))
+
+
+class CommandSyntaxError(ValueError):
+    """A command string that cannot be parsed; the message says what forms exist."""
+
+
+COMMAND_FORMS = "freeze=GROUPS, unfreeze=GROUPS, lr=FLOAT, pause, resume, save, stop, pin=ROWS, unpin=ROWS"
+
+
+def _int_list(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError as exc:
+        raise CommandSyntaxError(f"expected row numbers like 3,17,42, got {value!r}") from exc
+
+
+def parse_command(text: str) -> Command:
+    """Parse the textual form (`freeze=layer.0-3`, `lr=1e-5`, `pause`, ...) into a Command.
+
+    Group names are not checked here (the engine knows the model's groups and expands ranges).
+    """
+    name, _, value = text.strip().partition("=")
+    name, value = name.strip().lower(), value.strip()
+    if name in ("freeze", "unfreeze"):
+        if not value:
+            raise CommandSyntaxError(f"{name} needs layer groups, e.g. {name}=layer.0-3")
+        groups = tuple(g.strip() for g in value.split(",") if g.strip())
+        return Freeze(groups) if name == "freeze" else Unfreeze(groups)
+    if name == "lr":
+        try:
+            lr = float(value)
+        except ValueError as exc:
+            raise CommandSyntaxError(f"lr needs a number, e.g. lr=1e-5, got {value!r}") from exc
+        if not 0 < lr < 1:
+            raise CommandSyntaxError(f"lr must be between 0 and 1, got {value}")
+        return SetLearningRate(lr)
+    if name in ("pin", "unpin"):
+        rows = _int_list(value)
+        if not rows:
+            raise CommandSyntaxError(f"{name} needs row numbers, e.g. {name}=3,17")
+        return PinRows(rows) if name == "pin" else UnpinRows(rows)
+    simple: dict[str, Command] = {"pause": Pause(), "resume": Resume(), "save": SaveCheckpoint()}
+    if name in simple and not value:
+        return simple[name]
+    if name == "stop":
+        return Stop(value or "stopped")
+    raise CommandSyntaxError(f"unknown command {text!r}; known: {COMMAND_FORMS}")
+
+
+_SCHEDULE = re.compile(r"^\s*(\d+)\s*:\s*(.+)$")
+
+
+def parse_scheduled(text: str) -> tuple[int, Command]:
+    """Parse `--at STEP:COMMAND` (e.g. `40:unfreeze=layer.4-5`)."""
+    match = _SCHEDULE.match(text)
+    if not match:
+        raise CommandSyntaxError(f"--at {text!r} is not STEP:COMMAND, e.g. --at 40:unfreeze=layer.4-5")
+    return int(match.group(1)), parse_command(match.group(2))

@@ -1,0 +1,203 @@
+"""Process lifecycle: the engine thread, signals, the headless progress line, exit codes.
+
+Whatever ends the process (the run finishing, `q`, Ctrl-C, SIGTERM, the SSH session dropping
+with SIGHUP), the engine is asked to stop after its current step and is waited for, so that a
+checkpoint and the journal's `end` event are always written. A second Ctrl-C quits at once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from typing import TextIO
+
+from cockpit.diagnostics import Diagnostics
+from cockpit.engine import Engine
+from cockpit.events import Alarm, Command, Event, EvalResult, Notice, RunEnded, StepMetrics, Stop
+from cockpit.prepare import PreparedRun
+
+EXIT_CODES = {"finished": 0, "stopped": 0, "interrupted": 130, "error": 1}
+
+
+class EngineThread:
+    """Runs the engine in a background thread; what the UI holds as its RunControl."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.ended: RunEnded | None = None
+        self.thread = threading.Thread(target=self._target, name="cockpit-engine", daemon=True)
+
+    def _target(self) -> None:
+        self.ended = self.engine.run()
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def submit(self, command: Command, source: str = "ui") -> None:
+        self.engine.submit(command, source)
+
+    def run(self) -> None:
+        """For the UI's worker: wait until training ends (the thread is started by `start`)."""
+        self.thread.join()
+
+    def stop_and_wait(self, reason: str = "interrupted") -> RunEnded | None:
+        if self.thread.is_alive():
+            self.engine.submit(Stop(reason), "signal")
+            self.thread.join()
+        return self.ended
+
+
+class SignalGuard:
+    """First SIGINT/SIGTERM/SIGHUP: stop after this step and save. Second SIGINT: quit now."""
+
+    def __init__(self, runner: EngineThread, on_first: callable | None = None, out: TextIO = sys.stderr) -> None:
+        self.runner = runner
+        self.on_first = on_first
+        self.out = out
+        self.count = 0
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.count += 1
+        name = signal.Signals(signum).name
+        if self.count == 1:
+            self.runner.submit(Stop("interrupted"), "signal")
+            self._say(f"\ncockpit: {name}: finishing this step, saving a checkpoint (Ctrl-C again to quit at once)")
+            if self.on_first is not None:
+                self.on_first()
+            return
+        engine = self.runner.engine
+        self._say(
+            f"\ncockpit: quitting now; steps {engine._last_saved_step + 1}..{engine.step} are not saved "
+            f"(last checkpoint: step {max(engine._last_saved_step, 0)}); the journal is complete up to here"
+        )
+        os._exit(130)
+
+    def _say(self, text: str) -> None:
+        try:
+            print(text, file=self.out, flush=True)
+        except (OSError, ValueError):  # the terminal may be gone (SIGHUP)
+            pass
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+class ProgressPrinter:
+    """The headless progress line on stderr: step, loss, ETA; alarms and evals as lines."""
+
+    def __init__(self, total_steps: int, out: TextIO = sys.stderr, every_s: float = 1.0) -> None:
+        self.total = total_steps
+        self.out = out
+        self.every_s = every_s
+        self.interactive = out.isatty()
+        self._last = 0.0
+        self._smoothed: float | None = None
+        self._rate: float | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StepMetrics):
+            if math.isfinite(event.loss):
+                self._smoothed = event.loss if self._smoothed is None else 0.9 * self._smoothed + 0.1 * event.loss
+            if event.samples_per_s > 0:
+                steps_per_s = event.samples_per_s / max(event.effective_batch, 1)
+                self._rate = steps_per_s if self._rate is None else 0.8 * self._rate + 0.2 * steps_per_s
+            now = time.monotonic()
+            if now - self._last >= self.every_s or event.step == self.total:
+                self._last = now
+                eta = (self.total - event.step) / self._rate if self._rate else float("nan")
+                line = (
+                    f"step {event.step}/{self.total} epoch {event.epoch:.2f} loss {event.loss:.4f} "
+                    f"(smoothed {self._smoothed if self._smoothed is not None else float('nan'):.4f}) "
+                    f"lr {event.lr:.2e} {event.samples_per_s:.1f} samples/s ETA {_duration(eta)}"
+                )
+                self._write(line, transient=True)
+        elif isinstance(event, EvalResult):
+            m = event.metrics
+            self._write(
+                f"eval step {event.step}: loss {event.loss:.4f} accuracy {m.get('accuracy', 0):.4f} "
+                f"(majority {event.baselines.get('majority_accuracy', 0):.4f}) micro-F1 {m.get('micro_f1', 0):.4f} "
+                f"macro-F1 {m.get('macro_f1', 0):.4f}"
+            )
+        elif isinstance(event, Alarm):
+            state = "ALARM" if event.active else "cleared"
+            self._write(f"[{state} {event.kind}] step {event.step}: {event.message}" + (f" -> {event.advice}" if event.active else ""))
+        elif isinstance(event, Notice) and event.kind == "data_summary":
+            self._write(event.message)
+        elif isinstance(event, Notice) and event.kind != "pins_changed":
+            self._write(f"[notice] {event.message}")
+        elif isinstance(event, RunEnded):
+            self._write(f"run ended at step {event.step}: {event.reason}" + (f" ({event.message})" if event.message else ""))
+
+    def _write(self, text: str, transient: bool = False) -> None:
+        try:
+            if self.interactive:
+                self.out.write("\r\x1b[2K" + text + ("" if transient else "\n"))
+            else:
+                self.out.write(text + "\n")
+            self.out.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _print_outcome(ended: RunEnded | None, prepared: PreparedRun) -> int:
+    if ended is None:
+        print("cockpit: the run did not end cleanly", file=sys.stderr)
+        return 1
+    print(f"run directory: {prepared.run_dir}", file=sys.stderr)
+    if ended.model_dir:
+        print(f"model: {ended.model_dir}  (loads with pipeline('text-classification', model=...))", file=sys.stderr)
+    if ended.checkpoint:
+        print(f"checkpoint: {ended.checkpoint}  (continue with: cockpit train --resume {prepared.run_dir})", file=sys.stderr)
+    if ended.reason == "error":
+        print(f"cockpit: training failed: {ended.message}", file=sys.stderr)
+    return 1 if ended.reason == "stopped" and ended.message else EXIT_CODES.get(ended.reason, 1)
+
+
+def run_headless(prepared: PreparedRun) -> int:
+    """Train with a progress line; exit 0 when done."""
+    engine = Engine(prepared, on_nonfinite="stop")
+    engine.observers += [Diagnostics(engine.emit), ProgressPrinter(engine.total_steps)]
+    runner = EngineThread(engine)
+    SignalGuard(runner).install()
+    runner.start()
+    while runner.thread.is_alive():  # join with a timeout so signal handlers run promptly
+        runner.thread.join(timeout=0.2)
+    return _print_outcome(runner.ended, prepared)
+
+
+def run_with_app(prepared: PreparedRun, theme: str) -> int:
+    """Open the cockpit on a live run; the engine keeps training in its own thread."""
+    from cockpit.ui.app import CockpitApp, ExampleRow
+
+    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+    engine = Engine(prepared, on_nonfinite="pause")
+    engine.observers += [Diagnostics(engine.emit), events.put]
+    runner = EngineThread(engine)
+    train = prepared.train
+    examples = [
+        ExampleRow(index=row, text=text, labels=[n for n, t in zip(train.label_names, targets) if t > 0.5])
+        for row, text, targets in zip(train.row_ids, train.texts, train.targets)
+    ]
+    app = CockpitApp(events, runner, examples=examples, theme_name=theme, run_label=str(prepared.run_dir))
+    SignalGuard(runner, on_first=app.exit, out=sys.__stderr__).install()
+    runner.start()
+    try:
+        app.run()
+    finally:
+        ended = runner.stop_and_wait("interrupted")
+    return _print_outcome(ended, prepared)

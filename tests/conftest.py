@@ -1,0 +1,106 @@
+"""Shared fixtures: a tiny real BERT (random weights, offline tokenizer) and run helpers.
+
+The tiny model is a real `BertModel` saved with `save_pretrained`, loaded by cockpit exactly as a
+user's model folder would be; only its size (2 layers, hidden 32) is unrealistic, so a training
+step takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_data"
+
+
+def _sample_texts() -> list[str]:
+    texts = []
+    for name in ("dei.parquet", "sentiment.parquet"):
+        texts += pq.read_table(SAMPLES / name).column("text").to_pylist()
+    texts += [line.split(",", 1)[0] for line in (SAMPLES / "topics.csv").read_text().splitlines()[1:]]
+    return texts
+
+
+def build_tiny_model(target: Path, layers: int = 2, kind: str = "bert") -> Path:
+    """Save a tiny random model + a WordPiece tokenizer trained on the sample texts."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, BertTokenizerFast, GPT2Config, GPT2Model, PreTrainedTokenizerFast
+
+    target.mkdir(parents=True, exist_ok=True)
+    if kind == "gpt2":
+        tok = Tokenizer(models.BPE(unk_token="<unk>"))
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.train_from_iterator(_sample_texts(), trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>", "<unk>"]))
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", unk_token="<unk>")
+        config = GPT2Config(vocab_size=tok.get_vocab_size(), n_embd=32, n_layer=layers, n_head=2, n_positions=128)
+        model = GPT2Model(config)
+    else:
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        tok.train_from_iterator(_sample_texts(), trainers.WordPieceTrainer(vocab_size=1500, special_tokens=specials))
+        cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+        )
+        tokenizer = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                      sep_token="[SEP]", mask_token="[MASK]")
+        config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=layers,
+                            num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+        model = BertModel(config)
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path to a tiny BERT folder (2 layers), built once per test session."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-gpt2"), kind="gpt2")
+
+
+def write_parquet(path: Path, columns: dict[str, list]) -> Path:
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+@pytest.fixture
+def multilabel_file(tmp_path: Path) -> Path:
+    """A small learnable multilabel table: each label has its own words."""
+    rng = random.Random(0)
+    words = {"red": ["crimson", "scarlet"], "blue": ["navy", "azure"], "green": ["olive", "emerald"]}
+    texts, labels = [], []
+    for i in range(60):
+        chosen = rng.sample(sorted(words), rng.randint(1, 2))
+        texts.append(" ".join(rng.choice(words[c]) for c in chosen) + f" item {i}")
+        labels.append(chosen)
+    return write_parquet(tmp_path / "colors.parquet", {"text": texts, "labels": labels})
+
+
+def run_engine(data: Path, out: Path, model: Path, *, observers: list | None = None, **overrides):
+    """Prepare and run a real Engine headless in this thread; returns (engine, ended event)."""
+    from cockpit.config import RunConfig
+    from cockpit.engine import Engine
+    from cockpit.prepare import prepare
+
+    settings = {"max_steps": 6, "batch_size": 8, "lr": 1e-3, "eval_split": 0.2, "max_length": 32, "seed": 0}
+    settings.update(overrides)
+    config = RunConfig(data=str(data), model=str(model), out=str(out), **settings)
+    engine = Engine(prepare(config), observers=observers, on_nonfinite="stop")
+    ended = engine.run()
+    return engine, ended
