@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="fine-tune a classifier on a data file (opens the cockpit)")
     train.add_argument("data", nargs="?", help=".parquet, .csv, .jsonl or .json with a text and a label column")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue a run from its latest checkpoint (its config; --max-steps may extend it)")
     train.add_argument("--headless", action="store_true", help="no UI: a progress line on stderr")
     train.add_argument("--model", default=DEFAULT_MODEL, help="local model folder or Hub name (default: embedded MiniLM)")
     train.add_argument("--out", help="run directory (default runs/<time>-<data name>)")
@@ -96,6 +97,8 @@ def _train(args: argparse.Namespace) -> int:
         run_dir = Path(args.resume)
         config = _resume_config(run_dir)
         config.headless = args.headless
+        if args.max_steps is not None:  # a new step budget for the continued run
+            config.max_steps = args.max_steps
         prepared = prepare(config, resume_dir=run_dir)
     else:
         config = config_from_args(args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,15 @@ class RunConfig:
             (self.batch_size <= 65536, f"--batch-size {self.batch_size} is too large"),
             (self.grad_accum >= 1, f"--grad-accum must be at least 1, got {self.grad_accum}"),
             (0 < self.lr < 1, f"--lr must be between 0 and 1 (e.g. 5e-5), got {self.lr:g}"),
-            (self.epochs > 0, f"--epochs must be positive, got {self.epochs:g}"),
+            (0 < self.epochs < math.inf, f"--epochs must be a positive number, got {self.epochs:g}"),
             (self.max_steps is None or self.max_steps >= 1, f"--max-steps must be at least 1, got {self.max_steps}"),
             (8 <= self.max_length <= 8192, f"--max-length must be between 8 and 8192, got {self.max_length}"),
             (0 <= self.eval_split < 1, f"--eval-split must be in [0, 1), got {self.eval_split:g}"),
             (0 <= self.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio:g}"),
+            (0 <= self.weight_decay < math.inf, f"--weight-decay must be 0 or more (e.g. 0.01), got {self.weight_decay:g}"),
+            (0 <= self.max_grad_norm < math.inf, f"--max-grad-norm must be 0 (off) or more, got {self.max_grad_norm:g}"),
+            (0 <= self.seed < 2**32, f"--seed must be between 0 and 2**32 - 1, got {self.seed}"),
+            (self.keep_checkpoints >= 1, f"--keep-checkpoints must be at least 1, got {self.keep_checkpoints}"),
             (self.eval_every is None or self.eval_every >= 1, "--eval-every must be at least 1"),
             (self.save_every is None or self.save_every >= 1, "--save-every must be at least 1"),
             (0 < self.pin_budget <= 1, f"--pin-budget must be in (0, 1], got {self.pin_budget:g}"),
@@ -72,7 +77,8 @@ class RunConfig:
             try:
                 parse_scheduled(entry)
             except CommandSyntaxError as exc:
-                raise CockpitError(str(exc)) from None
+                message = str(exc)
+                raise CockpitError(message if message.startswith("--at") else f"--at {entry}: {message}") from None
 
     @property
     def effective_batch(self) -> int:
@@ -87,6 +93,21 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """Read a config.json written by `save`; a damaged one is a CockpitError, not a traceback."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CockpitError(f"{path}: cannot be read ({str(exc).splitlines()[0][:120]}); is it a cockpit config.json?") from None
+        if not isinstance(data, dict) or not isinstance(data.get("data"), str):
+            raise CockpitError(f"{path}: not a cockpit config.json (no \"data\" entry naming the data file)")
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            kind = str(f.type).split("|")[0].split("[")[0].strip()  # "int | None" -> "int"
+            expected = {"int": int, "float": (int, float), "str": str, "bool": bool, "list": list}.get(kind, object)
+            if (value is None and "None" not in str(f.type)) or (value is not None and not isinstance(value, expected)):
+                raise CockpitError(f"{path}: {f.name!r} is {value!r}, expected {f.type}; fix it or start a new run")
+            values[f.name] = value
+        return cls(**values)

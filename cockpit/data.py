@@ -61,49 +61,124 @@ class LabeledTexts:
 # ---------------------------------------------------------------------------------------------
 
 
-def read_table(path: Path) -> pa.Table:
-    """Read a supported file into an Arrow table, or say what is wrong with it in one line."""
+def read_columns(path: Path) -> dict[str, list[Any]]:
+    """Read a supported file into columns of Python values, or say what is wrong with it in one line.
+
+    NaN counts as missing (None), as pandas writes missing numbers that way.
+    """
     if not path.exists():
-        raise CockpitError(f"{path}: no such file")
+        raise CockpitError(f"{path}: no such file; check the path")
     if path.is_dir():
-        raise CockpitError(f"{path}: is a directory; give a .parquet, .csv, .jsonl or .json file")
+        raise CockpitError(f"{path}: is a directory; give a data file: {_formats()}")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
-        raise CockpitError(f"{path}: unsupported format {suffix or '(no extension)'}; use one of {', '.join(SUPPORTED)}")
+        raise CockpitError(f"{path}: unsupported format {suffix or '(no extension)'}; use one of {_formats()}")
+    _check_contents(path, suffix)
     try:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            table = pq.read_table(path)
+            columns = _arrow_columns(path, pq.read_table(path))
         elif suffix == ".csv":
             import pyarrow.csv as pcsv
 
-            table = pcsv.read_csv(path)
+            columns = _arrow_columns(path, pcsv.read_csv(path))
         else:
-            table = _read_json(path)
+            columns = _read_json(path)
     except CockpitError:
         raise
     except Exception as exc:  # pyarrow raises many types; the user needs only the gist
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise CockpitError(f"{path}: cannot be read as {suffix[1:]} ({reason}); is it really a {suffix[1:]} file?") from None
-    if table.num_rows == 0:
-        raise CockpitError(f"{path}: the table is empty (0 rows)")
-    return table
+        reason = _printable(str(exc).replace(str(path), "the file").splitlines()[0][:160]) if str(exc) else ""
+        raise CockpitError(
+            f"{path}: cannot be read as {suffix[1:]} ({reason or type(exc).__name__}); "
+            f"check that it really is a {suffix[1:]} file"
+        ) from None
+    rows = len(next(iter(columns.values()))) if columns else 0
+    if rows == 0:
+        raise CockpitError(f"{path}: the table is empty (0 rows); give a file with a text and a label per row")
+    return {name: [None if isinstance(v, float) and math.isnan(v) else v for v in values] for name, values in columns.items()}
 
 
-def _read_json(path: Path) -> pa.Table:
-    """JSON lines, or one JSON array of objects (as `df.to_json(orient='records')` writes)."""
+def _formats() -> str:
+    return ", ".join(SUPPORTED)
+
+
+def _printable(text: str) -> str:
+    """Escape control characters (binary garbage in a parser's message) so the error stays one clean line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _check_contents(path: Path, suffix: str) -> None:
+    """Catch a file that is not what its extension says before a parser gives a cryptic reason."""
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if not head.strip():
+        raise CockpitError(f"{path}: the file is empty; give a file with a text and a label per row")
+    kinds = {b"PAR1": "a Parquet file", b"PK\x03\x04": "a zip archive (an Excel .xlsx?)", b"\x1f\x8b": "gzip-compressed"}
+    actual = next((kind for magic, kind in kinds.items() if head.startswith(magic)), None)
+    if suffix == ".parquet":
+        if actual is None or actual != "a Parquet file":
+            looks = actual or ("text (CSV or JSON?)" if b"\x00" not in head else "another binary format")
+            raise CockpitError(
+                f"{path}: not a Parquet file (it looks like {looks}); rename it to its real format or export it as parquet"
+            )
+        return
+    if actual == "a Parquet file":
+        raise CockpitError(f"{path}: is a Parquet file named {suffix}; rename it to {path.stem}.parquet")
+    if actual is not None:
+        raise CockpitError(f"{path}: is {actual}, not {suffix[1:]} text; export or decompress it to {_formats()}")
+    if b"\x00" in head:
+        raise CockpitError(
+            f"{path}: is not {suffix[1:]} text (it holds NUL bytes: binary, or UTF-16); save it as UTF-8 {suffix[1:]}"
+        )
+
+
+def _arrow_columns(path: Path, table: pa.Table) -> dict[str, list[Any]]:
+    names = table.column_names
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise CockpitError(f"{path}: column {twice[0]!r} appears more than once; give every column its own name")
+    return {name: table.column(name).to_pylist() for name in names}
+
+
+def _read_json(path: Path) -> dict[str, list[Any]]:
+    """JSON lines, or one JSON array of objects (as `df.to_json(orient='records')` writes).
+
+    Read into Python lists, not Arrow, so that a column mixing types reaches the label checks
+    (and their clear message) instead of failing Arrow's type inference.
+    """
     text = path.read_text(encoding="utf-8")
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        records = json.loads(text)
+    try:
+        whole = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        whole = None  # JSON lines (or broken JSON: reported line by line below)
+    if isinstance(whole, dict) and whole and all(isinstance(v, (dict, list)) for v in whole.values()):
+        raise CockpitError(  # pandas' default df.to_json() shape: {"text": {"0": ...}, "label": {...}}
+            f"{path}: holds one JSON object, not a list of rows; write it with df.to_json(orient='records') "
+            "or as JSON lines (.jsonl)"
+        )
+    if isinstance(whole, list):
+        records, where = whole, "item"
+    elif isinstance(whole, dict):
+        records, where = [whole], "line"
     else:
-        records = [json.loads(line) for line in text.splitlines() if line.strip()]
-    if not records:
-        raise CockpitError(f"{path}: the table is empty (0 rows)")
-    if not all(isinstance(r, dict) for r in records):
-        raise CockpitError(f"{path}: expected one JSON object per row")
-    return pa.Table.from_pylist(records)
+        records, where = [], "line"
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except (json.JSONDecodeError, RecursionError) as exc:
+                reason = getattr(exc, "msg", type(exc).__name__)
+                raise CockpitError(f"{path}: line {number} is not valid JSON ({reason}); write one JSON object per line") from None
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise CockpitError(
+                f"{path}: {where} {number} is a JSON {type(record).__name__}, not an object; "
+                'write one object per row, e.g. {"text": ..., "label": ...}'
+            )
+    names = list(dict.fromkeys(key for record in records for key in record))
+    return {name: [record.get(name) for record in records] for name in names}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,24 +196,42 @@ def _is_binary_column(values: list[Any]) -> bool:
     return bool(present) and all(isinstance(v, (int, bool, float)) and v in (0, 1) for v in present)
 
 
+def _column_list(names: Any) -> str:
+    return ", ".join(_printable(n) if n and n.strip() == n else repr(n) for n in names)
+
+
+def _holds(values: list[Any]) -> str:
+    """What a column holds instead of text, e.g. "int values such as 3"."""
+    example = next((v for v in values if v is not None and not isinstance(v, str)), None)
+    hint = " (the file is not UTF-8?)" if isinstance(example, bytes) else ""
+    return f"{type(example).__name__} values such as {_printable(repr(example))[:40]}{hint}"
+
+
 def _pick_text_column(path: Path, columns: dict[str, list[Any]], requested: str | None, exclude: set[str]) -> str:
     if requested:
         if requested not in columns:
-            raise CockpitError(f"{path}: no column {requested!r} for --text-column; columns: {', '.join(columns)}")
+            raise CockpitError(f"{path}: no column {requested!r} for --text-column; columns: {_column_list(columns)}")
         if not _is_string_column(columns[requested]):
-            raise CockpitError(f"{path}: column {requested!r} does not hold text")
+            what = _holds(columns[requested]) if any(v is not None for v in columns[requested]) else "no values"
+            raise CockpitError(
+                f"{path}: --text-column {requested!r} holds {what}, not text; columns: {_column_list(columns)}"
+            )
         return requested
     for name in TEXT_COLUMN_NAMES:
-        if name in columns and _is_string_column(columns[name]):
+        if name in columns and name not in exclude and _is_string_column(columns[name]):
             return name
     candidates = [n for n, v in columns.items() if n not in exclude and _is_string_column(v)]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
+        usual = next((n for n in TEXT_COLUMN_NAMES if n in columns and n not in exclude), None)
+        held = f"; column {usual!r} holds {_holds(columns[usual])}" if usual and any(
+            v is not None for v in columns[usual]) else ""
         raise CockpitError(
-            f"{path}: no usable text column (columns: {', '.join(columns)}); name one with --text-column"
+            f"{path}: no usable text column (columns: {_column_list(columns)}){held}; "
+            "name the column of texts with --text-column"
         )
-    raise CockpitError(f"{path}: several text columns ({', '.join(candidates)}); choose one with --text-column")
+    raise CockpitError(f"{path}: several text columns ({_column_list(candidates)}); choose one with --text-column")
 
 
 def _pick_label_columns(
@@ -148,10 +241,13 @@ def _pick_label_columns(
     if requested:
         missing = [c for c in requested if c not in columns]
         if missing:
-            raise CockpitError(f"{path}: no column {missing[0]!r} for --label-columns; columns: {', '.join(columns)}")
-        for name in requested:
+            raise CockpitError(f"{path}: no column {missing[0]!r} for --label-columns; columns: {_column_list(columns)}")
+        for name in requested if len(requested) > 1 else ():
             if not _is_binary_column(columns[name]):
-                raise CockpitError(f"{path}: --label-columns column {name!r} must hold only 0/1 values")
+                raise CockpitError(
+                    f"{path}: --label-columns column {name!r} must hold only 0/1 values (one column per label); "
+                    "for a single label column name just that one"
+                )
         return list(requested), []
     for name in LABEL_COLUMN_NAMES:
         if name in columns:
@@ -168,8 +264,8 @@ def _pick_label_columns(
     if len(others) == 1:
         return others, []
     raise CockpitError(
-        f"{path}: no label column (looked for {', '.join(LABEL_COLUMN_NAMES)}; columns: {', '.join(columns)}); "
-        "name one or pass --label-columns"
+        f"{path}: no label column (looked for {', '.join(LABEL_COLUMN_NAMES)}; columns: {_column_list(columns)}); "
+        "rename yours to 'label' or name it with --label-columns"
     )
 
 
@@ -178,12 +274,17 @@ def _pick_label_columns(
 # ---------------------------------------------------------------------------------------------
 
 
+def _has_label(value: Any) -> bool:
+    """None and blank strings are missing labels (CSV writes a missing class as an empty field)."""
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
 def _maybe_list(value: Any) -> Any:
     """CSV cannot hold lists: accept a JSON list written as text, e.g. '["Gender", "Race"]'."""
     if isinstance(value, str) and value.strip().startswith("["):
         try:
             return json.loads(value.replace("'", '"'))
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return value
     return value
 
@@ -210,6 +311,8 @@ def _targets_from_column(
         raise CockpitError(f"{path}: column {column!r} mixes lists and single values; use one form for every row")
     if all(is_list):
         items = [x for v in values for x in v]
+        if not items:
+            raise CockpitError(f"{path}: column {column!r} holds only empty lists; every row has no label")
         kinds = {_scalar_kind(x) for x in items}
         if kinds == {"str"}:
             names = label_names or sorted(set(items))
@@ -241,15 +344,19 @@ def _targets_from_column(
         raise CockpitError(f"{path}: column {column!r} mixes label types ({examples}); use one type for every row")
     kind = kinds.pop()
     if kind == "float":
+        example = next(v for v in values if _scalar_kind(v) == "float")
         raise CockpitError(
-            f"{path}: column {column!r} holds fractional numbers (a regression target?); cockpit trains classifiers: "
-            "use class names or integer classes"
+            f"{path}: column {column!r} holds fractional numbers such as {example!r} (a regression target?); "
+            "cockpit trains classifiers: use class names or integer classes"
         )
     if kind not in ("int", "str"):
         raise CockpitError(f"{path}: column {column!r} holds {kind} values; use class names or integer classes")
     classes = sorted({int(v) if kind == "int" else v for v in values})
     if len(classes) < 2:
-        raise CockpitError(f"{path}: column {column!r} has a single class ({classes[0]!r}); a classifier needs two or more")
+        raise CockpitError(
+            f"{path}: column {column!r} has a single class ({classes[0]!r}); a classifier needs two or more: "
+            "check the label column or add rows of other classes"
+        )
     names = [str(c) for c in classes]
     if label_names:
         if kind == "int" and classes == list(range(len(classes))) and len(label_names) >= len(classes):
@@ -284,8 +391,13 @@ def load_labeled_texts(
     label_names: list[str] | None = None,
 ) -> LabeledTexts:
     """Read `path` and infer the text column, the labels and the task (see README: data in)."""
-    table = read_table(path)
-    columns = {name: table.column(name).to_pylist() for name in table.column_names}
+    columns = read_columns(path)
+    if not columns:
+        raise CockpitError(f"{path}: has rows but no columns; give a text and a label per row")
+    rows = len(next(iter(columns.values())))
+    if label_names and len(set(label_names)) != len(label_names):
+        twice = next(n for n in label_names if label_names.count(n) > 1)
+        raise CockpitError(f"--label-names: {twice!r} appears twice; give each label its own name")
     text_hint = text_column or next((n for n in TEXT_COLUMN_NAMES if n in columns), None)
     label_cols, notices = _pick_label_columns(path, columns, label_columns, text_hint)
     text_col = _pick_text_column(path, columns, text_column, exclude=set(label_cols))
@@ -294,15 +406,18 @@ def load_labeled_texts(
 
     def usable(row: int) -> bool:
         text = columns[text_col][row]
-        return isinstance(text, str) and bool(text.strip()) and all(columns[c][row] is not None for c in label_cols)
+        return isinstance(text, str) and bool(text.strip()) and all(_has_label(columns[c][row]) for c in label_cols)
 
-    keep = [row for row in range(table.num_rows) if usable(row)]
-    dropped = table.num_rows - len(keep)
+    keep = [row for row in range(rows) if usable(row)]
+    dropped = rows - len(keep)
     if not keep:
-        raise CockpitError(f"{path}: no row has both a text in {text_col!r} and a label; nothing to train on")
+        raise CockpitError(
+            f"{path}: no row has both a text in {text_col!r} and a label in {', '.join(map(repr, label_cols))}; "
+            "nothing to train on: fill them in, or name other columns with --text-column / --label-columns"
+        )
     if dropped:
         notices.append(
-            ("rows_dropped", f"dropped {dropped} of {table.num_rows} rows with missing text or labels", {"dropped": dropped})
+            ("rows_dropped", f"dropped {dropped} of {rows} rows with missing text or labels", {"dropped": dropped})
         )
     texts = [columns[text_col][row] for row in keep]
     if len(label_cols) > 1:
@@ -319,8 +434,13 @@ def load_labeled_texts(
     return LabeledTexts(texts, targets, names, task, str(path), keep, notices)
 
 
-def split_for_eval(data: LabeledTexts, share: float, seed: int) -> tuple[LabeledTexts, LabeledTexts | None]:
-    """A seeded eval split, stratified by class for single-label tasks so rare classes appear in both."""
+def split_for_eval(
+    data: LabeledTexts, share: float, seed: int, keep_in_train: frozenset[int] = frozenset()
+) -> tuple[LabeledTexts, LabeledTexts | None]:
+    """A seeded eval split, stratified by class for single-label tasks so rare classes appear in both.
+
+    Rows in `keep_in_train` (file row numbers the user pinned) always stay in training.
+    """
     if share <= 0:
         return data, None
     rng = np.random.default_rng(seed)
@@ -337,7 +457,7 @@ def split_for_eval(data: LabeledTexts, share: float, seed: int) -> tuple[Labeled
             take = min(max(take, 1), len(shuffled) - 1)
         else:
             take = 0
-        eval_positions.extend(int(i) for i in shuffled[:take])
+        eval_positions.extend(int(i) for i in shuffled[:take] if data.row_ids[int(i)] not in keep_in_train)
     if not eval_positions:
         return data, None
     eval_set = set(eval_positions)

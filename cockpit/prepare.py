@@ -63,7 +63,8 @@ def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
         evaluation = load_labeled_texts(Path(config.eval_path), config.text_column, config.label_columns, config.label_names)
         evaluation = align_eval(train, evaluation)
     else:
-        train, evaluation = split_for_eval(full, config.eval_split, config.seed)
+        pinned = frozenset(config.pins or ())
+        train, evaluation = split_for_eval(full, config.eval_split, config.seed, keep_in_train=pinned)
     if len(train) < 2:
         raise CockpitError(f"{data_path}: only {len(train)} training row(s) after the eval split; add data")
 
@@ -77,6 +78,9 @@ def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
         model_source = str(checkpoint)
     if config.trust_remote_code:
         notices.append(("trust_remote_code", "--trust-remote-code is ON: code from the model folder will run", {}))
+    from transformers import set_seed
+
+    set_seed(config.seed)  # the new head's initial weights and dropout follow --seed
     loaded = load_model(model_source, train.task, train.label_names, config.trust_remote_code)
     if resume is not None:
         loaded.source = config.model

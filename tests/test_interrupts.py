@@ -1,0 +1,72 @@
+"""Ctrl-C, SIGTERM and a dropped SSH session (SIGHUP) leave a checkpoint and a complete journal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cockpit.checkpoint import latest_checkpoint
+from cockpit.journal import read_journal
+
+DEI = Path(__file__).resolve().parents[1] / "sample_data" / "dei.parquet"
+
+
+def _start(tiny_model: Path, run: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "cockpit.cli", "train", str(DEI), "--headless", "--model", str(tiny_model),
+               "--out", str(run), "--max-length", "32", "--batch-size", "8", "--eval-split", "0", *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+def _wait_for_steps(run: Path, count: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    journal = run / "journal.jsonl"
+    while time.time() < deadline:
+        assert process.poll() is None, process.communicate()
+        if journal.exists() and sum(e.type == "step" for e in read_journal(journal)) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the run did not reach its steps in time")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"])
+def test_signal_saves_checkpoint_and_ends_journal(tiny_model: Path, tmp_path: Path, signum: int) -> None:
+    run = tmp_path / "run"
+    process = _start(tiny_model, run, "--max-steps", "100000")
+    _wait_for_steps(run, 3, process)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "saving a checkpoint" in err
+    events = read_journal(run / "journal.jsonl")
+    end = events[-1]
+    assert end.type == "end" and end.reason == "interrupted"
+    checkpoint = latest_checkpoint(run)
+    assert checkpoint is not None and checkpoint.name == f"step-{end.step}"
+    assert end.step == max(e.step for e in events if e.type == "step")
+
+
+def test_resume_after_ctrl_c_continues_numbering_in_the_same_journal(tiny_model: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    process = _start(tiny_model, run, "--max-steps", "100000", "--freeze", "embeddings")
+    _wait_for_steps(run, 3, process)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    stopped_at = read_journal(run / "journal.jsonl")[-1].step
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "cockpit.cli", "train", "--resume", str(run), "--headless", "--max-steps", str(stopped_at + 3)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    events = read_journal(run / "journal.jsonl")
+    assert [e.step for e in events if e.type == "step"] == list(range(1, stopped_at + 4))
+    assert [e.reason for e in events if e.type == "end"] == ["interrupted", "finished"]
+    restarted = [e for e in events if e.type == "run"][-1]
+    assert restarted.resumed_from == stopped_at and restarted.frozen == ["embeddings"]

@@ -1,0 +1,36 @@
+"""The embedded all-MiniLM-L6-v2 (22M parameters), trained for real on the shipped sample data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_engine
+
+from cockpit.config import DEFAULT_MODEL
+from cockpit.journal import read_journal
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+@pytest.mark.slow
+def test_minilm_learns_dei_and_saved_model_reproduces_pins(tmp_path: Path) -> None:
+    from transformers import pipeline
+
+    _, ended = run_engine(
+        SAMPLES / "dei.parquet", tmp_path / "run", DEFAULT_MODEL,
+        max_steps=30, batch_size=16, lr=1e-3, max_length=64, eval_split=0.1, warmup_ratio=0.1, freeze="embeddings",
+    )
+    assert ended.reason == "finished"
+    events = read_journal(tmp_path / "run" / "journal.jsonl")
+    start = events[0]
+    assert start.layers == ["embeddings"] + [f"layer.{i}" for i in range(6)] + ["pooler", "head"]
+    losses = [e.loss for e in events if e.type == "step"]
+    assert np.mean(losses[-5:]) < 0.75 * np.mean(losses[:5])
+    pins = [e for e in events if e.type == "pins"]
+    assert pins[-1].loss < pins[0].loss
+    classify = pipeline("text-classification", model=ended.model_dir, top_k=None, device="cpu")
+    for pin, probs in zip(start.pins, pins[-1].probs):
+        scores = {s["label"]: s["score"] for s in classify([pin.text], truncation=True, max_length=64)[0]}
+        assert [scores[name] for name in start.labels] == pytest.approx(probs, abs=1e-4)
