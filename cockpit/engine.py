@@ -40,6 +40,7 @@ from cockpit.events import (
     RunEnded,
     RunStarted,
     SaveCheckpoint,
+    SaveThresholds,
     SetLearningRate,
     StateChanged,
     StepMetrics,
@@ -115,11 +116,12 @@ class Engine:
         self._stop_reason: str | None = None
         self._stop_message = ""
         self._pending: dict[str, Any] | None = None  # last step's numbers awaiting the next transfer
-        self._train_seconds = 0.0
-        self._pin_seconds = 0.0
+        self._train_seconds_since_pins = 0.0
+        self._pin_seconds = 0.0  # what the last pinned prediction cost
         self._last_eval_step = -1
+        self._best_thresholds: dict[str, dict[str, float]] = {}
         self._last_pin_step = -1
-        self._last_saved_step = -1
+        self.last_saved_step = -1
         self._set_frozen(prepared.initial_frozen, frozen=True)
         if prepared.resume is not None:
             self._restore(prepared.resume)
@@ -160,7 +162,7 @@ class Engine:
             self.scaler.load_state_dict(state.scaler)
         self.micro_batch = state.micro_batch
         self.step = state.step
-        self._last_saved_step = state.step
+        self.last_saved_step = state.step
 
     # ------------------------------------------------------------------ public API
 
@@ -320,7 +322,7 @@ class Engine:
             numbers["samples_per_s"] = len(rows) / max(time.perf_counter() - started, 1e-9)
             self._emit_step(numbers, [0.0] * len(self.group_names), [float("nan")] * len(self.group_names))
             self._nonfinite(loss_value, grad_value)
-            self._train_seconds += time.perf_counter() - started
+            self._train_seconds_since_pins += time.perf_counter() - started
             return
         clip_gradients(grads, grad_value if is_finite(grad_value) else 0.0, self.config.max_grad_norm)
         self.norms.before_update()
@@ -334,7 +336,7 @@ class Engine:
         update = self.norms.update_norms()
         seconds = time.perf_counter() - started
         self._pending = {**numbers, "update": update, "samples_per_s": len(rows) / max(seconds, 1e-9)}
-        self._train_seconds += seconds
+        self._train_seconds_since_pins += seconds
 
     def _flush_pending(self, update_values: list[float] | None = None) -> None:
         """Emit the last step's metrics once its update sizes are on the host."""
@@ -396,7 +398,7 @@ class Engine:
 
     def _pins_due(self) -> bool:
         """Pinned predictions may take `pin_budget` of the training time, no more."""
-        return self._pin_seconds <= self.config.pin_budget * self._train_seconds
+        return self._pin_seconds <= self.config.pin_budget * self._train_seconds_since_pins
 
     # ------------------------------------------------------------------ commands
 
@@ -437,6 +439,8 @@ class Engine:
                 self._stop_reason = command.reason
             elif isinstance(command, (PinRows, UnpinRows)):
                 result = self._change_pins(command)
+            elif isinstance(command, SaveThresholds):
+                result = self._save_thresholds()
         except CockpitError as exc:
             result = f"refused: {exc}"
         self.emit(CommandApplied(step=self.step, command=command.text, source=source, result=result))
@@ -477,6 +481,14 @@ class Engine:
         self._predict_pins()
         return "ok"
 
+    def _save_thresholds(self) -> str:
+        """Put the best thresholds of the latest evaluation into the config the model is saved with."""
+        if not self._best_thresholds:
+            raise CockpitError("no multilabel evaluation yet: thresholds come from the eval split")
+        chosen = {name: t["threshold"] for name, t in self._best_thresholds.items()}
+        self.model.config.cockpit_thresholds = chosen
+        return "saved in the model config as cockpit_thresholds: " + ", ".join(f"{n} {t:g}" for n, t in chosen.items())
+
     # ------------------------------------------------------------------ predictions
 
     def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
@@ -493,7 +505,8 @@ class Engine:
         train = self.prepared.train
         texts = [train.texts[p] for p in self.pin_positions]
         predictions = predict(self.model, self.encode, texts, train.targets[self.pin_positions], self.task, autocast=self.autocast)
-        self._pin_seconds += time.perf_counter() - started
+        self._pin_seconds = time.perf_counter() - started
+        self._train_seconds_since_pins = 0.0
         self._last_pin_step = self.step
         self.emit(
             PinPredictions(
@@ -514,6 +527,8 @@ class Engine:
             predictions.probs, evaluation.targets, self.task, evaluation.label_names
         )
         self._last_eval_step = self.step
+        if self.task == "multilabel":
+            self._best_thresholds = best_thresholds(predictions.probs, evaluation.targets, evaluation.label_names)
         self.emit(
             EvalResult(
                 step=self.step,
@@ -528,16 +543,14 @@ class Engine:
                     "constant_loss": constant_loss(self.prepared.train.targets, evaluation.targets, self.task),
                 },
                 rows=len(evaluation),
-                thresholds=best_thresholds(predictions.probs, evaluation.targets, evaluation.label_names)
-                if self.task == "multilabel"
-                else {},
+                thresholds=self._best_thresholds,
             )
         )
 
     # ------------------------------------------------------------------ saving and ending
 
     def _save_checkpoint(self) -> None:
-        if self._last_saved_step == self.step:
+        if self.last_saved_step == self.step:
             return
         state = ckpt.TrainingState(
             step=self.step,
@@ -551,7 +564,7 @@ class Engine:
             scaler=self.scaler.state_dict() if self.scaler is not None else None,
         )
         path = ckpt.save_checkpoint(self.run_dir, self.model, self.tokenizer, state, self.config.keep_checkpoints)
-        self._last_saved_step = self.step
+        self.last_saved_step = self.step
         self.emit(CheckpointSaved(step=self.step, path=str(path)))
 
     def _save_model(self) -> str:

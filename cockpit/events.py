@@ -300,11 +300,22 @@ class UnpinRows(Command):
         return "unpin=" + ",".join(map(str, self.rows))
 
 
+@dataclass(frozen=True)
+class SaveThresholds(Command):
+    """Multilabel: keep the latest evaluation's best per-label thresholds in the model's config."""
+
+    @property
+    def text(self) -> str:
+        return "thresholds=save"
+
+
 class CommandSyntaxError(ValueError):
     """A command string that cannot be parsed; the message says what forms exist."""
 
 
-COMMAND_FORMS = "freeze=GROUPS, unfreeze=GROUPS, lr=FLOAT, pause, resume, save, stop, pin=ROWS, unpin=ROWS"
+COMMAND_FORMS = (
+    "freeze=GROUPS, unfreeze=GROUPS, lr=FLOAT, pause, resume, save, stop, pin=ROWS, unpin=ROWS, thresholds=save"
+)
 
 
 def _int_list(value: str) -> tuple[int, ...]:
@@ -339,6 +350,8 @@ def parse_command(text: str) -> Command:
         if not rows:
             raise CommandSyntaxError(f"{name} needs row numbers, e.g. {name}=3,17")
         return PinRows(rows) if name == "pin" else UnpinRows(rows)
+    if name == "thresholds" and value == "save":
+        return SaveThresholds()
     simple: dict[str, Command] = {"pause": Pause(), "resume": Resume(), "save": SaveCheckpoint()}
     if name in simple and not value:
         return simple[name]

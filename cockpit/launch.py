@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from cockpit.diagnostics import Diagnostics
@@ -53,40 +54,54 @@ class EngineThread:
 
 
 class SignalGuard:
-    """First SIGINT/SIGTERM/SIGHUP: stop after this step and save. Second SIGINT: quit now."""
+    """First SIGINT/SIGTERM/SIGHUP: stop after this step and save. Second SIGINT: quit now.
 
-    def __init__(self, runner: EngineThread, on_first: callable | None = None, out: TextIO = sys.stderr) -> None:
+    A signal handler runs in the main thread between two bytecodes, possibly inside a lock the
+    main thread holds (Textual's output queue, the command queue), so the handler itself only
+    sets an Event; a watcher thread does the work (submit Stop, tell the user, close the app).
+    """
+
+    def __init__(self, runner: EngineThread, on_first: Callable[[], None] | None = None) -> None:
         self.runner = runner
         self.on_first = on_first
-        self.out = out
         self.count = 0
+        self.signal_name = ""
+        self._requested = threading.Event()
 
     def install(self) -> None:
+        threading.Thread(target=self._watch, name="cockpit-signals", daemon=True).start()
         for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
             if sig is not None:
                 signal.signal(sig, self._handle)
 
     def _handle(self, signum: int, _frame: object) -> None:
         self.count += 1
-        name = signal.Signals(signum).name
         if self.count == 1:
-            self.runner.submit(Stop("interrupted"), "signal")
-            self._say(f"\ncockpit: {name}: finishing this step, saving a checkpoint (Ctrl-C again to quit at once)")
-            if self.on_first is not None:
-                self.on_first()
+            self.signal_name = signal.Signals(signum).name
+            self._requested.set()
             return
         engine = self.runner.engine
-        self._say(
-            f"\ncockpit: quitting now; steps {engine._last_saved_step + 1}..{engine.step} are not saved "
-            f"(last checkpoint: step {max(engine._last_saved_step, 0)}); the journal is complete up to here"
+        saved = max(engine.last_saved_step, 0)
+        _say(
+            f"\ncockpit: quitting now; steps {saved + 1}..{engine.step} are not saved "
+            f"(last checkpoint: step {saved}); the journal is complete up to here\n"
         )
         os._exit(130)
 
-    def _say(self, text: str) -> None:
-        try:
-            print(text, file=self.out, flush=True)
-        except (OSError, ValueError):  # the terminal may be gone (SIGHUP)
-            pass
+    def _watch(self) -> None:
+        self._requested.wait()
+        self.runner.submit(Stop("interrupted"), "signal")
+        _say(f"\ncockpit: {self.signal_name}: finishing this step, saving a checkpoint (Ctrl-C again to quit at once)\n")
+        if self.on_first is not None:
+            self.on_first()
+
+
+def _say(text: str) -> None:
+    """Unbuffered write to stderr: safe from a signal handler, silent if the terminal is gone."""
+    try:
+        os.write(2, text.encode())
+    except OSError:
+        pass
 
 
 def _duration(seconds: float) -> str:
@@ -100,11 +115,12 @@ def _duration(seconds: float) -> str:
 class ProgressPrinter:
     """The headless progress line on stderr: step, loss, ETA; alarms and evals as lines."""
 
-    def __init__(self, total_steps: int, out: TextIO = sys.stderr, every_s: float = 1.0) -> None:
+    def __init__(self, total_steps: int, out: TextIO = sys.stderr, every_s: float | None = None) -> None:
         self.total = total_steps
         self.out = out
-        self.every_s = every_s
         self.interactive = out.isatty()
+        # A terminal redraws one line in place; a log file (nohup) gets a line every 10 s.
+        self.every_s = every_s if every_s is not None else (1.0 if self.interactive else 10.0)
         self._last = 0.0
         self._smoothed: float | None = None
         self._rate: float | None = None
@@ -194,7 +210,7 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
         for row, text, targets in zip(train.row_ids, train.texts, train.targets)
     ]
     app = CockpitApp(events, runner, examples=examples, theme_name=theme, run_label=str(prepared.run_dir))
-    SignalGuard(runner, on_first=app.exit, out=sys.__stderr__).install()
+    SignalGuard(runner, on_first=lambda: app.call_from_thread(app.exit)).install()
     runner.start()
     try:
         app.run()

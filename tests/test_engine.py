@@ -251,3 +251,15 @@ def test_headless_cli_trains_and_prints_progress(tiny_model: Path, tmp_path: Pat
     assert "step 3/3" in err and "task multilabel" in err and "run ended at step 3: finished" in err
     ended = read_journal(tmp_path / "run" / "journal.jsonl")[-1]
     assert isinstance(ended, RunEnded) and ended.reason == "finished"
+
+
+def test_thresholds_command_saves_best_thresholds_into_the_model_config(tiny_model: Path, tmp_path: Path) -> None:
+    import json
+
+    _, ended = run_engine(DEI, tmp_path / "run", tiny_model, max_steps=4, eval_every=2, schedule=["1:thresholds=save", "4:thresholds=save"])
+    commands = [e for e in read_journal(tmp_path / "run" / "journal.jsonl") if e.type == "command"]
+    assert commands[0].result.startswith("refused: no multilabel evaluation yet")
+    assert commands[1].result.startswith("saved in the model config")
+    saved = json.loads((Path(ended.model_dir) / "config.json").read_text())["cockpit_thresholds"]
+    evaluation = [e for e in read_journal(tmp_path / "run" / "journal.jsonl") if e.type == "eval" and e.step == 2][0]
+    assert saved == {name: t["threshold"] for name, t in evaluation.thresholds.items()}

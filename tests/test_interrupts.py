@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -70,3 +71,36 @@ def test_resume_after_ctrl_c_continues_numbering_in_the_same_journal(tiny_model:
     assert [e.reason for e in events if e.type == "end"] == ["interrupted", "finished"]
     restarted = [e for e in events if e.type == "run"][-1]
     assert restarted.resumed_from == stopped_at and restarted.frozen == ["embeddings"]
+
+
+def test_sighup_with_the_cockpit_open_saves_and_exits(tiny_model: Path, tmp_path: Path) -> None:
+    """The SSH session drops while the app is on screen: the run still ends cleanly."""
+    import pty
+
+    run = tmp_path / "run"
+    controller, terminal = pty.openpty()
+    command = [sys.executable, "-m", "cockpit.cli", "train", str(DEI), "--model", str(tiny_model), "--out", str(run),
+               "--max-length", "32", "--batch-size", "8", "--eval-split", "0", "--max-steps", "100000"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+    process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal, env=env, start_new_session=True)
+    os.close(terminal)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:  # keep the pty drained so the app never blocks on output
+            if select.select([controller], [], [], 0.1)[0]:
+                try:
+                    os.read(controller, 65536)
+                except OSError:
+                    break
+            journal = run / "journal.jsonl"
+            if journal.exists() and sum(e.type == "step" for e in read_journal(journal)) >= 3:
+                break
+        process.send_signal(signal.SIGHUP)
+        os.close(controller)  # the terminal is gone, as with a dropped SSH session
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    end = read_journal(run / "journal.jsonl")[-1]
+    assert end.type == "end" and end.reason == "interrupted"
+    assert latest_checkpoint(run) is not None and latest_checkpoint(run).name == f"step-{end.step}"
