@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from cockpit.config import DEFAULT_MODEL, RunConfig
+from cockpit.config import DEFAULT_MODEL, PRECISIONS, RunConfig
 from cockpit.errors import CockpitError
 
 
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-split", type=float, default=0.1, help="share of rows held out for eval (default 0.1)")
     train.add_argument("--eval-every", type=int, metavar="N", help="also evaluate every N steps")
     train.add_argument("--text-column", help="the text column (default: text, sentence, or the only string column)")
-    train.add_argument("--label-columns", type=_str_list, help="several 0/1 columns, one per label (multilabel)")
+    train.add_argument("--label-columns", type=_str_list, help="a label column, or several 0/1 columns, one per label (multilabel)")
     train.add_argument("--label-names", type=_str_list, help="names for integer classes or 0/1 multi-hot lists")
     train.add_argument("--max-length", type=int, default=128, help="tokens per text (default 128)")
     train.add_argument("--batch-size", type=int, default=16, help="micro-batch size (default 16)")
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs)")
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
-    train.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="autocast on CUDA")
+    train.add_argument("--precision", default="auto", choices=PRECISIONS, help="autocast on CUDA")
     train.add_argument("--freeze", default="none", help="layer groups to freeze: embeddings,layer.0-3 | all | none | 0.5")
     train.add_argument("--at", dest="schedule", action="append", default=[], metavar="STEP:COMMAND",
                        help="schedule a command, e.g. 40:unfreeze=layer.4-5 or 100:lr=1e-5 (repeatable)")

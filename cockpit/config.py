@@ -13,6 +13,7 @@ from cockpit.errors import CockpitError
 from cockpit.events import CommandSyntaxError, parse_scheduled
 
 DEFAULT_MODEL = "embedded:all-MiniLM-L6-v2"
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -61,14 +62,14 @@ class RunConfig:
             (8 <= self.max_length <= 8192, f"--max-length must be between 8 and 8192, got {self.max_length}"),
             (0 <= self.eval_split < 1, f"--eval-split must be in [0, 1), got {self.eval_split:g}"),
             (0 <= self.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio:g}"),
-            (0 <= self.weight_decay < math.inf, f"--weight-decay must be 0 or more (e.g. 0.01), got {self.weight_decay:g}"),
-            (0 <= self.max_grad_norm < math.inf, f"--max-grad-norm must be 0 (off) or more, got {self.max_grad_norm:g}"),
+            (0 <= self.weight_decay < math.inf, f"--weight-decay must be 0 or more (0.01), got {self.weight_decay:g}"),
+            (0 <= self.max_grad_norm < math.inf, f"--max-grad-norm must be >= 0 (0 = off), got {self.max_grad_norm:g}"),
             (0 <= self.seed < 2**32, f"--seed must be between 0 and 2**32 - 1, got {self.seed}"),
             (self.keep_checkpoints >= 1, f"--keep-checkpoints must be at least 1, got {self.keep_checkpoints}"),
             (self.eval_every is None or self.eval_every >= 1, "--eval-every must be at least 1"),
             (self.save_every is None or self.save_every >= 1, "--save-every must be at least 1"),
             (0 < self.pin_budget <= 1, f"--pin-budget must be in (0, 1], got {self.pin_budget:g}"),
-            (self.precision in ("auto", "fp32", "bf16", "fp16"), f"--precision {self.precision!r}: use auto, fp32, bf16 or fp16"),
+            (self.precision in PRECISIONS, f"--precision {self.precision!r}: use auto, fp32, bf16 or fp16"),
         ]
         for ok, message in checks:
             if not ok:
@@ -97,7 +98,8 @@ class RunConfig:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise CockpitError(f"{path}: cannot be read ({str(exc).splitlines()[0][:120]}); is it a cockpit config.json?") from None
+            reason = str(exc).splitlines()[0][:120]
+            raise CockpitError(f"{path}: cannot be read ({reason}); is it a cockpit config.json?") from None
         if not isinstance(data, dict) or not isinstance(data.get("data"), str):
             raise CockpitError(f"{path}: not a cockpit config.json (no \"data\" entry naming the data file)")
         values = {}

@@ -96,7 +96,11 @@ def read_columns(path: Path) -> dict[str, list[Any]]:
     rows = len(next(iter(columns.values()))) if columns else 0
     if rows == 0:
         raise CockpitError(f"{path}: the table is empty (0 rows); give a file with a text and a label per row")
-    return {name: [None if isinstance(v, float) and math.isnan(v) else v for v in values] for name, values in columns.items()}
+    return {name: [None if _is_nan(v) else v for v in values] for name, values in columns.items()}
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def _formats() -> str:
@@ -114,13 +118,14 @@ def _check_contents(path: Path, suffix: str) -> None:
         head = handle.read(4096)
     if not head.strip():
         raise CockpitError(f"{path}: the file is empty; give a file with a text and a label per row")
-    kinds = {b"PAR1": "a Parquet file", b"PK\x03\x04": "a zip archive (an Excel .xlsx?)", b"\x1f\x8b": "gzip-compressed"}
+    kinds = {b"PAR1": "a Parquet file", b"PK\x03\x04": "a zip archive (an Excel .xlsx?)", b"\x1f\x8b": "gzip data"}
     actual = next((kind for magic, kind in kinds.items() if head.startswith(magic)), None)
     if suffix == ".parquet":
-        if actual is None or actual != "a Parquet file":
+        if actual != "a Parquet file":
             looks = actual or ("text (CSV or JSON?)" if b"\x00" not in head else "another binary format")
             raise CockpitError(
-                f"{path}: not a Parquet file (it looks like {looks}); rename it to its real format or export it as parquet"
+                f"{path}: not a Parquet file (it looks like {looks}); "
+                "rename it to its real format or export it as parquet"
             )
         return
     if actual == "a Parquet file":
@@ -152,7 +157,7 @@ def _read_json(path: Path) -> dict[str, list[Any]]:
         whole = json.loads(text)
     except (json.JSONDecodeError, RecursionError):
         whole = None  # JSON lines (or broken JSON: reported line by line below)
-    if isinstance(whole, dict) and whole and all(isinstance(v, (dict, list)) for v in whole.values()):
+    if isinstance(whole, dict) and whole and all(isinstance(v, dict) for v in whole.values()):
         raise CockpitError(  # pandas' default df.to_json() shape: {"text": {"0": ...}, "label": {...}}
             f"{path}: holds one JSON object, not a list of rows; write it with df.to_json(orient='records') "
             "or as JSON lines (.jsonl)"
@@ -170,7 +175,9 @@ def _read_json(path: Path) -> dict[str, list[Any]]:
                 records.append(json.loads(line))
             except (json.JSONDecodeError, RecursionError) as exc:
                 reason = getattr(exc, "msg", type(exc).__name__)
-                raise CockpitError(f"{path}: line {number} is not valid JSON ({reason}); write one JSON object per line") from None
+                raise CockpitError(
+                    f"{path}: line {number} is not valid JSON ({reason}); write one JSON object per line"
+                ) from None
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict):
             raise CockpitError(
@@ -241,7 +248,8 @@ def _pick_label_columns(
     if requested:
         missing = [c for c in requested if c not in columns]
         if missing:
-            raise CockpitError(f"{path}: no column {missing[0]!r} for --label-columns; columns: {_column_list(columns)}")
+            listing = _column_list(columns)
+            raise CockpitError(f"{path}: no column {missing[0]!r} for --label-columns; columns: {listing}")
         for name in requested if len(requested) > 1 else ():
             if not _is_binary_column(columns[name]):
                 raise CockpitError(
@@ -333,10 +341,12 @@ def _targets_from_column(
             names = label_names or [f"label_{i}" for i in range(width)]
             if len(names) != width:
                 raise CockpitError(f"{path}: --label-names gives {len(names)} names for {width} columns of 0/1 labels")
-            notices.append(("label_format", f"column {column!r} read as multi-hot 0/1 lists: multilabel, {width} labels", {}))
+            read_as = f"column {column!r} read as multi-hot 0/1 lists: multilabel, {width} labels"
+            notices.append(("label_format", read_as, {}))
             return np.asarray(values, dtype=np.float32).reshape(len(values), width), names, "multilabel", notices
         raise CockpitError(
-            f"{path}: column {column!r} holds lists of {'/'.join(sorted(kinds))}; use label names or 0/1 multi-hot lists"
+            f"{path}: column {column!r} holds lists of {'/'.join(sorted(kinds))}; "
+            "use label names or 0/1 multi-hot lists"
         )
     kinds = {_scalar_kind(v) for v in values}
     if len(kinds) > 1:
@@ -422,7 +432,9 @@ def load_labeled_texts(
     texts = [columns[text_col][row] for row in keep]
     if len(label_cols) > 1:
         if label_names and len(label_names) != len(label_cols):
-            raise CockpitError(f"{path}: --label-names gives {len(label_names)} names for {len(label_cols)} label columns")
+            raise CockpitError(
+                f"{path}: --label-names gives {len(label_names)} names for {len(label_cols)} label columns"
+            )
         targets = np.array([[float(columns[c][row]) for c in label_cols] for row in keep], dtype=np.float32)
         names, task = list(label_names or label_cols), "multilabel"
     else:
@@ -471,7 +483,10 @@ def align_eval(train: LabeledTexts, evaluation: LabeledTexts) -> LabeledTexts:
         return evaluation
     unknown = [n for n in evaluation.label_names if n not in train.label_names]
     if unknown:
-        raise CockpitError(f"{evaluation.source}: eval label {unknown[0]!r} does not occur in the training data {train.source}")
+        raise CockpitError(
+            f"{evaluation.source}: eval label {unknown[0]!r} does not occur in the training data {train.source}; "
+            "--eval must use the training labels"
+        )
     targets = np.zeros((len(evaluation), len(train.label_names)), dtype=np.float32)
     for j, name in enumerate(evaluation.label_names):
         targets[:, train.label_names.index(name)] = evaluation.targets[:, j]
@@ -484,7 +499,9 @@ def default_pins(data: LabeledTexts, count: int = 4) -> list[int]:
     chosen: list[int] = []
     while len(chosen) < min(count, len(data)):
         gains = [
-            (len(uncovered & set(np.flatnonzero(data.targets[i]).tolist())), -i) for i in range(len(data)) if i not in chosen
+            (len(uncovered & set(np.flatnonzero(data.targets[i]).tolist())), -i)
+            for i in range(len(data))
+            if i not in chosen
         ]
         best_gain, neg_i = max(gains)
         chosen.append(-neg_i)
@@ -501,13 +518,16 @@ def positions_of_rows(data: LabeledTexts, rows: list[int]) -> list[int]:
     for row in rows:
         if row not in where:
             raise CockpitError(
-                f"--pin {row}: not a training row (rows 0..{max(data.row_ids)}; eval-split and dropped rows cannot be pinned)"
+                f"--pin {row}: not a training row (rows 0..{max(data.row_ids)}; "
+                "eval-split and dropped rows cannot be pinned)"
             )
         positions.append(where[row])
     return positions
 
 
-def summary_lines(data: LabeledTexts, evaluation: LabeledTexts | None, token_lengths: list[int], max_length: int) -> list[str]:
+def summary_lines(
+    data: LabeledTexts, evaluation: LabeledTexts | None, token_lengths: list[int], max_length: int
+) -> list[str]:
     """The short data summary printed before training."""
     counts = Counter(data.label_counts)
     per_row = data.targets.sum(axis=1)

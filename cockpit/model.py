@@ -72,7 +72,8 @@ def resolve_model_path(name: str) -> str:
             raise CockpitError(f"--model {name}: is a file; give the model's folder (the one holding config.json)")
         if not (path / "config.json").exists():
             raise CockpitError(
-                f"--model {name}: folder has no config.json; give a Hugging Face model folder (save_pretrained writes one)"
+                f"--model {name}: folder has no config.json; "
+                "give a Hugging Face model folder (save_pretrained writes one)"
             )
         return str(path)
     if name.startswith((".", "/", "~")) or name.endswith("/") or name.count("/") > 1:
@@ -94,7 +95,8 @@ def _hub_model(name: str) -> str:
         return name
     except GatedRepoError:
         raise CockpitError(
-            f"--model {name}: gated on the Hugging Face Hub; accept its terms on huggingface.co and log in (hf auth login)"
+            f"--model {name}: gated on the Hugging Face Hub; "
+            "accept its terms on huggingface.co and log in (hf auth login)"
         ) from None
     except RepositoryNotFoundError:
         raise CockpitError(

@@ -76,6 +76,13 @@ def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
             raise CockpitError(f"--resume {resume_dir}: no checkpoint in {resume_dir / 'checkpoints'}")
         resume = load_training_state(checkpoint)
         model_source = str(checkpoint)
+    if resume is not None:
+        pin_rows = resume.pin_rows
+    elif config.pins:
+        pin_rows = config.pins
+    else:
+        pin_rows = default_pins(train)
+    pin_positions = positions_of_rows(train, pin_rows)  # before the slow model load: fail fast
     if config.trust_remote_code:
         notices.append(("trust_remote_code", "--trust-remote-code is ON: code from the model folder will run", {}))
     from transformers import set_seed
@@ -97,13 +104,6 @@ def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
     lengths = [len(ids) for ids in tokenizer(train.texts, truncation=False, verbose=False)["input_ids"]]
     token_ids = tokenizer(train.texts, truncation=True, max_length=limit)["input_ids"]
 
-    if resume is not None:
-        pin_rows = resume.pin_rows
-    elif config.pins:
-        pin_rows = config.pins
-    else:
-        pin_rows = default_pins(train)
-    pin_positions = positions_of_rows(train, pin_rows)
 
     summary = summary_lines(train, evaluation, lengths, limit)
     notices = [("data_summary", line, {}) for line in summary] + notices
