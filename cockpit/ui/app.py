@@ -1,0 +1,402 @@
+"""The cockpit: a Textual app that shows a training run live (or replays its journal).
+
+Data flows one way: the engine (or a journal reader) puts events on a queue; a timer drains it
+four times a second into a `RunState`; panels whose part changed redraw, charts at most twice a
+second. Commands flow back through the `RunControl`. The training thread shares the GIL with this
+app, so nothing here runs per step: per event the work is O(1), per redraw it is O(plot width).
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+
+from textual import events as textual_events
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from cockpit.events import (
+    Command,
+    Event,
+    Freeze,
+    Pause,
+    PinRows,
+    Resume,
+    SaveCheckpoint,
+    SaveThresholds,
+    SetLearningRate,
+    Stop,
+    Unfreeze,
+    UnpinRows,
+)
+from cockpit.ui.control import ExampleRow, RunControl
+from cockpit.ui.eval_panel import EvalPanel
+from cockpit.ui.event_log import EventLog
+from cockpit.ui.examples_screen import ExamplesScreen
+from cockpit.ui.layers_table import LayersTable
+from cockpit.ui.loss_chart import LossChart
+from cockpit.ui.lr_dialog import LearningRateDialog
+from cockpit.ui.pinned_examples import PinnedExamples
+from cockpit.ui.quit_dialog import QuitDialog
+from cockpit.ui.rates_strip import RatesStrip
+from cockpit.ui.run_state import EVAL, LAYERS, LAYERS_LAYOUT, LOG, LOSS, PINS, PINS_LAYOUT, STATUS, RunState
+from cockpit.ui.status_bar import StatusBar
+from cockpit.ui.themes import DEFAULT_THEME, FALLBACK_THEME, load_themes
+from cockpit.ui.view_bar import VIEWS, ViewBar
+
+__all__ = ["CockpitApp", "ExampleRow", "RunControl"]
+
+# the actions that act on the run or the panels (not on a dialog)
+COCKPIT_ACTIONS = frozenset(
+    {
+        "focus_layers",
+        "toggle_pause",
+        "save",
+        "set_learning_rate",
+        "examples",
+        "save_thresholds",
+        "quit_cockpit",
+        "show_view",
+    }
+)
+
+# view name -> (the panel shown for it, the column holding that panel)
+VIEW_PANELS = {
+    "loss": ("loss-panel", "left"),
+    "layers": ("layers", "left"),
+    "pins": ("pins", "right"),
+    "eval": ("eval", "right"),
+    "log": ("log", "left"),
+}
+
+
+class CockpitApp(App[None]):
+    """Live training cockpit; `control=None` makes it a read-only replay of a journal."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "cockpit"
+    AUTO_FOCUS = None  # focus follows the view (a hidden layers table must not take `space`)
+
+    DRAIN_INTERVAL_S = 0.25
+    CHART_INTERVAL_S = 0.5
+    DRAIN_BUDGET_S = 0.1  # per tick, so replaying a 100k-step journal never freezes the screen
+    QUIT_TIMEOUT_S = 5.0  # after Stop, quit anyway if the run's end does not arrive by then
+    COMPACT_BELOW = (120, 36)  # narrower or shorter than this: one panel at a time
+
+    # the panels the timer updates, found once on mount
+    _status_bar: StatusBar
+    _view_bar: ViewBar
+    _loss_chart: LossChart
+    _rates: RatesStrip
+    _layers: LayersTable
+    _pins: PinnedExamples
+    _eval: EvalPanel
+    _log: EventLog
+
+    BINDINGS = [
+        Binding("l", "focus_layers", "Layers"),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("s", "save", "Save"),
+        Binding("r", "set_learning_rate", "LR"),
+        Binding("e", "examples", "Examples"),
+        Binding("t", "save_thresholds", "Thresholds"),
+        Binding("q", "quit_cockpit", "Quit"),
+        # Ctrl-C is a key in a raw-mode terminal, not SIGINT: make it do what users expect of it.
+        Binding("ctrl+c", "quit_cockpit", "Quit", show=False, priority=True),
+        *[
+            Binding(str(n), f"show_view('{view}')", title, show=False)
+            for n, (view, title) in enumerate(VIEWS.items(), start=1)
+        ],
+    ]
+
+    def __init__(
+        self,
+        events: queue.SimpleQueue[Event],
+        control: RunControl | None,
+        examples: list[ExampleRow] | None = None,
+        theme_name: str = DEFAULT_THEME,
+        run_label: str = "",
+    ) -> None:
+        super().__init__()
+        self.events = events
+        self.control = control
+        self.examples = examples
+        self.run_label = run_label
+        self.run_state = RunState()
+        self.view = "loss"
+        self.compact = False
+        self._wanted_theme = theme_name
+        self._theme_problems: list[str] = []
+        self._worker: Worker[object] | None = None
+        self._quitting = False
+        self._charts_dirty = False
+        self._last_chart_draw = 0.0
+        self._main_screen: Screen | None = None  # set on mount; the panels live on it
+        themes, self._theme_problems = load_themes()
+        for theme in themes:
+            self.register_theme(theme)
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(replay=self.control is None, run_label=self.run_label, id="status")
+        yield ViewBar(id="views")
+        with Horizontal(id="main"):
+            with Vertical(id="left", classes="column"):
+                with Vertical(id="loss-panel", classes="panel"):
+                    yield LossChart(id="loss-chart")
+                    yield RatesStrip(id="rates")
+                yield LayersTable(id="layers", classes="panel")
+                yield EventLog(id="log", classes="panel")
+            with Vertical(id="right", classes="column"):
+                yield PinnedExamples(id="pins", classes="panel")
+                yield EvalPanel(id="eval", classes="panel")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        # Widgets the timer updates, found once; dialogs and the examples browser go on top.
+        self._main_screen = self.screen
+        self._status_bar = self.query_one(StatusBar)
+        self._view_bar = self.query_one(ViewBar)
+        self._loss_chart = self.query_one(LossChart)
+        self._rates = self.query_one(RatesStrip)
+        self._layers = self.query_one(LayersTable)
+        self._pins = self.query_one(PinnedExamples)
+        self._eval = self.query_one(EvalPanel)
+        self._log = self.query_one(EventLog)
+        self._apply_theme()
+        self.query_one("#loss-panel").border_title = "Loss"
+        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        self._set_compact(self.size.width, self.size.height)
+        self._render_changes(force_charts=True)
+        self.set_interval(self.DRAIN_INTERVAL_S, self._tick)
+        if not self.compact:
+            self._layers.focus()
+        if self.control is not None:
+            self._worker = self.run_worker(self.control.run, name="training", thread=True, exit_on_error=False)
+
+    def _apply_theme(self) -> None:
+        for problem in self._theme_problems:
+            self.notify(problem, title="theme not loaded", severity="warning")
+        if self._wanted_theme in self.available_themes:
+            self.theme = self._wanted_theme
+            return
+        fallback = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else FALLBACK_THEME
+        if self._wanted_theme != DEFAULT_THEME:
+            names = ", ".join(n for n in self.available_themes if n.startswith("cockpit"))
+            self.notify(f"unknown theme {self._wanted_theme!r}; available: {names}", severity="warning")
+        self.theme = fallback
+
+    def _on_theme_changed(self, _theme: Theme) -> None:
+        # Table cells carry resolved colours (Rich text), so they are redrawn in the new ones.
+        self.run_state.changed |= {LAYERS_LAYOUT, PINS_LAYOUT, LOSS}
+        self._render_changes(force_charts=True)
+
+    def on_resize(self, event: textual_events.Resize) -> None:
+        if self._main_screen is not None:  # before mount there is nothing to lay out
+            self._set_compact(event.size.width, event.size.height)
+
+    def _set_compact(self, width: int, height: int) -> None:
+        min_width, min_height = self.COMPACT_BELOW
+        self.compact = width < min_width or height < min_height
+        self.screen_stack[0].set_class(self.compact, "-compact")
+        self._show_view(self.view)
+
+    def _show_view(self, view: str) -> None:
+        self.view = view
+        main = self.screen_stack[0]
+        _panel, current_column = VIEW_PANELS[view]
+        for other, (panel, _column) in VIEW_PANELS.items():
+            main.query_one(f"#{panel}").set_class(other == view, "-current")
+        for column in ("left", "right"):
+            main.query_one(f"#{column}").set_class(column == current_column, "-current")
+        self._view_bar.select(view, len(self.run_state.active_alarms))
+        self._charts_dirty = True
+        if self.compact:  # keys (arrows, space) go to the panel on screen, or to none
+            targets = {
+                "pins": self._pins.matrix,
+                "layers": self._layers,
+                "eval": self._eval,
+                "log": self._log,
+            }
+            self.set_focus(targets.get(view))
+
+    def action_show_view(self, view: str) -> None:
+        """Number keys: in the compact layout, which panel fills the screen."""
+        self._show_view(view)
+        self.call_after_refresh(self._render_changes, True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Over a dialog or the examples browser, the cockpit's keys rest, except quitting."""
+        if action in COCKPIT_ACTIONS and self._main_screen not in (None, self.screen):
+            return action == "quit_cockpit" and not isinstance(self.screen, QuitDialog)
+        if action == "focus_layers" and self._main_screen is not None:
+            return self.focused is not self._layers  # no need to offer it where it already is
+        if action == "save_thresholds":  # offered once an evaluation found per-label thresholds
+            return bool(self.run_state.last_eval and self.run_state.last_eval.thresholds)
+        return True
+
+    # ------------------------------------------------------------------ events in
+
+    def _tick(self) -> None:
+        self._drain(self.DRAIN_BUDGET_S)
+        self._render_changes()
+
+    def catch_up(self) -> None:
+        """Drain every queued event and redraw everything now (tests and snapshots use this)."""
+        self._drain(None)
+        self._render_changes(force_charts=True)
+
+    def _drain(self, budget_s: float | None) -> None:
+        deadline = time.monotonic() + budget_s if budget_s is not None else None
+        was_running = self.run_state.ended is None
+        count = 0
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            self.run_state.apply(event)
+            count += 1
+            if deadline is not None and count % 64 == 0 and time.monotonic() > deadline:
+                break
+        ended = self.run_state.ended
+        if ended is not None and self._quitting:
+            self.exit()
+        elif ended is not None and was_running and self.control is not None:
+            where = f": model in {ended.model_dir}" if ended.model_dir else ""
+            severity = "error" if ended.reason == "error" else "information"
+            self.notify(f"run {ended.reason} at step {ended.step}{where}. q quits", severity=severity, timeout=10)
+
+    def _render_changes(self, force_charts: bool = False) -> None:
+        state = self.run_state
+        changed = state.take_changes()
+        if STATUS in changed or LOSS in changed:
+            self._status_bar.show(state)
+        if changed & {LAYERS, LAYERS_LAYOUT}:
+            self._layers.show(state, rebuild=LAYERS_LAYOUT in changed)
+        if changed & {PINS, PINS_LAYOUT}:
+            self._pins.show(state, rebuild=PINS_LAYOUT in changed)
+            if PINS_LAYOUT in changed and isinstance(self.screen, ExamplesScreen):
+                self.screen.refresh_marks()
+        if EVAL in changed:
+            self._eval.show(state)
+            self.refresh_bindings()  # `t` (keep thresholds) may have become available
+        if LOG in changed:
+            self._log.show(state)
+        if LOG in changed or STATUS in changed:
+            self._view_bar.select(self.view, len(state.active_alarms))
+        if LOSS in changed:
+            self._charts_dirty = True
+        now = time.monotonic()
+        if self._charts_dirty and (force_charts or now - self._last_chart_draw >= self.CHART_INTERVAL_S):
+            self._last_chart_draw = now
+            drawn = self._loss_chart.draw(state)
+            self._rates.show(state)
+            self._charts_dirty = not drawn
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is not self._worker:
+            return
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            message = f"{type(error).__name__}: {error}" if error else "unknown error"
+            self.run_state.record_error(message)
+            self.notify(message, title="training failed", severity="error", timeout=30)
+            self.catch_up()
+            if self._quitting:
+                self.exit()
+        elif event.state == WorkerState.SUCCESS:
+            self.catch_up()
+            if self._quitting:
+                self.exit()
+
+    # ------------------------------------------------------------------ commands out
+
+    def _can_command(self) -> bool:
+        if self.control is None:
+            self.notify("read-only replay: the run cannot be changed from here", severity="warning")
+            return False
+        if self.run_state.ended is not None or self.run_state.error is not None:
+            self.notify(f"the run has ended ({self.run_state.state}); press q to quit", severity="warning")
+            return False
+        return True
+
+    def _submit(self, command: Command) -> bool:
+        if not self._can_command():
+            return False
+        assert self.control is not None
+        self.control.submit(command, "ui")
+        return True
+
+    def on_layers_table_freeze_requested(self, message: LayersTable.FreezeRequested) -> None:
+        command = Freeze(message.groups) if message.freeze else Unfreeze(message.groups)
+        if self._submit(command):
+            self.run_state.request_freeze(list(message.groups), message.freeze)
+            if len(message.groups) > 1:
+                self.notify(f"freezing {len(message.groups)} layer groups: {', '.join(message.groups)}")
+            self._render_changes()
+
+    def on_examples_screen_pin_toggled(self, message: ExamplesScreen.PinToggled) -> None:
+        command = PinRows((message.row,)) if message.pin else UnpinRows((message.row,))
+        if not self._submit(command) and isinstance(self.screen, ExamplesScreen):
+            self.screen.forget_request(message.row)
+
+    def action_focus_layers(self) -> None:
+        if self.compact:
+            self._show_view("layers")
+        self._layers.focus()
+
+    def action_toggle_pause(self) -> None:
+        paused = self.run_state.state == "paused"
+        if self._submit(Resume() if paused else Pause()):
+            self.notify("resuming" if paused else "pausing after this step")
+
+    def action_save(self) -> None:
+        if self._submit(SaveCheckpoint()):
+            self.notify("saving a checkpoint after this step")
+
+    def action_set_learning_rate(self) -> None:
+        if not self._can_command():
+            return
+
+        def chosen(lr: float | None) -> None:
+            if lr is not None and self._submit(SetLearningRate(lr)):
+                self.notify(f"learning rate set to {lr:g} (applies from the next step)")
+
+        self.push_screen(LearningRateDialog(self.run_state.peak_lr, self.run_state.lr), chosen)
+
+    def action_save_thresholds(self) -> None:
+        """Multilabel: keep the latest evaluation's best per-label thresholds in the saved model."""
+        if self._submit(SaveThresholds()):
+            self.notify("the best per-label thresholds will be saved with the model")
+
+    def action_examples(self) -> None:
+        if self.examples is None:
+            self.notify("no training rows to browse here (a replay has only the journal)", severity="warning")
+            return
+        self.push_screen(ExamplesScreen(self.examples, pinned=lambda: {p.index for p in self.run_state.pins}))
+
+    def action_quit_cockpit(self) -> None:
+        """Quit at once when nothing is training; otherwise confirm, stop, and wait for the end."""
+        training = self.control is not None and self.run_state.ended is None and self.run_state.error is None
+        if self._worker is not None and self._worker.state not in (WorkerState.PENDING, WorkerState.RUNNING):
+            training = False
+        if not training or self._quitting:
+            self.exit()
+            return
+
+        def confirmed(stop: bool | None) -> None:
+            if not stop or self.control is None:
+                return
+            self._quitting = True
+            self.control.submit(Stop(), "ui")
+            self.notify("stopping: finishing this step and saving a checkpoint")
+            self.set_timer(self.QUIT_TIMEOUT_S, self.exit)
+
+        self.push_screen(QuitDialog(), confirmed)

@@ -1,0 +1,357 @@
+"""Everything the panels show, folded from the event stream: the UI's one model of the run.
+
+Events arrive in batches from a queue; `RunState.apply` does O(1) work per event (O(layers) for a
+step, O(pins x labels) for pinned predictions) and records which panels have something new, so a
+panel redraws only when its part changed. A live run and a replayed journal go through the very
+same code, which is why replay shows exactly what the live cockpit showed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from cockpit.events import (
+    Alarm,
+    CheckpointSaved,
+    CommandApplied,
+    CommandSyntaxError,
+    EvalResult,
+    Event,
+    Freeze,
+    Notice,
+    PinnedExample,
+    PinPredictions,
+    RunEnded,
+    RunStarted,
+    SetLearningRate,
+    StateChanged,
+    StepMetrics,
+    Unfreeze,
+    parse_command,
+)
+from cockpit.ui.series import NOISE_WINDOW, History, Smoother
+
+# Panels a change can concern; the app redraws only those named in `RunState.changed`.
+STATUS, LOSS, PINS, PINS_LAYOUT, LAYERS, LAYERS_LAYOUT, EVAL, LOG = (
+    "status",
+    "loss",
+    "pins",
+    "pins_layout",
+    "layers",
+    "layers_layout",
+    "eval",
+    "log",
+)
+ALL_PANELS = frozenset({STATUS, LOSS, PINS, PINS_LAYOUT, LAYERS, LAYERS_LAYOUT, EVAL, LOG})
+
+LOG_LIMIT = 300
+RATE_WINDOW = 50  # step events used for the steps/s behind the ETA
+
+
+@dataclass
+class LayerView:
+    """One layer group as the layers table shows it."""
+
+    name: str
+    params: int
+    frozen: bool
+    grad_norm: float | None = None
+    update_ratio: float | None = None
+    grad_history: History = field(default_factory=lambda: History(256))
+    # what the user asked for and the engine has not confirmed yet (None: nothing pending)
+    requested_frozen: bool | None = None
+
+
+@dataclass
+class LogEntry:
+    """A line of the alarms-and-log panel."""
+
+    step: int
+    kind: str  # "alarm" | "cleared" | "notice" | "command" | "checkpoint" | "state" | "end" | "error"
+    title: str
+    detail: str = ""
+    severity: str = ""  # alarms: "warning" | "error"
+    cleared_at: int | None = None  # for a raised alarm, the step it cleared at
+
+
+class RunState:
+    """The run as the panels see it."""
+
+    def __init__(self) -> None:
+        self.started: RunStarted | None = None
+        self.state = "waiting"  # running | paused | finished | stopped | interrupted | error
+        self.state_reason = ""
+        self.ended: RunEnded | None = None
+        self.error: str | None = None
+        self.step = 0
+        self.epoch = 0.0
+        self.samples_per_s: float | None = None
+        self.loss: float | None = None
+        self.lr: float | None = None
+        self.peak_lr: float | None = None  # the schedule's peak: what SetLearningRate sets
+        self.grad_norm: float | None = None
+        self.micro_batch: int | None = None
+        self.effective_batch: int | None = None
+        self.last_checkpoint: str | None = None
+
+        self.smoother = Smoother(0.9)
+        self.loss_history = History()
+        self.smoothed_history = History()
+        self.lr_history = History(512)
+        self.grad_history = History(512)
+        self.recent_losses: deque[float] = deque(maxlen=NOISE_WINDOW)
+        self.eval_losses = History(512)
+        self.pinned_losses = History(512)
+        self._step_times: deque[tuple[float, int]] = deque(maxlen=RATE_WINDOW)
+
+        self.layers: dict[str, LayerView] = {}
+
+        self.labels: list[str] = []
+        self.pins: list[PinnedExample] = []
+        self.pin_probs: list[list[float]] | None = None
+        self.pin_losses: list[float] | None = None
+        self.pin_loss: float | None = None
+        self.pin_step: int | None = None
+        self.pin_history: list[list[History]] = []  # [pin][label]
+
+        self.last_eval: EvalResult | None = None
+        self.previous_eval: EvalResult | None = None
+
+        self.log: deque[LogEntry] = deque(maxlen=LOG_LIMIT)  # newest first
+        self.active_alarms: dict[str, Alarm] = {}
+        self._raised: dict[str, LogEntry] = {}
+
+        self.changed: set[str] = set()
+
+    # ------------------------------------------------------------------ folding events
+
+    def apply(self, event: Event) -> None:
+        """Fold one event in; unknown event types (a newer engine) are ignored."""
+        handler = getattr(self, f"_on_{event.type}", None)
+        if handler is not None:
+            handler(event)
+
+    def take_changes(self) -> set[str]:
+        """The panels changed since the last call (and forget them)."""
+        changed, self.changed = self.changed, set()
+        return changed
+
+    def _on_run(self, event: RunStarted) -> None:
+        first = self.started is None
+        self.started = event
+        self.step = max(self.step, event.step)
+        if self.error is None and self.state in ("waiting", "finished", "stopped", "interrupted", "error"):
+            self.state, self.ended = "running", None  # a resumed run appends to the same journal
+        self.labels = list(event.labels)
+        frozen = set(event.frozen)
+        if list(self.layers) != list(event.layers):
+            self.layers = {
+                name: LayerView(name, int(event.layer_params.get(name, 0)), name in frozen) for name in event.layers
+            }
+            self.changed.add(LAYERS_LAYOUT)
+        else:
+            for view in self.layers.values():
+                view.frozen, view.requested_frozen = view.name in frozen, None
+        self._set_pins(list(event.pins))
+        peak = event.config.get("lr")
+        if isinstance(peak, (int, float)) and self.peak_lr is None:
+            self.peak_lr = float(peak)
+        effective = event.config.get("effective_batch")
+        if isinstance(effective, int):
+            self.effective_batch = effective
+        if not first and event.resumed_from is not None:
+            self._log(LogEntry(event.step, "notice", f"resumed from step {event.resumed_from}"))
+        self.changed |= {STATUS, LAYERS, LOSS}
+
+    def _on_step(self, event: StepMetrics) -> None:
+        self.step, self.epoch = event.step, event.epoch
+        self.loss, self.lr, self.grad_norm = event.loss, event.lr, event.grad_norm
+        self.micro_batch, self.effective_batch = event.micro_batch, event.effective_batch
+        if event.samples_per_s > 0 and math.isfinite(event.samples_per_s):
+            previous = self.samples_per_s
+            self.samples_per_s = event.samples_per_s if previous is None else 0.8 * previous + 0.2 * event.samples_per_s
+        if self.state == "waiting" and self.error is None:
+            self.state = "running"
+        self._step_times.append((event.time, event.step))
+        self.loss_history.append(event.step, event.loss)
+        smoothed = self.smoother.add(event.loss)
+        if smoothed is not None:
+            self.smoothed_history.append(event.step, smoothed)
+        if math.isfinite(event.loss):
+            self.recent_losses.append(event.loss)
+        self.lr_history.append(event.step, event.lr)
+        self.grad_history.append(event.step, event.grad_norm)
+        for name, stats in event.layers.items():
+            view = self.layers.get(name)
+            if view is None:  # a step before any RunStarted (a journal cut at the front)
+                view = self.layers[name] = LayerView(name, 0, stats.frozen)
+                self.changed.add(LAYERS_LAYOUT)
+            view.frozen = stats.frozen
+            view.grad_norm, view.update_ratio = stats.grad_norm, stats.update_ratio
+            view.grad_history.append(event.step, stats.grad_norm)
+            if view.requested_frozen is not None and view.requested_frozen == stats.frozen:
+                view.requested_frozen = None
+        self.changed |= {STATUS, LOSS, LAYERS}
+
+    def _on_pins(self, event: PinPredictions) -> None:
+        self.pin_probs, self.pin_losses, self.pin_loss = event.probs, event.losses, event.loss
+        self.pin_step = event.step
+        self.pinned_losses.append(event.step, event.loss)
+        for pin, row in enumerate(event.probs[: len(self.pin_history)]):
+            for label, prob in enumerate(row[: len(self.pin_history[pin])]):
+                self.pin_history[pin][label].append(event.step, prob)
+        self.changed |= {PINS, LOSS}
+
+    def _on_eval(self, event: EvalResult) -> None:
+        self.previous_eval, self.last_eval = self.last_eval, event
+        self.eval_losses.append(event.step, event.loss)
+        self.changed |= {EVAL, LOSS}
+
+    def _on_command(self, event: CommandApplied) -> None:
+        failed = event.result not in ("", "ok")
+        self._log(
+            LogEntry(
+                event.step,
+                "command",
+                event.command,
+                f"{event.source}: {event.result or 'ok'}",
+                severity="warning" if failed else "",
+            )
+        )
+        try:
+            command = parse_command(event.command)
+        except CommandSyntaxError:
+            return
+        if isinstance(command, SetLearningRate) and not failed:
+            self.peak_lr = command.lr
+        if isinstance(command, (Freeze, Unfreeze)):
+            # Names the UI sent come back verbatim; ranges (layer.0-3) wait for the next step.
+            for name in command.groups:
+                view = self.layers.get(name)
+                if view is not None:
+                    if not failed:
+                        view.frozen = isinstance(command, Freeze)
+                    view.requested_frozen = None
+            self.changed.add(LAYERS)
+
+    def _on_notice(self, event: Notice) -> None:
+        if event.kind == "pins_changed":
+            pins = event.evidence.get("pins", [])
+            self._set_pins([PinnedExample(int(p["index"]), str(p["text"]), list(p["targets"])) for p in pins])
+        self._log(LogEntry(event.step, "notice", event.message, event.kind))
+
+    def _on_alarm(self, event: Alarm) -> None:
+        if event.active:
+            self.active_alarms[event.kind] = event
+            entry = LogEntry(event.step, "alarm", event.message, event.advice, severity=event.severity)
+            self._raised[event.kind] = entry
+            self._log(entry)
+        else:
+            self.active_alarms.pop(event.kind, None)
+            raised = self._raised.pop(event.kind, None)
+            if raised is not None:
+                raised.cleared_at = event.step
+            self._log(LogEntry(event.step, "cleared", f"cleared: {event.message}", event.kind))
+        self.changed.add(STATUS)
+
+    def _on_state(self, event: StateChanged) -> None:
+        if self.ended is None and self.error is None:
+            self.state, self.state_reason = event.state, event.reason
+        self._log(LogEntry(event.step, "state", event.state, event.reason))
+        self.changed.add(STATUS)
+
+    def _on_checkpoint(self, event: CheckpointSaved) -> None:
+        self.last_checkpoint = event.path
+        self._log(LogEntry(event.step, "checkpoint", "checkpoint saved", event.path))
+        self.changed.add(STATUS)
+
+    def _on_end(self, event: RunEnded) -> None:
+        self.ended, self.state, self.state_reason = event, event.reason, event.message
+        self.step = max(self.step, event.step)
+        for view in self.layers.values():
+            view.requested_frozen = None
+        where = event.model_dir or event.checkpoint or ""
+        self._log(
+            LogEntry(
+                event.step,
+                "end",
+                f"run {event.reason}",
+                event.message or where,
+                severity="error" if event.reason == "error" else "",
+            )
+        )
+        self.changed |= {STATUS, LAYERS}
+
+    # ------------------------------------------------------------------ things the UI itself learns
+
+    def record_error(self, message: str) -> None:
+        """The training worker raised: show it as the run's state, not as a hang."""
+        self.error = message
+        if self.ended is None:
+            self.state, self.state_reason = "error", message
+        self._log(LogEntry(self.step, "error", "training stopped with an error", message, severity="error"))
+        self.changed |= {STATUS, LOG}
+
+    def request_freeze(self, names: list[str], frozen: bool) -> None:
+        """Mark layers as asked-for until a step (or the command's echo) confirms them."""
+        for name in names:
+            if name in self.layers:
+                self.layers[name].requested_frozen = frozen
+        self.changed.add(LAYERS)
+
+    # ------------------------------------------------------------------ derived numbers
+
+    @property
+    def total_steps(self) -> int:
+        return self.started.total_steps if self.started else 0
+
+    @property
+    def smoothed_loss(self) -> float | None:
+        return self.smoother.value
+
+    @property
+    def loss_noise(self) -> float | None:
+        """Standard deviation of the recent raw losses."""
+        values = list(self.recent_losses)
+        if len(values) < 2:
+            return None
+        mean = sum(values) / len(values)
+        return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+    @property
+    def steps_per_s(self) -> float | None:
+        """From the step events' own clock, so time spent on evals and pins is counted too."""
+        if len(self._step_times) >= 2:
+            (t0, s0), (t1, s1) = self._step_times[0], self._step_times[-1]
+            if t1 > t0 and s1 > s0:
+                return (s1 - s0) / (t1 - t0)
+        if self.samples_per_s and self.effective_batch:
+            return self.samples_per_s / self.effective_batch
+        return None
+
+    @property
+    def eta_s(self) -> float | None:
+        rate = self.steps_per_s
+        if not rate or self.state != "running" or not self.total_steps:
+            return None
+        return max(self.total_steps - self.step, 0) / rate
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self.layers)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _set_pins(self, pins: list[PinnedExample]) -> None:
+        old = {p.index: (p, hist) for p, hist in zip(self.pins, self.pin_history, strict=True)}
+        self.pins = pins
+        # keep the history of rows that stay pinned; predictions wait for the next PinPredictions
+        self.pin_history = [old[p.index][1] if p.index in old else [History(256) for _ in self.labels] for p in pins]
+        self.pin_probs = self.pin_losses = None
+        self.changed |= {PINS, PINS_LAYOUT}
+
+    def _log(self, entry: LogEntry) -> None:
+        self.log.appendleft(entry)
+        self.changed.add(LOG)

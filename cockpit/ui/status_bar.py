@@ -1,0 +1,127 @@
+"""The status bar: what is trained, where, how far along, and in which state, at a glance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.content import Content
+from textual.geometry import Size
+from textual.widget import Widget
+
+from cockpit.ui.run_state import RunState
+from cockpit.ui.series import bar, fmt_duration, fmt_number, fmt_sci, shorten
+
+STATE_LOOK = {
+    # state: (symbol, theme colour); the symbol keeps the state readable without colour
+    "waiting": ("…", "$text-muted"),
+    "running": ("▶", "$text-success"),
+    "paused": ("⏸", "$text-warning"),
+    "finished": ("✔", "$text-success"),
+    "stopped": ("■", "$text-warning"),
+    "interrupted": ("■", "$text-warning"),
+    "error": ("✖", "$text-error"),
+}
+SEPARATOR = "  "
+
+
+def _short_model(name: str) -> str:
+    """A local path shows as its last two parts; a Hub name as it is."""
+    parts = Path(name).parts
+    return "/".join(parts[-2:]) if len(parts) > 2 else name
+
+
+class StatusBar(Widget):
+    """Packs the run's facts ("chips") into as many lines as the width needs (1-4)."""
+
+    DEFAULT_CSS = """
+    StatusBar {
+        height: auto;
+        padding: 0 1;
+        background: $panel;
+    }
+    """
+
+    def __init__(self, *, replay: bool = False, run_label: str = "", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.replay = replay
+        self.run_label = run_label
+        self.run_state: RunState | None = None
+
+    def show(self, state: RunState) -> None:
+        self.run_state = state
+        self.refresh(layout=True)
+
+    # -- building the chips
+
+    def _chips(self, width: int) -> list[list[Content]]:
+        """Chips grouped by line; groups may wrap further on a narrow screen."""
+        state = self.run_state or RunState()
+        started = state.started
+        symbol, colour = STATE_LOOK.get(state.state, ("?", "$text-warning"))
+        head = [Content.assemble((f"{symbol} {state.state}", f"bold {colour}"))]
+        if self.replay:
+            head.append(Content.styled("read-only replay", "$text-muted italic"))
+        if started:
+            head.append(Content.styled(_short_model(started.model), "bold"))
+            head.append(Content(f"{started.task} · {len(started.labels)} labels"))
+            head.append(Content(started.device))
+        run_dir = started.run_dir if started else self.run_label
+        if run_dir:
+            head.append(Content.styled(f"run {run_dir}", "$text-muted"))
+
+        total = state.total_steps
+        fraction = state.step / total if total else 0.0
+        bar_width = 24 if width >= 100 else 12
+        filled = bar(fraction, 1.0, bar_width)
+        progress = [
+            Content.assemble(
+                (filled, "$primary"),
+                ("░" * (bar_width - len(filled)), "$text-muted"),
+                f" {fraction:4.0%}",
+            ),
+            Content(f"step {state.step}/{total or '?'}"),
+            Content(f"epoch {state.epoch:.2f}"),
+        ]
+        if state.samples_per_s is not None:
+            progress.append(Content(f"{state.samples_per_s:.1f} samples/s"))
+        if state.state == "running":
+            progress.append(Content(f"ETA {fmt_duration(state.eta_s)}"))
+
+        numbers = [
+            Content(f"loss {fmt_number(state.loss)}"),
+            Content(f"smoothed {fmt_number(state.smoothed_loss)}"),
+            Content(f"lr {fmt_sci(state.lr)}"),
+        ]
+        if state.micro_batch and state.effective_batch:
+            accumulation = -(-state.effective_batch // state.micro_batch)
+            numbers.append(Content(f"batch {state.micro_batch}×{accumulation}={state.effective_batch}"))
+        alarms = state.active_alarms
+        if alarms:
+            worst = "error" if any(a.severity == "error" for a in alarms.values()) else "warning"
+            noun = "alarm" if len(alarms) == 1 else "alarms"
+            numbers.append(Content.styled(f"⚠ {len(alarms)} {noun}", f"bold $text-{worst} reverse"))
+        if state.error or (state.ended and state.ended.reason == "error"):
+            message = state.error or (state.ended.message if state.ended else "")
+            numbers.append(Content.styled(shorten(f"error: {message}", width), "bold $text-error"))
+        return [head, progress, numbers]
+
+    def _lines(self, width: int) -> list[Content]:
+        width = max(width, 20)
+        lines: list[Content] = []
+        for group in self._chips(width):
+            line = Content("")
+            for chip in group:
+                if line.cell_length and line.cell_length + len(SEPARATOR) + chip.cell_length > width:
+                    lines.append(line)
+                    line = Content("")
+                line = line + SEPARATOR + chip if line.cell_length else chip
+            lines.append(line)
+        return lines
+
+    # -- Textual hooks
+
+    def render(self) -> Content:
+        return Content("\n").join(self._lines(self.content_region.width or self.app.size.width))
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._lines(width))

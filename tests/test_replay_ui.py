@@ -1,0 +1,128 @@
+"""Replay: the journal reader feeds the cockpit exactly what a live run fed it.
+
+The snapshot tests replay tests/ui_fixtures/journal.jsonl (made by make_journal.py there) at
+160x48 and 80x24; update them with `pytest tests/test_replay_ui.py --snapshot-update` after a
+deliberate change of layout, and look at the new SVGs before committing them.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+from ui_fixtures.harness import FIXTURE, FakeControl, cell_text, plain, run_async, running_app
+
+from cockpit.events import Event
+from cockpit.journal import read_journal
+from cockpit.ui.app import CockpitApp
+from cockpit.ui.replay import start_journal_reader
+
+
+def replay_app() -> CockpitApp:
+    """The app as `cockpit replay RUN_DIR` builds it, with the reader already done."""
+    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+    start_journal_reader(FIXTURE, events, follow=False).join(timeout=10)
+    return CockpitApp(events, control=None, run_label="tests/ui_fixtures")
+
+
+async def caught_up(pilot: Pilot) -> None:
+    pilot.app.catch_up()
+    await pilot.pause()
+
+
+def test_replay_snapshot_wide(snap_compare) -> None:
+    assert snap_compare(replay_app(), terminal_size=(160, 48), run_before=caught_up)
+
+
+def test_replay_snapshot_compact(snap_compare) -> None:
+    assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=caught_up)
+
+
+def test_replay_snapshot_compact_pinned(snap_compare) -> None:
+    assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=caught_up, press=["2"])
+
+
+def _drain(events: queue.SimpleQueue[Event]) -> list[Event]:
+    out = []
+    while not events.empty():
+        out.append(events.get_nowait())
+    return out
+
+
+def test_reader_gives_the_journals_events_in_order() -> None:
+    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+    thread = start_journal_reader(FIXTURE, events, follow=False)
+    thread.join(timeout=10)
+    assert thread.daemon and not thread.is_alive()
+    assert _drain(events) == read_journal(FIXTURE)
+
+
+def test_follow_reads_lines_as_they_are_appended(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    lines = FIXTURE.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:10]))
+    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+    stop = threading.Event()
+    thread = start_journal_reader(journal, events, follow=True, stop=stop)
+    try:
+        got: list[Event] = []
+        deadline = time.monotonic() + 10
+        with open(journal, "a") as handle:
+            handle.write("".join(lines[10:]))
+            handle.write(json.dumps({"type": "step", "step": 61})[:12])  # a torn line is held back
+        while len(got) < len(lines) and time.monotonic() < deadline:
+            got += _drain(events)
+            time.sleep(0.05)
+        assert got == read_journal(FIXTURE)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def test_missing_journal_shows_why(tmp_path: Path) -> None:
+    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+    start_journal_reader(tmp_path / "nope.jsonl", events, follow=False).join(timeout=5)
+    (notice,) = _drain(events)
+    assert notice.kind == "journal_unreadable" and "nope.jsonl" in notice.message
+
+
+@run_async
+async def test_replay_renders_the_same_panels_as_the_live_run() -> None:
+    def panels(app: CockpitApp) -> dict[str, object]:
+        layers = app.query_one("#layers", DataTable)
+        matrix = app.query_one("#pins-matrix", DataTable)
+        return {
+            "layers": [
+                [cell_text(layers, str(r.value), c) for c in ("layer", "state", "grad", "update")] for r in layers.rows
+            ],
+            "pins": [[cell_text(matrix, str(r.value), str(c.value)) for c in matrix.columns] for r in matrix.rows],
+            "pin texts": plain(app.query_one("#pins-texts", Static)),
+            "eval": plain(app.query_one("#eval-body", Static)),
+            "log": plain(app.query_one("#log-body", Static)),
+        }
+
+    replay = replay_app()
+    async with replay.run_test(size=(160, 48)) as pilot:
+        await caught_up(pilot)
+        replayed = panels(replay)
+    async with running_app(read_journal(FIXTURE), FakeControl()) as (live, _pilot):
+        assert panels(live) == replayed
+
+
+def test_fixture_generator_reproduces_the_committed_journal(tmp_path: Path) -> None:
+    """The snapshots depend on the fixture; make_journal.py must still write exactly it."""
+    from ui_fixtures import make_journal
+
+    produced = tmp_path / "journal.jsonl"
+    original = make_journal.JOURNAL
+    make_journal.JOURNAL = produced
+    try:
+        make_journal.main()
+    finally:
+        make_journal.JOURNAL = original
+    assert produced.read_text() == FIXTURE.read_text()
