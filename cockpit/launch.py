@@ -115,10 +115,11 @@ def _duration(seconds: float) -> str:
 class ProgressPrinter:
     """The headless progress line on stderr: step, loss, ETA; alarms and evals as lines."""
 
-    def __init__(self, total_steps: int, out: TextIO = sys.stderr, every_s: float | None = None) -> None:
+    def __init__(self, total_steps: int, out: TextIO | None = None, every_s: float | None = None) -> None:
         self.total = total_steps
-        self.out = out
-        self.interactive = out.isatty()
+        # Looked up per printer, not bound at import: the process's stderr may be replaced later.
+        self.out = out if out is not None else sys.stderr
+        self.interactive = self.out.isatty()
         # A terminal redraws one line in place; a log file (nohup) gets a line every 10 s.
         self.every_s = every_s if every_s is not None else (1.0 if self.interactive else 10.0)
         self._last = 0.0

@@ -27,7 +27,8 @@ def test_minilm_learns_dei_and_saved_model_reproduces_pins(tmp_path: Path) -> No
     start = events[0]
     assert start.layers == ["embeddings"] + [f"layer.{i}" for i in range(6)] + ["pooler", "head"]
     losses = [e.loss for e in events if e.type == "step"]
-    assert np.mean(losses[-5:]) < 0.75 * np.mean(losses[:5])
+    assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5])
+    assert np.mean(losses[-5:]) < start.constant_loss  # better than predicting the label frequencies
     pins = [e for e in events if e.type == "pins"]
     assert pins[-1].loss < pins[0].loss
     classify = pipeline("text-classification", model=ended.model_dir, top_k=None, device="cpu")
