@@ -52,16 +52,16 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from cockpit.config import DEFAULT_MODEL, RunConfig  # noqa: E402
+from cockpit.diagnostics import Diagnostics  # noqa: E402
 from cockpit.engine import Engine  # noqa: E402
+from cockpit.launch import EngineThread, ProgressPrinter  # noqa: E402
 from cockpit.prepare import PreparedRun, prepare  # noqa: E402
+from cockpit.ui.app import CockpitApp  # noqa: E402
+from cockpit.ui.control import ExampleRow  # noqa: E402
 
 ARMS = ("bare", "headless", "app", "hf_trainer")
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"headless/bare": 1.03, "app/headless": 1.05, "headless/hf_trainer": 1.0}
-
-
-class Skipped(Exception):
-    """An arm that cannot run here (a module not written yet); the message says why."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,7 +153,6 @@ class ArmRun:
     seconds: list[float] = field(default_factory=list)  # wall, per measured step
     cpu_seconds: list[float] = field(default_factory=list)  # process CPU, per measured step
     info: dict[str, Any] = field(default_factory=dict)
-    skipped: str | None = None
 
     @property
     def mean(self) -> float:
@@ -215,24 +214,6 @@ def autocast_for(prepared: PreparedRun, precision: str) -> contextlib.AbstractCo
     return contextlib.nullcontext()
 
 
-def optional_modules() -> dict[str, Any]:
-    """What the headless observers and the app arm can use today (parts are being written)."""
-    found: dict[str, Any] = {}
-    try:
-        from cockpit.diagnostics import Diagnostics
-
-        found["Diagnostics"] = Diagnostics
-    except ImportError as exc:
-        found["diagnostics_missing"] = str(exc)
-    try:
-        from cockpit.launch import EngineThread, ProgressPrinter
-
-        found["ProgressPrinter"], found["EngineThread"] = ProgressPrinter, EngineThread
-    except ImportError as exc:
-        found["launch_missing"] = str(exc)
-    return found
-
-
 # ---------------------------------------------------------------------------------------------
 # The arms
 # ---------------------------------------------------------------------------------------------
@@ -252,10 +233,11 @@ def arm_bare(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
         lowered = name.lower()
         (no_decay if lowered.endswith(".bias") or "norm" in lowered else decay).append(param)
     config = prepared.config
-    optimizer = torch.optim.AdamW(
+    optimizer = torch.optim.AdamW(  # the engine's optimizer, so that the ratio is the instruments' cost
         [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=config.lr,
         weight_decay=config.weight_decay,
+        fused=prepared.device.type in ("cpu", "cuda") or None,
     )
     from transformers import get_linear_schedule_with_warmup
 
@@ -331,7 +313,7 @@ def timed_engine(prepared: PreparedRun, clock: StepClock, on_nonfinite: str) -> 
     return engine
 
 
-def engine_info(engine: Engine, clock: StepClock, modules: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def engine_info(engine: Engine, clock: StepClock, **extra: Any) -> dict[str, Any]:
     measured = clock.marks[clock.total][0] - clock.marks[clock.warmup][0]
     return {
         "layer_groups": len(engine.group_names),
@@ -339,9 +321,6 @@ def engine_info(engine: Engine, clock: StepClock, modules: dict[str, Any], **ext
         "pin_calls": clock.parts.get("pinned predictions", [0.0, 0])[1],
         "pin_share_of_wall_time": round(clock.parts.get("pinned predictions", [0.0, 0])[0] / measured, 4),
         "pin_budget": engine.config.pin_budget,
-        "diagnostics": "Diagnostics" in modules,
-        "progress_printer": "ProgressPrinter" in modules,
-        "missing": [modules[k] for k in ("diagnostics_missing", "launch_missing") if k in modules],
         "optimizer": describe_optimizer(engine.optimizer),
         **extra,
     }
@@ -349,36 +328,21 @@ def engine_info(engine: Engine, clock: StepClock, modules: dict[str, Any], **ext
 
 def arm_headless(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     """The engine as `cockpit train --headless` runs it (journal, diagnostics, progress line)."""
-    modules = optional_modules()
     engine = timed_engine(fresh_run(setup, out), clock, on_nonfinite="stop")
-    if "Diagnostics" in modules:
-        engine.observers.append(modules["Diagnostics"](engine.emit))
-    if "ProgressPrinter" in modules:
-        engine.observers.append(modules["ProgressPrinter"](engine.total_steps, out=io.StringIO()))
+    engine.observers += [Diagnostics(engine.emit), ProgressPrinter(engine.total_steps, out=io.StringIO())]
     ended = engine.run()
     if ended.reason != "finished":
         raise RuntimeError(f"headless run ended {ended.reason}: {ended.message}")
-    return engine_info(engine, clock, modules)
+    return engine_info(engine, clock)
 
 
 def arm_app(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     """The engine in its thread while the Textual cockpit drains its events (as run_with_app)."""
-    try:
-        from cockpit.ui.app import CockpitApp
-    except ImportError as exc:
-        raise Skipped(f"cockpit.ui.app is not importable yet ({exc})") from None
-    from cockpit.ui.control import ExampleRow
-
-    modules = optional_modules()
-    if "EngineThread" not in modules:
-        raise Skipped(f"cockpit.launch is not importable ({modules.get('launch_missing')})")
     prepared = fresh_run(setup, out)
     events: queue.SimpleQueue = queue.SimpleQueue()
     engine = timed_engine(prepared, clock, on_nonfinite="pause")
-    if "Diagnostics" in modules:
-        engine.observers.append(modules["Diagnostics"](engine.emit))
-    engine.observers.append(events.put)
-    runner = modules["EngineThread"](engine)
+    engine.observers += [Diagnostics(engine.emit), events.put]
+    runner = EngineThread(engine)
     train, names = prepared.train, prepared.train.label_names
     examples = [
         ExampleRow(index=row, text=text, labels=[n for n, t in zip(names, targets, strict=True) if t > 0.5])
@@ -404,7 +368,7 @@ def arm_app(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
         raise RuntimeError(f"app run ended {ended.reason if ended else 'without an end event'}")
     ui = clock.ui_cpu
     ui_per_step = (ui[clock.total] - ui[clock.warmup]) / (clock.total - clock.warmup) if len(ui) == 2 else None
-    return engine_info(engine, clock, modules, app="run_test(size=(160, 48))", ui_thread_cpu_s_per_step=ui_per_step)
+    return engine_info(engine, clock, app="run_test(size=(160, 48))", ui_thread_cpu_s_per_step=ui_per_step)
 
 
 def arm_hf_trainer(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
@@ -486,8 +450,6 @@ def run_arm(arm: str, setup: Setup, track_rss: bool = False) -> ArmRun:
         result.info["load_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         if cuda:
             result.info["peak_cuda_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    except Skipped as exc:
-        result.skipped = str(exc)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return result
@@ -515,7 +477,7 @@ def child_memory(arm: str, setup: Setup, report: Path) -> None:
     """
     linux = Path("/proc/self/clear_refs").exists()
     run = run_arm(arm, setup, track_rss=linux)
-    memory: dict[str, Any] = {"arm": arm, "skipped": run.skipped, **run.info.get("rss", {})}
+    memory: dict[str, Any] = {"arm": arm, **run.info.get("rss", {})}
     if not linux:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         memory["process_peak_rss_mib"] = round(peak / (2**20 if sys.platform == "darwin" else 1024), 1)
@@ -578,10 +540,6 @@ def summarise(runs: list[ArmRun], arms: list[str]) -> dict[str, dict[str, Any]]:
     summary: dict[str, dict[str, Any]] = {}
     for arm in arms:
         mine = [r for r in runs if r.arm == arm]
-        skipped = next((r.skipped for r in mine if r.skipped), None)
-        if skipped:
-            summary[arm] = {"skipped": skipped}
-            continue
         seconds = [s for r in mine for s in r.seconds]
         cpu = [s for r in mine for s in r.cpu_seconds]
         summary[arm] = {
@@ -623,8 +581,7 @@ def ratios(summary: dict[str, dict[str, Any]], runs: list[ArmRun]) -> dict[str, 
     for name, target in TARGETS.items():
         top, bottom = name.split("/")
         a, b = summary.get(top, {}), summary.get(bottom, {})
-        if "mean_s" not in a or "mean_s" not in b:
-            result[name] = {"target": target, "skipped": True}
+        if "mean_s" not in a or "mean_s" not in b:  # an arm left out with --arms
             continue
         per_round = [
             x.mean / y.mean
@@ -649,9 +606,6 @@ def print_table(summary: dict[str, dict[str, Any]], ratio: dict[str, dict[str, A
         mine = memory.get(arm, {}) if memory else {}
         peak = mine.get("measured_peak_mib", mine.get("process_peak_rss_mib", ""))
         peak = row.get("info", {}).get("peak_cuda_allocated_mib", peak)  # on CUDA: the timed runs' peak
-        if "skipped" in row:
-            print(f"{arm:<11} skipped: {row['skipped']}")
-            continue
         if "mean_s" not in row:  # --rounds 0: memory only
             print(f"{arm:<11} {'-':>11} {'-':>8} {'-':>10} {'-':>5}  {peak!s:>9}")
             continue
@@ -670,9 +624,6 @@ def print_table(summary: dict[str, dict[str, Any]], ratio: dict[str, dict[str, A
         )
     print()
     for name, row in ratio.items():
-        if row.get("skipped"):
-            print(f"{name:<20} skipped (an arm did not run)   target <= {row['target']:.2f}")
-            continue
         rounds = " ".join(f"{r:.3f}" for r in row["per_round"])
         verdict = "met" if row["met"] else "MISSED"
         print(
@@ -686,10 +637,7 @@ def print_table(summary: dict[str, dict[str, Any]], ratio: dict[str, dict[str, A
         print(
             f"headless: {info['layer_groups']} layer groups, {info['pinned_examples']} pinned examples, "
             f"pinned predictions {info['pin_calls']} times, {info['pin_share_of_wall_time']:.1%} of the time "
-            f"(budget {info['pin_budget']:.0%}); "
-            f"diagnostics {'included' if info['diagnostics'] else 'NOT included'}, "
-            f"progress printer {'included' if info['progress_printer'] else 'NOT included'}"
-            + (f" ({'; '.join(info['missing'])})" if info["missing"] else "")
+            f"(budget {info['pin_budget']:.0%}); {info['optimizer']}"
         )
     print(
         f"max load: the 1-minute load average around each arm; this benchmark adds about "
@@ -795,9 +743,7 @@ def main(argv: list[str] | None = None) -> int:
                 run = run_arm(arm, setup)
                 runs.append(run)
                 took = time.perf_counter() - started
-                said = f"skipped: {run.skipped}" if run.skipped else f"{run.mean:.4f} s/step"
-                if not run.skipped:
-                    said += f", load {run.info['load_1m'][0]:.1f}->{run.info['load_1m'][1]:.1f}"
+                said = f"{run.mean:.4f} s/step, load {run.info['load_1m'][0]:.1f}->{run.info['load_1m'][1]:.1f}"
                 print(f"round {round_index + 1} {arm:<11} {said}  ({took:.0f} s with setup)", file=sys.stderr)
         memory = memory_per_arm(setup, arms) if args.memory and not cuda else None
     finally:

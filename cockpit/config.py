@@ -43,7 +43,7 @@ class RunConfig:
     freeze: str = "none"
     schedule: list[str] = field(default_factory=list)  # --at STEP:COMMAND
     pins: list[int] | None = None
-    pin_budget: float = 0.02  # share of training time pinned-example inference may take
+    pin_budget: float = 0.01  # share of training time pinned-example inference may take
     eval_every: int | None = None
     save_every: int | None = None
     keep_checkpoints: int = 3

@@ -105,7 +105,12 @@ class Engine:
 
         self.model.to(self.device)
         self.model.train()
-        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # The fused kernel where torch has one: one pass over all tensors instead of a Python loop
+        # per tensor (109 ms against 16 ms a step for MiniLM on CPU); HF Trainer uses it too.
+        fused = self.device.type in ("cpu", "cuda")
+        self.optimizer = torch.optim.AdamW(
+            self._param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None
+        )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.autocast, self.scaler = self._precision()
         self.norms = GroupNorms(self.groups, self.device)

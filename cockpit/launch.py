@@ -19,7 +19,7 @@ from typing import TextIO
 
 from cockpit.diagnostics import Diagnostics
 from cockpit.engine import Engine
-from cockpit.events import Alarm, Command, Event, EvalResult, Notice, RunEnded, StepMetrics, Stop
+from cockpit.events import Alarm, Command, EvalResult, Event, Notice, RunEnded, StepMetrics, Stop
 from cockpit.prepare import PreparedRun
 
 EXIT_CODES = {"finished": 0, "stopped": 0, "interrupted": 130, "error": 1}

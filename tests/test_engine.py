@@ -263,3 +263,37 @@ def test_thresholds_command_saves_best_thresholds_into_the_model_config(tiny_mod
     saved = json.loads((Path(ended.model_dir) / "config.json").read_text())["cockpit_thresholds"]
     evaluation = [e for e in read_journal(tmp_path / "run" / "journal.jsonl") if e.type == "eval" and e.step == 2][0]
     assert saved == {name: t["threshold"] for name, t in evaluation.thresholds.items()}
+
+
+@pytest.mark.parametrize("keep_snapshot", [True, False], ids=["kept-buffer", "fresh-copy"])
+def test_relative_update_is_the_change_of_the_weights(tiny_model: Path, tmp_path: Path, keep_snapshot: bool) -> None:
+    """Journaled update_ratio == ||w_after - w_before|| / ||w_after|| per group, recomputed here.
+
+    A step's metrics are emitted after its update and before the next one, so the weights an
+    observer sees then are that step's result. The freeze at step 3 resizes the kept buffer.
+    """
+    config = RunConfig(data=str(DEI), model=str(tiny_model), out=str(tmp_path / "run"), max_steps=5, batch_size=8,
+                       lr=1e-3, eval_split=0.0, max_length=32, seed=0, schedule=["3:freeze=layer.0"])
+    engine = Engine(prepare(config), on_nonfinite="stop")
+    engine.norms.keep_snapshot = keep_snapshot
+    seen: dict[int, dict[str, torch.Tensor]] = {}
+    journaled: dict[int, StepMetrics] = {}
+
+    def observe(event: object) -> None:
+        if getattr(event, "type", "") in ("run", "step"):
+            seen[event.step] = {g.name: torch.cat([p.detach().flatten().clone() for p in g.params]) for g in engine.groups}
+        if isinstance(event, StepMetrics):
+            journaled[event.step] = event
+
+    engine.observers.append(observe)
+    assert engine.run().reason == "finished"
+    for step in range(1, 6):
+        for name, stats in journaled[step].layers.items():
+            before, after = seen[step - 1][name], seen[step][name]
+            expected = float((after - before).norm() / after.norm())
+            assert stats.weight_norm == pytest.approx(float(after.norm()), rel=1e-5)
+            assert stats.update_ratio == pytest.approx(expected, rel=1e-3, abs=1e-12), (step, name)
+            if name == "layer.0" and step >= 3:
+                assert stats.frozen and stats.update_ratio == 0.0
+            else:
+                assert stats.update_ratio > 0, (step, name)

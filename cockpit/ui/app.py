@@ -8,6 +8,7 @@ app, so nothing here runs per step: per event the work is O(1), per redraw it is
 
 from __future__ import annotations
 
+import math
 import queue
 import time
 
@@ -83,7 +84,11 @@ class CockpitApp(App[None]):
     AUTO_FOCUS = None  # focus follows the view (a hidden layers table must not take `space`)
 
     DRAIN_INTERVAL_S = 0.25
-    CHART_INTERVAL_S = 0.5
+    # Panels that change every step are redrawn at most this often (seconds): a plotext chart or a
+    # DataTable repaint costs 10-12 ms of the GIL that the training thread shares (measured at
+    # 160x48), so at 4 Hz they were most of the open app's cost to training. What the user just asked for (a freeze
+    # request, a view switch) is drawn at once.
+    REDRAW_INTERVAL_S = {LOSS: 1.0, LAYERS: 2.0, PINS: 1.0}
     DRAIN_BUDGET_S = 0.1  # per tick, so replaying a 100k-step journal never freezes the screen
     QUIT_TIMEOUT_S = 5.0  # after Stop, quit anyway if the run's end does not arrive by then
     COMPACT_BELOW = (120, 36)  # narrower or shorter than this: one panel at a time
@@ -134,8 +139,8 @@ class CockpitApp(App[None]):
         self._theme_problems: list[str] = []
         self._worker: Worker[object] | None = None
         self._quitting = False
-        self._charts_dirty = False
-        self._last_chart_draw = 0.0
+        self._due: set[str] = set()  # changed panels whose redraw interval has not passed yet
+        self._drawn_at: dict[str, float] = {}
         self._main_screen: Screen | None = None  # set on mount; the panels live on it
         themes, self._theme_problems = load_themes()
         for theme in themes:
@@ -173,7 +178,7 @@ class CockpitApp(App[None]):
         self.query_one("#loss-panel").border_title = "Loss"
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self._set_compact(self.size.width, self.size.height)
-        self._render_changes(force_charts=True)
+        self._render_changes(force=True)
         self.set_interval(self.DRAIN_INTERVAL_S, self._tick)
         if not self.compact:
             self._layers.focus()
@@ -195,7 +200,7 @@ class CockpitApp(App[None]):
     def _on_theme_changed(self, _theme: Theme) -> None:
         # Table cells carry resolved colours (Rich text), so they are redrawn in the new ones.
         self.run_state.changed |= {LAYERS_LAYOUT, PINS_LAYOUT, LOSS}
-        self._render_changes(force_charts=True)
+        self._render_changes(force=True)
 
     def on_resize(self, event: textual_events.Resize) -> None:
         if self._main_screen is not None:  # before mount there is nothing to lay out
@@ -216,7 +221,7 @@ class CockpitApp(App[None]):
         for column in ("left", "right"):
             main.query_one(f"#{column}").set_class(column == current_column, "-current")
         self._view_bar.select(view, len(self.run_state.active_alarms))
-        self._charts_dirty = True
+        self.run_state.changed.add(LOSS)  # a chart coming into view is drawn at its new size
         if self.compact:  # keys (arrows, space) go to the panel on screen, or to none
             targets = {
                 "pins": self._pins.matrix,
@@ -250,7 +255,7 @@ class CockpitApp(App[None]):
     def catch_up(self) -> None:
         """Drain every queued event and redraw everything now (tests and snapshots use this)."""
         self._drain(None)
-        self._render_changes(force_charts=True)
+        self._render_changes(force=True)
 
     def _drain(self, budget_s: float | None) -> None:
         deadline = time.monotonic() + budget_s if budget_s is not None else None
@@ -273,9 +278,18 @@ class CockpitApp(App[None]):
             severity = "error" if ended.reason == "error" else "information"
             self.notify(f"run {ended.reason} at step {ended.step}{where}. q quits", severity=severity, timeout=10)
 
-    def _render_changes(self, force_charts: bool = False) -> None:
+    def _render_changes(self, force: bool = False) -> None:
+        """Redraw the panels whose part of the state changed, each at most at its own rate."""
         state = self.run_state
-        changed = state.take_changes()
+        now = time.monotonic()
+        self._due |= state.take_changes()
+        changed = {
+            panel for panel in self._due
+            if force or now - self._drawn_at.get(panel, -math.inf) >= self.REDRAW_INTERVAL_S.get(panel, 0.0)
+        }
+        self._due -= changed
+        for panel in changed & self.REDRAW_INTERVAL_S.keys():
+            self._drawn_at[panel] = now
         if STATUS in changed or LOSS in changed:
             self._status_bar.show(state)
         if changed & {LAYERS, LAYERS_LAYOUT}:
@@ -292,13 +306,9 @@ class CockpitApp(App[None]):
         if LOG in changed or STATUS in changed:
             self._view_bar.select(self.view, len(state.active_alarms))
         if LOSS in changed:
-            self._charts_dirty = True
-        now = time.monotonic()
-        if self._charts_dirty and (force_charts or now - self._last_chart_draw >= self.CHART_INTERVAL_S):
-            self._last_chart_draw = now
-            drawn = self._loss_chart.draw(state)
+            if not self._loss_chart.draw(state):  # no size yet: draw when laid out
+                self._due.add(LOSS)
             self._rates.show(state)
-            self._charts_dirty = not drawn
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self._worker:
@@ -340,7 +350,7 @@ class CockpitApp(App[None]):
             self.run_state.request_freeze(list(message.groups), message.freeze)
             if len(message.groups) > 1:
                 self.notify(f"freezing {len(message.groups)} layer groups: {', '.join(message.groups)}")
-            self._render_changes()
+            self._render_changes(force=True)  # the user sees the request at once
 
     def on_examples_screen_pin_toggled(self, message: ExamplesScreen.PinToggled) -> None:
         command = PinRows((message.row,)) if message.pin else UnpinRows((message.row,))

@@ -16,7 +16,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from cockpit.ui.run_state import RunState
-from cockpit.ui.series import fmt_number, shorten, sparkline
+from cockpit.ui.series import fmt_number, shorten, sparkline, update_static
 
 THRESHOLD = 0.5
 SPARK_WIDTH = 5
@@ -76,8 +76,8 @@ class PinnedExamples(Vertical):
         self.run_state = state
         if rebuild:
             self._rebuild(state)
-        self.query_one("#pins-summary", Static).update(self._summary(state))
-        self.query_one("#pins-texts", Static).update(self._texts(state))
+        update_static(self.query_one("#pins-summary", Static), self._summary(state))
+        update_static(self.query_one("#pins-texts", Static), self._texts(state))
         self._update_cells(state)
 
     # -- the parts

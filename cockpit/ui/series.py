@@ -1,4 +1,4 @@
-"""Bounded histories and the small text renderings (sparklines, numbers) the panels share.
+"""Bounded histories, the small text renderings (sparklines, numbers) and the redraw helper the panels share.
 
 A run may last 100,000 steps while the UI shares the GIL with training, so every series the UI
 keeps is bounded: appending is O(1) amortised, and drawing looks at most a plot's width of points.
@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+
+from textual.content import Content
+from textual.widgets import Static
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 NOISE_WINDOW = 50  # recent losses whose spread is shown (seed 002: "the loss fluctuates wildly")
@@ -183,3 +186,14 @@ def shorten(text: str, width: int) -> str:
     if len(flat) <= width:
         return flat
     return flat[: max(width - 1, 0)] + "…"
+
+
+def update_static(widget: Static, content: Content) -> None:
+    """Replace a Static's content; lay the screen out again only if its height changes.
+
+    `Static.update` re-lays out the whole screen by default, ~70 ms of the GIL at 160x48; panels
+    updated every step (pinned predictions) keep their height, so they need only a repaint.
+    """
+    width = widget.content_region.width
+    same_height = width > 0 and content.get_height(widget.styles, width) == widget.content_region.height
+    widget.update(content, layout=not same_height)

@@ -46,10 +46,18 @@ class StatusBar(Widget):
         self.replay = replay
         self.run_label = run_label
         self.run_state: RunState | None = None
+        self._line_count = 0
 
     def show(self, state: RunState) -> None:
+        """Redraw; lay the screen out again only when the bar gains or loses a line.
+
+        A layout pass of the whole screen costs ~70 ms of the GIL at 160x48, and the bar changes
+        at every tick: relaying out each time was most of what the open app cost the training.
+        """
         self.run_state = state
-        self.refresh(layout=True)
+        lines = len(self._lines(self.content_region.width or self.app.size.width))
+        self.refresh(layout=lines != self._line_count)
+        self._line_count = lines
 
     # -- building the chips
 
