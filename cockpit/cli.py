@@ -32,16 +32,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="fine-tune a classifier on a data file (opens the cockpit)")
     train.add_argument("data", nargs="?", help=".parquet, .csv, .jsonl or .json with a text and a label column")
-    train.add_argument("--resume", metavar="RUN_DIR",
-                       help="continue a run from its latest checkpoint (its config; --max-steps may extend it)")
+    train.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a run from its latest checkpoint (its config; --max-steps may extend it)",
+    )
     train.add_argument("--headless", action="store_true", help="no UI: a progress line on stderr")
-    train.add_argument("--model", default=DEFAULT_MODEL, help="local model folder or Hub name (default: embedded MiniLM)")
+    train.add_argument(
+        "--model", default=DEFAULT_MODEL, help="local model folder or Hub name (default: embedded MiniLM)"
+    )
     train.add_argument("--out", help="run directory (default runs/<time>-<data name>)")
     train.add_argument("--eval", dest="eval_path", metavar="PATH", help="separate eval file (else --eval-split)")
     train.add_argument("--eval-split", type=float, default=0.1, help="share of rows held out for eval (default 0.1)")
     train.add_argument("--eval-every", type=int, metavar="N", help="also evaluate every N steps")
     train.add_argument("--text-column", help="the text column (default: text, sentence, or the only string column)")
-    train.add_argument("--label-columns", type=_str_list, help="a label column, or several 0/1 columns, one per label (multilabel)")
+    train.add_argument(
+        "--label-columns", type=_str_list, help="a label column, or several 0/1 columns, one per label (multilabel)"
+    )
     train.add_argument("--label-names", type=_str_list, help="names for integer classes or 0/1 multi-hot lists")
     train.add_argument("--max-length", type=int, default=128, help="tokens per text (default 128)")
     train.add_argument("--batch-size", type=int, default=16, help="micro-batch size (default 16)")
@@ -55,9 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
     train.add_argument("--precision", default="auto", choices=PRECISIONS, help="autocast on CUDA")
-    train.add_argument("--freeze", default="none", help="layer groups to freeze: embeddings,layer.0-3 | all | none | 0.5")
-    train.add_argument("--at", dest="schedule", action="append", default=[], metavar="STEP:COMMAND",
-                       help="schedule a command, e.g. 40:unfreeze=layer.4-5 or 100:lr=1e-5 (repeatable)")
+    train.add_argument(
+        "--freeze", default="none", help="layer groups to freeze: embeddings,layer.0-3 | all | none | 0.5"
+    )
+    train.add_argument(
+        "--at",
+        dest="schedule",
+        action="append",
+        default=[],
+        metavar="STEP:COMMAND",
+        help="schedule a command, e.g. 40:unfreeze=layer.4-5 or 100:lr=1e-5 (repeatable)",
+    )
     train.add_argument("--pin", dest="pins", type=_int_list, help="training rows to follow, e.g. 3,17,42")
     train.add_argument("--pin-budget", type=float, default=0.01, help="share of time for pinned predictions (0.01)")
     train.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N steps")

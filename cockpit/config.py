@@ -101,7 +101,7 @@ class RunConfig:
             reason = str(exc).splitlines()[0][:120]
             raise CockpitError(f"{path}: cannot be read ({reason}); is it a cockpit config.json?") from None
         if not isinstance(data, dict) or not isinstance(data.get("data"), str):
-            raise CockpitError(f"{path}: not a cockpit config.json (no \"data\" entry naming the data file)")
+            raise CockpitError(f'{path}: not a cockpit config.json (no "data" entry naming the data file)')
         values = {}
         for f in dataclasses.fields(cls):
             if f.name not in data:

@@ -232,8 +232,11 @@ def _pick_text_column(path: Path, columns: dict[str, list[Any]], requested: str 
         return candidates[0]
     if not candidates:
         usual = next((n for n in TEXT_COLUMN_NAMES if n in columns and n not in exclude), None)
-        held = f"; column {usual!r} holds {_holds(columns[usual])}" if usual and any(
-            v is not None for v in columns[usual]) else ""
+        held = (
+            f"; column {usual!r} holds {_holds(columns[usual])}"
+            if usual and any(v is not None for v in columns[usual])
+            else ""
+        )
         raise CockpitError(
             f"{path}: no usable text column (columns: {_column_list(columns)}){held}; "
             "name the column of texts with --text-column"

@@ -169,6 +169,15 @@ class RunContext:
         self.loss = LossTracker()
         self.settled_steps = 0
 
+    def loss_window_ready(self, event: Event) -> bool:
+        """A finite step with a whole window of settled steps behind it: trend and noise can be judged."""
+        return (
+            isinstance(event, StepMetrics)
+            and math.isfinite(event.loss)
+            and self.settled_steps >= LOSS_WINDOW
+            and self.loss.full
+        )
+
     def settled(self, step: int) -> bool:
         """Past warmup and past the first few steps: from here on, the loss means something."""
         return step > self.warmup_steps and self.loss.count >= MIN_SETTLE_STEPS
@@ -223,16 +232,19 @@ class Latch:
         self.active = False
         self.severity = "warning"
 
-    def raise_(
-        self, event: Event, severity: str, message: str, advice: str, evidence: dict[str, Any]
-    ) -> list[Alarm]:
+    def raise_(self, event: Event, severity: str, message: str, advice: str, evidence: dict[str, Any]) -> list[Alarm]:
         if self.active:
             return []
         self.active, self.severity = True, severity
         return [
             Alarm(
-                step=event.step, time=event.time, kind=self.kind, severity=severity,
-                message=message, advice=advice, evidence=evidence,
+                step=event.step,
+                time=event.time,
+                kind=self.kind,
+                severity=severity,
+                message=message,
+                advice=advice,
+                evidence=evidence,
             )
         ]
 
@@ -242,8 +254,14 @@ class Latch:
         self.active = False
         return [
             Alarm(
-                step=event.step, time=event.time, kind=self.kind, severity=self.severity,
-                message=message, advice="", evidence=evidence or {}, active=False,
+                step=event.step,
+                time=event.time,
+                kind=self.kind,
+                severity=self.severity,
+                message=message,
+                advice="",
+                evidence=evidence or {},
+                active=False,
             )
         ]
 
@@ -270,8 +288,7 @@ def head_problems(task: str, head: dict[str, Any], label_count: int) -> tuple[li
     if problem == "regression":
         fatal = True
         problems.append(
-            "the head is set up for regression (one number per output, mean squared error), "
-            "not for classification"
+            "the head is set up for regression (one number per output, mean squared error), not for classification"
         )
     if isinstance(outputs, int) and isinstance(labels, int) and outputs != labels:
         fatal = True
@@ -454,11 +471,15 @@ class CollapseToOneClass:
             found, cleared = self._single_label(event)
         self._reference_loss = self.ctx.loss.ema
         if found:
-            return self.latch.raise_(event, found.severity, found.message, _collapse_advice(self.ctx.task),
-                                     found.evidence)
+            return self.latch.raise_(
+                event, found.severity, found.message, _collapse_advice(self.ctx.task), found.evidence
+            )
         if cleared:
-            return self.latch.release(event, "Predictions are spread over the classes again.",
-                                      {"predicted_distribution": dict(event.predicted_distribution)})
+            return self.latch.release(
+                event,
+                "Predictions are spread over the classes again.",
+                {"predicted_distribution": dict(event.predicted_distribution)},
+            )
         return []
 
     def _single_label(self, event: EvalResult) -> tuple[_Collapse | None, bool]:
@@ -473,9 +494,14 @@ class CollapseToOneClass:
         gap = abs(accuracy - majority) if _finite(accuracy) and _finite(majority) else None
         self._at_baseline = self._at_baseline + 1 if gap is not None and gap <= BASELINE_TOLERANCE else 0
         evidence = {
-            "predicted_class": label, "predicted_share": _r(share), "true_share": _r(true_share),
-            "accuracy": accuracy, "majority_accuracy": majority, "evals_at_majority": self._at_baseline,
-            "predicted_distribution": dict(predicted), "true_distribution": dict(true),
+            "predicted_class": label,
+            "predicted_share": _r(share),
+            "true_share": _r(true_share),
+            "accuracy": accuracy,
+            "majority_accuracy": majority,
+            "evals_at_majority": self._at_baseline,
+            "predicted_distribution": dict(predicted),
+            "true_distribution": dict(true),
         }
         one_class = share >= ONE_CLASS_SHARE and true_share < ONE_CLASS_TRUE_SHARE
         self._one_class = self._one_class + 1 if one_class else 0
@@ -504,7 +530,9 @@ class CollapseToOneClass:
         now, before = self.ctx.loss.ema, self._reference_loss
         falling = now is not None and before is not None and now < before * 0.99
         evidence = {
-            "predicted_positive": predicted_positive, "true_positive": true_positive, "rows": event.rows,
+            "predicted_positive": predicted_positive,
+            "true_positive": true_positive,
+            "rows": event.rows,
             "training_loss": _r(now) if now is not None else None,
             "training_loss_before": _r(before) if before is not None else None,
         }
@@ -602,9 +630,14 @@ class PredictionsDisagreeWithLoss:
         self._far = self._far + 1 if far else 0
         self._near = self._near + 1 if near else 0
         evidence = {
-            "training_loss": _r(train), "pinned_loss": _r(pinned), "pinned_mean_loss": _r(event.loss),
-            "ratio": _r(ratio), "pinned_losses": [_r(x) for x in event.losses], "floor": _r(floor),
-            "pin_updates": self._far, **pin_agreement(self.ctx.pins, event.probs, self.ctx.task),
+            "training_loss": _r(train),
+            "pinned_loss": _r(pinned),
+            "pinned_mean_loss": _r(event.loss),
+            "ratio": _r(ratio),
+            "pinned_losses": [_r(x) for x in event.losses],
+            "floor": _r(floor),
+            "pin_updates": self._far,
+            **pin_agreement(self.ctx.pins, event.probs, self.ctx.task),
         }
         if self._far >= PIN_EVENTS:
             message = (
@@ -615,8 +648,7 @@ class PredictionsDisagreeWithLoss:
             )
             return self.latch.raise_(event, "warning", message, _disagree_advice(evidence), evidence)
         if self._near >= PIN_EVENTS:
-            return self.latch.release(event, "Pinned predictions agree with the training loss again.",
-                                      evidence)
+            return self.latch.release(event, "Pinned predictions agree with the training loss again.", evidence)
         return []
 
 
@@ -696,7 +728,8 @@ class LayerNotLearning:
 
     def _body_median(self, layers: dict[str, LayerStats]) -> float | None:
         ratios = [
-            s.update_ratio for n, s in layers.items()
+            s.update_ratio
+            for n, s in layers.items()
             if not s.frozen and n != self.ctx.head_group and _finite(s.update_ratio)
         ]
         return statistics.median(ratios) if ratios else None
@@ -737,8 +770,10 @@ class LayerNotLearning:
             state = self._groups[name]
             assert state.stats is not None
             groups[name] = {
-                "reason": state.reason, "steps": state.quiet,
-                "update_ratio": _r(state.stats.update_ratio), "grad_norm": _r(state.stats.grad_norm),
+                "reason": state.reason,
+                "steps": state.quiet,
+                "update_ratio": _r(state.stats.update_ratio),
+                "grad_norm": _r(state.stats.grad_norm),
             }
         evidence: dict[str, Any] = {"groups": groups, "lr": event.lr, "update_floor": UPDATE_FLOOR}
         if body is not None:
@@ -811,33 +846,38 @@ class NoisyLoss:
         self._calm = 0
 
     def observe(self, event: Event) -> list[Alarm]:
+        if not self.ctx.loss_window_ready(event):
+            return []
+        assert isinstance(event, StepMetrics)
         tracker = self.ctx.loss
-        if not (isinstance(event, StepMetrics) and math.isfinite(event.loss)):
-            return []
-        if self.ctx.settled_steps < LOSS_WINDOW or not tracker.full:
-            return []
         noise, drop, scale = tracker.noise(), tracker.window_drop(), self.ctx.loss_scale()
         noisy = noise > max(drop, 0.0) and noise > NOISE_FLOOR * scale
         calm = noise < NOISE_RELEASE_FLOOR * scale
         self._noisy = self._noisy + 1 if noisy else 0
         self._calm = self._calm + 1 if calm else 0
         evidence = {
-            "noise": _r(noise), "drop": _r(drop), "window": LOSS_WINDOW, "loss_scale": _r(scale),
-            "effective_batch": event.effective_batch, "micro_batch": event.micro_batch, "lr": event.lr,
+            "noise": _r(noise),
+            "drop": _r(drop),
+            "window": LOSS_WINDOW,
+            "loss_scale": _r(scale),
+            "effective_batch": event.effective_batch,
+            "micro_batch": event.micro_batch,
+            "lr": event.lr,
         }
         if self._noisy >= NOISE_STEPS:
             return self._raise(event, evidence)
         if self._calm >= NOISE_RELEASE_STEPS:
-            return self.latch.release(event, "The training loss is steady enough to read its trend.",
-                                      evidence)
+            return self.latch.release(event, "The training loss is steady enough to read its trend.", evidence)
         return []
 
     def _raise(self, event: StepMetrics, evidence: dict[str, Any]) -> list[Alarm]:
         batch, micro = event.effective_batch, max(event.micro_batch, 1)
         accum = max(batch // micro, 1)
         drop = evidence["drop"]
-        trend = f"more than the curve fell over the last {LOSS_WINDOW} steps ({drop:.3g})" if drop > 0 else (
-            f"while the curve did not fall over the last {LOSS_WINDOW} steps (it rose by {-drop:.3g})"
+        trend = (
+            f"more than the curve fell over the last {LOSS_WINDOW} steps ({drop:.3g})"
+            if drop > 0
+            else (f"while the curve did not fall over the last {LOSS_WINDOW} steps (it rose by {-drop:.3g})")
         )
         message = (
             f"The training loss is noisy: single steps scatter by {evidence['noise']:.3g} (standard "
@@ -884,7 +924,8 @@ class NonFiniteLoss:
             self._finite_steps += 1
             if self._finite_steps >= FINITE_RECOVER_STEPS:
                 return self.latch.release(
-                    event, f"Loss and gradients finite again for {self._finite_steps} steps.",
+                    event,
+                    f"Loss and gradients finite again for {self._finite_steps} steps.",
                     {"loss": event.loss, "grad_norm": event.grad_norm},
                 )
             return []
@@ -896,8 +937,7 @@ class NonFiniteLoss:
         message = (
             f"Step {event.step}: the {what} is {value} (not a finite number). The update was skipped, "
             "so the weights are as they were before this step; the run pauses (headless: stops) so "
-            "that you can change course."
-            + (f" Gradients not finite in: {_plural(groups)}." if groups else "")
+            "that you can change course." + (f" Gradients not finite in: {_plural(groups)}." if groups else "")
         )
         advice = (
             f"Lower the learning rate (e.g. `lr={event.lr / 10:.2g}`, now {event.lr:.2g}), clip "
@@ -906,7 +946,10 @@ class NonFiniteLoss:
             "suspect."
         )
         evidence = {
-            "loss": event.loss, "grad_norm": event.grad_norm, "lr": event.lr, "groups": groups,
+            "loss": event.loss,
+            "grad_norm": event.grad_norm,
+            "lr": event.lr,
+            "groups": groups,
             "smoothed_loss_before": _r(smoothed) if smoothed is not None else None,
         }
         return self.latch.raise_(event, "error", message, advice, evidence)
@@ -925,24 +968,25 @@ class LossRising:
 
     def observe(self, event: Event) -> list[Alarm]:
         tracker = self.ctx.loss
-        if not (isinstance(event, StepMetrics) and math.isfinite(event.loss)):
+        if not self.ctx.loss_window_ready(event) or tracker.ema is None:
             return []
-        if self.ctx.settled_steps < LOSS_WINDOW or not tracker.full or tracker.ema is None:
-            return []
+        assert isinstance(event, StepMetrics)
         start, now = tracker.window_start(), tracker.ema
         rise = now - start
         wobble = tracker.smoothed_noise()
         rising = (
-            rise > RISE_TRIGGER * start
-            and rise > RISE_FLOOR * self.ctx.loss_scale()
-            and rise > RISE_SIGMAS * wobble
+            rise > RISE_TRIGGER * start and rise > RISE_FLOOR * self.ctx.loss_scale() and rise > RISE_SIGMAS * wobble
         )
         flat = rise < RISE_RELEASE * start
         self._rising = self._rising + 1 if rising else 0
         self._flat = self._flat + 1 if flat else 0
         evidence = {
-            "smoothed_loss": _r(now), "smoothed_loss_before": _r(start), "window": LOSS_WINDOW,
-            "rise": _r(rise / start) if start > 0 else None, "smoothed_wobble": _r(wobble), "lr": event.lr,
+            "smoothed_loss": _r(now),
+            "smoothed_loss_before": _r(start),
+            "window": LOSS_WINDOW,
+            "rise": _r(rise / start) if start > 0 else None,
+            "smoothed_wobble": _r(wobble),
+            "lr": event.lr,
             "constant_loss": self.ctx.constant_loss,
         }
         if self._rising >= RISE_STEPS:
@@ -1022,11 +1066,13 @@ class ThresholdsBeatHalf:
             if _finite(t.get("f1")) and _finite(t.get("f1_at_half"))
         }
         now = {
-            label: event.thresholds[label]["threshold"] for label, g in gains.items()
+            label: event.thresholds[label]["threshold"]
+            for label, g in gains.items()
             if g >= max(THRESHOLD_GAIN, one_row_of_f1(event, label))
         }
         held = {
-            label for label, t in now.items()
+            label
+            for label, t in now.items()
             if label in self._previous and abs(t - self._previous[label]) <= THRESHOLD_DRIFT
         }
         self._previous = now
@@ -1124,6 +1170,7 @@ class Diagnostics:
     def _failed(self, what: str, event: Event, exc: Exception, outcome: str) -> Notice:
         log.exception("diagnostics: %s failed on a %s event", what, event.type)
         return Notice(
-            step=event.step, kind="diagnostics_error",
+            step=event.step,
+            kind="diagnostics_error",
             message=f"Diagnostics: '{what}' failed on a {event.type} event ({exc!r}); {outcome}.",
         )

@@ -76,7 +76,9 @@ def _no_weight_decay(name: str) -> bool:
 class Engine:
     """One training run. Construct, register observers, then call `run()` (in a thread)."""
 
-    def __init__(self, prepared: PreparedRun, observers: list[Observer] | None = None, on_nonfinite: str = "pause") -> None:
+    def __init__(
+        self, prepared: PreparedRun, observers: list[Observer] | None = None, on_nonfinite: str = "pause"
+    ) -> None:
         self.prepared = prepared
         self.config = prepared.config
         self.run_dir = prepared.run_dir
@@ -225,7 +227,11 @@ class Engine:
                 layer_params={g.name: g.size for g in self.groups},
                 pins=pins,
                 device=str(self.device) + (f" ({self.autocast.fast_dtype})" if self.autocast else ""),
-                config={**self.config.to_dict(), "warmup_steps": self.warmup_steps, "effective_batch": self.effective_batch},
+                config={
+                    **self.config.to_dict(),
+                    "warmup_steps": self.warmup_steps,
+                    "effective_batch": self.effective_batch,
+                },
                 total_steps=self.total_steps,
                 steps_per_epoch=self.steps_per_epoch,
                 run_dir=str(self.run_dir),
@@ -242,7 +248,14 @@ class Engine:
                 self.emit(Notice(step=self.step, kind=kind, message=message, evidence=evidence))
             head = prepared.loaded.head
             if head["reinitialised"] and head["reason"]:
-                self.emit(Notice(step=0, kind="head_reinitialised", message=f"classification head re-initialised: {head['reason']}", evidence=head))
+                self.emit(
+                    Notice(
+                        step=0,
+                        kind="head_reinitialised",
+                        message=f"classification head re-initialised: {head['reason']}",
+                        evidence=head,
+                    )
+                )
 
     def _batch_rows(self, step: int) -> list[int]:
         """Rows of optimizer step `step` (0-based): a seeded shuffle per epoch, so resuming needs only the step."""
@@ -353,7 +366,9 @@ class Engine:
         pending, self._pending = self._pending, None
         self._emit_step(pending, update_values[:count], update_values[count:], step=self.step)
 
-    def _emit_step(self, numbers: dict[str, Any], ratios: list[float], weights: list[float], step: int | None = None) -> None:
+    def _emit_step(
+        self, numbers: dict[str, Any], ratios: list[float], weights: list[float], step: int | None = None
+    ) -> None:
         layers = {
             name: LayerStats(
                 grad_norm=numbers["group_grads"][i],
@@ -394,7 +409,9 @@ class Engine:
     def _after_step(self) -> None:
         cfg = self.config
         at_epoch_end = self.step % self.steps_per_epoch == 0
-        if self.prepared.evaluation is not None and (at_epoch_end or (cfg.eval_every and self.step % cfg.eval_every == 0)):
+        if self.prepared.evaluation is not None and (
+            at_epoch_end or (cfg.eval_every and self.step % cfg.eval_every == 0)
+        ):
             self._evaluate()
         if self._pins_due():
             self._predict_pins()
@@ -481,8 +498,13 @@ class Engine:
         else:
             self.pin_positions = [p for p in self.pin_positions if p not in positions]
         train = self.prepared.train
-        pins = [{"index": train.row_ids[p], "text": train.texts[p], "targets": train.targets[p].tolist()} for p in self.pin_positions]
-        self.emit(Notice(step=self.step, kind="pins_changed", message=f"{len(pins)} pinned examples", evidence={"pins": pins}))
+        pins = [
+            {"index": train.row_ids[p], "text": train.texts[p], "targets": train.targets[p].tolist()}
+            for p in self.pin_positions
+        ]
+        self.emit(
+            Notice(step=self.step, kind="pins_changed", message=f"{len(pins)} pinned examples", evidence={"pins": pins})
+        )
         self._predict_pins()
         return "ok"
 
@@ -509,7 +531,9 @@ class Engine:
         started = time.perf_counter()
         train = self.prepared.train
         texts = [train.texts[p] for p in self.pin_positions]
-        predictions = predict(self.model, self.encode, texts, train.targets[self.pin_positions], self.task, autocast=self.autocast)
+        predictions = predict(
+            self.model, self.encode, texts, train.targets[self.pin_positions], self.task, autocast=self.autocast
+        )
         self._pin_seconds = time.perf_counter() - started
         self._train_seconds_since_pins = 0.0
         self._last_pin_step = self.step
@@ -527,7 +551,9 @@ class Engine:
         if evaluation is None or self._last_eval_step == self.step:
             return
         self._flush_pending()
-        predictions = predict(self.model, self.encode, evaluation.texts, evaluation.targets, self.task, autocast=self.autocast)
+        predictions = predict(
+            self.model, self.encode, evaluation.texts, evaluation.targets, self.task, autocast=self.autocast
+        )
         metrics, per_label, predicted, truth = classification_metrics(
             predictions.probs, evaluation.targets, self.task, evaluation.label_names
         )

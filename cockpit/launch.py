@@ -91,7 +91,9 @@ class SignalGuard:
     def _watch(self) -> None:
         self._requested.wait()
         self.runner.submit(Stop("interrupted"), "signal")
-        _say(f"\ncockpit: {self.signal_name}: finishing this step, saving a checkpoint (Ctrl-C again to quit at once)\n")
+        _say(
+            f"\ncockpit: {self.signal_name}: finishing this step, saving a checkpoint (Ctrl-C again to quit at once)\n"
+        )
         if self.on_first is not None:
             self.on_first()
 
@@ -152,13 +154,18 @@ class ProgressPrinter:
             )
         elif isinstance(event, Alarm):
             state = "ALARM" if event.active else "cleared"
-            self._write(f"[{state} {event.kind}] step {event.step}: {event.message}" + (f" -> {event.advice}" if event.active else ""))
+            self._write(
+                f"[{state} {event.kind}] step {event.step}: {event.message}"
+                + (f" -> {event.advice}" if event.active else "")
+            )
         elif isinstance(event, Notice) and event.kind == "data_summary":
             self._write(event.message)
         elif isinstance(event, Notice) and event.kind != "pins_changed":
             self._write(f"[notice] {event.message}")
         elif isinstance(event, RunEnded):
-            self._write(f"run ended at step {event.step}: {event.reason}" + (f" ({event.message})" if event.message else ""))
+            self._write(
+                f"run ended at step {event.step}: {event.reason}" + (f" ({event.message})" if event.message else "")
+            )
 
     def _write(self, text: str, transient: bool = False) -> None:
         try:
@@ -179,7 +186,10 @@ def _print_outcome(ended: RunEnded | None, prepared: PreparedRun) -> int:
     if ended.model_dir:
         print(f"model: {ended.model_dir}  (loads with pipeline('text-classification', model=...))", file=sys.stderr)
     if ended.checkpoint:
-        print(f"checkpoint: {ended.checkpoint}  (continue with: cockpit train --resume {prepared.run_dir})", file=sys.stderr)
+        print(
+            f"checkpoint: {ended.checkpoint}  (continue with: cockpit train --resume {prepared.run_dir})",
+            file=sys.stderr,
+        )
     if ended.reason == "error":
         print(f"cockpit: training failed: {ended.message}", file=sys.stderr)
     return 1 if ended.reason == "stopped" and ended.message else EXIT_CODES.get(ended.reason, 1)

@@ -187,7 +187,8 @@ def load_model(name: str, task: str, label_names: list[str], trust_remote_code: 
     groups = layer_groups(model)
     head_names = _head_parameter_names(model)
     reinitialised = sorted(
-        {k for k in info.get("missing_keys", [])} | {m[0] if isinstance(m, tuple) else m for m in info.get("mismatched_keys", [])}
+        {k for k in info.get("missing_keys", [])}
+        | {m[0] if isinstance(m, tuple) else m for m in info.get("mismatched_keys", [])}
     )
     head = describe_head(model, num_labels, problem_type, checkpoint_outputs, reinitialised, head_names)
     return LoadedModel(model, tokenizer, groups, head, name)

@@ -60,7 +60,9 @@ def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
     notices = list(full.notices)
     if config.eval_path:
         train = full
-        evaluation = load_labeled_texts(Path(config.eval_path), config.text_column, config.label_columns, config.label_names)
+        evaluation = load_labeled_texts(
+            Path(config.eval_path), config.text_column, config.label_columns, config.label_names
+        )
         evaluation = align_eval(train, evaluation)
     else:
         pinned = frozenset(config.pins or ())
@@ -103,7 +105,6 @@ def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
     # Two passes: untruncated lengths for the summary, then exactly what inference will feed.
     lengths = [len(ids) for ids in tokenizer(train.texts, truncation=False, verbose=False)["input_ids"]]
     token_ids = tokenizer(train.texts, truncation=True, max_length=limit)["input_ids"]
-
 
     summary = summary_lines(train, evaluation, lengths, limit)
     notices = [("data_summary", line, {}) for line in summary] + notices

@@ -39,7 +39,9 @@ def build_tiny_model(target: Path, layers: int = 2, kind: str = "bert") -> Path:
     if kind == "gpt2":
         tok = Tokenizer(models.BPE(unk_token="<unk>"))
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.train_from_iterator(_sample_texts(), trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>", "<unk>"]))
+        tok.train_from_iterator(
+            _sample_texts(), trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>", "<unk>"])
+        )
         tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", unk_token="<unk>")
         config = GPT2Config(vocab_size=tok.get_vocab_size(), n_embd=32, n_layer=layers, n_head=2, n_positions=128)
         model = GPT2Model(config)
@@ -51,12 +53,26 @@ def build_tiny_model(target: Path, layers: int = 2, kind: str = "bert") -> Path:
         tok.train_from_iterator(_sample_texts(), trainers.WordPieceTrainer(vocab_size=1500, special_tokens=specials))
         cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
         tok.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+            single="[CLS] $A [SEP]",
+            pair="[CLS] $A [SEP] $B [SEP]",
+            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
         )
-        tokenizer = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                      sep_token="[SEP]", mask_token="[MASK]")
-        config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=layers,
-                            num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+        tokenizer = BertTokenizerFast(
+            tokenizer_object=tok,
+            unk_token="[UNK]",
+            pad_token="[PAD]",
+            cls_token="[CLS]",
+            sep_token="[SEP]",
+            mask_token="[MASK]",
+        )
+        config = BertConfig(
+            vocab_size=tok.get_vocab_size(),
+            hidden_size=32,
+            num_hidden_layers=layers,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=128,
+        )
         model = BertModel(config)
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
@@ -79,9 +95,8 @@ def write_parquet(path: Path, columns: dict[str, list]) -> Path:
     return path
 
 
-@pytest.fixture
-def multilabel_file(tmp_path: Path) -> Path:
-    """A small learnable multilabel table: each label has its own words."""
+def write_colors(path: Path) -> Path:
+    """A small learnable multilabel table, 60 rows: each colour label has its own words."""
     rng = random.Random(0)
     words = {"red": ["crimson", "scarlet"], "blue": ["navy", "azure"], "green": ["olive", "emerald"]}
     texts, labels = [], []
@@ -89,7 +104,12 @@ def multilabel_file(tmp_path: Path) -> Path:
         chosen = rng.sample(sorted(words), rng.randint(1, 2))
         texts.append(" ".join(rng.choice(words[c]) for c in chosen) + f" item {i}")
         labels.append(chosen)
-    return write_parquet(tmp_path / "colors.parquet", {"text": texts, "labels": labels})
+    return write_parquet(path, {"text": texts, "labels": labels})
+
+
+@pytest.fixture
+def multilabel_file(tmp_path: Path) -> Path:
+    return write_colors(tmp_path / "colors.parquet")
 
 
 def run_engine(data: Path, out: Path, model: Path, *, observers: list | None = None, **overrides):

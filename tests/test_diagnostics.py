@@ -35,8 +35,14 @@ from cockpit.events import (
 
 LAYERS = ("embeddings", "layer.0", "layer.1", "head")
 HEALTHY_RATIOS = {"embeddings": 2e-4, "layer.0": 1e-3, "layer.1": 1.2e-3, "head": 3e-3}
-BINARY_HEAD = {"outputs": 2, "labels": 2, "problem_type": "single_label_classification",
-               "checkpoint_outputs": None, "reinitialised": True, "reason": "base model has no head"}
+BINARY_HEAD = {
+    "outputs": 2,
+    "labels": 2,
+    "problem_type": "single_label_classification",
+    "checkpoint_outputs": None,
+    "reinitialised": True,
+    "reason": "base model has no head",
+}
 
 
 def run_started(
@@ -50,21 +56,38 @@ def run_started(
     step: int = 0,
 ) -> RunStarted:
     return RunStarted(
-        step=step, model="tiny-bert", task=task, labels=list(labels), layers=list(LAYERS),
-        layer_params={name: 1000 for name in LAYERS}, pins=list(pins), device="cpu",
-        config={"warmup_steps": warmup, "lr": 5e-5, "batch_size": 16}, total_steps=total_steps,
-        steps_per_epoch=100, run_dir="/tmp/run", train_rows=1600, eval_rows=400,
-        constant_loss=constant_loss, frozen=[], head=dict(BINARY_HEAD if head is None else head),
+        step=step,
+        model="tiny-bert",
+        task=task,
+        labels=list(labels),
+        layers=list(LAYERS),
+        layer_params={name: 1000 for name in LAYERS},
+        pins=list(pins),
+        device="cpu",
+        config={"warmup_steps": warmup, "lr": 5e-5, "batch_size": 16},
+        total_steps=total_steps,
+        steps_per_epoch=100,
+        run_dir="/tmp/run",
+        train_rows=1600,
+        eval_rows=400,
+        constant_loss=constant_loss,
+        frozen=[],
+        head=dict(BINARY_HEAD if head is None else head),
     )
 
 
-def layers(ratios: dict[str, float] | None = None, grads: dict[str, float] | None = None,
-           frozen: Iterable[str] = ()) -> dict[str, LayerStats]:
+def layers(
+    ratios: dict[str, float] | None = None, grads: dict[str, float] | None = None, frozen: Iterable[str] = ()
+) -> dict[str, LayerStats]:
     ratios = {**HEALTHY_RATIOS, **(ratios or {})}
     grads = grads or {}
     return {
-        name: LayerStats(grad_norm=0.0 if name in frozen else grads.get(name, 0.4), weight_norm=20.0,
-                         update_ratio=0.0 if name in frozen else ratios[name], frozen=name in frozen)
+        name: LayerStats(
+            grad_norm=0.0 if name in frozen else grads.get(name, 0.4),
+            weight_norm=20.0,
+            update_ratio=0.0 if name in frozen else ratios[name],
+            frozen=name in frozen,
+        )
         for name in LAYERS
     }
 
@@ -81,15 +104,30 @@ class Scenario:
     def feed(self, event: Event) -> None:
         self.diagnostics(event)
 
-    def steps(self, losses: Iterable[float], lr: float = 5e-5, batch: int = 16, micro: int | None = None,
-              grad_norm: float = 1.0, **layer_kwargs: object) -> None:
+    def steps(
+        self,
+        losses: Iterable[float],
+        lr: float = 5e-5,
+        batch: int = 16,
+        micro: int | None = None,
+        grad_norm: float = 1.0,
+        **layer_kwargs: object,
+    ) -> None:
         for loss in losses:
             self.step += 1
-            self.feed(StepMetrics(
-                step=self.step, epoch=self.step / 100, loss=float(loss), lr=lr, samples_per_s=100.0,
-                grad_norm=grad_norm, layers=layers(**layer_kwargs),  # type: ignore[arg-type]
-                micro_batch=micro or batch, effective_batch=batch,
-            ))
+            self.feed(
+                StepMetrics(
+                    step=self.step,
+                    epoch=self.step / 100,
+                    loss=float(loss),
+                    lr=lr,
+                    samples_per_s=100.0,
+                    grad_norm=grad_norm,
+                    layers=layers(**layer_kwargs),  # type: ignore[arg-type]
+                    micro_batch=micro or batch,
+                    effective_batch=batch,
+                )
+            )
 
     def of(self, kind: str) -> list[Alarm]:
         return [e for e in self.emitted if isinstance(e, Alarm) and e.kind == kind]
@@ -115,8 +153,9 @@ def _no_rule_breaks(monkeypatch: pytest.MonkeyPatch) -> Iterable[None]:
         assert not broken, broken
 
 
-def falling(n: int, start: float = 0.69, end: float = 0.08, noise: float = 0.03, seed: int = 0,
-            tau: float = 150.0) -> np.ndarray:
+def falling(
+    n: int, start: float = 0.69, end: float = 0.08, noise: float = 0.03, seed: int = 0, tau: float = 150.0
+) -> np.ndarray:
     """A fine-tuning loss: exponential fall from `start` towards `end`, with batch noise."""
     rng = np.random.default_rng(seed)
     i = np.arange(n)
@@ -139,8 +178,14 @@ def raised_then_released(alarms: list[Alarm]) -> bool:
 
 def test_regression_head_on_binary_labels_is_an_error_before_step_one() -> None:
     """Seed 003: gpt2-large's default head has one output and problem type regression."""
-    head = {"outputs": 1, "labels": 2, "problem_type": "regression", "checkpoint_outputs": 1,
-            "reinitialised": False, "reason": ""}
+    head = {
+        "outputs": 1,
+        "labels": 2,
+        "problem_type": "regression",
+        "checkpoint_outputs": 1,
+        "reinitialised": False,
+        "reason": "",
+    }
     s = Scenario(head=head)
     [alarm] = s.of("head_mismatch")
     assert (alarm.step, alarm.severity, alarm.active) == (0, "error", True)
@@ -173,8 +218,14 @@ def test_a_fitting_head_raises_nothing_and_a_fixed_head_on_resume_releases() -> 
 
 def test_head_replaced_from_a_checkpoint_of_another_shape_is_a_warning() -> None:
     """Seed 000: the 3-output MNLI head was replaced by a random 15-output one."""
-    head = {"outputs": 15, "labels": 15, "problem_type": "multi_label_classification",
-            "checkpoint_outputs": 3, "reinitialised": True, "reason": "checkpoint has 3 outputs, data 15"}
+    head = {
+        "outputs": 15,
+        "labels": 15,
+        "problem_type": "multi_label_classification",
+        "checkpoint_outputs": 3,
+        "reinitialised": True,
+        "reason": "checkpoint has 3 outputs, data 15",
+    }
     s = Scenario(task="multilabel", labels=[f"l{i}" for i in range(15)], head=head)
     [alarm] = s.of("head_reinitialised")
     assert alarm.severity == "warning"
@@ -219,13 +270,20 @@ def test_a_label_format_notice_that_agrees_with_the_task_is_only_a_notice() -> N
 SST2_TRUE = {"neg": 428, "pos": 444}
 
 
-def binary_eval(step: int, predicted: dict[str, int], accuracy: float, majority: float = 0.5092,
-                true: dict[str, int] | None = None) -> EvalResult:
+def binary_eval(
+    step: int, predicted: dict[str, int], accuracy: float, majority: float = 0.5092, true: dict[str, int] | None = None
+) -> EvalResult:
     true = true or SST2_TRUE
     return EvalResult(
-        step=step, epoch=step / 100, loss=0.69, metrics={"accuracy": accuracy, "macro_f1": 0.4},
-        per_label_f1={}, predicted_distribution=predicted, true_distribution=true,
-        baselines={"majority_accuracy": majority, "constant_loss": 0.693}, rows=sum(true.values()),
+        step=step,
+        epoch=step / 100,
+        loss=0.69,
+        metrics={"accuracy": accuracy, "macro_f1": 0.4},
+        per_label_f1={},
+        predicted_distribution=predicted,
+        true_distribution=true,
+        baselines={"majority_accuracy": majority, "constant_loss": 0.693},
+        rows=sum(true.values()),
     )
 
 
@@ -301,22 +359,41 @@ def test_collapse_raises_once_and_releases_once() -> None:
 LABELS15 = [f"label{i}" for i in range(15)]
 
 
-def multilabel_eval(step: int, predicted_positive: int, thresholds: dict | None = None,
-                    rows: int = 200, positives: int = 60, loss: float = 0.4) -> EvalResult:
+def multilabel_eval(
+    step: int,
+    predicted_positive: int,
+    thresholds: dict | None = None,
+    rows: int = 200,
+    positives: int = 60,
+    loss: float = 0.4,
+) -> EvalResult:
     """An eval of a 15-label model: `positives` true rows per label out of `rows`."""
     predicted = {label: 0 for label in LABELS15}
     for i in range(predicted_positive):
         predicted[LABELS15[i % 15]] += 1
     return EvalResult(
-        step=step, epoch=step / 10, loss=loss, metrics={"micro_f1": 0.0}, per_label_f1={},
-        predicted_distribution=predicted, true_distribution={label: positives for label in LABELS15},
-        baselines={"constant_loss": 0.64}, rows=rows, thresholds=thresholds or {},
+        step=step,
+        epoch=step / 10,
+        loss=loss,
+        metrics={"micro_f1": 0.0},
+        per_label_f1={},
+        predicted_distribution=predicted,
+        true_distribution={label: positives for label in LABELS15},
+        baselines={"constant_loss": 0.64},
+        rows=rows,
+        thresholds=thresholds or {},
     )
 
 
 def multilabel_head() -> dict:
-    return {"outputs": 15, "labels": 15, "problem_type": "multi_label_classification",
-            "checkpoint_outputs": None, "reinitialised": False, "reason": ""}
+    return {
+        "outputs": 15,
+        "labels": 15,
+        "problem_type": "multi_label_classification",
+        "checkpoint_outputs": None,
+        "reinitialised": False,
+        "reason": "",
+    }
 
 
 def test_multilabel_all_negative_while_training_loss_falls() -> None:
@@ -374,8 +451,9 @@ def confident_pins(step: int, losses: Sequence[float]) -> PinPredictions:
 
 
 def disagreement_scenario(**run: object) -> Scenario:
-    return Scenario(task="multilabel", labels=LABELS15, head=multilabel_head(), pins=seed000_pins(),
-                    constant_loss=0.64, **run)
+    return Scenario(
+        task="multilabel", labels=LABELS15, head=multilabel_head(), pins=seed000_pins(), constant_loss=0.64, **run
+    )
 
 
 def test_low_training_loss_with_wrong_pinned_predictions_raises() -> None:
@@ -399,8 +477,14 @@ def test_pins_changed_mid_run_are_read_against_their_own_targets() -> None:
     s = disagreement_scenario()
     s.steps(falling(200, start=0.64, end=0.01, noise=0.003, tau=40))
     only = seed000_pins()[2]
-    s.feed(Notice(step=s.step, kind="pins_changed", message="1 pinned examples",
-                  evidence={"pins": [{"index": only.index, "text": only.text, "targets": only.targets}]}))
+    s.feed(
+        Notice(
+            step=s.step,
+            kind="pins_changed",
+            message="1 pinned examples",
+            evidence={"pins": [{"index": only.index, "text": only.text, "targets": only.targets}]},
+        )
+    )
     hits = [[0.9] + [0.45] * 14]  # right on its one label, unsure elsewhere
     for _ in range(2):
         s.feed(PinPredictions(step=s.step, probs=hits, losses=[0.5], loss=0.5))
@@ -869,8 +953,19 @@ def test_events_read_back_from_a_journal_give_the_same_alarms() -> None:
     for event in live.emitted:
         assert event_from_dict(event.to_dict()) is not None
     for step in range(1, 61):
-        replayed.feed(event_from_dict(StepMetrics(
-            step=step, epoch=0.0, loss=0.5, lr=5e-5, samples_per_s=1.0, grad_norm=1.0,
-            layers=layers(ratios={"head": 1e-9}), micro_batch=16, effective_batch=16,
-        ).to_dict()))  # type: ignore[arg-type]
+        replayed.feed(
+            event_from_dict(
+                StepMetrics(
+                    step=step,
+                    epoch=0.0,
+                    loss=0.5,
+                    lr=5e-5,
+                    samples_per_s=1.0,
+                    grad_norm=1.0,
+                    layers=layers(ratios={"head": 1e-9}),
+                    micro_batch=16,
+                    effective_batch=16,
+                ).to_dict()
+            )
+        )  # type: ignore[arg-type]
     assert [a.kind for a in replayed.of("layer_not_learning")] == ["layer_not_learning"]

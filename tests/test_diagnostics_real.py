@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_tiny_model, write_parquet
+from conftest import build_tiny_model, write_colors
 from torch import nn
 
 from cockpit.config import RunConfig
@@ -69,8 +69,11 @@ def one(events: list[Event], kind: str) -> Alarm:
 def summary(events: list[Event]) -> str:
     """Loss, evaluations and alarms of a run in a few lines (the tiny model's init is unseeded)."""
     losses = [round(e.loss, 3) for e in events if isinstance(e, StepMetrics)]
-    evals = [(e.step, round(e.metrics.get("accuracy", math.nan), 3), round(e.loss, 3))
-             for e in events if isinstance(e, EvalResult)]
+    evals = [
+        (e.step, round(e.metrics.get("accuracy", math.nan), 3), round(e.loss, 3))
+        for e in events
+        if isinstance(e, EvalResult)
+    ]
     raised = [(a.step, a.kind, a.active) for a in alarms(events)]
     return f"losses {losses[::10]}, evals {evals}, alarms {raised}"
 
@@ -83,20 +86,6 @@ def warmup(events: list[Event]) -> int:
 
 def head_params(engine: Engine) -> list[nn.Parameter]:
     return [p for group in engine.groups if group.name == "head" for p in group.params]
-
-
-def colors(path: Path) -> Path:
-    """The conftest's learnable multi-label table (each colour has its own words), 60 rows."""
-    import random
-
-    rng = random.Random(0)
-    words = {"red": ["crimson", "scarlet"], "blue": ["navy", "azure"], "green": ["olive", "emerald"]}
-    texts, labels = [], []
-    for i in range(60):
-        chosen = rng.sample(sorted(words), rng.randint(1, 2))
-        texts.append(" ".join(rng.choice(words[c]) for c in chosen) + f" item {i}")
-        labels.append(chosen)
-    return write_parquet(path, {"text": texts, "labels": labels})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,7 +103,7 @@ def test_a_healthy_run_on_the_sample_data_raises_nothing(tiny_model: Path, tmp_p
 
 def test_a_healthy_multilabel_run_raises_nothing(tiny_model: Path, tmp_path: Path) -> None:
     """60 rows, 12 eval rows: thresholds tuned on so few rows must not raise an alarm on their own."""
-    events = train(colors(tmp_path / "colors.parquet"), tmp_path / "run", tiny_model, epochs=40, lr=3e-3)
+    events = train(write_colors(tmp_path / "colors.parquet"), tmp_path / "run", tiny_model, epochs=40, lr=3e-3)
     assert [e for e in events if isinstance(e, EvalResult)][-1].metrics["micro_f1"] >= 0.9
     assert alarms(events) == [], summary(events)
 
@@ -282,9 +271,10 @@ def fresh_head_at_inference(engine: Engine) -> None:
 
 
 def test_low_training_loss_with_wrong_pinned_predictions(tiny_model: Path, tmp_path: Path) -> None:
-    data = colors(tmp_path / "colors.parquet")
-    events = train(data, tmp_path / "run", tiny_model, tweak=fresh_head_at_inference, epochs=40, lr=3e-3,
-                   pin_budget=1.0)  # pins after every step: the test does not depend on timing
+    data = write_colors(tmp_path / "colors.parquet")
+    events = train(
+        data, tmp_path / "run", tiny_model, tweak=fresh_head_at_inference, epochs=40, lr=3e-3, pin_budget=1.0
+    )  # pins after every step: the test does not depend on timing
     alarm = one(events, "predictions_disagree")
     run = events[0]
     assert isinstance(run, RunStarted)
@@ -299,8 +289,9 @@ def test_minilm_at_lr_5e5_on_the_dei_sample_predicts_no_label_and_is_told_so(tmp
     towards the label prior (0.546), so every probability stays under 0.5 and nothing is predicted."""
     from cockpit.config import DEFAULT_MODEL
 
-    events = train(SAMPLES / "dei.parquet", tmp_path / "run", DEFAULT_MODEL, batch_size=16, lr=5e-5,
-                   max_length=64, epochs=4)
+    events = train(
+        SAMPLES / "dei.parquet", tmp_path / "run", DEFAULT_MODEL, batch_size=16, lr=5e-5, max_length=64, epochs=4
+    )
     alarm = one(events, "collapse")
     assert alarm.evidence["predicted_positive"] == 0 and alarm.evidence["evals_all_negative"] == 2
     assert alarm.evidence["training_loss"] < alarm.evidence["training_loss_before"]

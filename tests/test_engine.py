@@ -50,7 +50,13 @@ def test_frozen_from_start_stays_bit_identical_to_pretrained(tiny_model: Path, t
 def test_mid_run_freeze_is_exact_and_unfreeze_moves_again(tiny_model: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     _, ended = run_engine(
-        DEI, run, tiny_model, max_steps=8, save_every=1, keep_checkpoints=10, schedule=["4:freeze=layer.1", "7:unfreeze=layer.1"]
+        DEI,
+        run,
+        tiny_model,
+        max_steps=8,
+        save_every=1,
+        keep_checkpoints=10,
+        schedule=["4:freeze=layer.1", "7:unfreeze=layer.1"],
     )
     assert ended.reason == "finished"
     at = {n: _weights(run / "checkpoints" / f"step-{n}") for n in (3, 4, 5, 6, 7)}
@@ -121,8 +127,16 @@ def test_resumed_run_matches_uninterrupted(tiny_model: Path, tmp_path: Path) -> 
         if isinstance(event, StepMetrics) and event.step == 3:
             holder["engine"].submit(Stop("interrupted"), "signal")
 
-    config = RunConfig(data=str(DEI), model=str(tiny_model), out=str(tmp_path / "split"), batch_size=8, lr=1e-3,
-                       max_length=32, seed=0, **settings)
+    config = RunConfig(
+        data=str(DEI),
+        model=str(tiny_model),
+        out=str(tmp_path / "split"),
+        batch_size=8,
+        lr=1e-3,
+        max_length=32,
+        seed=0,
+        **settings,
+    )
     engine = Engine(prepare(config), observers=[stop_at_three], on_nonfinite="stop")
     holder["engine"] = engine
     first = engine.run()
@@ -142,7 +156,9 @@ def test_resumed_run_matches_uninterrupted(tiny_model: Path, tmp_path: Path) -> 
 
 def test_out_of_memory_halves_micro_batch_keeping_effective_batch(tiny_model: Path, tmp_path: Path) -> None:
     """A CUDA OOM cannot happen on this CPU, so the real model's forward raises it for big batches."""
-    reference, _ = run_engine(DEI, tmp_path / "ref", tiny_model, max_steps=4, batch_size=4, grad_accum=2, eval_split=0.0)
+    reference, _ = run_engine(
+        DEI, tmp_path / "ref", tiny_model, max_steps=4, batch_size=4, grad_accum=2, eval_split=0.0
+    )
 
     def fail_on_big_batches(_module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
         if kwargs["input_ids"].shape[0] > 4:
@@ -150,20 +166,42 @@ def test_out_of_memory_halves_micro_batch_keeping_effective_batch(tiny_model: Pa
 
     from cockpit.config import RunConfig as Config
 
-    config = Config(data=str(DEI), model=str(tiny_model), out=str(tmp_path / "oom"), batch_size=8, lr=1e-3,
-                    max_length=32, seed=0, max_steps=4, eval_split=0.0)
+    config = Config(
+        data=str(DEI),
+        model=str(tiny_model),
+        out=str(tmp_path / "oom"),
+        batch_size=8,
+        lr=1e-3,
+        max_length=32,
+        seed=0,
+        max_steps=4,
+        eval_split=0.0,
+    )
     engine = Engine(prepare(config), on_nonfinite="stop")
     engine.model.register_forward_pre_hook(fail_on_big_batches, with_kwargs=True)
     ended = engine.run()
     assert ended.reason == "finished" and engine.micro_batch == 4
-    notices = [e for e in read_journal(tmp_path / "oom" / "journal.jsonl") if e.type == "notice" and e.kind == "out_of_memory"]
+    notices = [
+        e for e in read_journal(tmp_path / "oom" / "journal.jsonl") if e.type == "notice" and e.kind == "out_of_memory"
+    ]
     assert len(notices) == 1 and "effective batch stays 8" in notices[0].message
-    assert [s.loss for s in _steps(tmp_path / "oom")] == pytest.approx([s.loss for s in _steps(tmp_path / "ref")], rel=1e-5)
+    assert [s.loss for s in _steps(tmp_path / "oom")] == pytest.approx(
+        [s.loss for s in _steps(tmp_path / "ref")], rel=1e-5
+    )
 
 
 def test_nonfinite_loss_skips_update_and_stops_headless(tiny_model: Path, tmp_path: Path) -> None:
-    config = RunConfig(data=str(DEI), model=str(tiny_model), out=str(tmp_path / "run"), batch_size=8, max_length=32,
-                       seed=0, max_steps=8, eval_split=0.0, save_every=1)
+    config = RunConfig(
+        data=str(DEI),
+        model=str(tiny_model),
+        out=str(tmp_path / "run"),
+        batch_size=8,
+        max_length=32,
+        seed=0,
+        max_steps=8,
+        eval_split=0.0,
+        save_every=1,
+    )
     engine = Engine(prepare(config), on_nonfinite="stop")
     calls = {"n": 0}
 
@@ -198,7 +236,9 @@ def test_a_head_that_does_not_fit_is_reinitialised_and_reported(
 ) -> None:
     from transformers import AutoTokenizer, BertForSequenceClassification
 
-    source = BertForSequenceClassification.from_pretrained(tiny_model, num_labels=checkpoint_labels, problem_type=problem_type)
+    source = BertForSequenceClassification.from_pretrained(
+        tiny_model, num_labels=checkpoint_labels, problem_type=problem_type
+    )
     folder = tmp_path / "checkpoint"
     source.save_pretrained(folder)
     AutoTokenizer.from_pretrained(tiny_model).save_pretrained(folder)
@@ -241,11 +281,26 @@ def test_saved_model_reproduces_last_pinned_probabilities(tiny_model: Path, tmp_
         assert [scores[name] for name in labels] == pytest.approx(probs, abs=1e-4)
 
 
-def test_headless_cli_trains_and_prints_progress(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_headless_cli_trains_and_prints_progress(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     from cockpit.cli import main
 
-    rc = main(["train", str(DEI), "--headless", "--model", str(tiny_model), "--max-steps", "3", "--out", str(tmp_path / "run"),
-               "--max-length", "32"])
+    rc = main(
+        [
+            "train",
+            str(DEI),
+            "--headless",
+            "--model",
+            str(tiny_model),
+            "--max-steps",
+            "3",
+            "--out",
+            str(tmp_path / "run"),
+            "--max-length",
+            "32",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 0
     assert "step 3/3" in err and "task multilabel" in err and "run ended at step 3: finished" in err
@@ -256,7 +311,14 @@ def test_headless_cli_trains_and_prints_progress(tiny_model: Path, tmp_path: Pat
 def test_thresholds_command_saves_best_thresholds_into_the_model_config(tiny_model: Path, tmp_path: Path) -> None:
     import json
 
-    _, ended = run_engine(DEI, tmp_path / "run", tiny_model, max_steps=4, eval_every=2, schedule=["1:thresholds=save", "4:thresholds=save"])
+    _, ended = run_engine(
+        DEI,
+        tmp_path / "run",
+        tiny_model,
+        max_steps=4,
+        eval_every=2,
+        schedule=["1:thresholds=save", "4:thresholds=save"],
+    )
     commands = [e for e in read_journal(tmp_path / "run" / "journal.jsonl") if e.type == "command"]
     assert commands[0].result.startswith("refused: no multilabel evaluation yet")
     assert commands[1].result.startswith("saved in the model config")
@@ -272,8 +334,18 @@ def test_relative_update_is_the_change_of_the_weights(tiny_model: Path, tmp_path
     A step's metrics are emitted after its update and before the next one, so the weights an
     observer sees then are that step's result. The freeze at step 3 resizes the kept buffer.
     """
-    config = RunConfig(data=str(DEI), model=str(tiny_model), out=str(tmp_path / "run"), max_steps=5, batch_size=8,
-                       lr=1e-3, eval_split=0.0, max_length=32, seed=0, schedule=["3:freeze=layer.0"])
+    config = RunConfig(
+        data=str(DEI),
+        model=str(tiny_model),
+        out=str(tmp_path / "run"),
+        max_steps=5,
+        batch_size=8,
+        lr=1e-3,
+        eval_split=0.0,
+        max_length=32,
+        seed=0,
+        schedule=["3:freeze=layer.0"],
+    )
     engine = Engine(prepare(config), on_nonfinite="stop")
     engine.norms.keep_snapshot = keep_snapshot
     seen: dict[int, dict[str, torch.Tensor]] = {}
@@ -281,7 +353,9 @@ def test_relative_update_is_the_change_of_the_weights(tiny_model: Path, tmp_path
 
     def observe(event: object) -> None:
         if getattr(event, "type", "") in ("run", "step"):
-            seen[event.step] = {g.name: torch.cat([p.detach().flatten().clone() for p in g.params]) for g in engine.groups}
+            seen[event.step] = {
+                g.name: torch.cat([p.detach().flatten().clone() for p in g.params]) for g in engine.groups
+            }
         if isinstance(event, StepMetrics):
             journaled[event.step] = event
 

@@ -19,10 +19,28 @@ DEI = Path(__file__).resolve().parents[1] / "sample_data" / "dei.parquet"
 
 
 def _start(tiny_model: Path, run: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "cockpit.cli", "train", str(DEI), "--headless", "--model", str(tiny_model),
-               "--out", str(run), "--max-length", "32", "--batch-size", "8", "--eval-split", "0", *extra]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "cockpit.cli",
+        "train",
+        str(DEI),
+        "--headless",
+        "--model",
+        str(tiny_model),
+        "--out",
+        str(run),
+        "--max-length",
+        "32",
+        "--batch-size",
+        "8",
+        "--eval-split",
+        "0",
+        *extra,
+    ]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
 
 
 def _wait_for_steps(run: Path, count: int, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -62,8 +80,21 @@ def test_resume_after_ctrl_c_continues_numbering_in_the_same_journal(tiny_model:
     stopped_at = read_journal(run / "journal.jsonl")[-1].step
 
     resumed = subprocess.run(
-        [sys.executable, "-m", "cockpit.cli", "train", "--resume", str(run), "--headless", "--max-steps", str(stopped_at + 3)],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        [
+            sys.executable,
+            "-m",
+            "cockpit.cli",
+            "train",
+            "--resume",
+            str(run),
+            "--headless",
+            "--max-steps",
+            str(stopped_at + 3),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert resumed.returncode == 0, resumed.stderr
     events = read_journal(run / "journal.jsonl")
@@ -79,10 +110,29 @@ def test_sighup_with_the_cockpit_open_saves_and_exits(tiny_model: Path, tmp_path
 
     run = tmp_path / "run"
     controller, terminal = pty.openpty()
-    command = [sys.executable, "-m", "cockpit.cli", "train", str(DEI), "--model", str(tiny_model), "--out", str(run),
-               "--max-length", "32", "--batch-size", "8", "--eval-split", "0", "--max-steps", "100000"]
+    command = [
+        sys.executable,
+        "-m",
+        "cockpit.cli",
+        "train",
+        str(DEI),
+        "--model",
+        str(tiny_model),
+        "--out",
+        str(run),
+        "--max-length",
+        "32",
+        "--batch-size",
+        "8",
+        "--eval-split",
+        "0",
+        "--max-steps",
+        "100000",
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
-    process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal, env=env, start_new_session=True)
+    process = subprocess.Popen(
+        command, stdin=terminal, stdout=terminal, stderr=terminal, env=env, start_new_session=True
+    )
     os.close(terminal)
     try:
         deadline = time.time() + 120

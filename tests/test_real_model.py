@@ -19,8 +19,16 @@ def test_minilm_learns_dei_and_saved_model_reproduces_pins(tmp_path: Path) -> No
     from transformers import pipeline
 
     _, ended = run_engine(
-        SAMPLES / "dei.parquet", tmp_path / "run", DEFAULT_MODEL,
-        max_steps=30, batch_size=16, lr=1e-3, max_length=64, eval_split=0.1, warmup_ratio=0.1, freeze="embeddings",
+        SAMPLES / "dei.parquet",
+        tmp_path / "run",
+        DEFAULT_MODEL,
+        max_steps=30,
+        batch_size=16,
+        lr=1e-3,
+        max_length=64,
+        eval_split=0.1,
+        warmup_ratio=0.1,
+        freeze="embeddings",
     )
     assert ended.reason == "finished"
     events = read_journal(tmp_path / "run" / "journal.jsonl")

@@ -284,7 +284,8 @@ class CockpitApp(App[None]):
         now = time.monotonic()
         self._due |= state.take_changes()
         changed = {
-            panel for panel in self._due
+            panel
+            for panel in self._due
             if force or now - self._drawn_at.get(panel, -math.inf) >= self.REDRAW_INTERVAL_S.get(panel, 0.0)
         }
         self._due -= changed
