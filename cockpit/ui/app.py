@@ -295,7 +295,7 @@ class CockpitApp(App[None]):
             self._status_bar.show(state)
         if changed & {LAYERS, LAYERS_LAYOUT}:
             self._layers.show(state, rebuild=LAYERS_LAYOUT in changed)
-        if changed & {PINS, PINS_LAYOUT}:
+        if changed & {PINS, PINS_LAYOUT, LOSS}:  # the pins' summary sets their loss beside the training loss
             self._pins.show(state, rebuild=PINS_LAYOUT in changed)
             if PINS_LAYOUT in changed and isinstance(self.screen, ExamplesScreen):
                 self.screen.refresh_marks()
