@@ -32,18 +32,22 @@ class EngineThread:
         self.engine = engine
         self.ended: RunEnded | None = None
         self.thread = threading.Thread(target=self._target, name="cockpit-engine", daemon=True)
+        self._started = threading.Event()
 
     def _target(self) -> None:
         self.ended = self.engine.run()
 
     def start(self) -> None:
         self.thread.start()
+        self._started.set()
 
     def submit(self, command: Command, source: str = "ui") -> None:
         self.engine.submit(command, source)
 
     def run(self) -> None:
-        """For the UI's worker: wait until training ends (the thread is started by `start`)."""
+        """For the UI's worker: wait until training ends (the thread is started by `start`, which
+        may come after the app is up)."""
+        self._started.wait()
         self.thread.join()
 
     def stop_and_wait(self, reason: str = "interrupted") -> RunEnded | None:
