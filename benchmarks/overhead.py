@@ -1,8 +1,8 @@
 """What cockpit's instruments and UI cost per optimizer step, against a bare loop and HF Trainer.
 
 Four arms train the same model (a fresh copy each, same seed) on the same data, batch size, max
-length and dynamic padding for the same number of steps, alternating A B C D A B C D in one
-process so that drifts in machine load hit every arm alike:
+length and dynamic padding for the same number of steps, alternating A B C D A B C D so that
+drifts in machine load hit every arm alike, each arm in a fresh process:
 
   bare        a plain PyTorch loop: AdamW, linear schedule, clip_grad_norm_, no instruments
   headless    cockpit's Engine with the headless observers (journal, diagnostics, progress line)
@@ -14,8 +14,8 @@ engine after its pinned predictions); seconds per step are taken from the end of
 warm-up step to the end of the last step, so setup, the first steps and the final save are left
 out of all arms the same way. Process CPU time is taken at the same marks, and named parts of a
 step (optimizer step, clipping, the instruments, pinned predictions, observers) are timed inside
-the same steps, which machine-load drifts cannot skew. `--memory` runs each arm once more in a
-fresh subprocess for its peak RSS (on CUDA, peak allocated memory is taken in the timed runs).
+the same steps, which machine-load drifts cannot skew. Each arm's peak RSS over its measured
+steps is read in its own process (on CUDA, its peak allocated memory).
 See benchmarks/README.md for results.
 
     python benchmarks/overhead.py --steps 40 --warmup 5 --rounds 2 --json out.json
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import io
 import json
 import math
@@ -330,9 +331,12 @@ def arm_headless(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     """The engine as `cockpit train --headless` runs it (journal, diagnostics, progress line)."""
     engine = timed_engine(fresh_run(setup, out), clock, on_nonfinite="stop")
     engine.observers += [Diagnostics(engine.emit), ProgressPrinter(engine.total_steps, out=io.StringIO())]
-    ended = engine.run()
-    if ended.reason != "finished":
-        raise RuntimeError(f"headless run ended {ended.reason}: {ended.message}")
+    runner = EngineThread(engine)  # in its own thread, as launch.run_headless and the app run it
+    runner.start()
+    runner.run()  # waits for the end
+    ended = runner.ended
+    if ended is None or ended.reason != "finished":
+        raise RuntimeError(f"headless run ended {ended.reason if ended else 'without an end event'}")
     return engine_info(engine, clock)
 
 
@@ -460,7 +464,7 @@ def run_arm(arm: str, setup: Setup, track_rss: bool = False) -> ArmRun:
 
 
 # ---------------------------------------------------------------------------------------------
-# Memory: one arm per fresh process (ru_maxrss is per process and only ever grows)
+# One arm per fresh process
 # ---------------------------------------------------------------------------------------------
 
 
@@ -472,41 +476,42 @@ def proc_status_mib(field_name: str) -> float:
     return float("nan")
 
 
-def child_memory(arm: str, setup: Setup, report: Path) -> None:
-    """Run one arm in this fresh process and write its memory: on Linux the peak RSS before the
-    measured steps (imports, loading, warm-up) and over the measured steps alone; elsewhere the
-    process's lifetime peak.
+def child_run(arm: str, setup: Setup, report: Path) -> None:
+    """Run one arm in this fresh process and write its ArmRun, memory included, as JSON.
 
-    Not ru_maxrss on Linux: a child started by fork + exec inherits its parent's peak there.
+    Memory on Linux: the peak RSS before the measured steps (imports, loading, warm-up) and over
+    the measured steps alone; elsewhere the process's lifetime peak. Not ru_maxrss on Linux: a
+    child started by fork + exec inherits its parent's peak there.
     """
     linux = Path("/proc/self/clear_refs").exists()
     run = run_arm(arm, setup, track_rss=linux)
-    memory: dict[str, Any] = {"arm": arm, **run.info.get("rss", {})}
     if not linux:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        memory["process_peak_rss_mib"] = round(peak / (2**20 if sys.platform == "darwin" else 1024), 1)
-    report.write_text(json.dumps(memory))
+        run.info["rss"] = {"process_peak_rss_mib": round(peak / (2**20 if sys.platform == "darwin" else 1024), 1)}
+    report.write_text(json.dumps(dataclasses.asdict(run), default=str))
 
 
-def memory_per_arm(setup: Setup, arms: list[str]) -> dict[str, dict[str, Any]]:
-    results = {}
-    for arm in arms:
-        with tempfile.TemporaryDirectory() as tmp:
-            report = Path(tmp) / "memory.json"
-            command = [
-                sys.executable, __file__, "--child-memory", arm, str(report),
-                "--data", setup.data, "--model", setup.model, "--steps", str(setup.steps - setup.warmup),
-                "--warmup", str(setup.warmup), "--batch-size", str(setup.batch_size),
-                "--max-length", str(setup.max_length), "--seed", str(setup.seed), "--device", setup.device,
-                "--threads", str(torch.get_num_threads()),
-            ]  # fmt: skip
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0 or not report.exists():
-                results[arm] = {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
-            else:
-                results[arm] = json.loads(report.read_text())
-        print(f"  memory {arm}: {results[arm]}", file=sys.stderr)
-    return results
+def run_arm_in_child(arm: str, setup: Setup) -> ArmRun:
+    """Each arm runs in a fresh process, so no arm inherits another's state. In one process,
+    the engine arms (training in a thread) ran 5-25% slower after arms that trained in the main
+    thread: OpenMP keeps a thread pool per thread that ever ran a parallel region, and with more
+    pooled threads than cores libgomp spins briefly and then sleeps between regions (their CPU
+    time fell while their wall time rose). A fresh process also gives each arm its own peak RSS.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "run.json"
+        command = [
+            sys.executable, __file__, "--child", arm, str(report),
+            "--data", setup.data, "--model", setup.model, "--steps", str(setup.steps - setup.warmup),
+            "--warmup", str(setup.warmup), "--batch-size", str(setup.batch_size),
+            "--max-length", str(setup.max_length), "--seed", str(setup.seed), "--device", setup.device,
+            "--threads", str(torch.get_num_threads()),
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0 or not report.exists():
+            lines = done.stderr.strip().splitlines()
+            raise RuntimeError(f"arm {arm} failed: {lines[-1] if lines else 'no output'}")
+        return ArmRun(**json.loads(report.read_text()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -610,16 +615,13 @@ def print_table(summary: dict[str, dict[str, Any]], ratio: dict[str, dict[str, A
         mine = memory.get(arm, {}) if memory else {}
         peak = mine.get("measured_peak_mib", mine.get("process_peak_rss_mib", ""))
         peak = row.get("info", {}).get("peak_cuda_allocated_mib", peak)  # on CUDA: the timed runs' peak
-        if "mean_s" not in row:  # --rounds 0: memory only
-            print(f"{arm:<11} {'-':>11} {'-':>8} {'-':>10} {'-':>5}  {peak!s:>9}")
-            continue
         rounds = " ".join(f"{m:.4f}" for m in row["round_means_s"])
         mean, median, cpu = row["mean_s"], row["median_s"], row["cpu_mean_s"]
         steps, load = row["measured_steps"], row["max_load_1m"]
         print(f"{arm:<11} {mean:>11.4f} {median:>8.4f} {cpu:>10.4f} {steps:>5}  {peak!s:>9}  {load:>8.1f}  {rounds}")
     if memory:
         print(
-            "peak MiB: peak RSS over the measured steps, each arm alone in a fresh process "
+            "peak MiB: peak RSS over the measured steps, each arm in its own process, last round "
             "(RSS at the warm-up mark: "
             + ", ".join(f"{arm} {m.get('at_warmup_mib', '?')}" for arm, m in memory.items())
             + "; peak before it: "
@@ -681,7 +683,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--warmup", type=int, default=None, help="steps left out before measuring (default 5; 2 with --scale)"
     )
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of A B C D (0: only --memory)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of A B C D, each arm in a fresh process")
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {','.join(ARMS)}")
     parser.add_argument("--model", default="embedded", help="'embedded' (the MiniLM) or a model folder")
     parser.add_argument("--data", default=str(ROOT / "sample_data" / "dei.parquet"))
@@ -692,13 +694,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch intra-op threads (default: torch's, the core count)"
     )
-    parser.add_argument(
-        "--memory", action="store_true", help="also run each arm once in a fresh process for its peak RSS"
-    )
     parser.add_argument("--scale", action="store_true", help="a roberta-large-sized BERT (random weights) instead")
     parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--child-memory", nargs=2, metavar=("ARM", "REPORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, metavar=("ARM", "REPORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     scale_defaults = {"steps": 6, "warmup": 2, "batch_size": 4, "max_length": 32}
     plain_defaults = {"steps": 40, "warmup": 5, "batch_size": 16, "max_length": 64}
     for key, value in (scale_defaults if args.scale else plain_defaults).items():
@@ -720,7 +721,7 @@ def main(argv: list[str] | None = None) -> int:
     precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
     scale_dir = None
     model = DEFAULT_MODEL if args.model == "embedded" else args.model
-    if args.scale and not args.child_memory:
+    if args.scale and not args.child:
         scale_dir = Path(tempfile.mkdtemp(prefix="cockpit-bench-scale-"))
         print("building the roberta-large-sized model ...", file=sys.stderr)
         model = build_scale_model(scale_dir)
@@ -735,8 +736,8 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         precision=precision,
     )
-    if args.child_memory:
-        child_memory(args.child_memory[0], setup, Path(args.child_memory[1]))
+    if args.child:
+        child_run(args.child[0], setup, Path(args.child[1]))
         return 0
 
     try:
@@ -744,18 +745,18 @@ def main(argv: list[str] | None = None) -> int:
         for round_index in range(args.rounds):
             for arm in arms:
                 started = time.perf_counter()
-                run = run_arm(arm, setup)
+                run = run_arm_in_child(arm, setup)
                 runs.append(run)
                 took = time.perf_counter() - started
                 said = f"{run.mean:.4f} s/step, load {run.info['load_1m'][0]:.1f}->{run.info['load_1m'][1]:.1f}"
                 print(f"round {round_index + 1} {arm:<11} {said}  ({took:.0f} s with setup)", file=sys.stderr)
-        memory = memory_per_arm(setup, arms) if args.memory and not cuda else None
+        memory = None if cuda else {r.arm: r.info.get("rss", {}) for r in runs}  # each arm's last round
     finally:
         if scale_dir is not None:
             shutil.rmtree(scale_dir, ignore_errors=True)
 
-    summary = summarise(runs, arms) if runs else {arm: {} for arm in arms}
-    ratio = ratios(summary, runs) if runs else {}
+    summary = summarise(runs, arms)
+    ratio = ratios(summary, runs)
     print_table(summary, ratio, memory)
     if args.json:
         report = {
@@ -773,7 +774,7 @@ def main(argv: list[str] | None = None) -> int:
             "setup": {**setup.__dict__, "scale": args.scale, "rounds": args.rounds},
             "arms": summary,
             "ratios": ratio,
-            "instruments_in_situ": instruments_in_situ(summary) if runs else None,
+            "instruments_in_situ": instruments_in_situ(summary),
             "memory": memory,
             "runs": [r.__dict__ for r in runs],
         }
