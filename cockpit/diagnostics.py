@@ -266,6 +266,16 @@ class Latch:
         ]
 
 
+class LatchedRule:
+    """A rule that owns one alarm kind and the Latch that keeps it from flapping."""
+
+    kind = ""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.latch = Latch(self.kind)
+
+
 def _plural(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
 
@@ -310,14 +320,10 @@ def head_problems(task: str, head: dict[str, Any], label_count: int) -> tuple[li
     return problems, fatal
 
 
-class HeadFitsLabels:
+class HeadFitsLabels(LatchedRule):
     """Seed 003: gpt2-large's default head has one output, so argmax accuracy sat at 0.4908."""
 
     kind = "head_mismatch"
-
-    def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
-        self.latch = Latch(self.kind)
 
     def observe(self, event: Event) -> list[Alarm]:
         if not isinstance(event, RunStarted):
@@ -343,14 +349,10 @@ class HeadFitsLabels:
         return self.latch.raise_(event, "error" if fatal else "warning", message, advice, evidence)
 
 
-class HeadReinitialised:
+class HeadReinitialised(LatchedRule):
     """Seed 000: the checkpoint's 3-output head was silently replaced by a random 15-output one."""
 
     kind = "head_reinitialised"
-
-    def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
-        self.latch = Latch(self.kind)
 
     def observe(self, event: Event) -> list[Alarm]:
         if not isinstance(event, RunStarted):
@@ -386,7 +388,7 @@ def label_reading(notice: Notice) -> str | None:
     return None
 
 
-class LabelFormat:
+class LabelFormat(LatchedRule):
     """Seed 000's trap: 0/1 multi-hot labels read as one class per row, or the other way round.
 
     The loader says how it read an ambiguous labels column (a Notice of kind `label_format`); the
@@ -397,8 +399,7 @@ class LabelFormat:
     kind = "label_format"
 
     def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
-        self.latch = Latch(self.kind)
+        super().__init__(ctx)
         self._notice: Notice | None = None
 
     def observe(self, event: Event) -> list[Alarm]:
@@ -447,14 +448,13 @@ class _Collapse:
     evidence: dict[str, Any]
 
 
-class CollapseToOneClass:
+class CollapseToOneClass(LatchedRule):
     """Predictions that fall on one class, or accuracy that is just the majority-class share."""
 
     kind = "collapse"
 
     def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
-        self.latch = Latch(self.kind)
+        super().__init__(ctx)
         self._at_baseline = 0
         self._one_class = 0
         self._all_negative = 0
@@ -603,14 +603,13 @@ def pin_agreement(pins: list[PinnedExample], probs: list[list[float]], task: str
     return result
 
 
-class PredictionsDisagreeWithLoss:
+class PredictionsDisagreeWithLoss(LatchedRule):
     """Seed 000: loss 0.01 in training, yet ~0.3 for every label when the same rows are predicted."""
 
     kind = "predictions_disagree"
 
     def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
-        self.latch = Latch(self.kind)
+        super().__init__(ctx)
         self._far = 0
         self._near = 0
 
@@ -697,14 +696,13 @@ class _GroupState:
     stats: LayerStats | None = None
 
 
-class LayerNotLearning:
+class LayerNotLearning(LatchedRule):
     """A trainable group whose weights do not move: zero gradients, no step, or a head left behind."""
 
     kind = "layer_not_learning"
 
     def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
-        self.latch = Latch(self.kind)
+        super().__init__(ctx)
         self._groups: dict[str, _GroupState] = {}
         self._raised: list[str] = []
         self._peak_lr = 0.0
@@ -834,14 +832,13 @@ NOISE_STEPS = LOSS_WINDOW // 2  # the condition holds for half a window before i
 NOISE_RELEASE_STEPS = 2 * LOSS_WINDOW
 
 
-class NoisyLoss:
+class NoisyLoss(LatchedRule):
     """Seed 002: batch 8 across GPUs; the loss jumps so much its trend cannot be read."""
 
     kind = "noisy_loss"
 
     def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
-        self.latch = Latch(self.kind)
+        super().__init__(ctx)
         self._noisy = 0
         self._calm = 0
 
@@ -907,14 +904,13 @@ RISE_RELEASE = 0.05
 RISE_STEPS = 10
 
 
-class NonFiniteLoss:
+class NonFiniteLoss(LatchedRule):
     """NaN or inf in the loss or the gradient: the update is lost; say why and what to change."""
 
     kind = "non_finite"
 
     def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
-        self.latch = Latch(self.kind)
+        super().__init__(ctx)
         self._finite_steps = 0
 
     def observe(self, event: Event) -> list[Alarm]:
@@ -955,14 +951,13 @@ class NonFiniteLoss:
         return self.latch.raise_(event, "error", message, advice, evidence)
 
 
-class LossRising:
+class LossRising(LatchedRule):
     """After warmup the training loss should not climb; a steady climb is the lead-up to divergence."""
 
     kind = "loss_rising"
 
     def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
-        self.latch = Latch(self.kind)
+        super().__init__(ctx)
         self._rising = 0
         self._flat = 0
 
@@ -1046,14 +1041,13 @@ def one_row_of_f1(event: EvalResult, label: str) -> float:
     return 1.0 / positives if positives > 0 else math.inf
 
 
-class ThresholdsBeatHalf:
+class ThresholdsBeatHalf(LatchedRule):
     """Seed 000 again: at 0.5 a multi-label model may predict nothing, where 0.3 would be right."""
 
     kind = "thresholds"
 
     def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
-        self.latch = Latch(self.kind)
+        super().__init__(ctx)
         self._quiet = 0
         self._previous: dict[str, float] = {}  # label -> threshold that beat 0.5 at the last eval
 

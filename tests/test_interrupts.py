@@ -18,28 +18,21 @@ from cockpit.journal import read_journal
 DEI = Path(__file__).resolve().parents[1] / "sample_data" / "dei.parquet"
 
 
+def _train_command(tiny_model: Path, run: Path, *extra: str) -> list[str]:
+    """`cockpit train` on the DEI sample with the tiny model, as a user would type it."""
+    return [
+        sys.executable, "-m", "cockpit.cli", "train", str(DEI), "--model", str(tiny_model), "--out", str(run),
+        "--max-length", "32", "--batch-size", "8", "--eval-split", "0", *extra,
+    ]  # fmt: skip
+
+
 def _start(tiny_model: Path, run: Path, *extra: str) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "cockpit.cli",
-        "train",
-        str(DEI),
-        "--headless",
-        "--model",
-        str(tiny_model),
-        "--out",
-        str(run),
-        "--max-length",
-        "32",
-        "--batch-size",
-        "8",
-        "--eval-split",
-        "0",
-        *extra,
-    ]
     return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+        _train_command(tiny_model, run, "--headless", *extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
 
 
@@ -110,25 +103,7 @@ def test_sighup_with_the_cockpit_open_saves_and_exits(tiny_model: Path, tmp_path
 
     run = tmp_path / "run"
     controller, terminal = pty.openpty()
-    command = [
-        sys.executable,
-        "-m",
-        "cockpit.cli",
-        "train",
-        str(DEI),
-        "--model",
-        str(tiny_model),
-        "--out",
-        str(run),
-        "--max-length",
-        "32",
-        "--batch-size",
-        "8",
-        "--eval-split",
-        "0",
-        "--max-steps",
-        "100000",
-    ]
+    command = _train_command(tiny_model, run, "--max-steps", "100000")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
     process = subprocess.Popen(
         command, stdin=terminal, stdout=terminal, stderr=terminal, env=env, start_new_session=True
