@@ -413,6 +413,8 @@ def test_alarm_clears_and_command_echo_confirms_freeze() -> None:
     assert state.layers["layer.1"].requested_frozen is True
     state.apply(CommandApplied(step=60, command="freeze=layer.1", source="ui", result="ok"))
     assert state.layers["layer.1"].frozen and state.layers["layer.1"].requested_frozen is None
+    # the numbers of the last step were measured while it trained: not shown beside "frozen"
+    assert state.layers["layer.1"].grad_norm is None and state.layers["layer.1"].update_ratio is None
 
 
 # ------------------------------------------------------------------ themes

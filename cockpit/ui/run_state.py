@@ -231,8 +231,10 @@ class RunState:
             for name in command.groups:
                 view = self.layers.get(name)
                 if view is not None:
-                    if not failed:
+                    if not failed and view.frozen != isinstance(command, Freeze):
                         view.frozen = isinstance(command, Freeze)
+                        # the last step's numbers were measured in the other state: "-" until the next step
+                        view.grad_norm = view.update_ratio = None
                     view.requested_frozen = None
             self.changed.add(LAYERS)
 
