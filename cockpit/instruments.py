@@ -59,7 +59,7 @@ class GroupNorms:
         # trainable weights in RAM. On CUDA the caching allocator makes a fresh copy cheap, and it is
         # taken after the batch's activations are freed, so it is not held between steps there.
         self.keep_snapshot = device.type == "cpu" if keep_snapshot is None else keep_snapshot
-        self._buffer: list[torch.Tensor] | None = None
+        self._buffer: list[torch.Tensor] | None = None  # allocated at the first update, dropped by refresh()
         self._snapshot: list[torch.Tensor] | None = None
         self._trainable: list[int] = []
         self.refresh()

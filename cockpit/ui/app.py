@@ -86,8 +86,8 @@ class CockpitApp(App[None]):
     DRAIN_INTERVAL_S = 0.25
     # Panels that change every step are redrawn at most this often (seconds): a plotext chart or a
     # DataTable repaint costs 10-12 ms of the GIL that the training thread shares (measured at
-    # 160x48), so at 4 Hz they were most of the open app's cost to training. What the user just asked for (a freeze
-    # request, a view switch) is drawn at once.
+    # 160x48), so at 4 Hz they were most of the open app's cost to training. What the user just
+    # asked for (a freeze request, a view switch) is drawn at once.
     REDRAW_INTERVAL_S = {LOSS: 1.0, LAYERS: 2.0, PINS: 1.0}
     DRAIN_BUDGET_S = 0.1  # per tick, so replaying a 100k-step journal never freezes the screen
     QUIT_TIMEOUT_S = 5.0  # after Stop, quit anyway if the run's end does not arrive by then
