@@ -28,8 +28,8 @@ import asyncio
 import contextlib
 import dataclasses
 import io
+import itertools
 import json
-import math
 import os
 import platform
 import queue
@@ -41,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,6 +205,25 @@ def fresh_run(setup: Setup, out: Path) -> PreparedRun:
     return prepare(run_config(setup, out))
 
 
+class EngineOrder(torch.utils.data.Sampler):
+    """The engine's row order: a seeded shuffle per epoch (see `Engine._batch_rows`).
+
+    Every arm trains on the same batches in the same order, so with dynamic padding they do the
+    same work: HF Trainer's own random order pads differently, which moved its time by ~1%.
+    """
+
+    def __init__(self, rows: int, seed: int) -> None:
+        self.rows, self.seed, self.epoch = rows, seed, 0
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        self.epoch += 1
+        return iter(torch.randperm(self.rows, generator=generator).tolist())
+
+
 def warmup_steps(total: int) -> int:
     return int(RunConfig.warmup_ratio * total)  # as Engine computes it
 
@@ -246,15 +265,9 @@ def arm_bare(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     clip = clock.timed("clip_grad_norm_", torch.nn.utils.clip_grad_norm_)
     clock.time_optimizer(optimizer)
 
-    rows = len(train)
-    steps_per_epoch = math.ceil(rows / setup.batch_size)
-    order: list[int] = []
-    for step in range(setup.steps):
-        epoch, position = divmod(step, steps_per_epoch)
-        if position == 0:  # the engine's batch order: a seeded shuffle per epoch
-            order = torch.randperm(rows, generator=torch.Generator().manual_seed(config.seed * 1000 + epoch)).tolist()
-        batch_rows = order[position * setup.batch_size : (position + 1) * setup.batch_size]
-
+    batches = torch.utils.data.BatchSampler(EngineOrder(len(train), config.seed), setup.batch_size, drop_last=False)
+    epochs = itertools.chain.from_iterable(iter(batches) for _ in itertools.count())
+    for step, batch_rows in zip(range(setup.steps), epochs):
         ids = [prepared.token_ids[r] for r in batch_rows]
         width = max(len(x) for x in ids)  # dynamic padding: to the longest row of this batch
         input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
@@ -323,6 +336,7 @@ def engine_info(engine: Engine, clock: StepClock, **extra: Any) -> dict[str, Any
         "pin_share_of_wall_time": round(clock.parts.get("pinned predictions", [0.0, 0])[0] / measured, 4),
         "pin_budget": engine.config.pin_budget,
         "optimizer": describe_optimizer(engine.optimizer),
+        "kept_snapshot_mib": round(engine.norms.snapshot_size * 4 / 2**20, 1),
         **extra,
     }
 
@@ -380,7 +394,7 @@ def arm_app(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
 
 
 def arm_hf_trainer(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
-    """transformers.Trainer on the same tokenized rows, its own sampler and collator."""
+    """transformers.Trainer on the same tokenized rows and batches, with its own data loader and collator."""
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
     prepared = fresh_run(setup, out)
@@ -416,7 +430,12 @@ def arm_hf_trainer(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
         use_cpu=prepared.device.type == "cpu",
         bf16=setup.precision == "bf16",
     )
-    trainer = Trainer(
+
+    class SameBatches(Trainer):
+        def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler:
+            return EngineOrder(len(rows), config.seed)
+
+    trainer = SameBatches(
         model=prepared.loaded.model,
         args=args,
         train_dataset=rows,

@@ -160,7 +160,10 @@ class Engine:
         return torch.autocast("cuda", dtype=dtype), scaler
 
     def _restore(self, state: ckpt.TrainingState) -> None:
-        self.optimizer.load_state_dict(state.optimizer)
+        try:
+            self.optimizer.load_state_dict(state.optimizer)
+        except ValueError as exc:  # a checkpoint of another model
+            raise CockpitError(f"--resume: the checkpoint's optimizer state does not fit this model ({exc})") from None
         self.scheduler.load_state_dict(state.scheduler)
         torch.set_rng_state(state.rng_cpu)
         if torch.cuda.is_available() and state.rng_cuda:

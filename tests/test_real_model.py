@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from conftest import run_engine
 
-from cockpit.config import DEFAULT_MODEL
+from cockpit.config import DEFAULT_MODEL, RunConfig
 from cockpit.journal import read_journal
+from cockpit.prepare import prepare
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -43,3 +44,44 @@ def test_minilm_learns_dei_and_saved_model_reproduces_pins(tmp_path: Path) -> No
     for pin, probs in zip(start.pins, pins[-1].probs):
         scores = {s["label"]: s["score"] for s in classify([pin.text], truncation=True, max_length=64)[0]}
         assert [scores[name] for name in start.labels] == pytest.approx(probs, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_minilm_sampled_relative_update_is_within_a_tenth_of_the_exact_one(tmp_path: Path) -> None:
+    """The per-layer update is read from every 8th row of each large matrix; on real training
+    the estimate stays close to ||w_after - w_before|| / ||w_after|| over the whole group."""
+    import torch
+
+    from cockpit.engine import Engine
+    from cockpit.events import StepMetrics
+
+    config = RunConfig(
+        data=str(SAMPLES / "dei.parquet"),
+        model=DEFAULT_MODEL,
+        out=str(tmp_path / "run"),
+        max_steps=6,
+        batch_size=16,
+        lr=5e-5,
+        max_length=64,
+        eval_split=0.0,
+    )
+    engine = Engine(prepare(config), on_nonfinite="stop")
+    weights: dict[int, dict[str, torch.Tensor]] = {}
+    errors: list[float] = []
+
+    def observe(event: object) -> None:
+        if getattr(event, "type", "") in ("run", "step"):
+            weights[event.step] = {
+                g.name: torch.cat([p.detach().flatten().clone() for p in g.params]) for g in engine.groups
+            }
+        if isinstance(event, StepMetrics):
+            for name, stats in event.layers.items():
+                before, after = weights[event.step - 1][name], weights[event.step][name]
+                exact = float((after - before).norm() / after.norm())
+                errors.append(abs(stats.update_ratio / exact - 1))
+                assert stats.weight_norm == pytest.approx(float(after.norm()), rel=0.02), name
+
+    engine.observers.append(observe)
+    assert engine.run().reason == "finished"
+    assert engine.norms.snapshot_size < 0.2 * sum(p.numel() for p in engine.model.parameters())
+    assert len(errors) == 6 * 9 and max(errors) < 0.1, sorted(errors)[-5:]
