@@ -547,10 +547,7 @@ def dei_sentence(labels: list[str], rng: random.Random) -> str:
     if rng.random() < 0.5:
         return f"{subj} {modal} {join_list(vps[:h], rng)}{qual}, and will also {join_list(vps[h:], rng)}."
     other, _ = rng.choice([s for s in DEI_SUBJECTS if s[0] != subj])
-    return (
-        f"{subj} {modal} {join_list(vps[:h], rng)}. "
-        f"In addition, {low(other)} will {join_list(vps[h:], rng)}{qual}."
-    )
+    return f"{subj} {modal} {join_list(vps[:h], rng)}. In addition, {low(other)} will {join_list(vps[h:], rng)}{qual}."
 
 
 def make_dei(rng: random.Random) -> list[dict]:
@@ -1250,9 +1247,7 @@ def main() -> None:
     for rows in (dei, sent, topics):
         assert len({r["text"] for r in rows}) == len(rows)
 
-    write_parquet(
-        dei, out / "dei.parquet", pa.schema([("text", pa.string()), ("labels", pa.list_(pa.string()))])
-    )
+    write_parquet(dei, out / "dei.parquet", pa.schema([("text", pa.string()), ("labels", pa.list_(pa.string()))]))
     write_parquet(sent, out / "sentiment.parquet", pa.schema([("text", pa.string()), ("label", pa.int64())]))
     write_csv(topics, out / "topics.csv", ["text", "topic"])
 
