@@ -114,15 +114,22 @@ def multilabel_file(tmp_path: Path) -> Path:
     return write_colors(tmp_path / "colors.parquet")
 
 
-def run_engine(data: Path, out: Path, model: Path, *, observers: list | None = None, **overrides):
-    """Prepare and run a real Engine headless in this thread; returns (engine, ended event)."""
+# What the tests train with unless they say otherwise: small, fast and seeded.
+TINY_RUN = {"batch_size": 8, "lr": 1e-3, "eval_split": 0.2, "max_length": 32, "seed": 0}
+
+
+def tiny_engine(data: Path, out: Path, model: Path | str, *, on_nonfinite: str = "stop", **overrides):
+    """A real Engine, prepared and not yet run, on `TINY_RUN` settings with `overrides` on top."""
     from cockpit.config import RunConfig
     from cockpit.engine import Engine
     from cockpit.prepare import prepare
 
-    settings = {"max_steps": 6, "batch_size": 8, "lr": 1e-3, "eval_split": 0.2, "max_length": 32, "seed": 0}
-    settings.update(overrides)
-    config = RunConfig(data=str(data), model=str(model), out=str(out), **settings)
-    engine = Engine(prepare(config), observers=observers, on_nonfinite="stop")
-    ended = engine.run()
-    return engine, ended
+    config = RunConfig(data=str(data), model=str(model), out=str(out), **{**TINY_RUN, **overrides})
+    return Engine(prepare(config), on_nonfinite=on_nonfinite)
+
+
+def run_engine(data: Path, out: Path, model: Path, *, observers: list | None = None, **overrides):
+    """Prepare and run a real Engine headless in this thread; returns (engine, ended event)."""
+    engine = tiny_engine(data, out, model, **{"max_steps": 6, **overrides})
+    engine.observers.extend(observers or [])
+    return engine, engine.run()

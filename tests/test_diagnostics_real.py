@@ -15,15 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_tiny_model, write_colors
+from conftest import build_tiny_model, tiny_engine, write_colors
 from torch import nn
 
-from cockpit.config import RunConfig
 from cockpit.diagnostics import MIN_SETTLE_STEPS, STALL_STEPS, Diagnostics
 from cockpit.engine import Engine
 from cockpit.events import Alarm, EvalResult, Event, RunEnded, RunStarted, StepMetrics
 from cockpit.journal import read_journal
-from cockpit.prepare import prepare
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 SENTIMENT = SAMPLES / "sentiment.parquet"
@@ -44,10 +42,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def train(data: Path, out: Path, model: Path | str, tweak: Tweak | None = None, **overrides: object) -> list[Event]:
     """Run a real Engine headless with Diagnostics attached as launch.py attaches it; the journal."""
-    settings: dict[str, object] = {"batch_size": 8, "lr": 1e-3, "eval_split": 0.2, "max_length": 32, "seed": 0}
-    settings.update(overrides)
-    config = RunConfig(data=str(data), model=str(model), out=str(out), **settings)  # type: ignore[arg-type]
-    engine = Engine(prepare(config), on_nonfinite="stop")
+    engine = tiny_engine(data, out, model, **overrides)
     if tweak is not None:
         tweak(engine)
     engine.observers.append(Diagnostics(engine.emit))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_engine
+from conftest import run_engine, tiny_engine
 from safetensors.torch import load_file
 
 from cockpit.config import RunConfig
@@ -127,17 +127,8 @@ def test_resumed_run_matches_uninterrupted(tiny_model: Path, tmp_path: Path) -> 
         if isinstance(event, StepMetrics) and event.step == 3:
             holder["engine"].submit(Stop("interrupted"), "signal")
 
-    config = RunConfig(
-        data=str(DEI),
-        model=str(tiny_model),
-        out=str(tmp_path / "split"),
-        batch_size=8,
-        lr=1e-3,
-        max_length=32,
-        seed=0,
-        **settings,
-    )
-    engine = Engine(prepare(config), observers=[stop_at_three], on_nonfinite="stop")
+    engine = tiny_engine(DEI, tmp_path / "split", tiny_model, **settings)
+    engine.observers.append(stop_at_three)
     holder["engine"] = engine
     first = engine.run()
     assert first.reason == "interrupted" and 3 <= first.step < 10
@@ -164,20 +155,7 @@ def test_out_of_memory_halves_micro_batch_keeping_effective_batch(tiny_model: Pa
         if kwargs["input_ids"].shape[0] > 4:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
 
-    from cockpit.config import RunConfig as Config
-
-    config = Config(
-        data=str(DEI),
-        model=str(tiny_model),
-        out=str(tmp_path / "oom"),
-        batch_size=8,
-        lr=1e-3,
-        max_length=32,
-        seed=0,
-        max_steps=4,
-        eval_split=0.0,
-    )
-    engine = Engine(prepare(config), on_nonfinite="stop")
+    engine = tiny_engine(DEI, tmp_path / "oom", tiny_model, max_steps=4, eval_split=0.0)
     engine.model.register_forward_pre_hook(fail_on_big_batches, with_kwargs=True)
     ended = engine.run()
     assert ended.reason == "finished" and engine.micro_batch == 4
@@ -191,18 +169,7 @@ def test_out_of_memory_halves_micro_batch_keeping_effective_batch(tiny_model: Pa
 
 
 def test_nonfinite_loss_skips_update_and_stops_headless(tiny_model: Path, tmp_path: Path) -> None:
-    config = RunConfig(
-        data=str(DEI),
-        model=str(tiny_model),
-        out=str(tmp_path / "run"),
-        batch_size=8,
-        max_length=32,
-        seed=0,
-        max_steps=8,
-        eval_split=0.0,
-        save_every=1,
-    )
-    engine = Engine(prepare(config), on_nonfinite="stop")
+    engine = tiny_engine(DEI, tmp_path / "run", tiny_model, lr=RunConfig.lr, max_steps=8, eval_split=0.0, save_every=1)
     calls = {"n": 0}
 
     def poison_step_four(_module: torch.nn.Module, _args: tuple, output: object) -> None:
@@ -353,19 +320,7 @@ def test_relative_update_is_the_change_of_the_weights(
     """
     from cockpit.instruments import GroupNorms
 
-    config = RunConfig(
-        data=str(DEI),
-        model=str(tiny_model),
-        out=str(tmp_path / "run"),
-        max_steps=5,
-        batch_size=8,
-        lr=1e-3,
-        eval_split=0.0,
-        max_length=32,
-        seed=0,
-        schedule=["3:freeze=layer.0"],
-    )
-    engine = Engine(prepare(config), on_nonfinite="stop")
+    engine = tiny_engine(DEI, tmp_path / "run", tiny_model, max_steps=5, eval_split=0.0, schedule=["3:freeze=layer.0"])
     sampled = sample_above is not None
     if sampled:
         engine.norms = GroupNorms(engine.groups, engine.device, sample_above=sample_above)
@@ -401,10 +356,16 @@ def test_fp16_overflow_skips_the_update_and_lowers_the_scale(tiny_model: Path, t
     """The GradScaler path (fp16 on GPUs without bf16), run with the CPU's GradScaler: a step whose
     scaled gradients overflow leaves every weight as it was and halves the scale, and training
     goes on once the gradients fit."""
-    config = RunConfig(
-        data=str(DEI), model=str(tiny_model), out=str(tmp_path / "run"), max_steps=8, eval_split=0.0, max_length=32
+    engine = tiny_engine(
+        DEI,
+        tmp_path / "run",
+        tiny_model,
+        batch_size=RunConfig.batch_size,
+        lr=RunConfig.lr,
+        seed=RunConfig.seed,
+        max_steps=8,
+        eval_split=0.0,
     )
-    engine = Engine(prepare(config), on_nonfinite="stop")
     engine.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**104, growth_interval=1000)
     with torch.no_grad():  # gradients overflow float32 at scales above ~2**101
         engine.model.classifier.weight.mul_(1e10)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from conftest import tiny_engine
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Label, Static
 from ui_fixtures.harness import (
@@ -452,20 +453,7 @@ def _paused_engine(data: Path, model: Path, out: Path, **overrides: object) -> E
     The pause holds the run until the test's keys have been applied, so what the journal shows
     does not depend on how fast the machine trains.
     """
-    import cockpit.engine
-    from cockpit.config import RunConfig
-    from cockpit.prepare import prepare
-
-    settings: dict[str, object] = {
-        "max_steps": 3,
-        "batch_size": 8,
-        "lr": 1e-3,
-        "eval_split": 0.2,
-        "max_length": 32,
-        "seed": 0,
-    }
-    settings.update(overrides)
-    engine = cockpit.engine.Engine(prepare(RunConfig(data=str(data), model=str(model), out=str(out), **settings)))
+    engine = tiny_engine(data, out, model, on_nonfinite="pause", **{"max_steps": 3, **overrides})
     engine.submit(Pause(), "test")
     return engine
 
