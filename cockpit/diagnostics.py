@@ -29,6 +29,7 @@ from cockpit.events import (
     Alarm,
     EvalResult,
     Event,
+    HeadFit,
     LayerStats,
     Notice,
     PinnedExample,
@@ -200,14 +201,10 @@ def warmup_steps(config: dict[str, Any], total_steps: int) -> int:
     return 0
 
 
-def head_group(layers: list[str], head: dict[str, Any]) -> str | None:
-    """The layer group that holds the classification head (the engine may name it in `head`)."""
-    named = head.get("group")
-    if isinstance(named, str) and named in layers:
-        return named
-    for name in layers:
-        if name.lower() in ("head", "classifier", "score"):
-            return name
+def head_group(layers: list[str], head: HeadFit) -> str | None:
+    """The layer group that holds the classification head, as the model loader named it."""
+    if head.group in layers:
+        return head.group
     return layers[-1] if layers else None
 
 
@@ -289,10 +286,10 @@ def expected_problem_type(task: str) -> str:
     return "multi_label_classification" if task == "multilabel" else "single_label_classification"
 
 
-def head_problems(task: str, head: dict[str, Any], label_count: int) -> tuple[list[str], bool]:
+def head_problems(task: str, head: HeadFit, label_count: int) -> tuple[list[str], bool]:
     """What is wrong with the head for these labels, in plain words, and whether it is fatal."""
-    outputs, labels = head.get("outputs"), head.get("labels") or label_count
-    problem = head.get("problem_type")
+    outputs, labels = head.outputs, head.labels or label_count
+    problem = head.problem_type
     problems: list[str] = []
     fatal = False
     if problem == "regression":
@@ -330,9 +327,9 @@ class HeadFitsLabels(LatchedRule):
             return []
         problems, fatal = head_problems(event.task, event.head, len(event.labels))
         evidence = {
-            "outputs": event.head.get("outputs"),
-            "labels": event.head.get("labels") or len(event.labels),
-            "problem_type": event.head.get("problem_type"),
+            "outputs": event.head.outputs,
+            "labels": event.head.labels or len(event.labels),
+            "problem_type": event.head.problem_type,
             "task": event.task,
         }
         if not problems:
@@ -358,10 +355,10 @@ class HeadReinitialised(LatchedRule):
         if not isinstance(event, RunStarted):
             return []
         head = event.head
-        old, new = head.get("checkpoint_outputs"), head.get("outputs")
-        if not (head.get("reinitialised") and old is not None and old != new):
+        old, new = head.checkpoint_outputs, head.outputs
+        if not (head.reinitialised and old is not None and old != new):
             return self.latch.release(event, "The head was loaded as it is (not re-initialised).")
-        reason = head.get("reason") or "its shape did not fit the labels"
+        reason = head.reason or "its shape did not fit the labels"
         message = (
             f"The checkpoint's classification head has {old} outputs; it was replaced by a new, "
             f"randomly initialised head with {new} outputs ({reason})."

@@ -15,6 +15,7 @@ overriding private methods.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import queue
 import time
@@ -32,6 +33,7 @@ from cockpit.events import (
     CheckpointSaved,
     Command,
     CommandApplied,
+    EndReason,
     EvalResult,
     Event,
     Freeze,
@@ -45,6 +47,7 @@ from cockpit.events import (
     Resume,
     RunEnded,
     RunStarted,
+    RunStatus,
     SaveCheckpoint,
     SaveThresholds,
     SetLearningRate,
@@ -130,7 +133,7 @@ class Engine:
         self,
         prepared: PreparedRun,
         observers: list[Observer] | None = None,
-        on_nonfinite: str = "pause",
+        on_nonfinite: Literal["pause", "stop"] = "pause",
         *,
         stream: EventStream | None = None,
         hooks: Iterable[StepHooks] = (),
@@ -181,7 +184,7 @@ class Engine:
         self.step = 0
         self.frozen: set[str] = set()
         self._paused = False
-        self._stop_reason: str | None = None
+        self._stop_reason: EndReason | None = None
         self._stop_message = ""
         self.pending: PendingStep | None = None  # the last step's numbers, emitted with the next transfer
         self._train_seconds_since_pins = 0.0
@@ -307,13 +310,13 @@ class Engine:
             for kind, message, evidence in prepared.notices:
                 self.emit(Notice(step=self.step, kind=kind, message=message, evidence=evidence))
             head = prepared.loaded.head
-            if head["reinitialised"] and head["reason"]:
+            if head.reinitialised and head.reason:
                 self.emit(
                     Notice(
                         step=0,
                         kind="head_reinitialised",
-                        message=f"classification head re-initialised: {head['reason']}",
-                        evidence=head,
+                        message=f"classification head re-initialised: {head.reason}",
+                        evidence=dataclasses.asdict(head),
                     )
                 )
 
@@ -455,7 +458,7 @@ class Engine:
         what = "loss" if not math.isfinite(loss) else "gradient norm"
         why = f"non-finite {what} at step {self.step}: update skipped, weights are the last good ones"
         if self.on_nonfinite == "stop":
-            self._stop_reason, self._stop_message = "stopped", why
+            self._stop_reason, self._stop_message = EndReason.STOPPED, why
         else:
             self._set_paused(True, reason=why)
             self._apply_commands()
@@ -518,7 +521,9 @@ class Engine:
                 result = self._save_thresholds()
         except CockpitError as exc:
             result = f"refused: {exc}"
-        self.emit(CommandApplied(step=self.step, command=command.text, source=source, result=result, id=id))
+        self.emit(
+            CommandApplied(step=self.step, command=command.text, source=source, result=result, id=id, parsed=command)
+        )
 
     def _set_frozen(self, names: list[str], frozen: bool) -> str:
         """Flip requires_grad and drop grads; the optimizer keeps the state for later."""
@@ -538,7 +543,7 @@ class Engine:
         if paused == self._paused:
             return
         self._paused = paused
-        self.emit(StateChanged(step=self.step, state="paused" if paused else "running", reason=reason))
+        self.emit(StateChanged(step=self.step, state=RunStatus.PAUSED if paused else RunStatus.RUNNING, reason=reason))
 
     def _change_pins(self, command: PinRows | UnpinRows) -> str:
         from cockpit.data import positions_of_rows
@@ -654,8 +659,8 @@ class Engine:
         return str(target)
 
     def _finish(self) -> RunEnded:
-        reason = self._stop_reason or "finished"
-        if reason == "finished":
+        reason = self._stop_reason or EndReason.FINISHED
+        if reason == EndReason.FINISHED:
             self._evaluate()
         if self._last_pin_step != self.step:
             self._predict_pins()
@@ -683,4 +688,4 @@ class Engine:
             saved = str(latest) if latest else None
         except Exception as save_error:  # the original error matters more
             message += f" (and the checkpoint failed: {save_error})"
-        return RunEnded(step=self.step, reason="error", checkpoint=saved, message=message)
+        return RunEnded(step=self.step, reason=EndReason.ERROR, checkpoint=saved, message=message)

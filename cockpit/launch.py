@@ -19,10 +19,10 @@ from typing import TextIO
 
 from cockpit.diagnostics import Diagnostics
 from cockpit.engine import Engine
-from cockpit.events import Alarm, Command, EvalResult, Event, Notice, RunEnded, StepMetrics, Stop
+from cockpit.events import Alarm, Command, EndReason, EvalResult, Event, Notice, RunEnded, StepMetrics, Stop
 from cockpit.prepare import PreparedRun
 
-EXIT_CODES = {"finished": 0, "stopped": 0, "interrupted": 130, "error": 1}
+EXIT_CODES = {EndReason.FINISHED: 0, EndReason.STOPPED: 0, EndReason.INTERRUPTED: 130, EndReason.ERROR: 1}
 
 
 class EngineThread:
@@ -50,7 +50,7 @@ class EngineThread:
         self._started.wait()
         self.thread.join()
 
-    def stop_and_wait(self, reason: str = "interrupted") -> RunEnded | None:
+    def stop_and_wait(self, reason: EndReason = EndReason.INTERRUPTED) -> RunEnded | None:
         if self.thread.is_alive():
             self.engine.submit(Stop(reason), "signal")
             self.thread.join()
@@ -94,7 +94,7 @@ class SignalGuard:
 
     def _watch(self) -> None:
         self._requested.wait()
-        self.runner.submit(Stop("interrupted"), "signal")
+        self.runner.submit(Stop(EndReason.INTERRUPTED), "signal")
         _say(
             f"\ncockpit: {self.signal_name}: finishing this step, saving a checkpoint (Ctrl-C again to quit at once)\n"
         )
@@ -196,7 +196,7 @@ def _print_outcome(ended: RunEnded | None, prepared: PreparedRun) -> int:
         )
     if ended.reason == "error":
         print(f"cockpit: training failed: {ended.message}", file=sys.stderr)
-    return 1 if ended.reason == "stopped" and ended.message else EXIT_CODES.get(ended.reason, 1)
+    return 1 if ended.reason == EndReason.STOPPED and ended.message else EXIT_CODES.get(ended.reason, 1)
 
 
 def run_headless(prepared: PreparedRun) -> int:
@@ -232,5 +232,5 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
     try:
         app.run()
     finally:
-        ended = runner.stop_and_wait("interrupted")
+        ended = runner.stop_and_wait(EndReason.INTERRUPTED)
     return _print_outcome(ended, prepared)

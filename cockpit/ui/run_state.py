@@ -16,7 +16,6 @@ from cockpit.events import (
     Alarm,
     CheckpointSaved,
     CommandApplied,
-    CommandSyntaxError,
     EvalResult,
     Event,
     Freeze,
@@ -30,7 +29,6 @@ from cockpit.events import (
     StateChanged,
     StepMetrics,
     Unfreeze,
-    parse_command,
 )
 from cockpit.ui.series import NOISE_WINDOW, History, Smoother
 
@@ -221,10 +219,7 @@ class RunState:
                 severity="warning" if failed else "",
             )
         )
-        try:
-            command = parse_command(event.command)
-        except CommandSyntaxError:
-            return
+        command = event.parsed
         if isinstance(command, SetLearningRate) and not failed:
             self.peak_lr = command.lr
         if isinstance(command, (Freeze, Unfreeze)):
