@@ -37,6 +37,7 @@ from cockpit.events import (
     PinsChanged,
     RunStarted,
     StepMetrics,
+    Task,
 )
 
 log = logging.getLogger(__name__)
@@ -373,16 +374,9 @@ class HeadReinitialised(LatchedRule):
 
 
 def label_reading(notice: Notice) -> str | None:
-    """Which task a label_format notice says the labels were read as, if it says so."""
-    task = notice.evidence.get("task")
-    if task in ("binary", "multiclass", "multilabel"):
-        return str(task)
-    text = notice.message.lower()
-    if "multilabel" in text or "multi-label" in text or "multi-hot" in text:
-        return "multilabel"
-    if "single-label" in text or "single label" in text or "multiclass" in text:
-        return "multiclass"
-    return None
+    """Which task a label_format notice says the labels were read as (its `read_as`), if it says."""
+    read = notice.evidence.get("read_as")
+    return str(read) if read in tuple(Task) else None
 
 
 class LabelFormat(LatchedRule):
@@ -418,7 +412,7 @@ class LabelFormat(LatchedRule):
             "per row (multi-label), one class per row as one name or one class number; or name the "
             "columns with --label-columns. Then start the run again."
         )
-        evidence = {"read_as": read, "task": task, **self._notice.evidence}
+        evidence = {**self._notice.evidence, "read_as": read, "task": task}
         return self.latch.raise_(event, "error", message, advice, evidence)
 
 
