@@ -53,9 +53,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from cockpit.config import DEFAULT_MODEL, RunConfig  # noqa: E402
-from cockpit.diagnostics import Diagnostics  # noqa: E402
 from cockpit.engine import Engine  # noqa: E402
-from cockpit.launch import EngineThread, ProgressPrinter  # noqa: E402
+from cockpit.launch import EngineThread, ProgressPrinter, diagnosed  # noqa: E402
 from cockpit.prepare import PreparedRun, prepare  # noqa: E402
 from cockpit.ui.app import CockpitApp  # noqa: E402
 from cockpit.ui.control import ExampleRow  # noqa: E402
@@ -344,7 +343,7 @@ def engine_info(engine: Engine, clock: StepClock, **extra: Any) -> dict[str, Any
 def arm_headless(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     """The engine as `cockpit train --headless` runs it (journal, diagnostics, progress line)."""
     engine = timed_engine(fresh_run(setup, out), clock, on_nonfinite="stop")
-    engine.observers += [Diagnostics(engine.emit), ProgressPrinter(engine.total_steps, out=io.StringIO())]
+    engine.observers += [diagnosed(engine), ProgressPrinter(engine.total_steps, out=io.StringIO())]
     runner = EngineThread(engine)  # in its own thread, as launch.run_headless and the app run it
     runner.start()
     runner.run()  # waits for the end
@@ -359,7 +358,7 @@ def arm_app(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     prepared = fresh_run(setup, out)
     events: queue.SimpleQueue = queue.SimpleQueue()
     engine = timed_engine(prepared, clock, on_nonfinite="pause")
-    engine.observers += [Diagnostics(engine.emit), events.put]
+    engine.observers += [diagnosed(engine), events.put]
     runner = EngineThread(engine)
     train, names = prepared.train, prepared.train.label_names
     examples = [

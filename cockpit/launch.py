@@ -19,10 +19,22 @@ from typing import TextIO
 
 from cockpit.diagnostics import Diagnostics
 from cockpit.engine import Engine
-from cockpit.events import Alarm, Command, EvalResult, Event, Notice, RunEnded, StepMetrics, Stop
+from cockpit.events import Alarm, Command, EvalResult, Event, Notice, RunEnded, RunStarted, StepMetrics, Stop
+from cockpit.judgements import LossTracker
 from cockpit.prepare import PreparedRun
 
 EXIT_CODES = {"finished": 0, "stopped": 0, "interrupted": 130, "error": 1}
+
+
+def diagnosed(engine: Engine) -> Callable[[Event], None]:
+    """An observer that hands each event to a fresh `Diagnostics` and emits the alarms it returns."""
+    diagnostics = Diagnostics()
+
+    def observe(event: Event) -> None:
+        for produced in diagnostics(event):
+            engine.emit(produced)
+
+    return observe
 
 
 class EngineThread:
@@ -129,13 +141,14 @@ class ProgressPrinter:
         # A terminal redraws one line in place; a log file (nohup) gets a line every 10 s.
         self.every_s = every_s if every_s is not None else (1.0 if self.interactive else 10.0)
         self._last = 0.0
-        self._smoothed: float | None = None
+        self._loss = LossTracker()  # the smoothed loss the cockpit draws and the alarms quote
         self._rate: float | None = None
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self._loss = LossTracker()  # as the diagnostics do: a resumed run starts its own curve
         if isinstance(event, StepMetrics):
-            if math.isfinite(event.loss):
-                self._smoothed = event.loss if self._smoothed is None else 0.9 * self._smoothed + 0.1 * event.loss
+            smoothed = self._loss.add(event.loss)
             if event.samples_per_s > 0:
                 steps_per_s = event.samples_per_s / max(event.effective_batch, 1)
                 self._rate = steps_per_s if self._rate is None else 0.8 * self._rate + 0.2 * steps_per_s
@@ -145,7 +158,7 @@ class ProgressPrinter:
                 eta = (self.total - event.step) / self._rate if self._rate else float("nan")
                 line = (
                     f"step {event.step}/{self.total} epoch {event.epoch:.2f} loss {event.loss:.4f} "
-                    f"(smoothed {self._smoothed if self._smoothed is not None else float('nan'):.4f}) "
+                    f"(smoothed {smoothed if smoothed is not None else float('nan'):.4f}) "
                     f"lr {event.lr:.2e} {event.samples_per_s:.1f} samples/s ETA {_duration(eta)}"
                 )
                 self._write(line, transient=True)
@@ -202,7 +215,7 @@ def _print_outcome(ended: RunEnded | None, prepared: PreparedRun) -> int:
 def run_headless(prepared: PreparedRun) -> int:
     """Train with a progress line; exit 0 when done."""
     engine = Engine(prepared, on_nonfinite="stop")
-    engine.observers += [Diagnostics(engine.emit), ProgressPrinter(engine.total_steps)]
+    engine.observers += [diagnosed(engine), ProgressPrinter(engine.total_steps)]
     runner = EngineThread(engine)
     SignalGuard(runner).install()
     runner.start()
@@ -217,7 +230,7 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
 
     events: queue.SimpleQueue[Event] = queue.SimpleQueue()
     engine = Engine(prepared, on_nonfinite="pause")
-    engine.observers += [Diagnostics(engine.emit), events.put]
+    engine.observers += [diagnosed(engine), events.put]
     runner = EngineThread(engine)
     train = prepared.train
     examples = [
