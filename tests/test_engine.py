@@ -170,15 +170,16 @@ def test_out_of_memory_halves_micro_batch_keeping_effective_batch(tiny_model: Pa
 
 def test_nonfinite_loss_skips_update_and_stops_headless(tiny_model: Path, tmp_path: Path) -> None:
     engine = tiny_engine(DEI, tmp_path / "run", tiny_model, lr=RunConfig.lr, max_steps=8, eval_split=0.0, save_every=1)
-    calls = {"n": 0}
+    poisoned: list[int] = []
 
     def poison_step_four(_module: torch.nn.Module, _args: tuple, output: object) -> None:
-        calls["n"] += 1
         if engine.step == 3 and engine.model.training:
             output.logits.data.fill_(float("nan"))
+            poisoned.append(engine.step)
 
     engine.model.register_forward_hook(poison_step_four)
     ended = engine.run()
+    assert poisoned == [3]  # one forward pass, the 4th step's, and no other was poisoned
     assert ended.reason == "stopped" and "non-finite loss" in ended.message and ended.step == 4
     before, after = _weights(tmp_path / "run" / "checkpoints" / "step-3"), _weights(Path(ended.model_dir))
     assert all(torch.equal(before[k], after[k]) for k in before)  # the bad update was never applied

@@ -266,7 +266,7 @@ async def test_quit_falls_back_to_a_timeout_when_the_run_does_not_end() -> None:
         app.QUIT_TIMEOUT_S = 0.3
         await pilot.press("q", "y")
         started = time.monotonic()
-        while app.return_code is None and time.monotonic() - started < 5:
+        while app.return_code is None and time.monotonic() - started < 60:  # a wait, not a time limit: ends at once
             await pilot.pause(0.05)
         assert app.return_code == 0 and control.commands == [Stop()]
 
