@@ -430,6 +430,31 @@ def test_alarm_clears_and_command_echo_confirms_freeze() -> None:
     assert state.layers["layer.1"].grad_norm is None and state.layers["layer.1"].update_ratio is None
 
 
+def test_the_panels_mark_what_the_alarms_judged_and_judge_nothing_themselves() -> None:
+    """The fixture's first eval has accuracy 0.05 = the majority share: once the eval panel warned on
+    that alone, while the collapse rule (two evaluations, hysteresis) never fired."""
+    from cockpit.events import Alarm, EvalResult
+    from cockpit.ui.eval_panel import EvalPanel
+    from cockpit.ui.run_state import COLLAPSE, EVAL, PINS, PREDICTIONS_LAG
+
+    events = fixture_events()
+    first_eval = next(i for i, e in enumerate(events) if isinstance(e, EvalResult))
+    state = RunState()
+    for event in events[: first_eval + 1]:
+        state.apply(event)
+    result = state.last_eval
+    assert result is not None and result.metrics["accuracy"] <= result.baselines["majority_accuracy"]
+    panel = EvalPanel()
+    assert "⚠" not in panel._body(result, None, state.verdict(COLLAPSE)).plain
+    assert state.verdict(PREDICTIONS_LAG) is None  # raised at step 40, after this eval
+    state.take_changes()
+    state.apply(Alarm(step=30, kind="collapse", severity="warning", message="Accuracy sat at the majority.", advice=""))
+    assert EVAL in state.take_changes()
+    assert "⚠ Accuracy sat at the majority." in panel._body(result, None, state.verdict(COLLAPSE)).plain
+    state.apply(Alarm(step=31, kind="predictions_disagree", severity="warning", message="lag", advice=""))
+    assert PINS in state.take_changes() and state.verdict(PREDICTIONS_LAG) is not None
+
+
 # ------------------------------------------------------------------ themes
 
 
