@@ -178,10 +178,13 @@ class Latch:
 
 
 class LatchedRule:
-    """A rule that owns one alarm kind and the Latch that keeps it from flapping."""
+    """A rule that owns one alarm kind, the Latch that keeps it from flapping, and the two streaks
+    most rules count: how long the problem has held (to raise) and how long it has been gone (to release)."""
 
     kind = ""
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.latch = Latch(self.kind)
+        self.held = Streak()
+        self.gone = Streak()

@@ -155,7 +155,6 @@ class ThresholdsBeatHalf(LatchedRule):
 
     def __init__(self, ctx: RunContext) -> None:
         super().__init__(ctx)
-        self._quiet = Streak()
         self._previous: dict[str, float] = {}  # label -> threshold that beat 0.5 at the last eval
 
     def observe(self, event: Event) -> list[Alarm]:
@@ -181,9 +180,9 @@ class ThresholdsBeatHalf(LatchedRule):
         levelled = tracker.full and tracker.window_drop() < THRESHOLD_PLATEAU * tracker.window_start()
         better = sorted(((gains[label], label) for label in held), reverse=True) if levelled else []
         if better:
-            self._quiet.reset()
+            self.gone.reset()
             return self._raise(event, [label for _, label in better], len(gains))
-        if self._quiet.update(max(gains.values(), default=0.0) < THRESHOLD_RELEASE_GAIN) >= THRESHOLD_QUIET_EVALS:
+        if self.gone.update(max(gains.values(), default=0.0) < THRESHOLD_RELEASE_GAIN) >= THRESHOLD_QUIET_EVALS:
             return self.latch.release(event, advice.THRESHOLDS_CLEARED)
         return []
 

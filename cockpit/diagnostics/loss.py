@@ -7,7 +7,7 @@ loss and the noise they quote are the numbers the cockpit draws.
 from __future__ import annotations
 
 from cockpit.diagnostics import advice
-from cockpit.diagnostics.base import LatchedRule, RunContext, Streak, finite, rounded
+from cockpit.diagnostics.base import LatchedRule, finite, rounded
 from cockpit.events import Alarm, Event, StepMetrics
 from cockpit.judgements import LOSS_WINDOW
 
@@ -26,19 +26,14 @@ class NoisyLoss(LatchedRule):
 
     kind = "noisy_loss"
 
-    def __init__(self, ctx: RunContext) -> None:
-        super().__init__(ctx)
-        self._noisy = Streak()
-        self._calm = Streak()
-
     def observe(self, event: Event) -> list[Alarm]:
         if not self.ctx.loss_window_ready(event):
             return []
         assert isinstance(event, StepMetrics)
         tracker = self.ctx.loss
         noise, drop, scale = tracker.noise(), tracker.window_drop(), self.ctx.loss_scale()
-        noisy = self._noisy.update(noise > max(drop, 0.0) and noise > NOISE_FLOOR * scale)
-        calm = self._calm.update(noise < NOISE_RELEASE_FLOOR * scale)
+        noisy = self.held.update(noise > max(drop, 0.0) and noise > NOISE_FLOOR * scale)
+        calm = self.gone.update(noise < NOISE_RELEASE_FLOOR * scale)
         evidence = {
             "noise": rounded(noise),
             "drop": rounded(drop),
@@ -74,14 +69,10 @@ class NonFiniteLoss(LatchedRule):
 
     kind = "non_finite"
 
-    def __init__(self, ctx: RunContext) -> None:
-        super().__init__(ctx)
-        self._finite_steps = Streak()
-
     def observe(self, event: Event) -> list[Alarm]:
         if not isinstance(event, StepMetrics):
             return []
-        steps = self._finite_steps.update(finite(event.loss) and finite(event.grad_norm))
+        steps = self.gone.update(finite(event.loss) and finite(event.grad_norm))
         if steps:
             if steps >= FINITE_RECOVER_STEPS:
                 evidence = {"loss": event.loss, "grad_norm": event.grad_norm}
@@ -107,11 +98,6 @@ class LossRising(LatchedRule):
 
     kind = "loss_rising"
 
-    def __init__(self, ctx: RunContext) -> None:
-        super().__init__(ctx)
-        self._rising = Streak()
-        self._flat = Streak()
-
     def observe(self, event: Event) -> list[Alarm]:
         tracker = self.ctx.loss
         if not self.ctx.loss_window_ready(event) or tracker.ema is None:
@@ -120,10 +106,10 @@ class LossRising(LatchedRule):
         start, now = tracker.window_start(), tracker.ema
         rise = now - start
         wobble = tracker.smoothed_noise()
-        rising = self._rising.update(
+        rising = self.held.update(
             rise > RISE_TRIGGER * start and rise > RISE_FLOOR * self.ctx.loss_scale() and rise > RISE_SIGMAS * wobble
         )
-        flat = self._flat.update(rise < RISE_RELEASE * start)
+        flat = self.gone.update(rise < RISE_RELEASE * start)
         evidence = {
             "smoothed_loss": rounded(now),
             "smoothed_loss_before": rounded(start),

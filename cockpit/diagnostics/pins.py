@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 
 from cockpit.diagnostics import advice
-from cockpit.diagnostics.base import LatchedRule, RunContext, Streak, finite, rounded
+from cockpit.diagnostics.base import LatchedRule, finite, rounded
 from cockpit.events import Alarm, Event, PinnedExample, PinPredictions
 
 PIN_RATIO_TRIGGER = 3.0  # pinned rows' loss this many times the training loss...
@@ -50,11 +50,6 @@ class PredictionsDisagreeWithLoss(LatchedRule):
 
     kind = "predictions_disagree"
 
-    def __init__(self, ctx: RunContext) -> None:
-        super().__init__(ctx)
-        self._far = Streak()
-        self._near = Streak()
-
     def observe(self, event: Event) -> list[Alarm]:
         train = self.ctx.loss.ema
         if not (isinstance(event, PinPredictions) and self.ctx.settled(event.step) and train is not None):
@@ -66,8 +61,8 @@ class PredictionsDisagreeWithLoss(LatchedRule):
         pinned = statistics.median(losses)
         floor = max(PIN_FLOOR_MIN, PIN_FLOOR_SHARE * self.ctx.loss_scale())
         ratio = pinned / max(train, 1e-12)
-        far = self._far.update(ratio > PIN_RATIO_TRIGGER and pinned > floor)
-        near = self._near.update(ratio < PIN_RATIO_RELEASE or pinned < floor)
+        far = self.held.update(ratio > PIN_RATIO_TRIGGER and pinned > floor)
+        near = self.gone.update(ratio < PIN_RATIO_RELEASE or pinned < floor)
         evidence = {
             "training_loss": rounded(train),
             "pinned_loss": rounded(pinned),
