@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -200,7 +201,12 @@ def test_gpt2_gets_a_pad_token_and_a_two_class_head(tiny_gpt2: Path, tmp_path: P
     ids=["seed000-nli-head-vs-15-labels", "seed003-regression-head-vs-2-classes"],
 )
 def test_a_head_that_does_not_fit_is_reinitialised_and_reported(
-    tiny_model: Path, tmp_path: Path, checkpoint_labels: int, problem_type: str | None, data: str, labels: int
+    tiny_model: Path,
+    tmp_path: Path,
+    checkpoint_labels: int,
+    problem_type: str | None,
+    data: str,
+    labels: int,
 ) -> None:
     from transformers import AutoTokenizer, BertForSequenceClassification
 
@@ -210,7 +216,17 @@ def test_a_head_that_does_not_fit_is_reinitialised_and_reported(
     folder = tmp_path / "checkpoint"
     source.save_pretrained(folder)
     AutoTokenizer.from_pretrained(tiny_model).save_pretrained(folder)
-    engine, ended = run_engine(SAMPLES / data, tmp_path / "run", folder, max_steps=2)
+    heard = logging.Handler()  # what transformers' own logger says (it writes to stderr, before any notice)
+    heard.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    said: list[str] = []
+    logging.getLogger("transformers").addHandler(heard)
+    try:
+        engine, ended = run_engine(SAMPLES / data, tmp_path / "run", folder, max_steps=2)
+    finally:
+        logging.getLogger("transformers").removeHandler(heard)
+    assert not [
+        m for m in said if "incompatible" in m
+    ]  # "num_labels=15 ... id2label map of length 3": the notice says it
     events = read_journal(tmp_path / "run" / "journal.jsonl")
     head = events[0].head
     assert head["checkpoint_outputs"] == checkpoint_labels and head["outputs"] == labels and head["reinitialised"]
