@@ -412,6 +412,62 @@ def test_multilabel_all_negative_while_training_loss_falls() -> None:
     assert raised_then_released(s.of("collapse"))
 
 
+def test_collapse_advice_points_only_to_alarms_that_fired() -> None:
+    """#12: the collapse advice said "see the thresholds alarm" in a run where it never fired."""
+    s = Scenario(task="multilabel", labels=LABELS15, head=multilabel_head(), constant_loss=0.64)
+    losses = falling(200, start=0.64, end=0.01)
+    for half in (losses[:100], losses[100:]):
+        s.steps(half)
+        s.feed(multilabel_eval(s.step, 0))
+    [alarm] = s.of("collapse")
+    assert s.of("thresholds") == [] and "thresholds alarm" not in alarm.advice and "best thr" in alarm.advice
+    one_class = {"neg": 872, "pos": 0}
+    for head, named in ((BINARY_HEAD, False), ({**BINARY_HEAD, "outputs": 1}, True)):
+        s = Scenario(head=head)
+        for _ in range(2):
+            s.steps(flat(100, 0.69, 0.02))
+            s.feed(binary_eval(s.step, one_class, accuracy=0.4908))
+        [alarm] = s.of("collapse")
+        assert ("head alarm" in alarm.advice) == named == bool(s.of("head_mismatch"))
+
+
+TREC_TRUE = {"DESC": 138, "ENTY": 94, "ABBR": 9, "HUM": 65, "NUM": 113, "LOC": 81}
+
+
+def trec_eval(step: int, abbr_predicted: int) -> EvalResult:
+    predicted = {"DESC": 140 + 9 - abbr_predicted, "ENTY": 96, "ABBR": abbr_predicted, "HUM": 64, "NUM": 112, "LOC": 79}
+    return EvalResult(
+        step=step,
+        epoch=step / 100,
+        loss=0.25,
+        metrics={"accuracy": 0.94, "macro_f1": 0.79 if abbr_predicted == 0 else 0.93},
+        per_label_f1={"ABBR": 0.0 if abbr_predicted == 0 else 0.8},
+        predicted_distribution=predicted,
+        true_distribution=TREC_TRUE,
+        baselines={"majority_accuracy": 0.276},
+        rows=500,
+    )
+
+
+def test_a_class_never_predicted_is_named() -> None:
+    """#12: TREC's ABBR, 0 of 9 eval rows predicted, at accuracy 0.94; only macro-F1 0.79 hinted at it."""
+    s = Scenario(task="multiclass", labels=list(TREC_TRUE), warmup=20, constant_loss=1.7)
+    losses = falling(400, start=1.8, end=0.2)
+    for k, abbr in enumerate((0, 0, 7, 6)):
+        s.steps(losses[100 * k : 100 * (k + 1)])
+        s.feed(trec_eval(s.step, abbr))
+    raised, released = s.of("class_never_predicted")
+    assert raised.step == 200 and list(raised.evidence["classes"]) == ["ABBR"]
+    assert "'ABBR' (0 of its 9 rows)" in raised.message and "macro-f1 0.79" in raised.message
+    assert not released.active and released.step == 400
+    assert "`e`" in raised.advice and "--pos-weight" not in raised.advice  # only keys and flags that exist here
+    healthy = Scenario(task="multiclass", labels=list(TREC_TRUE), warmup=20, constant_loss=1.7)
+    for k in range(3):
+        healthy.steps(losses[100 * k : 100 * (k + 1)])
+        healthy.feed(trec_eval(healthy.step, 7))
+    assert healthy.kinds() == set()
+
+
 def test_multilabel_all_negative_with_a_flat_loss_is_not_this_alarm() -> None:
     s = Scenario(task="multilabel", labels=LABELS15, head=multilabel_head(), constant_loss=0.64)
     s.steps(flat(100, 0.64, 0.01))
@@ -648,6 +704,48 @@ def test_a_falling_or_converged_loss_with_ordinary_noise_stays_quiet() -> None:
     assert s.kinds() == set()
     s.steps(flat(100, 0.25, 0.2), batch=4)  # the control: the same run at batch 4
     assert len(s.of("noisy_loss")) == 1
+
+
+def noisy_run_with_evals(accuracy: float, evals: int = 8) -> Scenario:
+    """A converged batch-4 run: single steps scatter far more than the curve still falls."""
+    s = Scenario(warmup=20)
+    s.steps(falling(100, start=0.69, end=0.3, noise=0.05, tau=30), batch=4)
+    for k in range(evals):
+        s.steps(flat(50, 0.25, 0.2, seed=10 + k), batch=4)
+        s.feed(binary_eval(s.step, {"neg": 430, "pos": 442}, accuracy=accuracy))
+    return s
+
+
+def test_a_converged_small_batch_run_with_good_holding_evals_is_not_noisy() -> None:
+    """#12: 2 of 7 healthy SST-2 runs (eval accuracy 0.84-0.86) raised noisy_loss late and never released it."""
+    assert noisy_run_with_evals(accuracy=0.85).of("noisy_loss") == []
+    assert len(noisy_run_with_evals(accuracy=0.60).of("noisy_loss")) == 1  # the control: evals not good
+
+
+def test_a_noise_alarm_is_released_once_evals_are_good_and_holding() -> None:
+    s = Scenario(warmup=20)
+    s.steps(flat(200, 0.25, 0.2), batch=4)
+    s.feed(binary_eval(s.step, {"neg": 430, "pos": 442}, accuracy=0.86))
+    alarms = s.of("noisy_loss")
+    assert raised_then_released(alarms) and "only on the chart" in alarms[1].message
+    s.steps(flat(100, 0.25, 0.2, seed=2), batch=4)
+    s.feed(binary_eval(s.step, {"neg": 500, "pos": 372}, accuracy=0.80))  # not holding: 6 points below the best
+    s.steps(flat(100, 0.25, 0.2, seed=3), batch=4)
+    assert len(s.of("noisy_loss")) == 3  # raised again
+
+
+def test_noise_advice_never_suggests_an_lr_at_or_above_the_lr_now() -> None:
+    """#12: advice said `lr=5e-06` while the lr was 1e-5 and decaying to 0. `lr=` sets the schedule's peak."""
+    early = Scenario(warmup=20)
+    early.steps(flat(200, 0.25, 0.2), batch=4, lr=5e-5)
+    [alarm] = early.of("noisy_loss")
+    assert "`lr=2.5e-05` sets the schedule's peak; now 5e-05" in alarm.advice  # halves the lr now
+    late = Scenario(warmup=20)
+    for k in range(30):  # linear decay from the peak 5e-5 to 0; the steps scatter from step 160 on
+        late.steps(flat(10, 0.25, 0.2 if k >= 16 else 0.01, seed=k), batch=4, lr=5e-5 * (1 - k / 30))
+    [alarm] = late.of("noisy_loss")
+    assert alarm.evidence["lr"] < 2.5e-5 and "lr=" not in alarm.advice
+    assert "already lowering the learning rate (now " in alarm.advice and ", peak 5e-05)" in alarm.advice
 
 
 def test_noise_during_warmup_is_ignored() -> None:

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from cockpit.diagnostics.base import MIN_SETTLE_STEPS, Latch, LatchedRule, Rule, RunContext, Streak
-from cockpit.diagnostics.evaluation import CollapseToOneClass, ThresholdsBeatHalf
+from cockpit.diagnostics.evaluation import ClassNeverPredicted, CollapseToOneClass, ThresholdsBeatHalf
 from cockpit.diagnostics.layers import STALL_STEPS, LayerNotLearning
 from cockpit.diagnostics.loss import LossRising, NoisyLoss, NonFiniteLoss
 from cockpit.diagnostics.pins import PredictionsDisagreeWithLoss
@@ -47,6 +47,7 @@ RULES: tuple[Callable[[RunContext], Rule], ...] = (
     HeadFitsLabels,
     LabelFormat,
     CollapseToOneClass,
+    ClassNeverPredicted,
     PredictionsDisagreeWithLoss,
     LayerNotLearning,
     NoisyLoss,
@@ -80,10 +81,14 @@ class Diagnostics:
             if rule.kind in self._broken:
                 continue
             try:
-                out.extend(rule.observe(event))
+                raised = rule.observe(event)
             except Exception as exc:  # a diagnostics bug must not stop the training run
                 self._broken.add(rule.kind)
                 out.append(self._failed(rule.kind, event, exc, "the check is switched off"))
+                continue
+            for alarm in raised:  # so that advice points only to alarms that are up
+                (self.context.active.add if alarm.active else self.context.active.discard)(alarm.kind)
+            out.extend(raised)
         return out
 
     def _failed(self, what: str, event: Event, exc: Exception, outcome: str) -> Notice:

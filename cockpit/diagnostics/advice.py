@@ -101,19 +101,29 @@ def all_negative(rows: int, evals: int, before: float, now: float) -> str:
 COLLAPSE_CLEARED = "Predictions are spread over the classes again."
 
 
-def collapse_advice(task: str) -> str:
+def collapse_advice(task: str, active: set[str]) -> str:
+    """`active`: the alarm kinds raised now; the advice points only to those (a run whose thresholds
+    alarm never fired was told to "see the thresholds alarm")."""
     if task == "multilabel":
+        thresholds = (
+            "the thresholds alarm lists the labels that gain, and `t` keeps them in the saved model"
+            if "thresholds" in active
+            else "the evaluation panel's `best thr` column shows each label's best one; `t` keeps them"
+        )
         return (
             "Each label is rare, so answering 'no' everywhere already gives a low loss. Try a lower "
-            "decision threshold (see the thresholds alarm and the `thresholds` command), weigh positive "
-            "labels up (pos_weight), train the head longer or with a higher learning rate, and watch "
+            f"decision threshold ({thresholds}), weigh positive labels up (`--pos-weight auto`, or the "
+            "`pos_weight=auto` command), train the head longer or with a higher learning rate, and watch "
             "whether the pinned examples' probabilities for their true labels rise at all."
         )
-    return (
-        "Check the head first: one output means a regression head, and the top class of one column is "
-        "always the first class (the head alarm says so before step 1). Then: lower the learning rate "
-        "(too high a rate pushes every row to one class), balance the classes (class weights or "
-        "resampling), and look at the pinned examples' probabilities."
+    head = (
+        "Fix the head first: the head alarm says what does not fit the labels. Then: "
+        if "head_mismatch" in active
+        else ""
+    )
+    return head + (
+        "Lower the learning rate (too high a rate pushes every row to one class), balance the classes "
+        "(class weights or resampling), and look at the pinned examples' probabilities."
     )
 
 
@@ -127,6 +137,35 @@ def thresholds_beat_half(listed: dict[str, dict[str, float]], total: int, shown_
         f"For {len(listed)} of {total} labels a decision threshold other than 0.5 gives a clearly "
         f"better F1 on the evaluation split, two evaluations in a row: {shown}{more}."
     )
+
+
+def never_predicted(named: list[str], true: dict[str, int], metrics: dict[str, float], listed: int) -> str:
+    shown = ", ".join(f"'{label}' (0 of its {true[label]} rows)" for label in named[:listed])
+    more = f" and {len(named) - listed} more" if len(named) > listed else ""
+    scores = ", ".join(
+        f"{name.replace('_', '-')} {metrics[name]:.3g}"
+        for name in ("accuracy", "micro_f1", "macro_f1")
+        if name in metrics
+    )
+    subject = "This class is" if len(named) == 1 else "These classes are"
+    return (
+        f"{subject} never predicted, two evaluations in a row: {shown}{more}. The other classes carry "
+        f"the scores ({scores}); its F1 is 0."
+    )
+
+
+def never_predicted_advice(task: str) -> str:
+    weigh = ", or weigh positive labels up (`--pos-weight auto`)" if task == "multilabel" else ""
+    return (
+        "The model has not learned to tell these rows apart; they are often the rarest in training. "
+        f"Add labelled rows of them{weigh}; check that their rows are labelled as you expect "
+        "(`e` lists the training rows with their labels). The evaluation panel shows each class's F1 "
+        "and how often it is predicted against how often it is true."
+    )
+
+
+def predicted_again(named: list[str]) -> str:
+    return f"{plural(named)}: predicted again."
 
 
 THRESHOLDS_ADVICE = (
@@ -246,14 +285,35 @@ def noisy_loss(noise: float, drop: float, batch: int, micro: int, accum: int) ->
     )
 
 
-def noisy_loss_advice(batch: int, accum: int, lr: float) -> str:
-    return (
+# The schedule itself has brought the lr this far below its peak: lowering it by hand adds little.
+LR_ALREADY_LOWERED = 0.5
+
+
+def noisy_loss_advice(batch: int, accum: int, lr: float, peak_lr: float | None) -> str:
+    """`lr=` sets the schedule's peak; the lr now is the peak times the schedule. Suggest halving the
+    peak (which halves the lr now) only while the schedule has not already lowered it by half: a real
+    run was told `lr=5e-06` while its lr was 1e-5 and decaying to 0."""
+    first = (
         f"Each update sees only {batch} examples, so its loss and its gradient are noisy. See more "
         f"examples per update: `--grad-accum {accum * 4}` gives an effective batch of {batch * 4} "
-        "(the noise shrinks with the square root of the batch: 4x the batch halves it). Or lower "
-        f"the learning rate (`lr={lr / 2:.2g}`) so that each noisy step moves the weights less. "
-        "If evaluation metrics still improve, the noise is only on the chart."
+        "(the noise shrinks with the square root of the batch: 4x the batch halves it)."
     )
+    peak = peak_lr if peak_lr and peak_lr > 0 else lr
+    if lr > LR_ALREADY_LOWERED * peak:
+        shown = f"now {lr:.2g}" + (f", peak {peak:.2g}" if peak != lr else "")
+        lower = (
+            f" Or halve the learning rate (`lr={peak / 2:.2g}` sets the schedule's peak; {shown}) so that "
+            "each noisy step moves the weights less."
+        )
+    else:
+        lower = f" The schedule is already lowering the learning rate (now {lr:.2g}, peak {peak:.2g})."
+    return first + lower + " If evaluation metrics still improve, the noise is only on the chart."
+
+
+def noise_only_on_chart(task: str, metric: float | None) -> str:
+    name = "micro-F1" if task == "multilabel" else "accuracy"
+    shown = f" ({name} {metric:.3g})" if metric is not None else ""
+    return f"Evaluation is good and holding{shown}: the loss's noise is only on the chart."
 
 
 NOISE_CLEARED = "The training loss is steady enough to read its trend."

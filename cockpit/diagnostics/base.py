@@ -12,11 +12,29 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cockpit.events import Alarm, Event, Notice, PinnedExample, RunStarted, StepMetrics
+from cockpit.events import (
+    Alarm,
+    CommandApplied,
+    CommandSyntaxError,
+    EvalResult,
+    Event,
+    Notice,
+    PinnedExample,
+    RunStarted,
+    SetLearningRate,
+    StepMetrics,
+    parse_command,
+)
 from cockpit.judgements import LOSS_WINDOW, LossTracker
 
 # Without a warmup the first steps still carry the random head's start; give them this many steps.
 MIN_SETTLE_STEPS = 10
+# Evaluation "good": single-label accuracy at least halfway from the majority share to 1 (SST-2:
+# 0.51 -> 0.755; healthy real runs reached 0.84-0.86); multi-label micro-F1 at least 0.5.
+GOOD_ACCURACY_WAY = 0.5
+GOOD_MICRO_F1 = 0.5
+# ...and "holding": the headline metric within 2 points of the best evaluation so far.
+EVAL_HOLD = 0.02
 
 
 def rounded(value: float) -> float:
@@ -62,10 +80,24 @@ class RunContext:
     head_group: str | None = None
     loss: LossTracker = field(default_factory=LossTracker)
     settled_steps: int = 0  # finite steps seen after warmup
+    peak_lr: float | None = None  # what `lr=` sets: the schedule's peak (the lr now is peak x schedule)
+    active: set[str] = field(default_factory=set)  # alarm kinds raised and not released (any rule's)
+    eval_metric: float | None = None  # the latest evaluation's headline metric (accuracy or micro-F1)
+    best_eval_metric: float | None = None
+    eval_good: bool = False  # the latest evaluation is good and holding (see `_judge_eval`)
 
     def observe(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.start(event)
+        elif isinstance(event, CommandApplied) and event.result in ("", "ok"):
+            try:
+                command = parse_command(event.command)
+            except CommandSyntaxError:
+                return
+            if isinstance(command, SetLearningRate):
+                self.peak_lr = command.lr
+        elif isinstance(event, EvalResult):
+            self._judge_eval(event)
         elif isinstance(event, Notice) and event.kind == "pins_changed" and "pins" in event.evidence:
             # pin=/unpin= commands: later PinPredictions rows follow the new list
             self.pins = [PinnedExample(**pin) for pin in event.evidence["pins"]]
@@ -84,6 +116,24 @@ class RunContext:
         self.head_group = head_group(run.layers, run.head)
         self.loss = LossTracker()
         self.settled_steps = 0
+        self.peak_lr = float(run.config["lr"]) if finite(run.config.get("lr")) else None
+        self.active = set()
+        self.eval_metric = self.best_eval_metric = None
+        self.eval_good = False
+
+    def _judge_eval(self, result: EvalResult) -> None:
+        """Is this evaluation good, and as good as the best one so far? (A noisy chart then says nothing.)"""
+        if self.task == "multilabel":
+            metric, good_from = result.metrics.get("micro_f1"), GOOD_MICRO_F1
+        else:
+            metric, majority = result.metrics.get("accuracy"), result.baselines.get("majority_accuracy")
+            good_from = majority + GOOD_ACCURACY_WAY * (1 - majority) if finite(majority) else math.inf
+        if not finite(metric):
+            self.eval_good = False
+            return
+        self.eval_metric = metric
+        self.best_eval_metric = max(metric, self.best_eval_metric or metric)
+        self.eval_good = metric >= good_from and metric >= self.best_eval_metric - EVAL_HOLD
 
     def loss_window_ready(self, event: Event) -> bool:
         """A finite step with a whole window of settled steps behind it: trend and noise can be judged."""
