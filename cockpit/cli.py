@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--pin", dest="pins", type=_int_list, help="training rows to follow, e.g. 3,17,42")
     train.add_argument("--pin-budget", type=float, default=0.01, help="share of time for pinned predictions (0.01)")
+    train.add_argument(
+        "--pos-weight",
+        default="off",
+        help="multilabel: weigh positive labels up in the loss; auto = negatives/positives per label (default off)",
+    )
     train.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N steps")
     train.add_argument("--keep-checkpoints", type=int, default=3)
     train.add_argument("--trust-remote-code", action="store_true", help="run code shipped in the model folder (off)")

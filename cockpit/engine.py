@@ -42,6 +42,7 @@ from cockpit.events import (
     SaveCheckpoint,
     SaveThresholds,
     SetLearningRate,
+    SetPosWeight,
     StateChanged,
     StepMetrics,
     Stop,
@@ -57,6 +58,7 @@ from cockpit.instruments import (
     constant_loss,
     is_finite,
     majority_accuracy,
+    positive_weights,
     predict,
     training_loss,
 )
@@ -100,6 +102,7 @@ class Engine:
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.warmup_steps = int(cfg.warmup_ratio * self.total_steps)
         self.targets = torch.as_tensor(prepared.train.targets)
+        self.pos_weight = self._positive_weights(cfg.pos_weight)
         self.schedule: dict[int, list[Command]] = {}
         for entry in cfg.schedule:
             at, command = parse_scheduled(entry)
@@ -141,6 +144,13 @@ class Engine:
         for name, param in self.model.named_parameters():
             (no_decay if _no_weight_decay(name) else decay).append(param)
         return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+    def _positive_weights(self, spec: str) -> torch.Tensor | None:
+        """BCE pos_weight from `--pos-weight` / `pos_weight=`: multilabel only (softmax has no positives)."""
+        if spec != "off" and self.task != "multilabel":
+            raise CockpitError(f"pos_weight={spec}: only for multilabel data (this run is {self.task})")
+        weights = positive_weights(self.targets, spec)
+        return weights.to(self.device) if weights is not None else None
 
     def _lr_factor(self, step: int) -> float:
         """Linear warmup, then linear decay to zero (as HF's get_linear_schedule_with_warmup)."""
@@ -292,7 +302,7 @@ class Engine:
                     batch = self._collate(chunk)
                     with self.autocast or contextlib.nullcontext():
                         logits = self.model(**batch).logits
-                    loss = training_loss(logits, self.targets[chunk].to(self.device), self.task)
+                    loss = training_loss(logits, self.targets[chunk].to(self.device), self.task, self.pos_weight)
                     scaled = loss * (len(chunk) / len(rows))
                     (self.scaler.scale(scaled) if self.scaler else scaled).backward()
                     total += scaled.detach()
@@ -466,6 +476,8 @@ class Engine:
                 result = self._change_pins(command)
             elif isinstance(command, SaveThresholds):
                 result = self._save_thresholds()
+            elif isinstance(command, SetPosWeight):
+                self.pos_weight = self._positive_weights(command.value)
         except CockpitError as exc:
             result = f"refused: {exc}"
         self.emit(CommandApplied(step=self.step, command=command.text, source=source, result=result))
