@@ -909,7 +909,7 @@ def test_thresholds_that_beat_half_at_two_evals_are_listed() -> None:
     assert alarm.severity == "warning"
     assert list(alarm.evidence["labels"]) == ["label3", "label7"]  # the bigger gain first
     assert alarm.evidence["labels"]["label3"] == {"threshold": 0.27, "f1": 0.73, "f1_at_half": 0.5}
-    assert "`thresholds`" in alarm.advice and "2 of 15 labels" in alarm.message
+    assert "`thresholds=save`" in alarm.advice and "2 of 15 labels" in alarm.message
 
 
 def test_on_a_small_eval_split_a_gain_must_be_worth_more_than_one_row() -> None:
@@ -1059,3 +1059,27 @@ def test_a_journal_replayed_through_fresh_diagnostics_gives_the_live_alarms_and_
     assert state.smoothed_loss == replayed.context.loss.ema == live.diagnostics.context.loss.ema
     assert state.loss_noise == replayed.context.loss.noise()
     assert state.verdict(PREDICTIONS_LAG) is not None and state.verdict(COLLAPSE) is not None
+
+
+def test_advice_names_only_flags_commands_and_keys_that_exist() -> None:
+    """#12: the collapse advice said `pos_weight` when no flag did that. Checked on the advice source,
+    so that every branch of every alarm's words is covered."""
+    import argparse
+    import re
+    from pathlib import Path
+
+    from cockpit.cli import build_parser
+    from cockpit.diagnostics import advice
+    from cockpit.events import parse_command
+    from cockpit.ui.app import CockpitApp
+
+    text = Path(advice.__file__).read_text()
+    subcommands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {flag for action in subcommands.choices["train"]._actions for flag in action.option_strings}
+    named = set(re.findall(r"`(--[a-z-]+)", text))
+    assert named and named <= flags, named - flags
+    commands = re.findall(r"`([a-z_]+=[^`{]*)(?:\{[^`]*\})?`", text)
+    for command in commands:
+        parse_command(command if not command.endswith("=") else command + "1e-5")
+    keys = {binding.key for binding in CockpitApp.BINDINGS if hasattr(binding, "key")}
+    assert set(re.findall(r"`([a-z])`", text)) <= keys

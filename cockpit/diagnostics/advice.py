@@ -169,8 +169,9 @@ def predicted_again(named: list[str]) -> str:
 
 
 THRESHOLDS_ADVICE = (
-    "Review them with the `thresholds` command and save them with the model (they go into the "
-    "model config), so that inference uses them instead of 0.5. They are tuned on the "
+    "Review them in the evaluation panel (`best thr`) and save them with the model (`t`, or the "
+    "`thresholds=save` command; they go into the model config), so that inference uses them "
+    "instead of 0.5. They are tuned on the "
     "evaluation split: with few evaluation rows, trust thresholds that hold over several "
     "evaluations."
 )
@@ -213,7 +214,7 @@ def predictions_disagree_advice(evidence: dict[str, Any]) -> str:
         "Likely causes: layers that act differently in train and eval mode (dropout; batch-norm "
         "statistics in frozen layers); predicting with other weights, another checkpoint or another "
         "tokenizer than the one trained; a training loss computed against other targets (label order, "
-        "label format); a decision threshold that does not suit the labels (see `thresholds`)."
+        "label format); a decision threshold that does not suit the labels (the evaluation panel's `best thr`)."
     )
 
 
@@ -329,8 +330,9 @@ def non_finite(step: int, what: str, value: float, groups: list[str]) -> str:
 
 def non_finite_advice(lr: float) -> str:
     return (
-        f"Lower the learning rate (e.g. `lr={lr / 10:.2g}`, now {lr:.2g}), clip "
-        "gradients (max grad norm 1.0), and train in fp32 if mixed precision is on (fp16 overflows "
+        f"Lower the learning rate (e.g. `lr={lr / 10:.2g}`, now {lr:.2g}), keep "
+        "gradients clipped (`--max-grad-norm`, 1.0 by default), and train in fp32 if mixed precision is on "
+        "(`--precision fp32`; fp16 overflows "
         "above 65504). If the loss was rising before this step, the learning rate is the first "
         "suspect."
     )
@@ -351,9 +353,9 @@ def loss_rising(start: float, now: float, above_constant: bool) -> str:
 
 def loss_rising_advice(lr: float) -> str:
     return (
-        f"Lower the learning rate (`lr={lr / 3:.2g}`, now {lr:.2g}), clip gradients "
-        "(max grad norm 1.0), or use a longer warmup. If you just unfroze layers, their fresh "
-        "gradients may need a lower learning rate."
+        f"Lower the learning rate (`lr={lr / 3:.2g}`, now {lr:.2g}), keep gradients clipped "
+        "(`--max-grad-norm`, 1.0 by default), or use a longer warmup (`--warmup-ratio`). If you just "
+        "unfroze layers, their fresh gradients may need a lower learning rate."
     )
 
 
