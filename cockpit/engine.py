@@ -49,6 +49,7 @@ from cockpit.events import (
     UnpinRows,
     parse_scheduled,
 )
+from cockpit.inbox import CommandInbox
 from cockpit.instruments import (
     GroupNorms,
     best_thresholds,
@@ -90,7 +91,8 @@ class Engine:
         self.device = prepared.device
         self.on_nonfinite = on_nonfinite  # "pause" with a UI to look at, "stop" headless
         self.observers: list[Observer] = list(observers or [])
-        self.commands: queue.Queue[tuple[Command, str]] = queue.Queue()
+        self.commands: queue.Queue[tuple[Command, str, str]] = queue.Queue()
+        self.inbox: CommandInbox | None = None  # the run's control endpoint, opened by run()
 
         cfg = self.config
         self.effective_batch = cfg.effective_batch
@@ -176,9 +178,9 @@ class Engine:
 
     # ------------------------------------------------------------------ public API
 
-    def submit(self, command: Command, source: str = "ui") -> None:
+    def submit(self, command: Command, source: str = "ui", command_id: str = "") -> None:
         """Thread-safe: queue a command for the next step boundary."""
-        self.commands.put((command, source))
+        self.commands.put((command, source, command_id))
 
     def emit(self, event: Event) -> None:
         """Hand an event to every observer; an observer that fails is dropped, not the run."""
@@ -194,6 +196,7 @@ class Engine:
         journal = JournalWriter(self.run_dir / JOURNAL_NAME)
         self.observers.insert(0, journal)
         self.config.save(self.run_dir / "config.json")
+        self.inbox = CommandInbox(self.run_dir)
         try:
             self._announce()
             if self._last_pin_step < 0:
@@ -432,17 +435,33 @@ class Engine:
         for command in self.schedule.pop(self.step + 1, []):
             self._apply(command, "schedule")
         while True:
+            self._take_inbox()
             try:
-                command, source = self.commands.get(timeout=0.2) if self._paused else self.commands.get_nowait()
+                command, source, command_id = (
+                    self.commands.get(timeout=0.2) if self._paused else self.commands.get_nowait()
+                )
             except queue.Empty:
                 if self._paused and self._stop_reason is None:
                     continue
                 return
-            self._apply(command, source)
+            self._apply(command, source, command_id)
             if self._stop_reason is not None:
                 return
 
-    def _apply(self, command: Command, source: str) -> None:
+    def _take_inbox(self) -> None:
+        """Commands from other processes (`cockpit attach`, `cockpit send`) join the queue in order."""
+        for item in self.inbox.take() if self.inbox is not None else []:
+            if item.command is None:
+                self.emit(
+                    CommandApplied(
+                        step=self.step, command=item.text, source=item.source, result=f"refused: {item.refused}",
+                        id=item.id,
+                    )
+                )  # fmt: skip
+            else:
+                self.submit(item.command, item.source, item.id)
+
+    def _apply(self, command: Command, source: str, command_id: str = "") -> None:
         result = "ok"
         try:
             if isinstance(command, (Freeze, Unfreeze)):
@@ -468,7 +487,7 @@ class Engine:
                 result = self._save_thresholds()
         except CockpitError as exc:
             result = f"refused: {exc}"
-        self.emit(CommandApplied(step=self.step, command=command.text, source=source, result=result))
+        self.emit(CommandApplied(step=self.step, command=command.text, source=source, result=result, id=command_id))
 
     def _set_frozen(self, names: list[str], frozen: bool) -> str:
         """Flip requires_grad and drop grads; the optimizer keeps the state for later."""

@@ -123,8 +123,9 @@ class CommandApplied(Event):
 
     type: ClassVar[str] = "command"
     command: str
-    source: str  # "ui" | "schedule" | "signal" | "engine"
+    source: str  # "ui" | "schedule" | "signal" | "engine" | "send" | "attach pid N on TTY"
     result: str = ""
+    id: str = ""  # the inbox's id for the command, so that its sender can find the outcome
 
 
 @dataclass

@@ -15,12 +15,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 from cockpit.diagnostics import Diagnostics
 from cockpit.engine import Engine
 from cockpit.events import Alarm, Command, EvalResult, Event, Notice, RunEnded, StepMetrics, Stop
+from cockpit.journal import JOURNAL_NAME
 from cockpit.prepare import PreparedRun
+from cockpit.ui.replay import start_journal_reader
 
 EXIT_CODES = {"finished": 0, "stopped": 0, "interrupted": 130, "error": 1}
 
@@ -58,25 +61,33 @@ class EngineThread:
 
 
 class SignalGuard:
-    """First SIGINT/SIGTERM/SIGHUP: stop after this step and save. Second SIGINT: quit now.
+    """First SIGINT/SIGTERM (and SIGHUP if asked): stop after this step and save. Second: quit now.
+
+    A trainer without a cockpit in its process ignores SIGHUP: the run outlives its terminal (a
+    closed SSH session, `nohup`), and `cockpit attach` finds it again. Only a cockpit that trains
+    in its own process (`--foreground`) treats the hangup as the end of the run.
 
     A signal handler runs in the main thread between two bytecodes, possibly inside a lock the
     main thread holds (Textual's output queue, the command queue), so the handler itself only
     sets an Event; a watcher thread does the work (submit Stop, tell the user, close the app).
     """
 
-    def __init__(self, runner: EngineThread, on_first: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, runner: EngineThread, on_first: Callable[[], None] | None = None, stop_on_hangup: bool = False
+    ) -> None:
         self.runner = runner
         self.on_first = on_first
+        self.stop_on_hangup = stop_on_hangup
         self.count = 0
         self.signal_name = ""
         self._requested = threading.Event()
 
     def install(self) -> None:
         threading.Thread(target=self._watch, name="cockpit-signals", daemon=True).start()
-        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-            if sig is not None:
-                signal.signal(sig, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, self._handle if self.stop_on_hangup else signal.SIG_IGN)
 
     def _handle(self, signum: int, _frame: object) -> None:
         self.count += 1
@@ -225,10 +236,49 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
         for row, text, targets in zip(train.row_ids, train.texts, train.targets)
     ]
     app = CockpitApp(events, runner, examples=examples, theme_name=theme, run_label=str(prepared.run_dir))
-    SignalGuard(runner, on_first=lambda: app.call_from_thread(app.exit)).install()
+    SignalGuard(runner, on_first=lambda: app.call_from_thread(app.exit), stop_on_hangup=True).install()
     runner.start()
     try:
         app.run()
     finally:
         ended = runner.stop_and_wait("interrupted")
     return _print_outcome(ended, prepared)
+
+
+def run_attached(run_dir: Path, theme: str, train_argv: list[str] | None = None) -> int:
+    """The cockpit as a client of a trainer in another process (started here first if `train_argv`).
+
+    Closing this cockpit, detaching (`d`), a dropped SSH session or kill -9 of this process leave the
+    trainer running; `q` asks whether to stop the run or only detach.
+    """
+    from cockpit.attach import AttachedRun, how_to_resume, spawn_trainer, trainer_log_tail
+    from cockpit.rundir import live_pid
+    from cockpit.ui.app import CockpitApp
+
+    trainer = spawn_trainer(train_argv, run_dir) if train_argv is not None else None
+    live = trainer is not None or live_pid(run_dir) is not None
+    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+    control = AttachedRun(run_dir, events, trainer) if live else None
+    if control is None:  # a finished (or dead) run: its replay
+        start_journal_reader(run_dir / JOURNAL_NAME, events, follow=False)
+    app = CockpitApp(events, control, theme_name=theme, run_label=str(run_dir))
+    if control is not None:
+        control.on_failed_start = lambda: app.call_from_thread(app.exit)
+    app.run()
+    if control is None:
+        return 0
+    failed = control.failed_to_start()
+    if failed is not None:  # refused before training: its one line, its status (2 for bad input)
+        print(
+            "\n".join(trainer_log_tail(run_dir)) or f"cockpit: the trainer exited with status {failed}", file=sys.stderr
+        )
+        return failed
+    pid = trainer.pid if trainer is not None else live_pid(run_dir)
+    if control.ended.is_set():
+        print(f"run directory: {run_dir}", file=sys.stderr)
+        return 0
+    if app.detached or control.trainer_alive():
+        print(f"detached: the run goes on (pid {pid}); re-attach with: cockpit attach {run_dir}", file=sys.stderr)
+        return 0
+    print(f"cockpit: the trainer is gone without ending the run: {how_to_resume(run_dir)}", file=sys.stderr)
+    return 1
