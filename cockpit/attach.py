@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from cockpit.checkpoint import latest_checkpoint
 from cockpit.errors import CockpitError
 from cockpit.events import Command, CommandSyntaxError, Event, RunEnded, RunStarted, parse_command
 from cockpit.inbox import send_command
@@ -73,6 +72,8 @@ def trainer_log_tail(run_dir: Path, lines: int = 1) -> list[str]:
 
 
 def how_to_resume(run_dir: Path) -> str:
+    from cockpit.checkpoint import latest_checkpoint  # imports torch: only when a trainer has died
+
     checkpoint = latest_checkpoint(run_dir)
     saved = f"last checkpoint {checkpoint.name}" if checkpoint else "no checkpoint was saved"
     return f"{saved}; continue with: cockpit train --resume {run_dir}"
@@ -236,3 +237,41 @@ def _json_or_none(line: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return record if isinstance(record, dict) else None
+
+
+def run_attached(run_dir: Path, theme: str, train_argv: list[str] | None = None) -> int:
+    """The cockpit as a client of a trainer in another process (started here first if `train_argv`).
+
+    Closing this cockpit, detaching (`d`), a dropped SSH session or kill -9 of this process leave the
+    trainer running; `q` asks whether to stop the run or only detach.
+    """
+    from cockpit.ui.app import CockpitApp
+    from cockpit.ui.replay import start_journal_reader
+
+    trainer = spawn_trainer(train_argv, run_dir) if train_argv is not None else None
+    live = trainer is not None or live_pid(run_dir) is not None
+    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+    control = AttachedRun(run_dir, events, trainer) if live else None
+    if control is None:  # a finished (or dead) run: its replay
+        start_journal_reader(run_dir / JOURNAL_NAME, events, follow=False)
+    app = CockpitApp(events, control, theme_name=theme, run_label=str(run_dir))
+    if control is not None:
+        control.on_failed_start = lambda: app.call_from_thread(app.exit)
+    app.run()
+    if control is None:
+        return 0
+    failed = control.failed_to_start()
+    if failed is not None:  # refused before training: its one line, its status (2 for bad input)
+        print(
+            "\n".join(trainer_log_tail(run_dir)) or f"cockpit: the trainer exited with status {failed}", file=sys.stderr
+        )
+        return failed
+    pid = trainer.pid if trainer is not None else live_pid(run_dir)
+    if control.ended.is_set():
+        print(f"run directory: {run_dir}", file=sys.stderr)
+        return 0
+    if app.detached or control.trainer_alive():
+        print(f"detached: the run goes on (pid {pid}); re-attach with: cockpit attach {run_dir}", file=sys.stderr)
+        return 0
+    print(f"cockpit: the trainer is gone without ending the run: {how_to_resume(run_dir)}", file=sys.stderr)
+    return 1

@@ -125,8 +125,9 @@ def _resume_config(run_dir: Path) -> RunConfig:
 
 
 def _train(args: argparse.Namespace, train_argv: list[str]) -> int:
+    from cockpit.attach import run_attached
     from cockpit.inbox import CommandInbox
-    from cockpit.launch import run_attached, run_headless, run_with_app
+    from cockpit.launch import run_headless, run_with_app
     from cockpit.prepare import prepare, run_dir_for
     from cockpit.rundir import RunLock
 
@@ -160,8 +161,7 @@ def _train(args: argparse.Namespace, train_argv: list[str]) -> int:
 
 
 def _attach(args: argparse.Namespace) -> int:
-    from cockpit.attach import resolve_attach_target
-    from cockpit.launch import run_attached
+    from cockpit.attach import resolve_attach_target, run_attached
 
     return run_attached(resolve_attach_target(args.run_dir), args.theme)
 

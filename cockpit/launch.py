@@ -15,15 +15,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TextIO
 
 from cockpit.diagnostics import Diagnostics
 from cockpit.engine import Engine
 from cockpit.events import Alarm, Command, EvalResult, Event, Notice, RunEnded, StepMetrics, Stop
-from cockpit.journal import JOURNAL_NAME
 from cockpit.prepare import PreparedRun
-from cockpit.ui.replay import start_journal_reader
 
 EXIT_CODES = {"finished": 0, "stopped": 0, "interrupted": 130, "error": 1}
 
@@ -243,42 +240,3 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
     finally:
         ended = runner.stop_and_wait("interrupted")
     return _print_outcome(ended, prepared)
-
-
-def run_attached(run_dir: Path, theme: str, train_argv: list[str] | None = None) -> int:
-    """The cockpit as a client of a trainer in another process (started here first if `train_argv`).
-
-    Closing this cockpit, detaching (`d`), a dropped SSH session or kill -9 of this process leave the
-    trainer running; `q` asks whether to stop the run or only detach.
-    """
-    from cockpit.attach import AttachedRun, how_to_resume, spawn_trainer, trainer_log_tail
-    from cockpit.rundir import live_pid
-    from cockpit.ui.app import CockpitApp
-
-    trainer = spawn_trainer(train_argv, run_dir) if train_argv is not None else None
-    live = trainer is not None or live_pid(run_dir) is not None
-    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
-    control = AttachedRun(run_dir, events, trainer) if live else None
-    if control is None:  # a finished (or dead) run: its replay
-        start_journal_reader(run_dir / JOURNAL_NAME, events, follow=False)
-    app = CockpitApp(events, control, theme_name=theme, run_label=str(run_dir))
-    if control is not None:
-        control.on_failed_start = lambda: app.call_from_thread(app.exit)
-    app.run()
-    if control is None:
-        return 0
-    failed = control.failed_to_start()
-    if failed is not None:  # refused before training: its one line, its status (2 for bad input)
-        print(
-            "\n".join(trainer_log_tail(run_dir)) or f"cockpit: the trainer exited with status {failed}", file=sys.stderr
-        )
-        return failed
-    pid = trainer.pid if trainer is not None else live_pid(run_dir)
-    if control.ended.is_set():
-        print(f"run directory: {run_dir}", file=sys.stderr)
-        return 0
-    if app.detached or control.trainer_alive():
-        print(f"detached: the run goes on (pid {pid}); re-attach with: cockpit attach {run_dir}", file=sys.stderr)
-        return 0
-    print(f"cockpit: the trainer is gone without ending the run: {how_to_resume(run_dir)}", file=sys.stderr)
-    return 1
