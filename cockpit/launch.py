@@ -20,6 +20,7 @@ from typing import TextIO
 from cockpit.diagnostics import Diagnostics
 from cockpit.engine import Engine
 from cockpit.events import Alarm, Command, EvalResult, Event, Notice, RunEnded, StepMetrics, Stop
+from cockpit.journal import JOURNAL_NAME, read_journal
 from cockpit.prepare import PreparedRun
 
 EXIT_CODES = {"finished": 0, "stopped": 0, "interrupted": 130, "error": 1}
@@ -224,6 +225,10 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
     from cockpit.ui.app import CockpitApp, ExampleRow
 
     events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+    journal = prepared.run_dir / JOURNAL_NAME
+    if prepared.resume is not None and journal.exists():  # the whole history, not only what follows
+        for event in read_journal(journal):
+            events.put(event)
     engine = Engine(prepared, on_nonfinite="pause")
     engine.observers += [Diagnostics(engine.emit), events.put]
     runner = EngineThread(engine)
