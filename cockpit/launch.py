@@ -71,9 +71,9 @@ class SignalGuard:
     """
 
     def __init__(
-        self, runner: EngineThread, on_first: Callable[[], None] | None = None, stop_on_hangup: bool = False
+        self, engine: Engine, on_first: Callable[[], None] | None = None, stop_on_hangup: bool = False
     ) -> None:
-        self.runner = runner
+        self.engine = engine
         self.on_first = on_first
         self.stop_on_hangup = stop_on_hangup
         self.count = 0
@@ -93,7 +93,7 @@ class SignalGuard:
             self.signal_name = signal.Signals(signum).name
             self._requested.set()
             return
-        engine = self.runner.engine
+        engine = self.engine
         saved = max(engine.last_saved_step, 0)
         _say(
             f"\ncockpit: quitting now; steps {saved + 1}..{engine.step} are not saved "
@@ -103,7 +103,7 @@ class SignalGuard:
 
     def _watch(self) -> None:
         self._requested.wait()
-        self.runner.submit(Stop("interrupted"), "signal")
+        self.engine.submit(Stop("interrupted"), "signal")
         _say(
             f"\ncockpit: {self.signal_name}: finishing this step, saving a checkpoint (Ctrl-C again to quit at once)\n"
         )
@@ -209,16 +209,19 @@ def _print_outcome(ended: RunEnded | None, prepared: PreparedRun) -> int:
 
 
 def run_headless(prepared: PreparedRun) -> int:
-    """Train with a progress line; exit 0 when done."""
+    """Train with a progress line, in the main thread; exit 0 when done.
+
+    No UI shares this process (a detached trainer, a script, nohup), so the engine runs in the
+    thread that loaded the data and the model: torch's OpenMP pool is per calling thread, and a
+    second pool in a worker thread competed with the first for the cores under outside load.
+    Signals still reach it: their handler only sets a flag, and the stop is applied at the next
+    step boundary.
+    """
     engine = Engine(prepared, on_nonfinite="stop")
     engine.stream.observers.append(ProgressPrinter(engine.total_steps))
     engine.stream.producers.append(Diagnostics())
-    runner = EngineThread(engine)
-    SignalGuard(runner).install()
-    runner.start()
-    while runner.thread.is_alive():  # join with a timeout so signal handlers run promptly
-        runner.thread.join(timeout=0.2)
-    return _print_outcome(runner.ended, prepared)
+    SignalGuard(engine).install()
+    return _print_outcome(engine.run(), prepared)
 
 
 def run_with_app(prepared: PreparedRun, theme: str) -> int:
@@ -240,7 +243,7 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
         for row, text, targets in zip(train.row_ids, train.texts, train.targets)
     ]
     app = CockpitApp(events, runner, examples=examples, theme_name=theme, run_label=str(prepared.run_dir))
-    SignalGuard(runner, on_first=lambda: app.call_from_thread(app.exit), stop_on_hangup=True).install()
+    SignalGuard(engine, on_first=lambda: app.call_from_thread(app.exit), stop_on_hangup=True).install()
     runner.start()
     try:
         app.run()
