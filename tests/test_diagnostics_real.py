@@ -18,11 +18,10 @@ import torch
 from conftest import build_tiny_model, tiny_engine, write_colors
 from torch import nn
 
-from cockpit.diagnostics import MIN_SETTLE_STEPS, STALL_STEPS
+from cockpit.diagnostics import MIN_SETTLE_STEPS, STALL_STEPS, Diagnostics
 from cockpit.engine import Engine
 from cockpit.events import Alarm, EvalResult, Event, RunEnded, RunStarted, StepMetrics
 from cockpit.journal import read_journal
-from cockpit.launch import diagnosed
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 SENTIMENT = SAMPLES / "sentiment.parquet"
@@ -46,7 +45,7 @@ def train(data: Path, out: Path, model: Path | str, tweak: Tweak | None = None, 
     engine = tiny_engine(data, out, model, **overrides)
     if tweak is not None:
         tweak(engine)
-    engine.observers.append(diagnosed(engine))
+    engine.stream.producers.append(Diagnostics())
     engine.run()
     return read_journal(out / "journal.jsonl")
 

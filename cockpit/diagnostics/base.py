@@ -18,8 +18,8 @@ from cockpit.events import (
     CommandSyntaxError,
     EvalResult,
     Event,
-    Notice,
     PinnedExample,
+    PinsChanged,
     RunStarted,
     SetLearningRate,
     StepMetrics,
@@ -98,9 +98,8 @@ class RunContext:
                 self.peak_lr = command.lr
         elif isinstance(event, EvalResult):
             self._judge_eval(event)
-        elif isinstance(event, Notice) and event.kind == "pins_changed" and "pins" in event.evidence:
-            # pin=/unpin= commands: later PinPredictions rows follow the new list
-            self.pins = [PinnedExample(**pin) for pin in event.evidence["pins"]]
+        elif isinstance(event, PinsChanged):  # pin=/unpin= commands: later PinPredictions rows follow the new list
+            self.pins = list(event.pins)
         elif isinstance(event, StepMetrics) and math.isfinite(event.loss):
             self.loss.add(event.loss)
             if self.settled(event.step):

@@ -27,6 +27,7 @@ from cockpit.events import (
     StepMetrics,
 )
 from cockpit.journal import JournalWriter
+from cockpit.stream import EventStream
 
 HERE = Path(__file__).resolve().parent
 JOURNAL = HERE / "journal.jsonl"
@@ -235,11 +236,10 @@ def main() -> None:
     """The alarms come from the real rules, in the order the event stream journals them."""
     JOURNAL.unlink(missing_ok=True)
     writer = JournalWriter(JOURNAL)
-    diagnostics = Diagnostics()
+    stream = EventStream(journal=writer)
+    stream.producers.append(Diagnostics())
     for event in events():
-        writer(event)
-        for alarm in diagnostics(event):
-            writer(alarm)
+        stream.emit(event)
     writer.close()
     print(f"wrote {JOURNAL}")
 
