@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from cockpit.config import DEFAULT_MODEL, PRECISIONS, RunConfig
 from cockpit.errors import CockpitError
@@ -26,8 +27,15 @@ def _str_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as the one line every other error is (the full usage is one `--help` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"cockpit: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cockpit", description="A terminal training cockpit for text classifiers.")
+    parser = _Parser(prog="cockpit", description="A terminal training cockpit for text classifiers.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="fine-tune a classifier on a data file (opens the cockpit)")
@@ -35,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--resume",
         metavar="RUN_DIR",
-        help="continue a run from its latest checkpoint (its config; --max-steps may extend it)",
+        help="continue a run from its latest good checkpoint, on the same data; --max-steps, --lr, --save-every, "
+        "--eval-every, --keep-checkpoints and --device may change, other flags must match the run",
     )
     train.add_argument("--headless", action="store_true", help="no UI: a progress line on stderr")
     train.add_argument(
@@ -104,23 +113,119 @@ def _resume_config(run_dir: Path) -> RunConfig:
     return RunConfig.load(config_path)
 
 
-def _train(args: argparse.Namespace) -> int:
+# What `--resume` may change, and what it must not: a flag given with --resume is applied with a
+# notice or refused with one line, never silently ignored.
+RESUME_MAY_CHANGE = ("max_steps", "lr", "save_every", "eval_every", "keep_checkpoints", "device")
+RESUME_PER_PROCESS = {"headless", "theme", "trust_remote_code", "resume", "data", "command"}
+
+
+def given_flags(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The destinations of the options written on the command line (not their defaults)."""
+    train = parser._subparsers._group_actions[0].choices["train"]  # type: ignore[union-attr]
+    options = {o: a.dest for a in train._actions for o in a.option_strings}
+    given = set()
+    for word in argv:
+        name = word.split("=", 1)[0]
+        if name in options:
+            given.add(options[name])
+        else:  # an unambiguous prefix, as argparse accepts (--max-s 5)
+            matches = {dest for o, dest in options.items() if name.startswith("--") and o.startswith(name)}
+            given |= matches if len(matches) == 1 else set()
+    return given
+
+
+def _resume_with_flags(args: argparse.Namespace, given: set[str]) -> tuple[RunConfig, list[str]]:
+    """The run's saved config, with the flags given now applied (and said) or refused."""
+    run_dir = Path(args.resume)
+    config = _resume_config(run_dir)
+    notices = []
+    for name in sorted(given - RESUME_PER_PROCESS):
+        new, old = getattr(args, name), getattr(config, name)
+        flag = "--" + name.replace("_", "-")
+        if name == "schedule":
+            if new:
+                config.schedule = list(config.schedule) + list(new)
+                notices.append(f"--resume: {flag} {' '.join(new)} added to the run's schedule")
+            continue
+        if new == old:
+            continue
+        if name not in RESUME_MAY_CHANGE:
+            raise CockpitError(
+                f"--resume {run_dir}: {flag} cannot change when resuming (the run has {flag} {_shown(old)}); "
+                f"drop {flag}, or start a new run with --out"
+            )
+        setattr(config, name, new)
+        notices.append(f"--resume: {flag} is now {_shown(new)} (was {_shown(old)})")
+    if args.data and Path(args.data).resolve() != Path(config.data).resolve():
+        notices.append(f"--resume: reading the data from {args.data} (the run started on {config.data})")
+        config.data = args.data
+    # Remote code runs only when this command line asks for it, whatever the run's config says.
+    config.trust_remote_code = args.trust_remote_code
+    config.headless = args.headless
+    return config, notices
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "(none)"
+    return "(not set)" if value is None else str(value)
+
+
+def _train(args: argparse.Namespace, given: set[str]) -> int:
     from cockpit.launch import run_headless, run_with_app
-    from cockpit.prepare import prepare
+    from cockpit.prepare import prepare, record_run, run_dir_for
 
     if args.resume:
+        config, resume_notices = _resume_with_flags(args, given)
         run_dir = Path(args.resume)
-        config = _resume_config(run_dir)
-        config.headless = args.headless
-        if args.max_steps is not None:  # a new step budget for the continued run
-            config.max_steps = args.max_steps
-        prepared = prepare(config, resume_dir=run_dir)
     else:
-        config = config_from_args(args)
-        prepared = prepare(config)
-    if args.headless or not sys.stdout.isatty():
-        return run_headless(prepared)
-    return run_with_app(prepared, args.theme)
+        config, resume_notices = config_from_args(args), []
+        run_dir = run_dir_for(config)
+        config.out = str(run_dir)
+    lock = _claim(run_dir, new=not args.resume)
+    try:
+        prepared = prepare(config, resume_dir=run_dir if args.resume else None)
+        prepared.notices += [("resume", message, {}) for message in resume_notices]
+        record_run(prepared)
+    except BaseException:
+        lock.release()
+        if not args.resume:
+            _remove_if_only_lock(run_dir)
+        raise
+    try:
+        if args.headless or not sys.stdout.isatty():
+            return run_headless(prepared)
+        return run_with_app(prepared, args.theme)
+    finally:
+        lock.release()
+
+
+def _claim(run_dir: Path, new: bool):  # -> RunLock
+    """One trainer per run directory, held until this process ends (the kernel frees it on a kill).
+
+    Taken before anything is read or written, so that of two trainers started at once into one
+    directory, the second gets one line instead of a race on the checkpoint folders.
+    """
+    from cockpit.prepare import check_new_run_dir
+    from cockpit.rundir import RunLock
+
+    if new:
+        check_new_run_dir(run_dir)
+    elif not run_dir.is_dir():
+        raise CockpitError(f"--resume {run_dir}: no such run directory")
+    return RunLock(run_dir).acquire()
+
+
+def _remove_if_only_lock(run_dir: Path) -> None:
+    """A new run that failed before training leaves no directory behind, so the same --out works next time."""
+    from cockpit.rundir import LOCK_NAME
+
+    try:
+        if [p.name for p in run_dir.iterdir()] == [LOCK_NAME]:
+            (run_dir / LOCK_NAME).unlink()
+            run_dir.rmdir()
+    except OSError:
+        pass
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -142,14 +247,19 @@ def _replay(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            return _train(args)
+            return _train(args, given_flags(parser, argv))
         return _replay(args)
     except CockpitError as exc:
         print(f"cockpit: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before training starts (model load, tokenizing): nothing to save
+        print("cockpit: interrupted before training started; nothing was trained", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

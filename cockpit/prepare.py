@@ -21,6 +21,7 @@ from cockpit.config import RunConfig
 from cockpit.data import (
     LabeledTexts,
     align_eval,
+    check_enough_rows,
     default_pins,
     load_labeled_texts,
     positions_of_rows,
@@ -30,6 +31,7 @@ from cockpit.data import (
 from cockpit.errors import CockpitError
 from cockpit.events import parse_scheduled
 from cockpit.model import LoadedModel, expand_groups, load_model, pick_device
+from cockpit.rundir import LOCK_NAME
 
 
 @dataclass
@@ -51,7 +53,7 @@ class PreparedRun:
     fingerprint: dict[str, Any] = field(default_factory=dict)  # of the whole data file, before the split
 
 
-def _run_dir(config: RunConfig) -> Path:
+def run_dir_for(config: RunConfig) -> Path:
     if config.out:
         return Path(config.out)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(config.data).stem) or "data"
@@ -66,12 +68,13 @@ def _run_dir(config: RunConfig) -> Path:
 def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
     """Load and check everything; nothing is trained or written except the run directory."""
     config.validate()
-    run_dir = resume_dir if resume_dir is not None else _run_dir(config)
+    run_dir = resume_dir if resume_dir is not None else run_dir_for(config)
     if resume_dir is None:
         check_new_run_dir(run_dir)
     data_path = Path(config.data)
     full = load_labeled_texts(data_path, config.text_column, config.label_columns, config.label_names)
     notices = list(full.notices)
+    check_enough_rows(full)
     if config.eval_path:
         train = full
         evaluation = load_labeled_texts(
@@ -83,6 +86,8 @@ def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
         train, evaluation = split_for_eval(full, config.eval_split, config.seed, keep_in_train=pinned)
     if len(train) < 2:
         raise CockpitError(f"{data_path}: only {len(train)} training row(s) after the eval split; add data")
+    if evaluation is None and config.eval_split > 0 and not config.eval_path:
+        notices.append(("no_eval_rows", "no eval rows: the eval split is empty, so no eval metrics", {}))
 
     resume = None
     model_source = config.model
@@ -156,7 +161,7 @@ def check_new_run_dir(run_dir: Path) -> None:
     """A new run gets an empty directory: another run's checkpoints and journal are never mixed in."""
     if run_dir.exists() and not run_dir.is_dir():
         raise CockpitError(f"--out {run_dir}: is a file; give a directory for the run (it is created if missing)")
-    if run_dir.is_dir() and any(run_dir.iterdir()):
+    if run_dir.is_dir() and any(p.name != LOCK_NAME for p in run_dir.iterdir()):
         holds = "a cockpit run" if (run_dir / "config.json").exists() else "files"
         raise CockpitError(
             f"--out {run_dir}: already holds {holds}; continue it with --resume {run_dir}, or give a new --out"
