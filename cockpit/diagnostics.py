@@ -903,10 +903,11 @@ RISE_SIGMAS = 2.5  # ...and by 2.5 standard deviations of the smoothed curve's o
 RISE_RELEASE = 0.05
 RISE_STEPS = 10
 # A loss that explodes at once (lr 0.9, no warmup, no clipping: 17.8 against a constant guess's 0.69)
-# must not wait for the smoothed window (warmup + 60 steps): until it is ready, EXPLODE_STEPS raw
-# steps out of the last EXPLODE_WINDOW above EXPLODE_FACTOR times what an untrained head scores (the constant guess's loss, or chance: ln(classes),
-# ln 2 per label) raise the alarm. A healthy start sits at 1-1.5x; the tiny test model at lr 0.9 went
-# 0.69, 0.02, 1.6, 35, 11, 0.6, 6.7, 23 (two above 4x by step 5; one lone spike is a bad batch).
+# must not wait for the smoothed window (warmup + 60 steps). Until that window is ready, EXPLODE_STEPS
+# raw steps out of the last EXPLODE_WINDOW above EXPLODE_FACTOR times what an untrained head scores
+# (the constant guess's loss, or chance: ln(classes), ln 2 per label) raise the alarm. A healthy start
+# sits at 1-1.5x; the tiny test model at lr 0.9 went 0.69, 0.02, 1.6, 35, 11, 0.6, 6.7, 23 (two above
+# 4x by step 5; one lone spike is a bad batch).
 EXPLODE_FACTOR = 4.0
 EXPLODE_STEPS = 2
 EXPLODE_WINDOW = 5
