@@ -74,7 +74,10 @@ def read_columns(path: Path) -> dict[str, list[Any]]:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise CockpitError(f"{path}: unsupported format {suffix or '(no extension)'}; use one of {_formats()}")
-    _check_contents(path, suffix)
+    try:
+        _check_contents(path, suffix)
+    except OSError as exc:  # unreadable (permissions), or gone between the check and the read
+        raise CockpitError(f"{path}: cannot be read ({exc.strerror or exc}); check the file's permissions") from None
     try:
         if suffix == ".parquet":
             import pyarrow.parquet as pq

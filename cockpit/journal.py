@@ -237,11 +237,11 @@ class _SkipCounter:
     def notice(self, step: int) -> Notice:
         number, reason = self.first or (0, "")
         count, self.count, self.first = self.count, 0, None
-        lines = "line" if count == 1 else f"{count} lines, first"
+        where = "line" if count == 1 else "first at line"
         return Notice(
             step=step,
             kind=SKIPPED_KIND,
-            message=f"journal: skipped {count} unreadable line(s) ({lines} {number}: {reason})",
+            message=f"journal: skipped {count} unreadable line(s) ({where} {number}: {reason})",
             evidence={"skipped": count, "first_line": number, "reason": reason},
         )
 

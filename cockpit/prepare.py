@@ -159,9 +159,16 @@ EVAL_ROWS_FILE = "eval_rows.json"
 
 def check_new_run_dir(run_dir: Path) -> None:
     """A new run gets an empty directory: another run's checkpoints and journal are never mixed in."""
-    if run_dir.exists() and not run_dir.is_dir():
+    try:
+        is_file = run_dir.exists() and not run_dir.is_dir()
+        used = run_dir.is_dir() and any(p.name != LOCK_NAME for p in run_dir.iterdir())
+    except OSError as exc:
+        raise CockpitError(
+            f"--out {run_dir}: cannot be used ({exc.strerror or exc}); give a writable directory"
+        ) from None
+    if is_file:
         raise CockpitError(f"--out {run_dir}: is a file; give a directory for the run (it is created if missing)")
-    if run_dir.is_dir() and any(p.name != LOCK_NAME for p in run_dir.iterdir()):
+    if used:
         holds = "a cockpit run" if (run_dir / "config.json").exists() else "files"
         raise CockpitError(
             f"--out {run_dir}: already holds {holds}; continue it with --resume {run_dir}, or give a new --out"
