@@ -186,6 +186,8 @@ def _train(args: argparse.Namespace, given: set[str]) -> int:
     try:
         prepared = prepare(config, resume_dir=run_dir if args.resume else None)
         prepared.notices += [("resume", message, {}) for message in resume_notices]
+        if prepared.resume is not None and "lr" in given:  # --lr replaces the peak lr the run's schedule scales
+            prepared.resume.scheduler["base_lrs"] = [config.lr for _ in prepared.resume.scheduler["base_lrs"]]
         record_run(prepared)
     except BaseException:
         lock.release()

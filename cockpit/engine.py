@@ -60,9 +60,9 @@ from cockpit.instruments import (
     predict,
     training_loss,
 )
-from cockpit.journal import JOURNAL_NAME, JournalWriter
+from cockpit.journal import JOURNAL_NAME, JournalWriteError, JournalWriter
 from cockpit.model import expand_groups
-from cockpit.prepare import PreparedRun
+from cockpit.prepare import SAID_ON_RESUME, PreparedRun
 
 Observer = Callable[[Event], None]
 
@@ -129,6 +129,7 @@ class Engine:
         self._best_thresholds: dict[str, dict[str, float]] = {}
         self._last_pin_step = -1
         self.last_saved_step = -1
+        self._journal_error: JournalWriteError | None = None
         self._set_frozen(prepared.initial_frozen, frozen=True)
         if prepared.resume is not None:
             self._restore(prepared.resume)
@@ -165,6 +166,10 @@ class Engine:
         except ValueError as exc:  # a checkpoint of another model
             raise CockpitError(f"--resume: the checkpoint's optimizer state does not fit this model ({exc})") from None
         self.scheduler.load_state_dict(state.scheduler)
+        # The lr of the next step follows this run's plan (a longer --max-steps re-plans the decay;
+        # without this the first extra step trained at the old plan's final lr, 0).
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
+            group["lr"] = base * self._lr_factor(state.step)
         torch.set_rng_state(state.rng_cpu)
         if torch.cuda.is_available() and state.rng_cuda:
             torch.cuda.set_rng_state_all(state.rng_cuda)
@@ -182,18 +187,27 @@ class Engine:
 
     def emit(self, event: Event) -> None:
         """Hand an event to every observer; an observer that fails is dropped, not the run."""
+        if self._journal_error is not None and not isinstance(event, RunEnded):
+            raise self._journal_error  # even if an observer swallowed it: never train on without a journal
         for observer in list(self.observers):
             try:
                 observer(event)
+            except JournalWriteError as exc:  # never train on without a journal: stop the run
+                self._journal_error = exc
+                self.observers = [o for o in self.observers if not isinstance(o, JournalWriter)]
+                raise
             except Exception as exc:  # an observer must never break training
                 self.observers.remove(observer)
                 print(f"cockpit: observer {observer!r} failed and was detached: {exc}", file=sys.stderr)
 
     def run(self) -> RunEnded:
         """Train to the end (or a stop), then save; never raises: failures end as reason=error."""
-        journal = JournalWriter(self.run_dir / JOURNAL_NAME)
+        try:
+            journal = JournalWriter(self.run_dir / JOURNAL_NAME)
+            self.config.save(self.run_dir / "config.json")
+        except OSError as exc:
+            return RunEnded(step=self.step, reason="error", message=f"{exc}; nothing was trained")
         self.observers.insert(0, journal)
-        self.config.save(self.run_dir / "config.json")
         try:
             self._announce()
             if self._last_pin_step < 0:
@@ -207,7 +221,7 @@ class Engine:
             ended = self._finish()
         except Exception as exc:
             ended = self._fail(exc)
-        self.emit(ended)
+        self.emit(ended)  # to the journal too, unless writing it is what failed
         journal.close()
         return ended
 
@@ -246,9 +260,10 @@ class Engine:
                 resumed_from=self.step if prepared.resume else None,
             )
         )
-        if prepared.resume is None:
-            for kind, message, evidence in prepared.notices:
+        for kind, message, evidence in prepared.notices:
+            if prepared.resume is None or kind in SAID_ON_RESUME:
                 self.emit(Notice(step=self.step, kind=kind, message=message, evidence=evidence))
+        if prepared.resume is None:
             head = prepared.loaded.head
             if head["reinitialised"] and head["reason"]:
                 self.emit(
@@ -630,12 +645,17 @@ class Engine:
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" at {frame.filename}:{frame.lineno}" if frame else ""
         message = f"{type(exc).__name__}: {exc}{where}"
+        if isinstance(exc, (JournalWriteError, ckpt.CheckpointWriteError)):  # a full disk: said in words
+            message = str(exc)
         self._pending = None
         saved = None
         try:
-            self._save_checkpoint()
-            latest = ckpt.latest_checkpoint(self.run_dir)
-            saved = str(latest) if latest else None
+            if not isinstance(exc, ckpt.CheckpointWriteError):  # it would fail the same way again
+                self._save_checkpoint()
         except Exception as save_error:  # the original error matters more
             message += f" (and the checkpoint failed: {save_error})"
+        latest = ckpt.latest_checkpoint(self.run_dir)
+        saved = str(latest) if latest else None
+        if "last good checkpoint" not in message:
+            message += f"; last good checkpoint: {saved or 'none'}"
         return RunEnded(step=self.step, reason="error", checkpoint=saved, message=message)

@@ -154,6 +154,8 @@ def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
 # ---------------------------------------------------------------------------------------------
 
 FINGERPRINT_FILE = "fingerprint.json"
+# Notices the engine repeats when a run is resumed (the data summary and the head were said at its start).
+SAID_ON_RESUME = frozenset({"resume", "resume_checkpoint", "trust_remote_code"})
 EVAL_ROWS_FILE = "eval_rows.json"
 
 

@@ -197,11 +197,12 @@ def test_resume_applies_flags_with_a_notice_and_continues_the_lr_schedule(
     assert status == 0
     said = [n.message for n in notices(run, "resume")]
     assert any("--max-steps is now 9 (was 6)" in m for m in said), said
-    assert any("--lr is now 0.002 (was 0.001)" in m for m in said), said
+    assert any("--lr is now 0.002 (was 5e-05)" in m for m in said), said
     steps = [e for e in read_journal(run / "journal.jsonl") if isinstance(e, StepMetrics)]
     extra = [e.lr for e in steps if e.step > 6]
     assert len(extra) == 3 and all(lr > 0 for lr in extra), extra
-    assert extra == sorted(extra, reverse=True) and extra[0] <= 0.002
+    assert extra == sorted(extra, reverse=True)
+    assert math.isclose(extra[0], 0.002 * 3 / 9)  # step 7 of 9 on the re-planned linear decay from the new peak
     assert (run / "checkpoints" / "step-9").is_dir()  # --save-every 3 applied
 
 
@@ -255,13 +256,13 @@ def test_resume_runs_remote_code_only_with_the_flag_given_now(
     model_config = json.loads((checkpoint / "config.json").read_text())
     model_config["auto_map"] = {"AutoModelForSequenceClassification": "evil.Evil"}
     (checkpoint / "config.json").write_text(json.dumps(model_config))
-    status, _ = resume(capsys, run, "--max-steps", "7")
+    status, _ = resume(capsys, run)  # nothing left to train: step-6 stays the newest checkpoint
     assert status == 0 and not marker.exists()
     assert not notices(run, "trust_remote_code")
-    # ...and the same checkpoint with the flag on this command line does run it, and says so each time
-    status, _ = resume(capsys, run, "--max-steps", "8", "--trust-remote-code")
+    # ...and the same checkpoint with the flag on this command line does run it, and says so
+    status, _ = resume(capsys, run, "--trust-remote-code")
     assert marker.exists()
-    assert notices(run, "trust_remote_code")
+    assert len(notices(run, "trust_remote_code")) == 1
 
 
 # ---------------------------------------------------------------------------------------------
