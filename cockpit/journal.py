@@ -6,7 +6,8 @@ it and people edit files by hand:
 - a line that does not parse, or whose fields do not fit the event (an older version, a hand
   edit, a torn write), is skipped and counted, and a `journal_skipped` notice takes its place:
   one bad line never empties a replay;
-- a process killed mid-write leaves a torn last line; the next writer starts on a new line;
+- a process killed mid-write leaves a torn last line: skipped without a word (it may still be
+  being written); the next writer starts on a new line, and from then on it counts as a bad line;
 - after a crash and `--resume`, the steps the crashed process took after its last checkpoint are
   taken again: `read_journal` keeps only the retaken ones, so every step counts once;
 - JSON has no NaN/inf: non-finite floats are written as `{"$float": "nan"}`, so a label or a
@@ -266,6 +267,8 @@ def read_journal(path: Path) -> list[Event]:
             try:
                 event = parse_event(line)
             except ValueError as exc:
+                if not line.endswith("\n"):
+                    continue  # the last line, still being written (or cut by a kill): not a bad line yet
                 skipped.bad(number, str(exc))
                 continue
             if skipped.count:
