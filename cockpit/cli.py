@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from cockpit.config import DEFAULT_MODEL, PRECISIONS, RunConfig
 from cockpit.errors import CockpitError
+from cockpit.events import COMMAND_FORMS
 
 
 def _int_list(text: str) -> list[int]:
@@ -46,7 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue a run from its latest good checkpoint, on the same data; --max-steps, --lr, --save-every, "
         "--eval-every, --keep-checkpoints and --device may change, other flags must match the run",
     )
-    train.add_argument("--headless", action="store_true", help="no UI: a progress line on stderr")
+    train.add_argument(
+        "--headless", action="store_true", help="no UI, in this process: a progress line on stderr (for scripts, nohup)"
+    )
+    train.add_argument(
+        "--foreground",
+        action="store_true",
+        help="train inside the cockpit's own process: it ends when the cockpit closes (no detach)",
+    )
     train.add_argument(
         "--model", default=DEFAULT_MODEL, help="local model folder or Hub name (default: embedded MiniLM)"
     )
@@ -88,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--keep-checkpoints", type=int, default=3)
     train.add_argument("--trust-remote-code", action="store_true", help="run code shipped in the model folder (off)")
     train.add_argument("--theme", default="cockpit-dark", help="cockpit-dark (default) or cockpit-light")
+
+    attach = commands.add_parser("attach", help="open the cockpit on a run: live with full control, else its replay")
+    attach.add_argument("run_dir", nargs="?", help="a run directory (default: the newest live run under ./runs)")
+    attach.add_argument("--theme", default="cockpit-dark")
+
+    runs = commands.add_parser("runs", help="list the runs under a folder: state, step, loss, eval, age")
+    runs.add_argument("folder", nargs="?", default="runs", help="where the run directories are (default ./runs)")
+
+    send = commands.add_parser("send", help="apply one command to a live run, e.g. freeze=layer.0-3 or lr=1e-5")
+    send.add_argument("run_dir", help="the run directory")
+    send.add_argument("run_command", metavar="COMMAND", help="the --at grammar: " + COMMAND_FORMS)
+    send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the run to apply it (60)")
 
     replay = commands.add_parser("replay", help="open the cockpit on a run's journal (read-only)")
     replay.add_argument("run_dir", help="a run directory (or its journal.jsonl)")
@@ -171,10 +191,24 @@ def _shown(value: object) -> str:
     return "(not set)" if value is None else str(value)
 
 
-def _train(args: argparse.Namespace, given: set[str]) -> int:
+def _train(args: argparse.Namespace, train_argv: list[str], given: set[str]) -> int:
+    from cockpit.attach import run_attached
+    from cockpit.inbox import CommandInbox
     from cockpit.launch import run_headless, run_with_app
-    from cockpit.prepare import prepare, record_run, run_dir_for
+    from cockpit.prepare import check_new_run_dir, prepare, record_run, run_dir_for
 
+    interactive = not args.headless and sys.stdout.isatty()
+    if interactive and not args.foreground:
+        # The default: the trainer in its own session, this process only a client (cockpit.attach).
+        config = _resume_with_flags(args, given)[0] if args.resume else config_from_args(args)
+        config.validate()  # flag mistakes as one line here, before anything starts
+        if not args.resume and not Path(config.data).exists():
+            raise CockpitError(f"{config.data}: no such data file")
+        run_dir = Path(args.resume) if args.resume else run_dir_for(config)
+        if not args.resume:
+            check_new_run_dir(run_dir)
+        extra = [] if args.resume else ["--out", str(run_dir)]
+        return run_attached(run_dir, args.theme, train_argv=[*train_argv, *extra])
     if args.resume:
         config, resume_notices = _resume_with_flags(args, given)
         run_dir = Path(args.resume)
@@ -184,6 +218,7 @@ def _train(args: argparse.Namespace, given: set[str]) -> int:
         config.out = str(run_dir)
     lock = _claim(run_dir, new=not args.resume)
     try:
+        CommandInbox(run_dir, fresh=True)  # commands sent while data and model load wait for step 1
         prepared = prepare(config, resume_dir=run_dir if args.resume else None)
         prepared.notices += [("resume", message, {}) for message in resume_notices]
         if prepared.resume is not None and "lr" in given:  # --lr replaces the peak lr the run's schedule scales
@@ -195,7 +230,7 @@ def _train(args: argparse.Namespace, given: set[str]) -> int:
             _remove_if_only_lock(run_dir)
         raise
     try:
-        if args.headless or not sys.stdout.isatty():
+        if not interactive:
             return run_headless(prepared)
         return run_with_app(prepared, args.theme)
     finally:
@@ -220,14 +255,41 @@ def _claim(run_dir: Path, new: bool):  # -> RunLock
 
 def _remove_if_only_lock(run_dir: Path) -> None:
     """A new run that failed before training leaves no directory behind, so the same --out works next time."""
+    from cockpit.inbox import inbox_dir
     from cockpit.rundir import LOCK_NAME
 
     try:
-        if [p.name for p in run_dir.iterdir()] == [LOCK_NAME]:
-            (run_dir / LOCK_NAME).unlink()
+        if {p.name for p in run_dir.iterdir()} <= {LOCK_NAME, inbox_dir(run_dir).name}:
+            (run_dir / LOCK_NAME).unlink(missing_ok=True)
+            if inbox_dir(run_dir).is_dir():
+                inbox_dir(run_dir).rmdir()  # fails, and keeps the run dir, if a command is waiting in it
             run_dir.rmdir()
     except OSError:
         pass
+
+
+def _attach(args: argparse.Namespace) -> int:
+    from cockpit.attach import resolve_attach_target, run_attached
+
+    return run_attached(resolve_attach_target(args.run_dir), args.theme)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from cockpit.runs import format_runs, list_runs
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise CockpitError(f"{folder}: no such folder; runs are written under ./runs by default")
+    summaries = list_runs(folder)
+    print(format_runs(summaries) if summaries else f"no runs under {folder}")
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    from cockpit.attach import send_and_wait
+
+    print(send_and_wait(Path(args.run_dir), args.run_command, args.timeout))
+    return 0
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -254,8 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            return _train(args, given_flags(parser, argv))
-        return _replay(args)
+            return _train(args, argv[argv.index("train") + 1 :], given_flags(parser, argv))
+        handlers = {"attach": _attach, "runs": _runs, "send": _send, "replay": _replay}
+        return handlers[args.command](args)
     except CockpitError as exc:
         print(f"cockpit: error: {exc}", file=sys.stderr)
         return 2

@@ -326,7 +326,9 @@ def follow_journal(path: Path, poll_s: float = 0.25, stop: threading.Event | Non
     `journal_repeated_steps` notice before them (they cannot be taken back from a live view).
     """
     stop = stop or threading.Event()
-    while not path.exists() and not stop.is_set():
+    while not path.exists():
+        if stop.is_set():
+            return
         time.sleep(poll_s)
     last_step = 0
     number = 0

@@ -161,9 +161,13 @@ EVAL_ROWS_FILE = "eval_rows.json"
 
 def check_new_run_dir(run_dir: Path) -> None:
     """A new run gets an empty directory: another run's checkpoints and journal are never mixed in."""
+    from cockpit.attach import TRAINER_LOG
+    from cockpit.inbox import INBOX
+
+    starting = {LOCK_NAME, TRAINER_LOG, INBOX}  # what this run's own start writes before it gets here
     try:
         is_file = run_dir.exists() and not run_dir.is_dir()
-        used = run_dir.is_dir() and any(p.name != LOCK_NAME for p in run_dir.iterdir())
+        used = run_dir.is_dir() and any(p.name not in starting for p in run_dir.iterdir())
     except OSError as exc:
         raise CockpitError(
             f"--out {run_dir}: cannot be used ({exc.strerror or exc}); give a writable directory"
