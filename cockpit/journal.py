@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cockpit import events as events_module
-from cockpit.events import Event, Notice, RunStarted
+from cockpit.events import Event, Notice, RunStarted, event_from_dict
 
 JOURNAL_NAME = "journal.jsonl"
 FLOAT_TAG = "$float"
@@ -218,6 +218,11 @@ def parse_event(line: str) -> Event | None:
     cls = events_module.EVENT_TYPES.get(data.get("type", ""))  # type: ignore[arg-type]
     if cls is None:
         return None
+    if cls is Notice and data.get("kind") == "pins_changed":  # an older journal's form: events.py converts it
+        try:
+            return event_from_dict(_untag(data))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise _BadLine(str(exc)[:80]) from None
     try:
         return cls(**_fields(cls, _untag(data), ""))
     except (TypeError, ValueError) as exc:  # a field's own check in __post_init__
