@@ -139,29 +139,30 @@ RESUME_MAY_CHANGE = ("max_steps", "lr", "save_every", "eval_every", "keep_checkp
 RESUME_PER_PROCESS = {"headless", "theme", "trust_remote_code", "resume", "data", "command"}
 
 
-def given_flags(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
-    """The destinations of the options written on the command line (not their defaults)."""
+def given_flags(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, str]:
+    """The options written on the command line (not their defaults): destination -> the option's name."""
     train = parser._subparsers._group_actions[0].choices["train"]  # type: ignore[union-attr]
     options = {o: a.dest for a in train._actions for o in a.option_strings}
-    given = set()
+    given = {}
     for word in argv:
         name = word.split("=", 1)[0]
         if name in options:
-            given.add(options[name])
-        else:  # an unambiguous prefix, as argparse accepts (--max-s 5)
-            matches = {dest for o, dest in options.items() if name.startswith("--") and o.startswith(name)}
-            given |= matches if len(matches) == 1 else set()
+            given[options[name]] = name
+        elif name.startswith("--"):  # an unambiguous prefix, as argparse accepts (--max-s 5)
+            matches = {o for o in options if o.startswith(name)}
+            if len({options[o] for o in matches}) == 1:
+                given[options[matches.pop()]] = name
     return given
 
 
-def _resume_with_flags(args: argparse.Namespace, given: set[str]) -> tuple[RunConfig, list[str]]:
+def _resume_with_flags(args: argparse.Namespace, given: dict[str, str]) -> tuple[RunConfig, list[str]]:
     """The run's saved config, with the flags given now applied (and said) or refused."""
     run_dir = Path(args.resume)
     config = _resume_config(run_dir)
     notices = []
-    for name in sorted(given - RESUME_PER_PROCESS):
+    for name in sorted((given.keys() & CONFIG_FLAGS) - RESUME_PER_PROCESS):
         new, old = getattr(args, name), getattr(config, name)
-        flag = "--" + name.replace("_", "-")
+        flag = given[name]
         if name == "schedule":
             if new:
                 config.schedule = list(config.schedule) + list(new)
@@ -191,7 +192,7 @@ def _shown(value: object) -> str:
     return "(not set)" if value is None else str(value)
 
 
-def _train(args: argparse.Namespace, train_argv: list[str], given: set[str]) -> int:
+def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str]) -> int:
     from cockpit.attach import run_attached
     from cockpit.inbox import CommandInbox
     from cockpit.launch import run_headless, run_with_app

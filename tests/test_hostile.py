@@ -193,7 +193,7 @@ def test_resume_applies_flags_with_a_notice_and_continues_the_lr_schedule(
     run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The old run ended at its last step with lr 0; extended, the first extra step must learn."""
-    status, _ = resume(capsys, run, "--max-steps", "9", "--lr", "0.002", "--save-every", "3")
+    status, _ = resume(capsys, run, "--max-steps", "9", "--lr", "0.002", "--save-every", "3", "--foreground")
     assert status == 0
     said = [n.message for n in notices(run, "resume")]
     assert any("--max-steps is now 9 (was 6)" in m for m in said), said
@@ -519,3 +519,36 @@ def test_resume_fingerprint_changes_exactly_when_the_data_does(texts: list[str],
     elif change == "order":
         other.label_names = ["b", "a"]
     assert (data_fingerprint(data) == data_fingerprint(other)) == (change == "none")
+
+
+RESUME_FLAGS = [
+    ("--lr", "0.01"), ("--lr", "5e-05"), ("--max-steps", "9"), ("--save-every", "3"), ("--eval-every", "2"),
+    ("--keep-checkpoints", "5"), ("--device", "cpu"), ("--batch-size", "4"), ("--batch-size", "8"), ("--seed", "7"),
+    ("--model", "/elsewhere"), ("--eval-split", "0.3"), ("--max-length", "64"), ("--freeze", "embeddings"),
+    ("--epochs", "2"), ("--warmup-ratio", "0"), ("--pin", "3,4"),
+]  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None)
+@given(flags=st.lists(st.sampled_from(RESUME_FLAGS), unique_by=lambda f: f[0], max_size=4))
+def test_resume_never_ignores_a_flag(trained: Path, flags: list[tuple[str, str]]) -> None:
+    """Every flag given with --resume is applied (and said, when it changes something) or refused."""
+    from cockpit.cli import RESUME_MAY_CHANGE, _resume_with_flags, build_parser, given_flags
+    from cockpit.config import RunConfig
+
+    argv = ["train", "--resume", str(trained), *[word for flag in flags for word in flag]]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    old = RunConfig.load(trained / "config.json")
+    dest = {flag: next(iter(given_flags(parser, [flag]))) for flag, _ in flags}
+    changed = {f for f, _ in flags if getattr(args, dest[f]) != getattr(old, dest[f])}
+    fixed = [f for f in changed if dest[f] not in RESUME_MAY_CHANGE]
+    try:
+        config, said = _resume_with_flags(args, given_flags(parser, argv))
+    except CockpitError as exc:
+        assert fixed and any(f"{f} cannot change" in str(exc) for f in fixed), exc
+        return
+    assert not fixed
+    for flag, _ in flags:
+        assert getattr(config, dest[flag]) == getattr(args, dest[flag])
+    assert sorted(m.split()[1] for m in said) == sorted(changed)
