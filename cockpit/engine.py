@@ -51,6 +51,7 @@ from cockpit.events import (
     SaveCheckpoint,
     SaveThresholds,
     SetLearningRate,
+    SetPosWeight,
     StateChanged,
     StepMetrics,
     Stop,
@@ -58,6 +59,7 @@ from cockpit.events import (
     UnpinRows,
     parse_scheduled,
 )
+from cockpit.inbox import CommandInbox
 from cockpit.instruments import (
     GroupNorms,
     best_thresholds,
@@ -66,12 +68,13 @@ from cockpit.instruments import (
     constant_loss,
     is_finite,
     majority_accuracy,
+    positive_weights,
     predict,
     training_loss,
 )
-from cockpit.journal import JOURNAL_NAME, JournalWriter
+from cockpit.journal import JOURNAL_NAME, JournalWriteError, JournalWriter
 from cockpit.model import expand_groups
-from cockpit.prepare import PreparedRun
+from cockpit.prepare import SAID_ON_RESUME, PreparedRun
 from cockpit.stream import EventStream, Observer
 
 Phase = Literal["at_boundary", "after_backward", "before_optimizer_step", "after_optimizer_step", "at_step_end"]
@@ -152,6 +155,7 @@ class Engine:
         self.stream.observers += observers or []
         self.hooks: list[StepHooks] = list(hooks)
         self.commands: queue.Queue[tuple[Command, str, str]] = queue.Queue()  # command, source, id
+        self.inbox: CommandInbox | None = None  # the run's control endpoint, opened by run()
 
         cfg = self.config
         self.effective_batch = cfg.effective_batch
@@ -161,6 +165,7 @@ class Engine:
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.warmup_steps = int(cfg.warmup_ratio * self.total_steps)
         self.targets = torch.as_tensor(prepared.train.targets)
+        self.pos_weight = self._positive_weights(cfg.pos_weight)
         self.schedule: dict[int, list[Command]] = {}
         for entry in cfg.schedule:
             at, command = parse_scheduled(entry)
@@ -206,6 +211,13 @@ class Engine:
             (no_decay if _no_weight_decay(name) else decay).append(param)
         return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
+    def _positive_weights(self, spec: str) -> torch.Tensor | None:
+        """BCE pos_weight from `--pos-weight` / `pos_weight=`: multilabel only (softmax has no positives)."""
+        if spec != "off" and self.task != "multilabel":
+            raise CockpitError(f"pos_weight={spec}: only for multilabel data (this run is {self.task})")
+        weights = positive_weights(self.targets, spec)
+        return weights.to(self.device) if weights is not None else None
+
     def _lr_factor(self, step: int) -> float:
         """Linear warmup, then linear decay to zero (as HF's get_linear_schedule_with_warmup)."""
         if step < self.warmup_steps:
@@ -218,6 +230,10 @@ class Engine:
         except ValueError as exc:  # a checkpoint of another model
             raise CockpitError(f"--resume: the checkpoint's optimizer state does not fit this model ({exc})") from None
         self.scheduler.load_state_dict(state.scheduler)
+        # The lr of the next step follows this run's plan (a longer --max-steps re-plans the decay;
+        # without this the first extra step trained at the old plan's final lr, 0).
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
+            group["lr"] = base * self._lr_factor(state.step)
         torch.set_rng_state(state.rng_cpu)
         if torch.cuda.is_available() and state.rng_cuda:
             torch.cuda.set_rng_state_all(state.rng_cuda)
@@ -242,6 +258,8 @@ class Engine:
         """Every event of the engine leaves here. A step still waiting for its update sizes is
         emitted first (one extra host transfer, only off the hot path), so no event of a step
         reaches the journal before that step's metrics."""
+        if self.stream.journal_error is not None and not isinstance(event, RunEnded):
+            raise self.stream.journal_error  # never train on without a journal, even if an observer swallowed it
         if self.pending is not None:
             pending, self.pending = self.pending, None
             self._emit_step(pending, pending.update.tolist() if pending.update is not None else [])
@@ -249,8 +267,12 @@ class Engine:
 
     def run(self) -> RunEnded:
         """Train to the end (or a stop), then save; never raises: failures end as reason=error."""
-        journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME)
-        self.config.save(self.run_dir / "config.json")
+        try:
+            journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME)
+            self.config.save(self.run_dir / "config.json")
+        except OSError as exc:
+            return RunEnded(step=self.step, reason=EndReason.ERROR, message=f"{exc}; nothing was trained")
+        self.inbox = CommandInbox(self.run_dir)
         try:
             self._announce()
             if self._last_pin_step < 0:
@@ -266,7 +288,7 @@ class Engine:
             ended = self._finish()
         except Exception as exc:
             ended = self._fail(exc)
-        self.emit(ended)
+        self.emit(ended)  # to the journal too, unless writing it is what failed
         self.stream.journal = None
         journal.close()
         return ended
@@ -306,9 +328,10 @@ class Engine:
                 resumed_from=self.step if prepared.resume else None,
             )
         )
-        if prepared.resume is None:
-            for kind, message, evidence in prepared.notices:
+        for kind, message, evidence in prepared.notices:
+            if prepared.resume is None or kind in SAID_ON_RESUME:
                 self.emit(Notice(step=self.step, kind=kind, message=message, evidence=evidence))
+        if prepared.resume is None:
             head = prepared.loaded.head
             if head.reinitialised and head.reason:
                 self.emit(
@@ -352,7 +375,7 @@ class Engine:
                     batch = self._collate(chunk)
                     with self.autocast or contextlib.nullcontext():
                         logits = self.model(**batch).logits
-                    loss = training_loss(logits, self.targets[chunk].to(self.device), self.task)
+                    loss = training_loss(logits, self.targets[chunk].to(self.device), self.task, self.pos_weight)
                     scaled = loss * (len(chunk) / len(rows))
                     self.scaler.scale(scaled).backward()  # scale() returns `scaled` itself unless fp16
                     total += scaled.detach()
@@ -486,6 +509,7 @@ class Engine:
         for command in self.schedule.pop(self.step + 1, []):
             self._apply(command, "schedule")
         while True:
+            self._take_inbox()
             try:
                 command, source, id = self.commands.get(timeout=0.2) if self._paused else self.commands.get_nowait()
             except queue.Empty:
@@ -495,6 +519,17 @@ class Engine:
             self._apply(command, source, id)
             if self._stop_reason is not None:
                 return
+
+    def _take_inbox(self) -> None:
+        """Commands from other processes (`cockpit attach`, `cockpit send`) join the queue in order."""
+        for item in self.inbox.take() if self.inbox is not None else []:
+            if item.command is None:
+                refused = f"refused: {item.refused}"
+                self.emit(
+                    CommandApplied(step=self.step, command=item.text, source=item.source, result=refused, id=item.id)
+                )
+            else:
+                self.submit(item.command, item.source, item.id)
 
     def _apply(self, command: Command, source: str, id: str = "") -> None:
         result = "ok"
@@ -519,6 +554,8 @@ class Engine:
                 result = self._change_pins(command)
             elif isinstance(command, SaveThresholds):
                 result = self._save_thresholds()
+            elif isinstance(command, SetPosWeight):
+                self.pos_weight = self._positive_weights(command.value)
         except CockpitError as exc:
             result = f"refused: {exc}"
         self.emit(
@@ -680,12 +717,17 @@ class Engine:
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" at {frame.filename}:{frame.lineno}" if frame else ""
         message = f"{type(exc).__name__}: {exc}{where}"
+        if isinstance(exc, (JournalWriteError, ckpt.CheckpointWriteError)):  # a full disk: said in words
+            message = str(exc)
         self.pending = None  # its update may be what failed
         saved = None
         try:
-            self._save_checkpoint()
-            latest = ckpt.latest_checkpoint(self.run_dir)
-            saved = str(latest) if latest else None
+            if not isinstance(exc, (JournalWriteError, ckpt.CheckpointWriteError)):  # the disk is full
+                self._save_checkpoint()
         except Exception as save_error:  # the original error matters more
             message += f" (and the checkpoint failed: {save_error})"
+        latest = ckpt.latest_checkpoint(self.run_dir)
+        saved = str(latest) if latest else None
+        if "last good checkpoint" not in message:
+            message += f"; last good checkpoint: {saved or 'none'}"
         return RunEnded(step=self.step, reason=EndReason.ERROR, checkpoint=saved, message=message)

@@ -90,7 +90,7 @@ def test_fixed_vocabularies_are_enums_that_read_and_write_as_plain_strings() -> 
 
 def test_the_head_fit_is_a_dataclass_that_names_its_layer_group() -> None:
     """model.py puts the head in group `head`; diagnostics read that instead of guessing by name."""
-    from cockpit.diagnostics import head_group
+    from cockpit.diagnostics.base import head_group
 
     assert run_started().head.group == "head"
     assert head_group(["embeddings", "classifier", "head"], HEAD) == "head"
