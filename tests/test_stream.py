@@ -10,34 +10,12 @@ from typing import Any
 from conftest import tiny_engine
 
 from cockpit.diagnostics import Diagnostics
-from cockpit.events import Alarm, CommandApplied, Event, Notice, PinRows, PinsChanged, RunStarted, StepMetrics
+from cockpit.events import Alarm, CommandApplied, Event, Notice, PinRows, PinsChanged, StepMetrics
 from cockpit.journal import JOURNAL_NAME, JournalWriter, read_journal
 from cockpit.stream import EventStream
 from cockpit.ui.run_state import RunState
 
 SENTIMENT = Path(__file__).resolve().parents[1] / "sample_data" / "sentiment.parquet"
-
-
-def run(step: int) -> RunStarted:
-    return RunStarted(
-        step=step,
-        model="m",
-        task="binary",
-        labels=["a", "b"],
-        layers=["head"],
-        layer_params={"head": 1},
-        pins=[],
-        device="cpu",
-        config={},
-        total_steps=10,
-        steps_per_epoch=10,
-        run_dir="",
-        train_rows=1,
-        eval_rows=0,
-        constant_loss=0.69,
-        frozen=[],
-        head={},
-    )
 
 
 def note(step: int, kind: str = "n") -> Notice:
