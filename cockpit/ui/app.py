@@ -66,14 +66,16 @@ COCKPIT_ACTIONS = frozenset(
     }
 )
 
-# view name -> (the panel shown for it, the column holding that panel)
+# view name -> the panels shown for it in the compact layout
 VIEW_PANELS = {
-    "loss": ("loss-panel", "left"),
-    "layers": ("layers", "left"),
-    "pins": ("pins", "right"),
-    "eval": ("eval", "right"),
-    "log": ("log", "left"),
+    "split": ("loss-panel", "pins"),
+    "loss": ("loss-panel",),
+    "layers": ("layers",),
+    "pins": ("pins",),
+    "eval": ("eval",),
+    "log": ("log",),
 }
+PANEL_COLUMN = {"loss-panel": "left", "layers": "left", "log": "left", "pins": "right", "eval": "right"}
 
 
 class CockpitApp(App[None]):
@@ -133,7 +135,7 @@ class CockpitApp(App[None]):
         self.examples = examples
         self.run_label = run_label
         self.run_state = RunState()
-        self.view = "loss"
+        self.view = "split"
         self.compact = False
         self._wanted_theme = theme_name
         self._theme_problems: list[str] = []
@@ -174,6 +176,7 @@ class CockpitApp(App[None]):
         self._pins = self.query_one(PinnedExamples)
         self._eval = self.query_one(EvalPanel)
         self._log = self.query_one(EventLog)
+        self._pins.live = self.control is not None
         self._apply_theme()
         self.query_one("#loss-panel").border_title = "Loss"
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
@@ -215,15 +218,17 @@ class CockpitApp(App[None]):
     def _show_view(self, view: str) -> None:
         self.view = view
         main = self.screen_stack[0]
-        _panel, current_column = VIEW_PANELS[view]
-        for other, (panel, _column) in VIEW_PANELS.items():
-            main.query_one(f"#{panel}").set_class(other == view, "-current")
+        shown = VIEW_PANELS[view]
+        for panel in PANEL_COLUMN:
+            main.query_one(f"#{panel}").set_class(panel in shown, "-current")
         for column in ("left", "right"):
-            main.query_one(f"#{column}").set_class(column == current_column, "-current")
+            main.query_one(f"#{column}").set_class(any(PANEL_COLUMN[p] == column for p in shown), "-current")
+        main.set_class(len(shown) > 1, "-split")
         self._view_bar.select(view, len(self.run_state.active_alarms))
         self.run_state.changed.add(LOSS)  # a chart coming into view is drawn at its new size
         if self.compact:  # keys (arrows, space) go to the panel on screen, or to none
             targets = {
+                "split": self._pins.matrix,
                 "pins": self._pins.matrix,
                 "layers": self._layers,
                 "eval": self._eval,
@@ -250,6 +255,8 @@ class CockpitApp(App[None]):
 
     def _tick(self) -> None:
         self._drain(self.DRAIN_BUDGET_S)
+        if self.control is not None and self.run_state.pin_time is not None:
+            self._due.add(PINS)  # "predicted ... 3 s ago" keeps counting while nothing else changes
         self._render_changes()
 
     def catch_up(self) -> None:
@@ -295,7 +302,7 @@ class CockpitApp(App[None]):
             self._status_bar.show(state)
         if changed & {LAYERS, LAYERS_LAYOUT}:
             self._layers.show(state, rebuild=LAYERS_LAYOUT in changed)
-        if changed & {PINS, PINS_LAYOUT, LOSS}:  # the pins' summary sets their loss beside the training loss
+        if changed & {PINS, PINS_LAYOUT, LOSS, STATUS}:  # their summary: loss vs training loss, the lag alarm
             self._pins.show(state, rebuild=PINS_LAYOUT in changed)
             if PINS_LAYOUT in changed and isinstance(self.screen, ExamplesScreen):
                 self.screen.refresh_marks()

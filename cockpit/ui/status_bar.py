@@ -74,7 +74,7 @@ class StatusBar(Widget):
             head.append(Content(f"{started.task} · {len(started.labels)} labels"))
             head.append(Content(started.device))
         run_dir = started.run_dir if started else self.run_label
-        if run_dir:
+        if run_dir and width >= 100:  # narrower, it would take a line of its own
             head.append(Content.styled(f"run {run_dir}", "$text-muted"))
 
         total = state.total_steps

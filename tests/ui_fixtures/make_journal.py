@@ -151,7 +151,7 @@ def events() -> list:
                 effective_batch=16,
             )
         )
-        if step % 5 == 0:
+        if step % 2 == 0:  # pins refresh every ~2 s, as the engine's default cadence does
             progress = step / STEPS
             for p, pin in enumerate(pins):
                 for k, target in enumerate(pin.targets):
@@ -183,7 +183,7 @@ def events() -> list:
                 Alarm(
                     step=40,
                     time=at(40, 0.25),
-                    kind="pinned_loss_gap",
+                    kind="predictions_disagree",
                     severity="warning",
                     message="training loss 0.118 but the pinned examples' loss is 0.61 "
                     "(predictions about 0.3 for every label)",
