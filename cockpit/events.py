@@ -178,6 +178,15 @@ class RunEnded(Event):
     message: str = ""
 
 
+@dataclass
+class LoadingStage(Event):
+    """Before `run`: what the trainer is busy with (reading data, tokenizing, loading the model)."""
+
+    type: ClassVar[str] = "loading"
+    stage: str
+    detail: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -191,6 +200,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StateChanged,
         CheckpointSaved,
         RunEnded,
+        LoadingStage,
     )
 }
 

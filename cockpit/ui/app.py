@@ -25,6 +25,7 @@ from cockpit.events import (
     Command,
     Event,
     Freeze,
+    LoadingStage,
     Pause,
     PinRows,
     Resume,
@@ -39,7 +40,9 @@ from cockpit.ui.control import ExampleRow, RunControl
 from cockpit.ui.eval_panel import EvalPanel
 from cockpit.ui.event_log import EventLog
 from cockpit.ui.examples_screen import ExamplesScreen
+from cockpit.ui.help_screen import HelpScreen
 from cockpit.ui.layers_table import LayersTable
+from cockpit.ui.loading_screen import LoadingScreen
 from cockpit.ui.loss_chart import LossChart
 from cockpit.ui.lr_dialog import LearningRateDialog
 from cockpit.ui.pinned_examples import PinnedExamples
@@ -113,6 +116,7 @@ class CockpitApp(App[None]):
         Binding("e", "examples", "Examples"),
         Binding("t", "save_thresholds", "Thresholds"),
         Binding("q", "quit_cockpit", "Quit"),
+        Binding("question_mark", "help", "Help"),
         # Ctrl-C is a key in a raw-mode terminal, not SIGINT: make it do what users expect of it.
         Binding("ctrl+c", "quit_cockpit", "Quit", show=False, priority=True),
         *[
@@ -144,6 +148,7 @@ class CockpitApp(App[None]):
         self._due: set[str] = set()  # changed panels whose redraw interval has not passed yet
         self._drawn_at: dict[str, float] = {}
         self._main_screen: Screen | None = None  # set on mount; the panels live on it
+        self._loading: LoadingScreen | None = None  # shown from launch until the run's `run` event
         themes, self._theme_problems = load_themes()
         for theme in themes:
             self.register_theme(theme)
@@ -186,6 +191,9 @@ class CockpitApp(App[None]):
         if not self.compact:
             self._layers.focus()
         if self.control is not None:
+            if self.run_state.started is None:
+                self._loading = LoadingScreen(self.run_label)
+                self.push_screen(self._loading)
             self._worker = self.run_worker(self.control.run, name="training", thread=True, exit_on_error=False)
 
     def _apply_theme(self) -> None:
@@ -273,10 +281,16 @@ class CockpitApp(App[None]):
                 event = self.events.get_nowait()
             except queue.Empty:
                 break
-            self.run_state.apply(event)
+            if isinstance(event, LoadingStage):
+                if self._loading is not None:
+                    self._loading.add(event)
+            else:
+                self.run_state.apply(event)
             count += 1
             if deadline is not None and count % 64 == 0 and time.monotonic() > deadline:
                 break
+        if self._loading is not None and (self.run_state.started is not None or self.run_state.error):
+            self._close_loading()
         ended = self.run_state.ended
         if ended is not None and self._quitting:
             self.exit()
@@ -318,9 +332,21 @@ class CockpitApp(App[None]):
                 self._due.add(LOSS)
             self._rates.show(state)
 
+    def _close_loading(self) -> None:
+        """The run has started (or could not): from the loading screen to the cockpit."""
+        if self._loading is None:
+            return
+        if self._loading not in self.screen_stack:
+            self._loading = None
+        elif self.screen is self._loading:  # (under a dialog, it goes when the dialog closes)
+            self._loading = None
+            self.pop_screen()
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self._worker:
             return
+        if event.state in (WorkerState.ERROR, WorkerState.SUCCESS):
+            self._close_loading()
         if event.state == WorkerState.ERROR:
             error = event.worker.error
             message = f"{type(error).__name__}: {error}" if error else "unknown error"
@@ -393,6 +419,10 @@ class CockpitApp(App[None]):
         """Multilabel: keep the latest evaluation's best per-label thresholds in the saved model."""
         if self._submit(SaveThresholds()):
             self.notify("the best per-label thresholds will be saved with the model")
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
 
     def action_examples(self) -> None:
         if self.examples is None:
