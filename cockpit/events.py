@@ -319,12 +319,22 @@ class SaveThresholds(Command):
         return "thresholds=save"
 
 
+@dataclass(frozen=True)
+class PredictPins(Command):
+    """Predict the pinned examples at the next step boundary, whatever their cadence says."""
+
+    @property
+    def text(self) -> str:
+        return "predict"
+
+
 class CommandSyntaxError(ValueError):
     """A command string that cannot be parsed; the message says what forms exist."""
 
 
 COMMAND_FORMS = (
-    "freeze=GROUPS, unfreeze=GROUPS, lr=FLOAT, pause, resume, save, stop, pin=ROWS, unpin=ROWS, thresholds=save"
+    "freeze=GROUPS, unfreeze=GROUPS, lr=FLOAT, pause, resume, save, stop, pin=ROWS, unpin=ROWS, thresholds=save, "
+    "predict"
 )
 
 
@@ -362,7 +372,12 @@ def parse_command(text: str) -> Command:
         return PinRows(rows) if name == "pin" else UnpinRows(rows)
     if name == "thresholds" and value == "save":
         return SaveThresholds()
-    simple: dict[str, Command] = {"pause": Pause(), "resume": Resume(), "save": SaveCheckpoint()}
+    simple: dict[str, Command] = {
+        "pause": Pause(),
+        "resume": Resume(),
+        "save": SaveCheckpoint(),
+        "predict": PredictPins(),
+    }
     if name in simple and not value:
         return simple[name]
     if name == "stop":

@@ -56,6 +56,7 @@ from cockpit.ui.quit_dialog import QuitDialog
 from cockpit.ui.run_state import RunState
 from cockpit.ui.series import History, Smoother, sparkline
 from cockpit.ui.themes import THEMES_DIR, load_themes
+from cockpit.ui.thresholds_dialog import ThresholdsDialog
 
 if TYPE_CHECKING:
     from cockpit.engine import Engine
@@ -165,15 +166,21 @@ async def test_space_toggles_freeze_of_the_highlighted_layer() -> None:
 
 
 @run_async
-async def test_f_freezes_every_group_below_the_highlighted_one() -> None:
+async def test_f_freezes_the_highlighted_group_and_every_group_below_it() -> None:
     control = FakeControl()
     async with running_app(live_events(), control) as (app, pilot):
         await pilot.press("l", "down", "down", "down", "f")
         await pilot.pause()
-        assert control.commands == [Freeze(("embeddings", "layer.0", "layer.1"))]
-        await pilot.press("home", "ctrl+home", "f")  # nothing below the first group
+        assert control.commands == [Freeze(("embeddings", "layer.0", "layer.1", "layer.2"))]
+        assert "freezing 4 layer groups at the next step" in notifications(app)[-1]
+        # the trainer's answer names the groups it hit
+        app.events.put(CommandApplied(step=58, command="freeze=embeddings,layer.0,layer.1,layer.2", source="ui"))
+        app.catch_up()
         await pilot.pause()
-        assert len(control.commands) == 1
+        assert notifications(app)[-1] == "step 58: froze embeddings, layer.0, layer.1, layer.2"
+        await pilot.press("down", "down", "f")  # the head too: nothing would be left to train
+        await pilot.pause()
+        assert len(control.commands) == 1 and "must stay trainable" in notifications(app)[-1]
 
 
 @run_async
@@ -182,9 +189,12 @@ async def test_pause_resume_and_save() -> None:
     async with running_app(live_events(), control) as (app, pilot):
         await pilot.press("p")
         assert control.commands == [Pause()]
+        status = str(app.query_one("#status").render())
+        assert "running" in status and "pausing after this step" in status  # at once, before the step ends
         app.events.put(StateChanged(step=58, state="paused", reason="ui"))
         app.catch_up()
-        assert "paused" in str(app.query_one("#status").render())
+        status = str(app.query_one("#status").render())
+        assert "paused" in status and "pausing after" not in status
         await pilot.press("p", "s")
         assert control.commands == [Pause(), Resume(), SaveCheckpoint()]
 
@@ -226,8 +236,21 @@ async def test_t_keeps_the_best_thresholds_once_an_eval_found_them() -> None:
         app.catch_up()
         assert app.check_action("save_thresholds", ())
         await pilot.press("t")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ThresholdsDialog) and control.commands == []  # asks first
+        table = str(dialog.query_one("#thresholds-table", Static).content)
+        assert "race" in table and "0.20" in table
+        text = " ".join(str(label.content) for label in dialog.query(Label))
+        assert "step 60 on 60 eval rows" in text and "only 60 eval rows" in text  # noisy: said so
+        assert "model/thresholds.json" in text
+        await pilot.press("n")
+        await pilot.pause()
+        assert control.commands == []
+        await pilot.press("t", "y")
+        await pilot.pause()
         assert control.commands == [SaveThresholds()]
-        assert "t: keep these thresholds" in plain(app.query_one("#eval-body", Static))
+        assert "t: save these thresholds" in plain(app.query_one("#eval-body", Static))
 
 
 def test_parse_learning_rate() -> None:

@@ -23,11 +23,13 @@ from textual.worker import Worker, WorkerState
 
 from cockpit.events import (
     Command,
+    CommandApplied,
     Event,
     Freeze,
     LoadingStage,
     Pause,
     PinRows,
+    PredictPins,
     Resume,
     SaveCheckpoint,
     SaveThresholds,
@@ -36,6 +38,7 @@ from cockpit.events import (
     Unfreeze,
     UnpinRows,
 )
+from cockpit.thresholds import THRESHOLDS_NAME, thresholds_document, write_thresholds
 from cockpit.ui.control import ExampleRow, RunControl
 from cockpit.ui.eval_panel import EvalPanel
 from cockpit.ui.event_log import EventLog
@@ -51,6 +54,7 @@ from cockpit.ui.rates_strip import RatesStrip
 from cockpit.ui.run_state import EVAL, LAYERS, LAYERS_LAYOUT, LOG, LOSS, PINS, PINS_LAYOUT, STATUS, RunState
 from cockpit.ui.status_bar import StatusBar
 from cockpit.ui.themes import DEFAULT_THEME, FALLBACK_THEME, load_themes
+from cockpit.ui.thresholds_dialog import ThresholdsDialog
 from cockpit.ui.view_bar import VIEWS, ViewBar
 
 __all__ = ["CockpitApp", "ExampleRow", "RunControl"]
@@ -61,6 +65,7 @@ COCKPIT_ACTIONS = frozenset(
         "focus_layers",
         "toggle_pause",
         "save",
+        "predict_pins",
         "set_learning_rate",
         "examples",
         "save_thresholds",
@@ -112,6 +117,7 @@ class CockpitApp(App[None]):
         Binding("l", "focus_layers", "Layers"),
         Binding("p", "toggle_pause", "Pause"),
         Binding("s", "save", "Save"),
+        Binding("u", "predict_pins", "Predict pins"),
         Binding("r", "set_learning_rate", "LR"),
         Binding("e", "examples", "Examples"),
         Binding("t", "save_thresholds", "Thresholds"),
@@ -286,6 +292,8 @@ class CockpitApp(App[None]):
                     self._loading.add(event)
             else:
                 self.run_state.apply(event)
+                if isinstance(event, CommandApplied) and event.source == "ui" and self.control is not None:
+                    self._say_what_was_done(event)
             count += 1
             if deadline is not None and count % 64 == 0 and time.monotonic() > deadline:
                 break
@@ -331,6 +339,18 @@ class CockpitApp(App[None]):
             if not self._loss_chart.draw(state):  # no size yet: draw when laid out
                 self._due.add(LOSS)
             self._rates.show(state)
+
+    def _say_what_was_done(self, event: CommandApplied) -> None:
+        """A key's command, as the trainer applied it: which groups a freeze hit, or why it was refused."""
+        result = event.result
+        if result.startswith("refused") or result.startswith("error"):
+            self.notify(f"{event.command}: {result}", severity="warning", timeout=8)
+            return
+        if result in ("", "ok"):  # a trainer that only says "ok": name what the command itself names
+            verb, _, groups = event.command.partition("=")
+            done = {"freeze": "froze", "unfreeze": "unfroze"}.get(verb)
+            result = f"{done} {groups.replace(',', ', ')}" if done else f"{event.command}: done"
+        self.notify(f"step {event.step}: {result}", timeout=6)
 
     def _close_loading(self) -> None:
         """The run has started (or could not): from the loading screen to the cockpit."""
@@ -383,7 +403,8 @@ class CockpitApp(App[None]):
         if self._submit(command):
             self.run_state.request_freeze(list(message.groups), message.freeze)
             if len(message.groups) > 1:
-                self.notify(f"freezing {len(message.groups)} layer groups: {', '.join(message.groups)}")
+                verb = "freezing" if message.freeze else "unfreezing"
+                self.notify(f"{verb} {len(message.groups)} layer groups at the next step: {', '.join(message.groups)}")
             self._render_changes(force=True)  # the user sees the request at once
 
     def on_examples_screen_pin_toggled(self, message: ExamplesScreen.PinToggled) -> None:
@@ -399,7 +420,15 @@ class CockpitApp(App[None]):
     def action_toggle_pause(self) -> None:
         paused = self.run_state.state == "paused"
         if self._submit(Resume() if paused else Pause()):
-            self.notify("resuming" if paused else "pausing after this step")
+            saying = "resuming" if paused else "pausing after this step"
+            self._status_bar.request("running" if paused else "paused", saying)
+            self.notify(saying)
+
+    def action_predict_pins(self) -> None:
+        if not self.run_state.pins:
+            self.notify("no pinned examples: press e to pin training rows", severity="warning")
+        elif self._submit(PredictPins()):
+            self.notify("predicting the pinned examples after this step")
 
     def action_save(self) -> None:
         if self._submit(SaveCheckpoint()):
@@ -416,9 +445,46 @@ class CockpitApp(App[None]):
         self.push_screen(LearningRateDialog(self.run_state.peak_lr, self.run_state.lr), chosen)
 
     def action_save_thresholds(self) -> None:
-        """Multilabel: keep the latest evaluation's best per-label thresholds in the saved model."""
-        if self._submit(SaveThresholds()):
-            self.notify("the best per-label thresholds will be saved with the model")
+        """Multilabel: after a confirmation, keep the latest eval's best per-label thresholds with the model.
+
+        While training, the trainer writes them when it saves the model; after the run has ended,
+        the app writes them into the saved model folder itself.
+        """
+        result = self.run_state.last_eval
+        if result is None or not result.thresholds:
+            return
+        if self.control is None:
+            self.notify("read-only replay: the run cannot be changed from here", severity="warning")
+            return
+        ended, started = self.run_state.ended, self.run_state.started
+        training = ended is None and self.run_state.error is None
+        if training:
+            model_dir = f"{started.run_dir}/model" if started else "the run's model folder"
+            destination = f"{model_dir}/{THRESHOLDS_NAME}, written with the model at the end of the run"
+        elif ended is not None and ended.model_dir:
+            destination = f"{ended.model_dir}/{THRESHOLDS_NAME}"
+        else:
+            self.notify("the run ended without saving a model: nowhere to keep thresholds", severity="warning")
+            return
+
+        def answered(save: bool | None) -> None:
+            if not save:
+                return
+            if training:
+                if self._submit(SaveThresholds()):
+                    self.notify(f"thresholds from the eval at step {result.step} go to {destination}")
+                return
+            assert ended is not None and ended.model_dir
+            try:
+                path = write_thresholds(
+                    ended.model_dir, thresholds_document(result.thresholds, result.step, result.rows)
+                )
+            except OSError as exc:
+                self.notify(f"could not write the thresholds: {exc}", severity="error")
+                return
+            self.notify(f"thresholds saved in {path} (README: applying them to pipeline output)")
+
+        self.push_screen(ThresholdsDialog(result, destination), answered)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

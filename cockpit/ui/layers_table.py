@@ -2,7 +2,7 @@
 
 Seed 001 ("the head's weights hardly change") is answered by the gradient norm, its history and
 the relative update (update size / weight size) per group; freezing happens here too, with
-`space` on a row or `f` for every group below it.
+`space` on a row or `f` for that group and every group below it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class LayersTable(DataTable):
 
     BINDINGS = [
         Binding("space", "toggle_freeze", "Freeze"),
-        Binding("f", "freeze_below", "Freeze below"),
+        Binding("f", "freeze_below", "Freeze up to here"),
     ]
 
     DEFAULT_CSS = """
@@ -155,12 +155,13 @@ class LayersTable(DataTable):
         self.post_message(self.FreezeRequested((name,), freeze=not currently))
 
     def action_freeze_below(self) -> None:
+        """Freeze the highlighted group and every group below it (nearer the input)."""
         name = self.highlighted_layer
         if name is None or self.run_state is None:
             return
         names = list(self.run_state.layers)
-        below = tuple(names[: names.index(name)])
-        if not below:
-            self.notify(f"no layer group below {name}", severity="warning")
+        upto = tuple(names[: names.index(name) + 1])
+        if len(upto) == len(names):
+            self.notify("at least one layer group must stay trainable: highlight a lower one", severity="warning")
             return
-        self.post_message(self.FreezeRequested(below, freeze=True))
+        self.post_message(self.FreezeRequested(upto, freeze=True))
