@@ -105,7 +105,10 @@ class EvalPanel(VerticalScroll):
         thresholds = 18 if result.thresholds else 0
         longest = max([len(label) for label in labels] + [LABEL_MIN])
         fixed = 1 + 5 + 2 + 2 * (digits + 1) + 1 + thresholds
-        bar_width = max(BAR_MIN, min(BAR_MAX, (self._width - fixed - min(longest, 14)) // 2))
+        # label names first get the width there is (up to their longest), the bars what is left
+        room = self._width - fixed - max(2 * BAR_MIN, BAR_MIN + len("predicted") - digits - 1)
+        label_width = max(LABEL_MIN, min(longest, room))
+        bar_width = max(BAR_MIN, min(BAR_MAX, (self._width - fixed - label_width) // 2))
         predicted_column = max(bar_width + 1 + digits, len("predicted"))
         true_column = bar_width + 1 + digits
         label_width = max(LABEL_MIN, min(longest, self._width - fixed - bar_width - predicted_column + digits + 1))
