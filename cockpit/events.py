@@ -178,11 +178,12 @@ class RunEnded(Event):
     message: str = ""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LoadingStage(Event):
-    """Before `run`: what the trainer is busy with (reading data, tokenizing, loading the model)."""
+    """Before step 1: what is being loaded (data, tokenizer, model, tokenization), for a waiting screen."""
 
     type: ClassVar[str] = "loading"
+    step: int = 0
     stage: str
     detail: str = ""
 
