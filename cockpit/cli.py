@@ -74,7 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="schedule a command, e.g. 40:unfreeze=layer.4-5 or 100:lr=1e-5 (repeatable)",
     )
     train.add_argument("--pin", dest="pins", type=_int_list, help="training rows to follow, e.g. 3,17,42")
-    train.add_argument("--pin-budget", type=float, default=0.01, help="share of time for pinned predictions (0.01)")
+    train.add_argument("--pin-budget", type=float, default=0.03, help="share of time for pinned predictions (0.03)")
+    train.add_argument(
+        "--pin-every",
+        dest="pin_every_s",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="predict the pinned examples about this often, budget permitting (default 2)",
+    )
     train.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N steps")
     train.add_argument("--keep-checkpoints", type=int, default=3)
     train.add_argument("--trust-remote-code", action="store_true", help="run code shipped in the model folder (off)")
