@@ -144,7 +144,7 @@ class PinnedExamples(Vertical):
         )
 
     def freshness(self, state: RunState) -> str:
-        """`predicted at step 37, 1 s ago (eval mode)`: when the numbers were computed, and how."""
+        """`predicted at step 37, 1 s ago`: when the numbers below were computed."""
         if state.pin_step is None:
             return ""
         when = f"predicted at step {state.pin_step}"
@@ -153,8 +153,8 @@ class PinnedExamples(Vertical):
             when += f", {ago(now - state.pin_time)} ago"
         behind = state.step - state.pin_step
         if behind > 0:
-            when += f", {behind} step{'s' if behind > 1 else ''} behind (u: now)"
-        return when + ", eval mode as inference"
+            when += f" · {behind} step{'s' if behind > 1 else ''} behind (u: now)"
+        return when
 
     def _texts(self, state: RunState) -> Content:
         lines = []
