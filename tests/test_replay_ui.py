@@ -49,6 +49,16 @@ def test_replay_snapshot_compact_pinned(snap_compare) -> None:
     assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=caught_up, press=["3"])
 
 
+def test_replay_snapshot_without_colour(snap_compare, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_COLOR: chart series apart by marker, wrong predictions bold with a reversed ✗."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(replay_app(), terminal_size=(100, 30), run_before=caught_up)
+
+
+def test_help_snapshot(snap_compare) -> None:
+    assert snap_compare(replay_app(), terminal_size=(100, 30), run_before=caught_up, press=["question_mark"])
+
+
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 @run_async
 async def test_every_column_of_every_panel_fits(size: tuple[int, int]) -> None:
