@@ -113,22 +113,29 @@ def _resume_config(run_dir: Path) -> RunConfig:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from cockpit.launch import run_headless, run_with_app
-    from cockpit.prepare import prepare
-
+    run_dir = None
     if args.resume:
         run_dir = Path(args.resume)
         config = _resume_config(run_dir)
         config.headless = args.headless
         if args.max_steps is not None:  # a new step budget for the continued run
             config.max_steps = args.max_steps
-        prepared = prepare(config, resume_dir=run_dir)
     else:
         config = config_from_args(args)
-        prepared = prepare(config)
+
+    def prepare_run(on_stage=None):  # noqa: ANN001, ANN202
+        from cockpit.prepare import prepare
+
+        return prepare(config, resume_dir=run_dir, on_stage=on_stage)
+
     if args.headless or not sys.stdout.isatty():
-        return run_headless(prepared)
-    return run_with_app(prepared, args.theme)
+        from cockpit.launch import run_headless
+
+        return run_headless(prepare_run())
+    from cockpit.startup import train_with_app  # the cockpit opens at once; the run is prepared behind it
+
+    config.validate()  # a bad flag is still one line before any screen opens
+    return train_with_app(prepare_run, args.theme, run_label=config.data)
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -211,13 +211,19 @@ def run_headless(prepared: PreparedRun) -> int:
     return _print_outcome(runner.ended, prepared)
 
 
+def engine_for_app(prepared: PreparedRun, put: Callable[[Event], None]) -> Engine:
+    """The engine as the cockpit runs it: a non-finite loss pauses; its events (and alarms) go to `put`."""
+    engine = Engine(prepared, on_nonfinite="pause")
+    engine.observers += [Diagnostics(engine.emit), put]
+    return engine
+
+
 def run_with_app(prepared: PreparedRun, theme: str) -> int:
     """Open the cockpit on a live run; the engine keeps training in its own thread."""
     from cockpit.ui.app import CockpitApp, ExampleRow
 
     events: queue.SimpleQueue[Event] = queue.SimpleQueue()
-    engine = Engine(prepared, on_nonfinite="pause")
-    engine.observers += [Diagnostics(engine.emit), events.put]
+    engine = engine_for_app(prepared, events.put)
     runner = EngineThread(engine)
     train = prepared.train
     examples = [

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,17 @@ def _run_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}"
 
 
-def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
-    """Load and check everything; nothing is trained or written except the run directory."""
+def prepare(
+    config: RunConfig, resume_dir: Path | None = None, on_stage: Callable[[str, str], None] | None = None
+) -> PreparedRun:
+    """Load and check everything; nothing is trained or written except the run directory.
+
+    `on_stage(stage, detail)` hears what is being done, for the cockpit's loading screen.
+    """
+    stage = on_stage or (lambda _stage, _detail: None)
     config.validate()
     data_path = Path(config.data)
+    stage("reading data", str(data_path))
     full = load_labeled_texts(data_path, config.text_column, config.label_columns, config.label_names)
     notices = list(full.notices)
     if config.eval_path:
@@ -90,6 +98,7 @@ def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
     from transformers import set_seed
 
     set_seed(config.seed)  # the new head's initial weights and dropout follow --seed
+    stage("loading model", f"{model_source} for {len(train)} training rows, {len(train.label_names)} labels")
     loaded = load_model(model_source, train.task, train.label_names, config.trust_remote_code)
     if resume is not None:
         loaded.source = config.model
@@ -101,6 +110,7 @@ def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
             expand_groups(group, names, flag=f"--at {entry}")
 
     tokenizer = loaded.tokenizer
+    stage("tokenizing", f"{len(train)} rows")
     limit = min(config.max_length, getattr(tokenizer, "model_max_length", config.max_length) or config.max_length)
     # Two passes: untruncated lengths for the summary, then exactly what inference will feed.
     lengths = [len(ids) for ids in tokenizer(train.texts, truncation=False, verbose=False)["input_ids"]]

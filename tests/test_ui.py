@@ -155,7 +155,7 @@ async def test_space_toggles_freeze_of_the_highlighted_layer() -> None:
         await pilot.press("l", "down", "space")
         await pilot.pause()
         assert control.commands == [Freeze(("layer.0",))]
-        assert cell_text(app.query_one(LayersTable), "layer.0", "state") == "… freeze"
+        assert cell_text(app.query_one(LayersTable), "layer.0", "state") == "…freeze"
         await pilot.press("space")  # changed my mind before the engine confirmed
         await pilot.pause()
         assert control.commands[-1] == Unfreeze(("layer.0",))

@@ -109,3 +109,36 @@ async def test_chart_series_and_wrong_predictions_read_without_colour() -> None:
         cross = next(span for span in wrong.spans if wrong.plain[span.start : span.end] == "✗")
         assert "reverse" in str(cross.style) and "bold" in str(cross.style)  # stands out in NO_COLOR too
         assert "predicted at step 60" in str(app.query_one("#pins").border_subtitle)
+
+
+@run_async
+async def test_a_real_launch_shows_each_loading_stage_then_the_cockpit(
+    tiny_model: Path, multilabel_file: Path, tmp_path: Path
+) -> None:
+    """`cockpit train` opens the app first and prepares the run behind its loading screen."""
+    import queue
+
+    from conftest import TINY_RUN
+
+    from cockpit.config import RunConfig
+    from cockpit.prepare import prepare
+    from cockpit.startup import PreparingRun
+
+    config = RunConfig(data=str(multilabel_file), model=str(tiny_model), out=str(tmp_path / "run"), max_steps=2)
+    for key, value in TINY_RUN.items():
+        setattr(config, key, value)
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    control = PreparingRun(lambda on_stage: prepare(config, on_stage=on_stage), events)
+    seen: list[str] = []
+    stage = control.stage
+    control.stage = lambda name, detail="": (seen.append(name), stage(name, detail))[1]  # type: ignore[method-assign]
+    app = CockpitApp(events, control)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert isinstance(app.screen, LoadingScreen)  # before torch is even imported
+        for _ in range(600):
+            await pilot.pause(0.1)
+            if app.run_state.ended is not None:
+                break
+        assert app.run_state.ended is not None and app.run_state.ended.reason == "finished"
+        assert not isinstance(app.screen, LoadingScreen)
+    assert seen == ["starting", "reading data", "loading model", "tokenizing", "first step"]

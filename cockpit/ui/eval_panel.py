@@ -88,7 +88,7 @@ class EvalPanel(VerticalScroll):
             if name == "accuracy" and majority is not None:
                 line += Content.styled(f"   majority baseline {majority:.4f}", "$text-muted")
                 if value <= majority + MAJORITY_MARGIN:
-                    warning = "\n           ⚠ no better than always predicting the majority class"
+                    warning = "\n           ⚠ no better than the majority baseline"
                     line += Content.styled(warning, "bold $text-warning")
             lines.append(line)
         lines.append(Content(""))

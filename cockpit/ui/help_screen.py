@@ -56,7 +56,7 @@ MEANINGS: list[tuple[str, list[tuple[str, str]]]] = [
     (
         "Layers",
         [
-            ("● train ❄ frozen", "whether the group's weights are trained; … freeze: asked, not yet applied"),
+            ("● train ❄ frozen", "whether the group's weights are trained; …freeze: asked, not yet applied"),
             ("grad norm", "size of the group's gradient at the last step, before clipping"),
             ("grad history", "that size over the run, on the group's own scale"),
             ("rel. update", "how far the last step moved the weights: |Δw| / |w| (0: not moving)"),

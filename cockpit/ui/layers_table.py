@@ -20,8 +20,8 @@ from cockpit.ui.series import fmt_count, fmt_number, fmt_sci, sparkline
 # key, one-line label, two-line label, width of the values (the history's is what is left)
 COLUMNS = (
     ("layer", "layer", "layer", 5),
-    ("state", "state", "state", 10),
-    ("grad", "grad norm", "grad\nnorm", 6),
+    ("state", "state", "state", 9),
+    ("grad", "grad norm", "grad\nnorm", 7),
     ("history", "grad history", "grad\nhistory", 0),
     ("update", "rel. update", "rel.\nupdate", 7),
     ("params", "params", "params", 6),
@@ -118,7 +118,7 @@ class LayersTable(DataTable):
     def _cells(self, view: LayerView, ended: bool) -> dict[str, object]:
         dim = "dim" if view.frozen else ""
         if view.requested_frozen is not None and not ended:
-            state = Text("… freeze" if view.requested_frozen else "… unfreeze", style="bold " + self._colour("warning"))
+            state = Text("…freeze" if view.requested_frozen else "…unfreeze", style="bold " + self._colour("warning"))
         elif view.frozen:
             state = Text("❄ frozen", style=self._colour("text-primary"))
         else:

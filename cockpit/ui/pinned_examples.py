@@ -21,9 +21,9 @@ from cockpit.ui.run_state import RunState
 from cockpit.ui.series import fmt_number, shorten, sparkline, update_static
 
 THRESHOLD = 0.5
-LABEL_MIN = 10  # narrower than this, the matrix scrolls sideways instead (the label column stays)
-SPARK_MIN, SPARK_MAX = 3, 20
-CELL_TEXT = 7  # "1 .34 ✗ " before the sparkline
+LABEL_MIN = 8  # narrower than this, the matrix scrolls sideways instead (the label column stays)
+SPARK_MIN, SPARK_MAX = 1, 20
+CELL_TEXT = 8  # "1 .34 ✗ " before the sparkline
 PADDING = 2  # a DataTable cell's padding, both sides
 LAG_ALARM = "predictions_disagree"  # the rule that judges whether predictions lag the loss
 
@@ -36,7 +36,7 @@ def fit_matrix(available: int, longest_label: int, pins: int) -> tuple[int, int]
     matrix scrolls sideways, its label column fixed).
     """
     pins = max(pins, 1)
-    room_for_label = available - PADDING - pins * (CELL_TEXT + 5 + PADDING)
+    room_for_label = available - PADDING - pins * (CELL_TEXT + 4 + PADDING)
     label = max(min(longest_label, LABEL_MIN), min(longest_label, room_for_label))
     spark = (available - label - PADDING) // pins - CELL_TEXT - PADDING
     return label, max(SPARK_MIN, min(SPARK_MAX, spark))
