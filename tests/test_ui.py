@@ -438,7 +438,7 @@ def test_alarm_clears_and_command_echo_confirms_freeze() -> None:
     assert list(state.active_alarms) == ["predictions_disagree"]
     state.request_freeze(["layer.1"], True)
     assert state.layers["layer.1"].requested_frozen is True
-    state.apply(CommandApplied(step=60, command="freeze=layer.1", source="ui", result="ok"))
+    state.apply(CommandApplied(step=60, command="freeze=layer.1", source="ui", result="froze layer.1"))
     assert state.layers["layer.1"].frozen and state.layers["layer.1"].requested_frozen is None
     # the numbers of the last step were measured while it trained: not shown beside "frozen"
     assert state.layers["layer.1"].grad_norm is None and state.layers["layer.1"].update_ratio is None
@@ -508,7 +508,7 @@ async def test_real_engine_space_freezes_a_layer(tiny_model: Path, multilabel_fi
         engine.submit(Stop(), "test")  # only matters if an assertion failed mid-run
     journal = read_journal(tmp_path / "run" / "journal.jsonl")
     commands = [(e.command, e.source, e.result) for e in journal if isinstance(e, CommandApplied)]
-    assert (f"freeze={target}", "ui", "ok") in commands and ("resume", "ui", "ok") in commands
+    assert (f"freeze={target}", "ui", f"froze {target}") in commands and ("resume", "ui", "ok") in commands
     steps = [e for e in journal if isinstance(e, StepMetrics)]
     assert len(steps) == 3
     assert all(s.layers[target].frozen and s.layers[target].update_ratio == 0.0 for s in steps)

@@ -215,7 +215,7 @@ class RunState:
         self.changed |= {EVAL, LOSS}
 
     def _on_command(self, event: CommandApplied) -> None:
-        failed = event.result not in ("", "ok")
+        failed = event.result.startswith(("refused", "error"))  # else "ok" or what it did ("froze layer.0")
         self._log(
             LogEntry(
                 event.step,
