@@ -14,10 +14,12 @@ import queue
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cockpit.errors import CockpitError
 from cockpit.events import Command, Event, LoadingStage, Stop
+from cockpit.journal import JOURNAL_NAME, JournalWriter, read_journal
 
 if TYPE_CHECKING:
     from cockpit.launch import EngineThread
@@ -74,6 +76,10 @@ class PreparingRun:
         self.stage("first step", f"on {prepared.device}")
         if self.on_prepared is not None:
             self.on_prepared(prepared)
+        journal = prepared.run_dir / JOURNAL_NAME
+        if prepared.resume is not None and journal.exists():  # the whole history, not only what follows
+            for event in read_journal(journal):
+                self.events.put(event)
         engine = engine_for_app(prepared, self.events.put)
         with self._lock:
             self.runner = runner = EngineThread(engine)
@@ -92,6 +98,20 @@ class PreparingRun:
                 self._early.append((Stop(reason), "signal"))
                 return None
         return runner.stop_and_wait(reason)
+
+
+def journal_stages(run_dir: Path) -> StageCallback:
+    """For a trainer a cockpit attaches to: each loading stage goes into the journal it follows."""
+
+    def stage(name: str, detail: str = "") -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        writer = JournalWriter(run_dir / JOURNAL_NAME)
+        try:
+            writer(LoadingStage(stage=name, detail=detail))
+        finally:
+            writer.close()
+
+    return stage
 
 
 def train_with_app(prepare_run: Callable[[StageCallback], PreparedRun], theme: str, run_label: str = "") -> int:
@@ -113,7 +133,7 @@ def train_with_app(prepare_run: Callable[[StageCallback], PreparedRun], theme: s
         from cockpit.launch import SignalGuard
 
         # signal handlers can only be installed from the main thread, where the app's loop runs
-        guard = SignalGuard(runner, on_first=lambda: app.call_from_thread(app.exit))
+        guard = SignalGuard(runner.engine, on_first=lambda: app.call_from_thread(app.exit), stop_on_hangup=True)
         app.call_from_thread(guard.install)
 
     control.on_prepared, control.on_engine = prepared, engine_ready
