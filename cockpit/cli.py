@@ -43,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", help="run directory (default runs/<time>-<data name>)")
     train.add_argument("--eval", dest="eval_path", metavar="PATH", help="separate eval file (else --eval-split)")
-    train.add_argument("--eval-split", type=float, default=0.1, help="share of rows held out for eval (default 0.1)")
+    train.add_argument(
+        "--eval-split", type=float, default=0.1, help="share of rows held out for eval (default 0.1, at most 5000 rows)"
+    )
+    train.add_argument(
+        "--eval-rows", type=int, metavar="N", help="hold out N rows for eval instead (or cut an --eval file to N)"
+    )
     train.add_argument("--eval-every", type=int, metavar="N", help="also evaluate every N steps")
     train.add_argument("--text-column", help="the text column (default: text, sentence, or the only string column)")
     train.add_argument(
