@@ -63,6 +63,24 @@ class Collator:
         return torch.from_numpy(data.targets.dense(positions)).to(self.device, non_blocking=True)
 
 
+class EpochOrder:
+    """The seeded shuffle of the training rows, drawn once per epoch (not per step): the only per-epoch
+    work that grows with the data is this permutation (8 bytes a row, ~10 ms at 1M rows)."""
+
+    def __init__(self, rows: int, seed: int) -> None:
+        self.rows, self.seed = rows, seed
+        self._epoch = -1
+        self._order = torch.zeros(0, dtype=torch.int64)
+
+    def batch(self, step: int, steps_per_epoch: int, batch_size: int) -> list[int]:
+        """Rows of optimizer step `step` (0-based); depends only on the step, so resuming needs nothing else."""
+        epoch, position = divmod(step, steps_per_epoch)
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1000 + epoch)
+            self._order, self._epoch = torch.randperm(self.rows, generator=generator), epoch
+        return self._order[position * batch_size : (position + 1) * batch_size].tolist()
+
+
 class RowTokens(Sequence[list[int]]):
     """Token ids by row, tokenized when asked (for code that indexes rows one by one, e.g. benchmarks)."""
 

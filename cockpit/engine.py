@@ -22,11 +22,13 @@ import numpy as np
 import torch
 
 from cockpit import checkpoint as ckpt
+from cockpit.batches import Collator, EpochOrder, Evaluator
 from cockpit.errors import CockpitError
 from cockpit.events import (
     CheckpointSaved,
     Command,
     CommandApplied,
+    EvalProgress,
     EvalResult,
     Event,
     Freeze,
@@ -99,7 +101,11 @@ class Engine:
         self.steps_per_epoch = max(1, math.ceil(rows / self.effective_batch))
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.warmup_steps = int(cfg.warmup_ratio * self.total_steps)
-        self.targets = torch.as_tensor(prepared.train.targets)
+        self.collator = Collator(self.tokenizer, cfg.max_length, self.device)  # tokenizes per batch (#14)
+        self.epoch_order = EpochOrder(rows, cfg.seed)
+        self.evaluator = (
+            Evaluator(prepared.evaluation, self.tokenizer, cfg.max_length, self.device) if prepared.evaluation else None
+        )
         self.schedule: dict[int, list[Command]] = {}
         for entry in cfg.schedule:
             at, command = parse_scheduled(entry)
@@ -262,25 +268,11 @@ class Engine:
 
     def _batch_rows(self, step: int) -> list[int]:
         """Rows of optimizer step `step` (0-based): a seeded shuffle per epoch, so resuming needs only the step."""
-        rows = len(self.prepared.train)
-        epoch, position = divmod(step, self.steps_per_epoch)
-        order = torch.randperm(rows, generator=torch.Generator().manual_seed(self.config.seed * 1000 + epoch))
-        return order[position * self.effective_batch : (position + 1) * self.effective_batch].tolist()
+        return self.epoch_order.batch(step, self.steps_per_epoch, self.effective_batch)
 
     def _collate(self, rows: list[int]) -> dict[str, torch.Tensor]:
-        """Pad to the longest row of this batch only (dynamic padding)."""
-        ids = [self.prepared.token_ids[r] for r in rows]
-        width = max(len(x) for x in ids)
-        pad = self.tokenizer.pad_token_id or 0
-        input_ids = np.full((len(ids), width), pad, dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for i, x in enumerate(ids):
-            input_ids[i, : len(x)] = x
-            mask[i, : len(x)] = 1
-        return {
-            "input_ids": torch.from_numpy(input_ids).to(self.device, non_blocking=True),
-            "attention_mask": torch.from_numpy(mask).to(self.device, non_blocking=True),
-        }
+        """Tokenize this batch's texts, padded to its longest row only (dynamic padding)."""
+        return self.collator.rows(self.prepared.train, rows)
 
     def _forward_backward(self, rows: list[int]) -> torch.Tensor:
         """Loss of the whole batch, accumulated over micro-batches; halves them on CUDA OOM."""
@@ -292,7 +284,7 @@ class Engine:
                     batch = self._collate(chunk)
                     with self.autocast or contextlib.nullcontext():
                         logits = self.model(**batch).logits
-                    loss = training_loss(logits, self.targets[chunk].to(self.device), self.task)
+                    loss = training_loss(logits, self.collator.targets(self.prepared.train, chunk), self.task)
                     scaled = loss * (len(chunk) / len(rows))
                     (self.scaler.scale(scaled) if self.scaler else scaled).backward()
                     total += scaled.detach()
@@ -554,15 +546,19 @@ class Engine:
         if evaluation is None or self._last_eval_step == self.step:
             return
         self._flush_pending()
-        predictions = predict(
-            self.model, self.encode, evaluation.texts, evaluation.targets, self.task, autocast=self.autocast
-        )
+        assert self.evaluator is not None
+
+        def progress(done: int, total: int) -> None:
+            self.emit(EvalProgress(step=self.step, rows_done=done, rows_total=total))
+
+        predictions = self.evaluator.run(self.model, self.task, autocast=self.autocast, progress=progress)
+        targets = np.asarray(evaluation.targets)  # dense is fine here: the eval split is capped
         metrics, per_label, predicted, truth = classification_metrics(
-            predictions.probs, evaluation.targets, self.task, evaluation.label_names
+            predictions.probs, targets, self.task, evaluation.label_names
         )
         self._last_eval_step = self.step
         if self.task == "multilabel":
-            self._best_thresholds = best_thresholds(predictions.probs, evaluation.targets, evaluation.label_names)
+            self._best_thresholds = best_thresholds(predictions.probs, targets, evaluation.label_names)
         self.emit(
             EvalResult(
                 step=self.step,
@@ -573,8 +569,8 @@ class Engine:
                 predicted_distribution=predicted,
                 true_distribution=truth,
                 baselines={
-                    "majority_accuracy": majority_accuracy(evaluation.targets, self.task),
-                    "constant_loss": constant_loss(self.prepared.train.targets, evaluation.targets, self.task),
+                    "majority_accuracy": majority_accuracy(targets, self.task),
+                    "constant_loss": constant_loss(self.prepared.train.targets, targets, self.task),
                 },
                 rows=len(evaluation),
                 thresholds=self._best_thresholds,

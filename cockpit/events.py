@@ -118,6 +118,15 @@ class EvalResult(Event):
 
 
 @dataclass
+class EvalProgress(Event):
+    """A long evaluation is under way: rows predicted so far (every few seconds, never for a short one)."""
+
+    type: ClassVar[str] = "eval_progress"
+    rows_done: int
+    rows_total: int
+
+
+@dataclass
 class CommandApplied(Event):
     """A user or scheduled command, journaled at the step it took effect."""
 
@@ -185,6 +194,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StepMetrics,
         PinPredictions,
         EvalResult,
+        EvalProgress,
         CommandApplied,
         Notice,
         Alarm,

@@ -201,12 +201,12 @@ def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
 def constant_loss(train_targets: np.ndarray, targets: np.ndarray, task: str) -> float:
     """The loss of always predicting the training label frequencies: the bar to beat."""
     eps = 1e-7
-    prior = np.clip(train_targets.mean(axis=0), eps, 1 - eps)
+    prior = np.clip(np.asarray(train_targets.mean(axis=0), dtype=np.float64), eps, 1 - eps)
+    share = np.asarray(targets.mean(axis=0), dtype=np.float64)  # the loss is linear in the targets: shares suffice
     if task == "multilabel":
-        per_label = -(targets * np.log(prior) + (1 - targets) * np.log(1 - prior))
-        return float(per_label.mean())
+        return float(-(share * np.log(prior) + (1 - share) * np.log(1 - prior)).mean())
     prior = prior / prior.sum()
-    return float(-(targets * np.log(prior)).sum(axis=1).mean())
+    return float(-(share * np.log(prior)).sum())
 
 
 def classification_metrics(

@@ -19,7 +19,7 @@ from typing import TextIO
 
 from cockpit.diagnostics import Diagnostics
 from cockpit.engine import Engine
-from cockpit.events import Alarm, Command, EvalResult, Event, Notice, RunEnded, StepMetrics, Stop
+from cockpit.events import Alarm, Command, EvalProgress, EvalResult, Event, Notice, RunEnded, StepMetrics, Stop
 from cockpit.prepare import PreparedRun
 
 EXIT_CODES = {"finished": 0, "stopped": 0, "interrupted": 130, "error": 1}
@@ -149,6 +149,9 @@ class ProgressPrinter:
                     f"lr {event.lr:.2e} {event.samples_per_s:.1f} samples/s ETA {_duration(eta)}"
                 )
                 self._write(line, transient=True)
+        elif isinstance(event, EvalProgress) and time.monotonic() - self._last >= self.every_s:
+            self._last = time.monotonic()
+            self._write(f"evaluating at step {event.step}: {event.rows_done}/{event.rows_total} rows", transient=True)
         elif isinstance(event, EvalResult):
             m = event.metrics
             self._write(

@@ -17,6 +17,7 @@ from cockpit.events import (
     CheckpointSaved,
     CommandApplied,
     CommandSyntaxError,
+    EvalProgress,
     EvalResult,
     Event,
     Freeze,
@@ -118,6 +119,7 @@ class RunState:
 
         self.last_eval: EvalResult | None = None
         self.previous_eval: EvalResult | None = None
+        self.eval_progress: tuple[int, int] | None = None  # (rows done, rows) while a long evaluation runs
 
         self.log: deque[LogEntry] = deque(maxlen=LOG_LIMIT)  # newest first
         self.active_alarms: dict[str, Alarm] = {}
@@ -204,8 +206,15 @@ class RunState:
                 self.pin_history[pin][label].append(event.step, prob)
         self.changed |= {PINS, LOSS}
 
+    def _on_eval_progress(self, event: EvalProgress) -> None:
+        self.eval_progress = (event.rows_done, event.rows_total)
+        self.changed.add(STATUS)
+
     def _on_eval(self, event: EvalResult) -> None:
         self.previous_eval, self.last_eval = self.last_eval, event
+        if self.eval_progress is not None:
+            self.eval_progress = None
+            self.changed.add(STATUS)
         self.eval_losses.append(event.step, event.loss)
         self.changed |= {EVAL, LOSS}
 
