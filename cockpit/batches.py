@@ -127,13 +127,13 @@ class Evaluator:
         tokenizer: Any,
         max_length: int,
         device: torch.device | str = "cpu",
-        batch_size: int = EVAL_BATCH_SIZE,
+        batch_size: int | None = None,
     ) -> None:
         self.data = data
         self.tokenizer = tokenizer
         self.max_length = token_limit(tokenizer, max_length)
         self.device = torch.device(device)
-        self.batch_size = batch_size
+        self.batch_size = batch_size or EVAL_BATCH_SIZE
         self.pad_id = tokenizer.pad_token_id or 0
         self._ids: np.ndarray | None = None  # all rows' token ids, end to end
         self._starts: np.ndarray | None = None
