@@ -15,6 +15,8 @@ Reported per arm and size:
   eval_rows_s    eval rows per second: cockpit's final evaluation (from the journal: the last step
                  event to the eval event), Trainer.evaluate() timed around the call
   total_s        launch to exit
+  *_cpu_s / eval_rows_cpu_s  the same in the process's CPU seconds (all threads): on a shared machine
+                 these stretch far less than wall time, so they carry the comparison
   cpu_s          the process's CPU seconds (all threads), launch to exit: less stretched by other load
 
     python benchmarks/scale.py --sizes 20000,200000,1000000 --json benchmarks/results-scale.json
@@ -91,8 +93,19 @@ def peak_rss_mib() -> float:
 
 
 def child_cockpit(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """`cockpit train` exactly as the CLI runs it; an observer added to the engine notes the CPU time
+    at each step and eval event (CPU seconds stretch far less than wall seconds on a loaded machine)."""
+    import cockpit.launch
     from cockpit.cli import main
 
+    cpu_at: dict[str, list[float]] = {"step": [], "eval": []}
+
+    class NotingEngine(cockpit.launch.Engine):
+        def __init__(self, *a: Any, **k: Any) -> None:
+            super().__init__(*a, **k)
+            self.observers.append(lambda e: cpu_at[e.type].append(time.process_time()) if e.type in cpu_at else None)
+
+    cockpit.launch.Engine = NotingEngine  # type: ignore[misc]
     argv = ["train", args.file, "--headless", "--max-steps", "3", "--out", str(out / "run"), "--model", args.model]
     argv += ["--eval-rows", str(args.eval_rows), "--batch-size", "16", "--max-length", "128", "--seed", "42"]
     code = main(argv)
@@ -104,9 +117,14 @@ def child_cockpit(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     # before an evaluation): its `time` marks the end of that step plus at most one forward pass.
     result["first_step_at"] = steps[0]["time"]
     result["s_per_step"] = (steps[2]["time"] - steps[0]["time"]) / 2 if len(steps) >= 3 else None
+    result["first_step_cpu_s"] = cpu_at["step"][0] if cpu_at["step"] else None
+    if len(cpu_at["step"]) >= 3:
+        result["cpu_s_per_step"] = (cpu_at["step"][2] - cpu_at["step"][0]) / 2
     if evals:
         seconds = evals[-1]["time"] - steps[-1]["time"]
         result.update(eval_rows=evals[-1]["rows"], eval_s=seconds, eval_rows_s=evals[-1]["rows"] / seconds)
+        if cpu_at["eval"]:
+            result["eval_rows_cpu_s"] = evals[-1]["rows"] / (cpu_at["eval"][-1] - cpu_at["step"][-1])
     return result
 
 
@@ -122,11 +140,11 @@ def child_hf(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         TrainingArguments,
     )
 
-    marks: list[float] = []
+    marks: list[tuple[float, float]] = []
 
     class StepEnd(TrainerCallback):
         def on_step_end(self, _args, state, control, **kwargs):
-            marks.append(time.time())
+            marks.append((time.time(), time.process_time()))
 
     path = model_path(args.model)
     data = load_dataset("parquet", data_files=args.file, split="train", cache_dir=str(out / "datasets"))
@@ -165,18 +183,85 @@ def child_hf(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     )
     trainer.train()
     evaluation = evaluation.map(tokenize, batched=True, remove_columns=["text"])
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     trainer.evaluate(evaluation)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     return {
         "exit": 0,
         "peak_rss_mib": peak_rss_mib(),
-        "first_step_at": marks[0],
-        "s_per_step": (marks[2] - marks[0]) / 2 if len(marks) >= 3 else None,
+        "first_step_at": marks[0][0],
+        "first_step_cpu_s": marks[0][1],
+        "s_per_step": (marks[2][0] - marks[0][0]) / 2 if len(marks) >= 3 else None,
+        "cpu_s_per_step": (marks[2][1] - marks[0][1]) / 2 if len(marks) >= 3 else None,
         "eval_rows": len(evaluation),
         "eval_s": seconds,
         "eval_rows_s": len(evaluation) / seconds,
+        "eval_rows_cpu_s": len(evaluation) / cpu_seconds,
         "eval_batch": args.hf_eval_batch,
+    }
+
+
+def eval_compare(args: argparse.Namespace) -> dict[str, Any]:
+    """Evaluation side by side in one process, one model: cockpit's Evaluator against Trainer.evaluate()
+    (its default eval batch, and batch 64), A B C A B C, each from untokenized rows (tokenizing included),
+    so that the machine's load drifts hit all alike."""
+    import numpy as np
+    import torch
+    from datasets import Dataset
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+
+    from cockpit.batches import Evaluator
+    from cockpit.data import load_labeled_texts, split_for_eval
+
+    torch.set_num_threads(args.threads)
+    _, evaluation = split_for_eval(load_labeled_texts(Path(args.eval_compare)), 0.1, 42, eval_rows=args.eval_rows)
+    assert evaluation is not None
+    path = model_path(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+    rows = Dataset.from_dict({"text": list(evaluation.texts), "label": evaluation.targets.classes().tolist()})
+
+    def hf(batch: int) -> None:
+        def tokenize(b: dict[str, list]) -> dict[str, list]:
+            return tokenizer(b["text"], truncation=True, max_length=128)
+
+        tokenized = rows.map(tokenize, batched=True, remove_columns=["text"])
+        training = TrainingArguments(
+            output_dir=tempfile.mkdtemp(prefix="cockpit-eval-compare-"),
+            per_device_eval_batch_size=batch,
+            report_to=[],
+            disable_tqdm=True,
+            use_cpu=True,
+        )
+        Trainer(model=model, args=training, data_collator=DataCollatorWithPadding(tokenizer)).evaluate(tokenized)
+
+    def cockpit() -> None:
+        Evaluator(evaluation, tokenizer, 128).run(model, "binary")
+
+    arms = {"cockpit": cockpit, f"hf_trainer_b{args.hf_eval_batch}": lambda: hf(args.hf_eval_batch)}
+    arms["hf_trainer_b64"] = lambda: hf(64)
+    timings: dict[str, list[tuple[float, float]]] = {name: [] for name in arms}
+    for round_index in range(args.rounds):
+        for name, run in arms.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            run()
+            timings[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+            seconds = timings[name][-1]
+            print(f"round {round_index + 1} {name:<16} {len(evaluation) / seconds[0]:.1f} rows/s", file=sys.stderr)
+    return {
+        name: {
+            "rows": len(evaluation),
+            "rows_s": round(len(evaluation) / float(np.median([w for w, _ in t])), 2),
+            "rows_per_cpu_s": round(len(evaluation) / float(np.median([c for _, c in t])), 2),
+            "runs_s": [[round(w, 2), round(c, 2)] for w, c in t],
+        }
+        for name, t in timings.items()
     }
 
 
@@ -238,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads per arm (default 1)")
     parser.add_argument("--data-dir", type=Path, help="where generated files go (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--eval-compare", metavar="FILE", help="only: evaluation side by side on FILE's eval rows")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --eval-compare (default 2)")
     parser.add_argument("--child", nargs=2, metavar=("ARM", "REPORT"), help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument("--eval-ids", help=argparse.SUPPRESS)
@@ -255,6 +342,14 @@ def main(argv: list[str] | None = None) -> int:
         Path(report).write_text(json.dumps(result))
         return 0
 
+    if args.eval_compare:
+        compared = eval_compare(args)
+        print(json.dumps(compared, indent=2))
+        if args.json:
+            command = "python benchmarks/scale.py " + " ".join(argv if argv is not None else sys.argv[1:])
+            report = {"command": command, "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "eval": compared}
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+        return 0
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="cockpit-scale-data-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     if args.files:
@@ -297,7 +392,10 @@ def write_report(args: argparse.Namespace, argv: list[str] | None, results: dict
         "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "threads": args.threads},
         "results": results,
         "growth": {
-            arm: {key: growth(results, arm, key) for key in ("first_step_s", "peak_rss_mib", "s_per_step")}
+            arm: {
+                key: growth(results, arm, key)
+                for key in ("first_step_s", "first_step_cpu_s", "peak_rss_mib", "s_per_step", "cpu_s_per_step")
+            }
             for arm in arms
         },
     }
@@ -305,7 +403,8 @@ def write_report(args: argparse.Namespace, argv: list[str] | None, results: dict
 
 
 def print_table(results: dict[str, dict[str, dict[str, Any]]], arms: list[str]) -> None:
-    keys = ("first_step_s", "peak_rss_mib", "s_per_step", "eval_rows_s", "total_s", "cpu_s")
+    keys = ("first_step_s", "first_step_cpu_s", "peak_rss_mib", "s_per_step", "cpu_s_per_step", "eval_rows_s")
+    keys += ("eval_rows_cpu_s", "total_s", "cpu_s")
     print("| rows | arm | " + " | ".join(keys) + " |")
     print("|---:|---|" + "---:|" * len(keys))
     for size, by_arm in results.items():
