@@ -960,6 +960,14 @@ def _arrow_blank(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.or_(pc.equal(pc.binary_length(column), 0), pc.utf8_is_space(column))
 
 
+def _looks_numeric(value: str) -> bool:
+    try:
+        float(value.replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
 def _arrow_class_targets(
     column: pa.ChunkedArray, label_names: list[str] | None
 ) -> tuple[LabelMatrix, list[str], str] | None:
@@ -969,6 +977,9 @@ def _arrow_class_targets(
         if label_names or bool(pc.any(pc.starts_with(pc.utf8_trim_whitespace(column), "[")).as_py()):
             return None  # names for string classes are an error; '[..]' may be a JSON list (general path)
         classes = sorted(pc.unique(column).to_pylist())
+        numeric = [c for c in classes if _looks_numeric(c)]
+        if numeric and len(numeric) < len(classes):
+            return None  # "pos", "1", "neg": a broken column, for the general path's checks to name
         index = pc.index_in(column, value_set=pa.array(classes, type=kind))
         values = index.to_numpy(zero_copy_only=False) if isinstance(index, pa.Array) else index.to_numpy()
         names = [str(c) for c in classes]
