@@ -5,6 +5,7 @@ takes the same MiniLM training steps (batch 16, max length 64, fixed batches), a
 variants round by round so drifting load hits all alike:
 
   main            the steps in the process's main thread (the detached trainer after the lead's change)
+  main_passive    as `main`, with OMP_WAIT_POLICY=PASSIVE
   thread          the steps in a worker thread after the main thread ran torch work (loading), as
                   `cockpit train` runs the engine today: two OpenMP thread pools exist
   thread_fresh    a worker thread, the main thread never ran a parallel region (one pool)
@@ -33,7 +34,7 @@ import threading
 import time
 from pathlib import Path
 
-VARIANTS = ("main", "thread", "thread_fresh", "thread_passive", "thread_ui", "thread_ui_passive")
+VARIANTS = ("main", "main_passive", "thread", "thread_fresh", "thread_passive", "thread_ui", "thread_ui_passive")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -76,7 +77,7 @@ def child(variant: str, steps: int, warmup: int) -> dict[str, float]:
         (w0, c0), (w1, c1) = marks[warmup - 1], marks[-1]
         result.update(wall_s_per_step=(w1 - w0) / steps, cpu_s_per_step=(c1 - c0) / steps)
 
-    if variant == "main":
+    if variant.startswith("main"):
         train()
     else:
         worker = threading.Thread(target=train)

@@ -161,3 +161,27 @@ def test_a_long_evaluation_reports_progress_in_the_journal(tmp_path: Path, tiny_
     progress = [e for e in events if e["type"] == "eval_progress"]
     assert progress and progress[0]["rows_total"] == 12 and kinds.index("eval_progress") < kinds.index("eval")
     assert next(e for e in events if e["type"] == "eval")["rows"] == 12
+
+
+def test_200k_rows_of_5000_labels_are_never_made_dense() -> None:
+    """Dense, these labels would be 4 GB: split, pins, counts and the constant baseline must not build them."""
+    import pyarrow as pa
+
+    from cockpit.data import RowNumbers, TextColumn
+    from cockpit.instruments import constant_loss
+
+    rows, width = 200_000, 5000
+    rng = np.random.default_rng(3)
+    per_row = rng.integers(1, 4, rows)
+    offsets = np.concatenate([[0], np.cumsum(per_row)])
+    labels = LabelMatrix(rng.integers(0, width, int(offsets[-1])), width, offsets)
+    texts = TextColumn(pa.array(np.char.add("row ", np.arange(rows).astype(str)).tolist()))
+    data = LabeledTexts(texts, labels, [f"l{j}" for j in range(width)], "multilabel", "x", RowNumbers(np.arange(rows)))
+    train, evaluation = split_for_eval(data, 0.1, seed=0, keep_in_train=frozenset({10}))
+    assert evaluation is not None and len(evaluation) == EVAL_ROWS_CAP and len(train) == rows - EVAL_ROWS_CAP
+    assert train.texts.index is not None  # the split shares the text array
+    pins = default_pins(train)
+    assert len(pins) == 4 and len(set(pins)) == 4
+    assert sum(train.label_counts.values()) == len(train.targets.indices)
+    assert 0 < constant_loss(train.targets, evaluation.targets.dense(), "multilabel") < 1
+    assert train.targets[[0, 5]].shape == (2, width) and train.texts[0] == f"row {train.row_ids[0]}"
