@@ -147,6 +147,10 @@ def _replay(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning.
+    # Spinning pays on an idle machine; beside other busy processes one team's spinning thread holds
+    # the core its master needs, and a MiniLM step took 5-25x the CPU (benchmarks/README.md, threads.py).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
