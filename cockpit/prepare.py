@@ -47,7 +47,7 @@ class PreparedRun:
     notices: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
-def _run_dir(config: RunConfig) -> Path:
+def run_dir_for(config: RunConfig) -> Path:
     if config.out:
         return Path(config.out)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(config.data).stem) or "data"
@@ -115,7 +115,7 @@ def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
         evaluation=evaluation,
         loaded=loaded,
         device=pick_device(config.device),
-        run_dir=resume_dir if resume_dir is not None else _run_dir(config),
+        run_dir=resume_dir if resume_dir is not None else run_dir_for(config),
         token_ids=RowTokens(train, tokenizer, config.max_length),
         pin_positions=pin_positions,
         initial_frozen=frozen,
