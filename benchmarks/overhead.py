@@ -178,6 +178,7 @@ class Setup:
     seed: int
     device: str
     precision: str  # what the engine and the other arms run in: fp32, or bf16 autocast on CUDA
+    wait_policy: str = "passive"  # OMP_WAIT_POLICY of every arm's process (--wait-policy)
 
 
 def run_config(setup: Setup, out: Path) -> RunConfig:
@@ -543,7 +544,10 @@ def run_arm_in_child(arm: str, setup: Setup) -> ArmRun:
             "--max-length", str(setup.max_length), "--seed", str(setup.seed), "--device", setup.device,
             "--threads", str(torch.get_num_threads()),
         ]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True)
+        env = dict(os.environ)
+        if setup.wait_policy != "inherit":  # every arm alike; the CLI sets PASSIVE (cockpit/cli.py)
+            env["OMP_WAIT_POLICY"] = setup.wait_policy.upper()
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
         if done.returncode != 0 or not report.exists():
             lines = done.stderr.strip().splitlines()
             raise RuntimeError(f"arm {arm} failed: {lines[-1] if lines else 'no output'}")
@@ -751,6 +755,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--shape", choices=sorted(SHAPES), default="large", help="--scale's shape (default large)")
     parser.add_argument("--tokenizer-from", help="--scale: take the tokenizer from this folder (default: MiniLM's)")
     parser.add_argument("--load", type=int, default=0, help="busy processes beside every arm (outside CPU load)")
+    parser.add_argument(
+        "--wait-policy",
+        choices=("passive", "active", "inherit"),
+        default="passive",
+        help="OMP_WAIT_POLICY for every arm: passive (as `cockpit train` sets it), active, or inherit",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--child", nargs=2, metavar=("ARM", "REPORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -791,6 +801,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         device=args.device,
         precision=precision,
+        wait_policy=args.wait_policy,
     )
     if args.child:
         child_run(args.child[0], setup, Path(args.child[1]))
