@@ -15,6 +15,7 @@ overriding private methods.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import queue
 import time
@@ -33,6 +34,7 @@ from cockpit.events import (
     CheckpointSaved,
     Command,
     CommandApplied,
+    EndReason,
     EvalProgress,
     EvalResult,
     Event,
@@ -47,6 +49,7 @@ from cockpit.events import (
     Resume,
     RunEnded,
     RunStarted,
+    RunStatus,
     SaveCheckpoint,
     SaveThresholds,
     SetLearningRate,
@@ -135,7 +138,7 @@ class Engine:
         self,
         prepared: PreparedRun,
         observers: list[Observer] | None = None,
-        on_nonfinite: str = "pause",
+        on_nonfinite: Literal["pause", "stop"] = "pause",
         *,
         stream: EventStream | None = None,
         hooks: Iterable[StepHooks] = (),
@@ -192,7 +195,7 @@ class Engine:
         self.step = 0
         self.frozen: set[str] = set()
         self._paused = False
-        self._stop_reason: str | None = None
+        self._stop_reason: EndReason | None = None
         self._stop_message = ""
         self.pending: PendingStep | None = None  # the last step's numbers, emitted with the next transfer
         self._train_seconds_since_pins = 0.0
@@ -274,7 +277,7 @@ class Engine:
             journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME)
             self.config.save(self.run_dir / "config.json")
         except OSError as exc:
-            return RunEnded(step=self.step, reason="error", message=f"{exc}; nothing was trained")
+            return RunEnded(step=self.step, reason=EndReason.ERROR, message=f"{exc}; nothing was trained")
         self.inbox = CommandInbox(self.run_dir)
         try:
             self._announce()
@@ -336,13 +339,13 @@ class Engine:
                 self.emit(Notice(step=self.step, kind=kind, message=message, evidence=evidence))
         if prepared.resume is None:
             head = prepared.loaded.head
-            if head["reinitialised"] and head["reason"]:
+            if head.reinitialised and head.reason:
                 self.emit(
                     Notice(
                         step=0,
                         kind="head_reinitialised",
-                        message=f"classification head re-initialised: {head['reason']}",
-                        evidence=head,
+                        message=f"classification head re-initialised: {head.reason}",
+                        evidence=dataclasses.asdict(head),
                     )
                 )
 
@@ -472,7 +475,7 @@ class Engine:
         what = "loss" if not math.isfinite(loss) else "gradient norm"
         why = f"non-finite {what} at step {self.step}: update skipped, weights are the last good ones"
         if self.on_nonfinite == "stop":
-            self._stop_reason, self._stop_message = "stopped", why
+            self._stop_reason, self._stop_message = EndReason.STOPPED, why
         else:
             self._set_paused(True, reason=why)
             self._apply_commands()
@@ -549,7 +552,9 @@ class Engine:
                 self.pos_weight = self._positive_weights(command.value)
         except CockpitError as exc:
             result = f"refused: {exc}"
-        self.emit(CommandApplied(step=self.step, command=command.text, source=source, result=result, id=id))
+        self.emit(
+            CommandApplied(step=self.step, command=command.text, source=source, result=result, id=id, parsed=command)
+        )
 
     def _set_frozen(self, names: list[str], frozen: bool) -> str:
         """Flip requires_grad and drop grads; the optimizer keeps the state for later."""
@@ -569,7 +574,7 @@ class Engine:
         if paused == self._paused:
             return
         self._paused = paused
-        self.emit(StateChanged(step=self.step, state="paused" if paused else "running", reason=reason))
+        self.emit(StateChanged(step=self.step, state=RunStatus.PAUSED if paused else RunStatus.RUNNING, reason=reason))
 
     def _change_pins(self, command: PinRows | UnpinRows) -> str:
         from cockpit.data import positions_of_rows
@@ -689,8 +694,8 @@ class Engine:
         return str(target)
 
     def _finish(self) -> RunEnded:
-        reason = self._stop_reason or "finished"
-        if reason == "finished":
+        reason = self._stop_reason or EndReason.FINISHED
+        if reason == EndReason.FINISHED:
             self._evaluate()
         if self._last_pin_step != self.step:
             self._predict_pins()
@@ -723,4 +728,4 @@ class Engine:
         saved = str(latest) if latest else None
         if "last good checkpoint" not in message:
             message += f"; last good checkpoint: {saved or 'none'}"
-        return RunEnded(step=self.step, reason="error", checkpoint=saved, message=message)
+        return RunEnded(step=self.step, reason=EndReason.ERROR, checkpoint=saved, message=message)

@@ -16,7 +16,6 @@ from cockpit.events import (
     Alarm,
     CheckpointSaved,
     CommandApplied,
-    CommandSyntaxError,
     EvalProgress,
     EvalResult,
     Event,
@@ -31,7 +30,6 @@ from cockpit.events import (
     StateChanged,
     StepMetrics,
     Unfreeze,
-    parse_command,
 )
 from cockpit.judgements import LossTracker
 from cockpit.ui.series import History
@@ -235,10 +233,7 @@ class RunState:
                 severity="warning" if failed else "",
             )
         )
-        try:
-            command = parse_command(event.command)
-        except CommandSyntaxError:
-            return
+        command = event.parsed
         if isinstance(command, SetLearningRate) and not failed:
             self.peak_lr = command.lr
         if isinstance(command, (Freeze, Unfreeze)):
