@@ -17,7 +17,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from cockpit.ui.run_state import RunState
+from cockpit.ui.run_state import PREDICTIONS_LAG, RunState
 from cockpit.ui.series import fmt_number, shorten, sparkline, update_static
 
 THRESHOLD = 0.5
@@ -25,7 +25,6 @@ LABEL_MIN = 8  # narrower than this, the matrix scrolls sideways instead (the la
 SPARK_MIN, SPARK_MAX = 1, 20
 CELL_TEXT = 8  # "1 .34 ✗ " before the sparkline
 PADDING = 2  # a DataTable cell's padding, both sides
-LAG_ALARM = "predictions_disagree"  # the rule that judges whether predictions lag the loss
 
 
 def fit_matrix(available: int, longest_label: int, pins: int) -> tuple[int, int]:
@@ -133,8 +132,8 @@ class PinnedExamples(Vertical):
             return Content.styled(waiting, "$text-muted")
         # when the numbers below were computed, on the panel's bottom edge (a line saved at 80x24)
         self.border_subtitle = self.freshness(state)
-        # whether the predictions lag the loss is the alarm rule's judgement, shown here, not redone
-        lag = state.active_alarms.get(LAG_ALARM)
+        # the gap seed 000 fell into, as the predictions_disagree alarm judged it (not judged again here)
+        lag = state.verdict(PREDICTIONS_LAG)
         return Content.assemble(
             ("pinned loss ", "bold"),
             (fmt_number(state.pin_loss, 3), "bold $text-warning" if lag else "bold"),
