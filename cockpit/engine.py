@@ -15,6 +15,7 @@ overriding private methods.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import queue
 import time
@@ -27,11 +28,14 @@ import numpy as np
 import torch
 
 from cockpit import checkpoint as ckpt
+from cockpit.batches import Collator, EpochOrder, Evaluator
 from cockpit.errors import CockpitError
 from cockpit.events import (
     CheckpointSaved,
     Command,
     CommandApplied,
+    EndReason,
+    EvalProgress,
     EvalResult,
     Event,
     Freeze,
@@ -45,6 +49,7 @@ from cockpit.events import (
     Resume,
     RunEnded,
     RunStarted,
+    RunStatus,
     SaveCheckpoint,
     SaveThresholds,
     SetLearningRate,
@@ -69,9 +74,9 @@ from cockpit.instruments import (
     predict,
     training_loss,
 )
-from cockpit.journal import JOURNAL_NAME, JournalWriter
+from cockpit.journal import JOURNAL_NAME, JournalWriteError, JournalWriter
 from cockpit.model import expand_groups
-from cockpit.prepare import PreparedRun
+from cockpit.prepare import SAID_ON_RESUME, PreparedRun
 from cockpit.stream import EventStream, Observer
 
 Phase = Literal["at_boundary", "after_backward", "before_optimizer_step", "after_optimizer_step", "at_step_end"]
@@ -133,7 +138,7 @@ class Engine:
         self,
         prepared: PreparedRun,
         observers: list[Observer] | None = None,
-        on_nonfinite: str = "pause",
+        on_nonfinite: Literal["pause", "stop"] = "pause",
         *,
         stream: EventStream | None = None,
         hooks: Iterable[StepHooks] = (),
@@ -161,7 +166,11 @@ class Engine:
         self.steps_per_epoch = max(1, math.ceil(rows / self.effective_batch))
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.warmup_steps = int(cfg.warmup_ratio * self.total_steps)
-        self.targets = torch.as_tensor(prepared.train.targets)
+        self.collator = Collator(self.tokenizer, cfg.max_length, self.device)  # tokenizes per batch (#14)
+        self.epoch_order = EpochOrder(rows, cfg.seed)
+        self.evaluator = (
+            Evaluator(prepared.evaluation, self.tokenizer, cfg.max_length, self.device) if prepared.evaluation else None
+        )
         self.pos_weight = self._positive_weights(cfg.pos_weight)
         self.schedule: dict[int, list[Command]] = {}
         for entry in cfg.schedule:
@@ -186,7 +195,7 @@ class Engine:
         self.step = 0
         self.frozen: set[str] = set()
         self._paused = False
-        self._stop_reason: str | None = None
+        self._stop_reason: EndReason | None = None
         self._stop_message = ""
         self.pending: PendingStep | None = None  # the last step's numbers, emitted with the next transfer
         self._train_seconds_since_pins = 0.0
@@ -212,7 +221,7 @@ class Engine:
         """BCE pos_weight from `--pos-weight` / `pos_weight=`: multilabel only (softmax has no positives)."""
         if spec != "off" and self.task != "multilabel":
             raise CockpitError(f"pos_weight={spec}: only for multilabel data (this run is {self.task})")
-        weights = positive_weights(self.targets, spec)
+        weights = positive_weights(self.prepared.train.targets, spec)
         return weights.to(self.device) if weights is not None else None
 
     def _lr_factor(self, step: int) -> float:
@@ -227,6 +236,10 @@ class Engine:
         except ValueError as exc:  # a checkpoint of another model
             raise CockpitError(f"--resume: the checkpoint's optimizer state does not fit this model ({exc})") from None
         self.scheduler.load_state_dict(state.scheduler)
+        # The lr of the next step follows this run's plan (a longer --max-steps re-plans the decay;
+        # without this the first extra step trained at the old plan's final lr, 0).
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
+            group["lr"] = base * self._lr_factor(state.step)
         torch.set_rng_state(state.rng_cpu)
         if torch.cuda.is_available() and state.rng_cuda:
             torch.cuda.set_rng_state_all(state.rng_cuda)
@@ -251,6 +264,8 @@ class Engine:
         """Every event of the engine leaves here. A step still waiting for its update sizes is
         emitted first (one extra host transfer, only off the hot path), so no event of a step
         reaches the journal before that step's metrics."""
+        if self.stream.journal_error is not None and not isinstance(event, RunEnded):
+            raise self.stream.journal_error  # never train on without a journal, even if an observer swallowed it
         if self.pending is not None:
             pending, self.pending = self.pending, None
             self._emit_step(pending, pending.update.tolist() if pending.update is not None else [])
@@ -258,8 +273,11 @@ class Engine:
 
     def run(self) -> RunEnded:
         """Train to the end (or a stop), then save; never raises: failures end as reason=error."""
-        journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME)
-        self.config.save(self.run_dir / "config.json")
+        try:
+            journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME)
+            self.config.save(self.run_dir / "config.json")
+        except OSError as exc:
+            return RunEnded(step=self.step, reason=EndReason.ERROR, message=f"{exc}; nothing was trained")
         self.inbox = CommandInbox(self.run_dir)
         try:
             self._announce()
@@ -276,7 +294,7 @@ class Engine:
             ended = self._finish()
         except Exception as exc:
             ended = self._fail(exc)
-        self.emit(ended)
+        self.emit(ended)  # to the journal too, unless writing it is what failed
         self.stream.journal = None
         journal.close()
         return ended
@@ -316,41 +334,28 @@ class Engine:
                 resumed_from=self.step if prepared.resume else None,
             )
         )
-        if prepared.resume is None:
-            for kind, message, evidence in prepared.notices:
+        for kind, message, evidence in prepared.notices:
+            if prepared.resume is None or kind in SAID_ON_RESUME:
                 self.emit(Notice(step=self.step, kind=kind, message=message, evidence=evidence))
+        if prepared.resume is None:
             head = prepared.loaded.head
-            if head["reinitialised"] and head["reason"]:
+            if head.reinitialised and head.reason:
                 self.emit(
                     Notice(
                         step=0,
                         kind="head_reinitialised",
-                        message=f"classification head re-initialised: {head['reason']}",
-                        evidence=head,
+                        message=f"classification head re-initialised: {head.reason}",
+                        evidence=dataclasses.asdict(head),
                     )
                 )
 
     def _batch_rows(self, step: int) -> list[int]:
         """Rows of optimizer step `step` (0-based): a seeded shuffle per epoch, so resuming needs only the step."""
-        rows = len(self.prepared.train)
-        epoch, position = divmod(step, self.steps_per_epoch)
-        order = torch.randperm(rows, generator=torch.Generator().manual_seed(self.config.seed * 1000 + epoch))
-        return order[position * self.effective_batch : (position + 1) * self.effective_batch].tolist()
+        return self.epoch_order.batch(step, self.steps_per_epoch, self.effective_batch)
 
     def _collate(self, rows: list[int]) -> dict[str, torch.Tensor]:
-        """Pad to the longest row of this batch only (dynamic padding)."""
-        ids = [self.prepared.token_ids[r] for r in rows]
-        width = max(len(x) for x in ids)
-        pad = self.tokenizer.pad_token_id or 0
-        input_ids = np.full((len(ids), width), pad, dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for i, x in enumerate(ids):
-            input_ids[i, : len(x)] = x
-            mask[i, : len(x)] = 1
-        return {
-            "input_ids": torch.from_numpy(input_ids).to(self.device, non_blocking=True),
-            "attention_mask": torch.from_numpy(mask).to(self.device, non_blocking=True),
-        }
+        """Tokenize this batch's texts, padded to its longest row only (dynamic padding)."""
+        return self.collator.rows(self.prepared.train, rows)
 
     def _forward_backward(self, rows: list[int]) -> torch.Tensor:
         """Loss of the whole batch, accumulated over micro-batches; halves them on CUDA OOM."""
@@ -362,7 +367,9 @@ class Engine:
                     batch = self._collate(chunk)
                     with self.autocast or contextlib.nullcontext():
                         logits = self.model(**batch).logits
-                    loss = training_loss(logits, self.targets[chunk].to(self.device), self.task, self.pos_weight)
+                    loss = training_loss(
+                        logits, self.collator.targets(self.prepared.train, chunk), self.task, self.pos_weight
+                    )
                     scaled = loss * (len(chunk) / len(rows))
                     self.scaler.scale(scaled).backward()  # scale() returns `scaled` itself unless fp16
                     total += scaled.detach()
@@ -468,7 +475,7 @@ class Engine:
         what = "loss" if not math.isfinite(loss) else "gradient norm"
         why = f"non-finite {what} at step {self.step}: update skipped, weights are the last good ones"
         if self.on_nonfinite == "stop":
-            self._stop_reason, self._stop_message = "stopped", why
+            self._stop_reason, self._stop_message = EndReason.STOPPED, why
         else:
             self._set_paused(True, reason=why)
             self._apply_commands()
@@ -545,7 +552,9 @@ class Engine:
                 self.pos_weight = self._positive_weights(command.value)
         except CockpitError as exc:
             result = f"refused: {exc}"
-        self.emit(CommandApplied(step=self.step, command=command.text, source=source, result=result, id=id))
+        self.emit(
+            CommandApplied(step=self.step, command=command.text, source=source, result=result, id=id, parsed=command)
+        )
 
     def _set_frozen(self, names: list[str], frozen: bool) -> str:
         """Flip requires_grad and drop grads; the optimizer keeps the state for later."""
@@ -565,7 +574,7 @@ class Engine:
         if paused == self._paused:
             return
         self._paused = paused
-        self.emit(StateChanged(step=self.step, state="paused" if paused else "running", reason=reason))
+        self.emit(StateChanged(step=self.step, state=RunStatus.PAUSED if paused else RunStatus.RUNNING, reason=reason))
 
     def _change_pins(self, command: PinRows | UnpinRows) -> str:
         from cockpit.data import positions_of_rows
@@ -627,15 +636,19 @@ class Engine:
         evaluation = self.prepared.evaluation
         if evaluation is None or self._last_eval_step == self.step:
             return
-        predictions = predict(
-            self.model, self.encode, evaluation.texts, evaluation.targets, self.task, autocast=self.autocast
-        )
+        assert self.evaluator is not None
+
+        def progress(done: int, total: int) -> None:
+            self.emit(EvalProgress(step=self.step, rows_done=done, rows_total=total))
+
+        predictions = self.evaluator.run(self.model, self.task, autocast=self.autocast, progress=progress)
+        targets = np.asarray(evaluation.targets)  # dense is fine here: the eval split is capped
         metrics, per_label, predicted, truth = classification_metrics(
-            predictions.probs, evaluation.targets, self.task, evaluation.label_names
+            predictions.probs, targets, self.task, evaluation.label_names
         )
         self._last_eval_step = self.step
         if self.task == "multilabel":
-            self._best_thresholds = best_thresholds(predictions.probs, evaluation.targets, evaluation.label_names)
+            self._best_thresholds = best_thresholds(predictions.probs, targets, evaluation.label_names)
         self.emit(
             EvalResult(
                 step=self.step,
@@ -646,8 +659,8 @@ class Engine:
                 predicted_distribution=predicted,
                 true_distribution=truth,
                 baselines={
-                    "majority_accuracy": majority_accuracy(evaluation.targets, self.task),
-                    "constant_loss": constant_loss(self.prepared.train.targets, evaluation.targets, self.task),
+                    "majority_accuracy": majority_accuracy(targets, self.task),
+                    "constant_loss": constant_loss(self.prepared.train.targets, targets, self.task),
                 },
                 rows=len(evaluation),
                 thresholds=self._best_thresholds,
@@ -681,8 +694,8 @@ class Engine:
         return str(target)
 
     def _finish(self) -> RunEnded:
-        reason = self._stop_reason or "finished"
-        if reason == "finished":
+        reason = self._stop_reason or EndReason.FINISHED
+        if reason == EndReason.FINISHED:
             self._evaluate()
         if self._last_pin_step != self.step:
             self._predict_pins()
@@ -702,12 +715,17 @@ class Engine:
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" at {frame.filename}:{frame.lineno}" if frame else ""
         message = f"{type(exc).__name__}: {exc}{where}"
+        if isinstance(exc, (JournalWriteError, ckpt.CheckpointWriteError)):  # a full disk: said in words
+            message = str(exc)
         self.pending = None  # its update may be what failed
         saved = None
         try:
-            self._save_checkpoint()
-            latest = ckpt.latest_checkpoint(self.run_dir)
-            saved = str(latest) if latest else None
+            if not isinstance(exc, (JournalWriteError, ckpt.CheckpointWriteError)):  # the disk is full
+                self._save_checkpoint()
         except Exception as save_error:  # the original error matters more
             message += f" (and the checkpoint failed: {save_error})"
-        return RunEnded(step=self.step, reason="error", checkpoint=saved, message=message)
+        latest = ckpt.latest_checkpoint(self.run_dir)
+        saved = str(latest) if latest else None
+        if "last good checkpoint" not in message:
+            message += f"; last good checkpoint: {saved or 'none'}"
+        return RunEnded(step=self.step, reason=EndReason.ERROR, checkpoint=saved, message=message)

@@ -14,17 +14,30 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TextIO
 
+from cockpit.data import LabeledTexts
 from cockpit.diagnostics import Diagnostics
 from cockpit.engine import Engine
-from cockpit.events import Alarm, Command, EvalResult, Event, Notice, RunEnded, RunStarted, StepMetrics, Stop
+from cockpit.events import (
+    Alarm,
+    Command,
+    EndReason,
+    EvalProgress,
+    EvalResult,
+    Event,
+    Notice,
+    RunEnded,
+    RunStarted,
+    StepMetrics,
+    Stop,
+)
 from cockpit.journal import JOURNAL_NAME, read_journal
 from cockpit.judgements import LossTracker
 from cockpit.prepare import PreparedRun
 
-EXIT_CODES = {"finished": 0, "stopped": 0, "interrupted": 130, "error": 1}
+EXIT_CODES = {EndReason.FINISHED: 0, EndReason.STOPPED: 0, EndReason.INTERRUPTED: 130, EndReason.ERROR: 1}
 
 
 class EngineThread:
@@ -52,7 +65,7 @@ class EngineThread:
         self._started.wait()
         self.thread.join()
 
-    def stop_and_wait(self, reason: str = "interrupted") -> RunEnded | None:
+    def stop_and_wait(self, reason: EndReason = EndReason.INTERRUPTED) -> RunEnded | None:
         if self.thread.is_alive():
             self.engine.submit(Stop(reason), "signal")
             self.thread.join()
@@ -104,7 +117,7 @@ class SignalGuard:
 
     def _watch(self) -> None:
         self._requested.wait()
-        self.engine.submit(Stop("interrupted"), "signal")
+        self.engine.submit(Stop(EndReason.INTERRUPTED), "signal")
         _say(
             f"\ncockpit: {self.signal_name}: finishing this step, saving a checkpoint (Ctrl-C again to quit at once)\n"
         )
@@ -160,6 +173,9 @@ class ProgressPrinter:
                     f"lr {event.lr:.2e} {event.samples_per_s:.1f} samples/s ETA {_duration(eta)}"
                 )
                 self._write(line, transient=True)
+        elif isinstance(event, EvalProgress) and time.monotonic() - self._last >= self.every_s:
+            self._last = time.monotonic()
+            self._write(f"evaluating at step {event.step}: {event.rows_done}/{event.rows_total} rows", transient=True)
         elif isinstance(event, EvalResult):
             m = event.metrics
             self._write(
@@ -205,9 +221,9 @@ def _print_outcome(ended: RunEnded | None, prepared: PreparedRun) -> int:
             f"checkpoint: {ended.checkpoint}  (continue with: cockpit train --resume {prepared.run_dir})",
             file=sys.stderr,
         )
-    if ended.reason == "error":
+    if ended.reason == EndReason.ERROR:
         print(f"cockpit: training failed: {ended.message}", file=sys.stderr)
-    return 1 if ended.reason == "stopped" and ended.message else EXIT_CODES.get(ended.reason, 1)
+    return 1 if ended.reason == EndReason.STOPPED and ended.message else EXIT_CODES.get(ended.reason, 1)
 
 
 def run_headless(prepared: PreparedRun) -> int:
@@ -226,6 +242,30 @@ def run_headless(prepared: PreparedRun) -> int:
     return _print_outcome(engine.run(), prepared)
 
 
+class TrainingExamples(Sequence):
+    """The examples browser's rows, made when read: no Python object per training row held (#14)."""
+
+    def __init__(self, train: LabeledTexts, row_type: type) -> None:
+        self.train, self.row_type = train, row_type
+
+    def __len__(self) -> int:
+        return len(self.train)
+
+    def _row(self, position: int, text: str, targets: Any) -> Any:
+        labels = [n for n, t in zip(self.train.label_names, targets) if t > 0.5]
+        return self.row_type(index=self.train.row_ids[position], text=text, labels=labels)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        position = int(index) + (len(self) if int(index) < 0 else 0)
+        return self._row(position, self.train.texts[position], self.train.targets[position])
+
+    def __iter__(self) -> Iterator[Any]:
+        for position, (text, targets) in enumerate(zip(self.train.texts, self.train.targets)):
+            yield self._row(position, text, targets)
+
+
 def run_with_app(prepared: PreparedRun, theme: str) -> int:
     """Open the cockpit on a live run; the engine keeps training in its own thread."""
     from cockpit.ui.app import CockpitApp, ExampleRow
@@ -239,16 +279,12 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
     engine.stream.observers.append(events.put)
     engine.stream.producers.append(Diagnostics())
     runner = EngineThread(engine)
-    train = prepared.train
-    examples = [
-        ExampleRow(index=row, text=text, labels=[n for n, t in zip(train.label_names, targets) if t > 0.5])
-        for row, text, targets in zip(train.row_ids, train.texts, train.targets)
-    ]
+    examples = TrainingExamples(prepared.train, ExampleRow)
     app = CockpitApp(events, runner, examples=examples, theme_name=theme, run_label=str(prepared.run_dir))
     SignalGuard(engine, on_first=lambda: app.call_from_thread(app.exit), stop_on_hangup=True).install()
     runner.start()
     try:
         app.run()
     finally:
-        ended = runner.stop_and_wait("interrupted")
+        ended = runner.stop_and_wait(EndReason.INTERRUPTED)
     return _print_outcome(ended, prepared)

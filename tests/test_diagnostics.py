@@ -244,8 +244,10 @@ MULTI_HOT = "column 'labels' read as multi-hot 0/1 lists: multilabel, 15 labels"
 def test_labels_read_as_another_task_than_the_run_trains_is_an_error() -> None:
     """Seed 000's trap: a multi-hot column and a single-label head (or the other way round)."""
     s = Scenario()
-    s.feed(Notice(step=0, kind="label_format", message=MULTI_HOT, evidence={"column": "labels"}))
-    s.feed(Notice(step=0, kind="label_format", message="same again", evidence={"task": "multilabel"}))
+    evidence = {"column": "labels", "read_as": "multilabel"}
+    s.feed(Notice(step=0, kind="label_format", message=MULTI_HOT, evidence=evidence))
+    s.feed(Notice(step=0, kind="label_format", message="same again", evidence=evidence))
+    s.feed(Notice(step=0, kind="label_format", message="multilabel, but only in words"))  # prose is not read
     [alarm] = s.of("label_format")
     assert alarm.severity == "error"
     assert alarm.evidence == {"read_as": "multilabel", "task": "binary", "column": "labels"}
@@ -254,10 +256,10 @@ def test_labels_read_as_another_task_than_the_run_trains_is_an_error() -> None:
 def test_a_label_format_notice_that_agrees_with_the_task_is_only_a_notice() -> None:
     """The loader reports how it resolved an ambiguous column; the head is fitted to that reading."""
     s = Scenario(task="multilabel", labels=[f"label_{i}" for i in range(15)], head=multilabel_head())
-    s.feed(Notice(step=0, kind="label_format", message=MULTI_HOT))
+    s.feed(Notice(step=0, kind="label_format", message=MULTI_HOT, evidence={"read_as": "multilabel"}))
     s.feed(Notice(step=0, kind="rows_dropped", message="3 empty rows dropped"))
     assert s.kinds() == set()
-    s.feed(Notice(step=0, kind="label_format", message="read as classes", evidence={"task": "multiclass"}))
+    s.feed(Notice(step=0, kind="label_format", message="read as classes", evidence={"read_as": "multiclass"}))
     assert len(s.of("label_format")) == 1  # the control: a reading that contradicts the run
 
 

@@ -191,7 +191,7 @@ def test_gpt2_gets_a_pad_token_and_a_two_class_head(tiny_gpt2: Path, tmp_path: P
     assert ended.reason == "finished"
     assert engine.tokenizer.pad_token is not None and engine.model.config.pad_token_id is not None
     start = read_journal(tmp_path / "run" / "journal.jsonl")[0]
-    assert start.task == "binary" and start.head["outputs"] == 2
+    assert start.task == "binary" and start.head.outputs == 2
     assert start.layers == ["embeddings", "layer.0", "layer.1", "head"]
 
 
@@ -229,8 +229,8 @@ def test_a_head_that_does_not_fit_is_reinitialised_and_reported(
     ]  # "num_labels=15 ... id2label map of length 3": the notice says it
     events = read_journal(tmp_path / "run" / "journal.jsonl")
     head = events[0].head
-    assert head["checkpoint_outputs"] == checkpoint_labels and head["outputs"] == labels and head["reinitialised"]
-    assert head["problem_type"] != "regression"
+    assert head.checkpoint_outputs == checkpoint_labels and head.outputs == labels and head.reinitialised
+    assert head.problem_type != "regression"
     notice = next(e for e in events if e.type == "notice" and e.kind == "head_reinitialised")
     assert f"{checkpoint_labels} outputs" in notice.message and f"{labels} labels" in notice.message
     assert engine.model.config.num_labels == labels

@@ -15,15 +15,14 @@ from typing import Any, Protocol
 from cockpit.events import (
     Alarm,
     CommandApplied,
-    CommandSyntaxError,
     EvalResult,
     Event,
+    HeadFit,
     PinnedExample,
     PinsChanged,
     RunStarted,
     SetLearningRate,
     StepMetrics,
-    parse_command,
 )
 from cockpit.judgements import LOSS_WINDOW, LossTracker
 
@@ -91,12 +90,8 @@ class RunContext:
         if isinstance(event, RunStarted):
             self.start(event)
         elif isinstance(event, CommandApplied) and event.result in ("", "ok"):
-            try:
-                command = parse_command(event.command)
-            except CommandSyntaxError:
-                return
-            if isinstance(command, SetLearningRate):
-                self.peak_lr = command.lr
+            if isinstance(event.parsed, SetLearningRate):
+                self.peak_lr = event.parsed.lr
         elif isinstance(event, EvalResult):
             self._judge_eval(event)
         elif isinstance(event, PinsChanged):  # pin=/unpin= commands: later PinPredictions rows follow the new list
@@ -167,14 +162,10 @@ def warmup_steps(config: dict[str, Any], total_steps: int) -> int:
     return 0
 
 
-def head_group(layers: list[str], head: dict[str, Any]) -> str | None:
-    """The layer group that holds the classification head (the engine may name it in `head`)."""
-    named = head.get("group")
-    if isinstance(named, str) and named in layers:
-        return named
-    for name in layers:
-        if name.lower() in ("head", "classifier", "score"):
-            return name
+def head_group(layers: list[str], head: HeadFit) -> str | None:
+    """The layer group that holds the classification head, as the model loader named it."""
+    if head.group in layers:
+        return head.group
     return layers[-1] if layers else None
 
 

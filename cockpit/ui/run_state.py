@@ -16,7 +16,7 @@ from cockpit.events import (
     Alarm,
     CheckpointSaved,
     CommandApplied,
-    CommandSyntaxError,
+    EvalProgress,
     EvalResult,
     Event,
     Freeze,
@@ -30,7 +30,6 @@ from cockpit.events import (
     StateChanged,
     StepMetrics,
     Unfreeze,
-    parse_command,
 )
 from cockpit.judgements import LossTracker
 from cockpit.ui.series import History
@@ -125,6 +124,7 @@ class RunState:
 
         self.last_eval: EvalResult | None = None
         self.previous_eval: EvalResult | None = None
+        self.eval_progress: tuple[int, int] | None = None  # (rows done, rows) while a long evaluation runs
 
         self.log: deque[LogEntry] = deque(maxlen=LOG_LIMIT)  # newest first
         self.active_alarms: dict[str, Alarm] = {}
@@ -210,8 +210,15 @@ class RunState:
                 self.pin_history[pin][label].append(event.step, prob)
         self.changed |= {PINS, LOSS}
 
+    def _on_eval_progress(self, event: EvalProgress) -> None:
+        self.eval_progress = (event.rows_done, event.rows_total)
+        self.changed.add(STATUS)
+
     def _on_eval(self, event: EvalResult) -> None:
         self.previous_eval, self.last_eval = self.last_eval, event
+        if self.eval_progress is not None:
+            self.eval_progress = None
+            self.changed.add(STATUS)
         self.eval_losses.append(event.step, event.loss)
         self.changed |= {EVAL, LOSS}
 
@@ -226,10 +233,7 @@ class RunState:
                 severity="warning" if failed else "",
             )
         )
-        try:
-            command = parse_command(event.command)
-        except CommandSyntaxError:
-            return
+        command = event.parsed
         if isinstance(command, SetLearningRate) and not failed:
             self.peak_lr = command.lr
         if isinstance(command, (Freeze, Unfreeze)):
