@@ -509,15 +509,16 @@ def test_resume_fingerprint_changes_exactly_when_the_data_does(texts: list[str],
     targets = np.eye(2, dtype=np.float32)[[i % 2 for i in range(len(texts))]]
     data = LabeledTexts(list(texts), targets, ["a", "b"], "binary", "f", list(range(len(texts))))
     i = where % len(texts)
-    other = LabeledTexts(list(texts), targets.copy(), ["a", "b"], "binary", "f", list(range(len(texts))))
+    other_texts, other_targets, names = list(texts), targets.copy(), ["a", "b"]  # LabeledTexts is read-only (#14)
+    if change == "text":
+        other_texts[i] = texts[i] + "!"
+    elif change == "label":
+        other_targets[i] = other_targets[i][::-1]
+    elif change == "order":
+        names = ["b", "a"]
+    other = LabeledTexts(other_texts, other_targets, names, "binary", "f", list(range(len(texts))))
     if change == "drop":
         other = other.subset([j for j in range(len(texts)) if j != i])
-    elif change == "text":
-        other.texts[i] = texts[i] + "!"
-    elif change == "label":
-        other.targets[i] = other.targets[i][::-1]
-    elif change == "order":
-        other.label_names = ["b", "a"]
     assert (data_fingerprint(data) == data_fingerprint(other)) == (change == "none")
 
 
