@@ -42,7 +42,6 @@ from cockpit.events import (
     CheckpointSaved,
     Command,
     CommandApplied,
-    CommandSyntaxError,
     EvalResult,
     Event,
     Freeze,
@@ -63,8 +62,8 @@ from cockpit.events import (
     Stop,
     Unfreeze,
     UnpinRows,
-    parse_command,
 )
+from cockpit.inbox import CommandInbox
 from cockpit.instruments import (
     GroupNorms,
     best_thresholds,
@@ -80,6 +79,7 @@ from cockpit.instruments import (
 )
 from cockpit.journal import JOURNAL_NAME, JournalWriter
 from cockpit.model import LayerGroup, expand_groups
+from cockpit.rundir import RunLock
 
 PAUSE_POLL_S = 0.2
 
@@ -231,8 +231,10 @@ class LiveRun:
         self.commands: queue.Queue[tuple[Command, str, str]] = queue.Queue()
         # Under data parallelism every rank measures and clips alike; one rank (publish) writes and listens.
         self.publish = publish
+        # One trainer per run directory (contract 4): a second one, or `cockpit train --out` here, is refused.
+        self.lock = RunLock(self.run_dir).acquire() if publish else None
         self.stream = open_stream(self.run_dir, observers or []) if publish else _Silent()
-        self.inbox = open_inbox(self.run_dir) if publish else None
+        self.inbox: CommandInbox | None = CommandInbox(self.run_dir) if publish else None
         self.frozen: set[str] = {g.name for g in groups if g.params and not any(p.requires_grad for p in g.params)}
         self.outside_optimizer: list[str] = []
         self.optimizer: torch.optim.Optimizer | None = None
@@ -345,17 +347,10 @@ class LiveRun:
     def _apply_arrived(self) -> None:
         if self.inbox is not None:
             for item in self.inbox.take():
-                refused = getattr(item, "refused", "")
-                text, source, item_id = str(item.command), str(item.source), str(getattr(item, "id", ""))
-                if refused:
-                    self._journal_command(text, source, f"refused: {refused}", item_id)
-                    continue
-                try:
-                    command = parse_command(text)
-                except CommandSyntaxError as exc:
-                    self._journal_command(text, source, f"refused: {exc}", item_id)
-                    continue
-                self._apply(command, source, item_id)
+                if item.command is None:  # not the owner's, or not a command: journaled, never applied
+                    self._journal_command(item.text, item.source, f"refused: {item.refused}", item.id)
+                else:
+                    self._apply(item.command, item.source, item.id)
         while True:
             try:
                 command, source, item_id = self.commands.get_nowait()
@@ -685,6 +680,8 @@ class LiveRun:
     def close(self) -> None:
         self.tap.remove()
         self.stream.close()
+        if self.lock is not None:
+            self.lock.release()
 
 
 def groups_outside(groups: list[LayerGroup], optimizer: torch.optim.Optimizer) -> list[str]:
@@ -749,12 +746,3 @@ class _Silent:
 
     def close(self) -> None:
         pass
-
-
-def open_inbox(run_dir: Path) -> Any:
-    """The run directory's command inbox (contract 5), once `cockpit.inbox` is there."""
-    try:
-        from cockpit.inbox import CommandInbox
-    except ImportError:  # not landed yet: commands come through LiveRun.submit only
-        return None
-    return CommandInbox(run_dir)

@@ -29,6 +29,7 @@ from cockpit.events import (  # noqa: E402
     StepMetrics,
     parse_command,
 )
+from cockpit.inbox import send_command  # noqa: E402
 from cockpit.journal import read_journal  # noqa: E402
 from tests.conftest import SAMPLES, run_engine  # noqa: E402
 
@@ -82,7 +83,7 @@ def train(trainer: Trainer) -> None:
 
 
 class At(TrainerCallback):
-    """Sends commands to the cockpit at given optimizer steps (after the step's end), and records weights."""
+    """Sends commands through the run's inbox at given optimizer steps (after the step's end), records weights."""
 
     def __init__(self, cockpit: CockpitCallback, commands: dict[int, str], watch: str | None = None) -> None:
         self.cockpit, self.commands, self.watch = cockpit, commands, watch
@@ -90,7 +91,7 @@ class At(TrainerCallback):
 
     def _send(self, step: int) -> None:
         if step in self.commands:
-            self.cockpit.live.submit(parse_command(self.commands[step]), "test")
+            send_command(self.cockpit.live.run_dir, parse_command(self.commands[step]), "test")
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self._record(0, model)
@@ -143,7 +144,7 @@ def test_freeze_mid_run_is_exact_with_grad_accumulation(tiny_model: Path, tmp_pa
     train(trainer)
     events = read_journal(tmp_path / "hf" / "cockpit" / "journal.jsonl")
     applied = [e for e in events if isinstance(e, CommandApplied)]
-    assert [(a.command, a.result) for a in applied] == [("freeze=layer.0", "ok")]
+    assert [(a.command, a.source, a.result) for a in applied] == [("freeze=layer.0", "test", "ok")]
     frozen_at = applied[0].step
     assert frozen_at == 2
     assert not all(torch.equal(a, b) for a, b in zip(at.weights[1], at.weights[2]))  # it trained before
