@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import io
 from pathlib import Path
 
@@ -209,3 +210,29 @@ def test_clipping_covers_only_the_trainable_gradients(tiny_model: Path, tmp_path
     assert seen.norms == pytest.approx([0.05] * 3, rel=1e-4)  # clipped over the trainable grads only
     assert seen.frozen_grads == [False] * 3
     assert all(s.layers["embeddings"].grad_norm == 0.0 for s in steps)
+
+
+def test_lr_pause_save_and_stop_through_the_inbox(tiny_model: Path, tmp_path: Path) -> None:
+    cockpit = CockpitCallback()
+    at = At(cockpit, {1: "lr=1e-4", 2: "pause", 3: "stop"})
+    resumed = threading.Timer(0.5, lambda: send_command(cockpit.live.run_dir, parse_command("resume"), "test"))
+
+    class SaveAfterPause(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                resumed.start()
+                send_command(cockpit.live.run_dir, parse_command("save"), "test")
+
+    trainer = make_trainer(
+        tiny_model, tmp_path / "hf", [cockpit, at, SaveAfterPause()], lr_scheduler_type="constant", max_steps=8
+    )
+    train(trainer)
+    events = read_journal(tmp_path / "hf" / "cockpit" / "journal.jsonl")
+    steps = {e.step: e for e in events if isinstance(e, StepMetrics)}
+    assert steps[1].lr == pytest.approx(1e-3) and steps[2].lr == pytest.approx(1e-4)
+    assert [(e.step, e.state) for e in events if e.type == "state"] == [(2, "paused"), (2, "running")]
+    saved = next(e for e in events if e.type == "checkpoint")
+    assert saved.step == 3 and Path(saved.path, "model.safetensors").exists()
+    # sent after step 3 ended, applied before step 4 began: step 4 is the last one taken
+    assert events[-1].type == "end" and events[-1].reason == "stopped" and events[-1].step == 4
+    assert max(steps) == 4
