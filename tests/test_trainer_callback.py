@@ -236,3 +236,23 @@ def test_lr_pause_save_and_stop_through_the_inbox(tiny_model: Path, tmp_path: Pa
     # sent after step 3 ended, applied before step 4 began: step 4 is the last one taken
     assert events[-1].type == "end" and events[-1].reason == "stopped" and events[-1].step == 4
     assert max(steps) == 4
+
+
+def test_a_non_finite_gradient_skips_the_update_alarms_and_stops(tiny_model: Path, tmp_path: Path) -> None:
+    class PoisonStep3(TrainerCallback):
+        """Runs before the cockpit's hook: a NaN gradient in layer.1 at step 3."""
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            if state.global_step == 2:  # global_step counts finished steps: this is step 3
+                model.bert.encoder.layer[1].output.dense.weight.grad[0, 0] = float("nan")
+
+    cockpit = CockpitCallback()
+    at = At(cockpit, {}, watch="layer.1")
+    trainer = make_trainer(tiny_model, tmp_path / "hf", [PoisonStep3(), cockpit, at])
+    train(trainer)
+    events = read_journal(tmp_path / "hf" / "cockpit" / "journal.jsonl")
+    alarm = next(e for e in events if isinstance(e, Alarm) and e.kind == "non_finite")
+    assert alarm.step == 3 and alarm.evidence["groups"] == ["layer.1"]
+    assert all(torch.equal(a, b) and torch.isfinite(a).all() for a, b in zip(at.weights[2], at.weights[3]))
+    assert events[-1].type == "end" and events[-1].reason == "stopped" and "non-finite" in events[-1].message
+    assert max(e.step for e in events if isinstance(e, StepMetrics)) == 3
