@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import io
+import threading
 from pathlib import Path
 
 import pyarrow.parquet as pq
