@@ -233,7 +233,8 @@ class LiveRun:
         self.publish = publish
         # One trainer per run directory (contract 4): a second one, or `cockpit train --out` here, is refused.
         self.lock = RunLock(self.run_dir).acquire() if publish else None
-        self.stream = open_stream(self.run_dir, observers or []) if publish else _Silent()
+        self.journal = JournalWriter(self.run_dir / JOURNAL_NAME) if publish else None
+        self.stream = open_stream(self.journal, observers or []) if self.journal is not None else _Silent()
         self.inbox: CommandInbox | None = CommandInbox(self.run_dir) if publish else None
         self.frozen: set[str] = {g.name for g in groups if g.params and not any(p.requires_grad for p in g.params)}
         self.outside_optimizer: list[str] = []
@@ -679,7 +680,8 @@ class LiveRun:
 
     def close(self) -> None:
         self.tap.remove()
-        self.stream.close()
+        if self.journal is not None:
+            self.journal.close()
         if self.lock is not None:
             self.lock.release()
 
@@ -695,9 +697,15 @@ def groups_outside(groups: list[LayerGroup], optimizer: torch.optim.Optimizer) -
 # ---------------------------------------------------------------------------------------------
 
 
-def open_stream(run_dir: Path, observers: list[Callable[[Event], None]]) -> _InterimStream:
-    """The run's event stream: journal first, then observers, then the diagnostics' alarms, in order."""
-    return _InterimStream(run_dir / JOURNAL_NAME, observers)
+def open_stream(journal: JournalWriter, observers: list[Callable[[Event], None]]) -> Any:
+    """The run's one event stream (contract 1): journal, then observers, then the diagnostics' alarms."""
+    from cockpit.diagnostics import Diagnostics
+
+    try:
+        from cockpit.stream import EventStream
+    except ImportError:  # before the stream lands on main
+        return _InterimStream(journal, observers)
+    return EventStream(journal=journal, observers=observers, producers=[Diagnostics()])
 
 
 class _InterimStream:
@@ -707,12 +715,16 @@ class _InterimStream:
     behind the event that raised them.
     """
 
-    def __init__(self, path: Path, observers: list[Callable[[Event], None]]) -> None:
+    def __init__(self, journal: JournalWriter, observers: list[Callable[[Event], None]]) -> None:
         from cockpit.diagnostics import Diagnostics
 
-        self.journal = JournalWriter(path)
+        self.journal = journal
         self.observers = list(observers)
-        self.observers.append(Diagnostics(self.emit))
+        self.producers: list[Callable[[Event], list[Event]]] = []
+        try:
+            self.producers.append(Diagnostics())  # contract 2
+        except TypeError:  # the diagnostics before contract 2 take an emit callback
+            self.observers.append(Diagnostics(self.emit))
         self._queue: deque[Event] = deque()
         self._dispatching = False
 
@@ -731,18 +743,14 @@ class _InterimStream:
                     except Exception as exc:  # an observer must never break training
                         self.observers.remove(observer)
                         print(f"cockpit: observer {observer!r} failed and was detached: {exc}", file=sys.stderr)
+                for producer in self.producers:
+                    self._queue.extend(producer(current) or ())
         finally:
             self._dispatching = False
-
-    def close(self) -> None:
-        self.journal.close()
 
 
 class _Silent:
     """The stream of a rank that does not publish: events go nowhere."""
 
     def emit(self, event: Event) -> None:
-        pass
-
-    def close(self) -> None:
         pass
