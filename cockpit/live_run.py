@@ -153,10 +153,10 @@ class ForwardTap:
     def _hook(self, module: nn.Module, args: tuple, kwargs: dict[str, Any], output: Any) -> None:
         if self.paused:
             return
-        logits = getattr(output, "logits", None)
-        if logits is None and isinstance(output, (tuple, list)) and output:
-            logits = output[-1] if len(output) > 1 else output[0]
         labels = kwargs.get("labels")
+        logits = getattr(output, "logits", None)
+        if logits is None and isinstance(output, (tuple, list)) and output:  # return_dict=False: (loss,) logits, ...
+            logits = output[1] if labels is not None and len(output) > 1 else output[0]
         if module.training and torch.is_grad_enabled():
             loss = getattr(output, "loss", None)
             if loss is None and logits is not None and labels is not None:
@@ -208,7 +208,6 @@ class LiveRun:
         pin_budget: float = 0.01,
         toggle_requires_grad: bool = True,
         on_nonfinite: str = "stop",
-        source: str = "trainer-callback",
         observers: list[Callable[[Event], None]] | None = None,
         publish: bool = True,
     ) -> None:
@@ -224,7 +223,6 @@ class LiveRun:
         self.pin_budget = pin_budget
         self.toggle_requires_grad = toggle_requires_grad
         self.on_nonfinite = on_nonfinite
-        self.source = source
         self.device = next(model.parameters()).device
         self.norms = GroupNorms(groups, self.device)
         self.tap = ForwardTap(model, task, len(labels))

@@ -81,8 +81,7 @@ class CockpitCallback(TrainerCallback):
         tokenizer = kwargs.get("processing_class")
         dataloader = kwargs.get("train_dataloader")
         dataset = getattr(dataloader, "dataset", None)
-        reading = read_labels(dataset, model.config)
-        task, labels, targets, column = reading
+        task, labels, targets, column = read_labels(dataset, model.config)
         parallel = args.world_size > 1
         # Take clipping over (see the module docstring); put it back at the end.
         self._max_grad_norm = args.max_grad_norm or 0.0
