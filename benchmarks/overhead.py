@@ -449,7 +449,11 @@ def arm_hf_trainer(setup: Setup, out: Path, clock: StepClock, cockpit: bool = Fa
     if cockpit:
         from cockpit import CockpitCallback
 
-        trainer.callback_handler.callbacks.insert(0, CockpitCallback(run_dir=out / "cockpit"))
+        callback = CockpitCallback(run_dir=out / "cockpit")
+        # Its work inside the same steps, per hook: what machine-load drifts between arms cannot skew.
+        for hook in ("on_step_begin", "on_pre_optimizer_step", "on_optimizer_step", "on_step_end"):
+            setattr(callback, hook, clock.timed(f"CockpitCallback.{hook}", getattr(callback, hook)))
+        trainer.callback_handler.callbacks.insert(0, callback)
     with contextlib.redirect_stdout(io.StringIO()):  # its end-of-training summary line
         trainer.train()
     return {"optimizer": f"{describe_optimizer(trainer.optimizer)} (optim={args.optim})"}

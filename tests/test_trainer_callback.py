@@ -199,7 +199,7 @@ def test_clipping_covers_only_the_trainable_gradients(tiny_model: Path, tmp_path
             self.norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
             self.frozen_grads.append(any(p.grad is not None for p in model.bert.embeddings.parameters()))
 
-    cockpit = CockpitCallback()
+    cockpit = CockpitCallback(pins=[5, ("a lovely phone case", "LABEL_1")])
     at = At(cockpit, {0: "freeze=embeddings,layer.0"})
     seen = SeeGrads()
     trainer = make_trainer(tiny_model, tmp_path / "hf", [cockpit, at, seen], max_grad_norm=0.05, max_steps=3)
@@ -210,6 +210,10 @@ def test_clipping_covers_only_the_trainable_gradients(tiny_model: Path, tmp_path
     assert seen.norms == pytest.approx([0.05] * 3, rel=1e-4)  # clipped over the trainable grads only
     assert seen.frozen_grads == [False] * 3
     assert all(s.layers["embeddings"].grad_norm == 0.0 for s in steps)
+    pins = events[0].pins
+    assert [(p.index, p.targets) for p in pins] == [(5, [0.0, 1.0]), (-2, [0.0, 1.0])]
+    assert pins[0].text == "the design was really wonderful. highly recommended."  # decoded: Trainer drops text
+    assert pins[1].text == "a lovely phone case"
 
 
 def test_lr_pause_save_and_stop_through_the_inbox(tiny_model: Path, tmp_path: Path) -> None:
