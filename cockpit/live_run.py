@@ -22,9 +22,7 @@ from __future__ import annotations
 import json
 import math
 import queue
-import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cockpit.diagnostics import Diagnostics
 from cockpit.engine import _no_weight_decay
 from cockpit.errors import CockpitError
 from cockpit.events import (
@@ -51,6 +50,7 @@ from cockpit.events import (
     PinnedExample,
     PinPredictions,
     PinRows,
+    PinsChanged,
     Resume,
     RunEnded,
     RunStarted,
@@ -80,6 +80,7 @@ from cockpit.instruments import (
 from cockpit.journal import JOURNAL_NAME, JournalWriter
 from cockpit.model import LayerGroup, expand_groups
 from cockpit.rundir import RunLock
+from cockpit.stream import EventStream
 
 PAUSE_POLL_S = 0.2
 
@@ -232,7 +233,9 @@ class LiveRun:
         # One trainer per run directory (contract 4): a second one, or `cockpit train --out` here, is refused.
         self.lock = RunLock(self.run_dir).acquire() if publish else None
         self.journal = JournalWriter(self.run_dir / JOURNAL_NAME) if publish else None
-        self.stream = open_stream(self.journal, observers or []) if self.journal is not None else _Silent()
+        self.stream: EventStream | _Silent = _Silent()
+        if self.journal is not None:  # the run's one stream (contract 1): journal, observers, then the alarms
+            self.stream = EventStream(journal=self.journal, observers=observers or [], producers=[Diagnostics()])
         self.inbox: CommandInbox | None = CommandInbox(self.run_dir) if publish else None
         self.frozen: set[str] = {g.name for g in groups if g.params and not any(p.requires_grad for p in g.params)}
         self.outside_optimizer: list[str] = []
@@ -358,8 +361,7 @@ class LiveRun:
             self._apply(command, source, item_id)
 
     def _journal_command(self, text: str, source: str, result: str, item_id: str) -> None:
-        extra = {"id": item_id} if "id" in CommandApplied.__dataclass_fields__ else {}
-        self.emit(CommandApplied(step=self.step, command=text, source=source, result=result, **extra))
+        self.emit(CommandApplied(step=self.step, command=text, source=source, result=result, id=item_id))
 
     def _apply(self, command: Command, source: str, item_id: str = "") -> None:
         result = "ok"
@@ -469,14 +471,7 @@ class LiveRun:
             self.pins += [p for p in self.pin_rows(list(command.rows)) if p.index not in known]
         else:
             self.pins = [p for p in self.pins if p.index not in command.rows]
-        self.emit(
-            Notice(
-                step=self.step,
-                kind="pins_changed",
-                message=f"{len(self.pins)} pinned examples",
-                evidence={"pins": [vars(p) for p in self.pins]},
-            )
-        )
+        self.emit(PinsChanged(step=self.step, pins=list(self.pins)))
         self._predict_pins()
         return "ok"
 
@@ -688,63 +683,6 @@ def groups_outside(groups: list[LayerGroup], optimizer: torch.optim.Optimizer) -
     """Groups with a parameter the optimizer does not hold: an unfreeze would never move it (#21236)."""
     held = {id(p) for group in optimizer.param_groups for p in group["params"]}
     return [g.name for g in groups if any(id(p) not in held for p in g.params)]
-
-
-# ---------------------------------------------------------------------------------------------
-# The shared event stream (contract 1) and command inbox (contract 5)
-# ---------------------------------------------------------------------------------------------
-
-
-def open_stream(journal: JournalWriter, observers: list[Callable[[Event], None]]) -> Any:
-    """The run's one event stream (contract 1): journal, then observers, then the diagnostics' alarms."""
-    from cockpit.diagnostics import Diagnostics
-
-    try:
-        from cockpit.stream import EventStream
-    except ImportError:  # before the stream lands on main
-        return _InterimStream(journal, observers)
-    return EventStream(journal=journal, observers=observers, producers=[Diagnostics()])
-
-
-class _InterimStream:
-    """Stand-in for contract 1's `cockpit.stream.EventStream` until it lands on main (then this goes).
-
-    FIFO and never re-entrant: journal, then observers, then the diagnostics, whose alarms queue
-    behind the event that raised them.
-    """
-
-    def __init__(self, journal: JournalWriter, observers: list[Callable[[Event], None]]) -> None:
-        from cockpit.diagnostics import Diagnostics
-
-        self.journal = journal
-        self.observers = list(observers)
-        self.producers: list[Callable[[Event], list[Event]]] = []
-        try:
-            self.producers.append(Diagnostics())  # contract 2
-        except TypeError:  # the diagnostics before contract 2 take an emit callback
-            self.observers.append(Diagnostics(self.emit))
-        self._queue: deque[Event] = deque()
-        self._dispatching = False
-
-    def emit(self, event: Event) -> None:
-        self._queue.append(event)
-        if self._dispatching:
-            return
-        self._dispatching = True
-        try:
-            while self._queue:
-                current = self._queue.popleft()
-                self.journal(current)
-                for observer in list(self.observers):
-                    try:
-                        observer(current)
-                    except Exception as exc:  # an observer must never break training
-                        self.observers.remove(observer)
-                        print(f"cockpit: observer {observer!r} failed and was detached: {exc}", file=sys.stderr)
-                for producer in self.producers:
-                    self._queue.extend(producer(current) or ())
-        finally:
-            self._dispatching = False
 
 
 class _Silent:
