@@ -192,6 +192,8 @@ class LiveRun:
 
     `toggle_requires_grad=False` keeps every parameter trainable for autograd and freezes only by
     dropping gradients before the optimizer step: what DDP without `find_unused_parameters` needs.
+    `publish`: this process writes the run directory (one rank of several does); `listen`: it takes
+    commands from the run's inbox (off where a command could not reach every rank alike).
     """
 
     def __init__(
@@ -211,6 +213,7 @@ class LiveRun:
         on_nonfinite: str = "stop",
         observers: list[Callable[[Event], None]] | None = None,
         publish: bool = True,
+        listen: bool = True,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.model = model
@@ -236,7 +239,7 @@ class LiveRun:
         self.stream: EventStream | _Silent = _Silent()
         if self.journal is not None:  # the run's one stream (contract 1): journal, observers, then the alarms
             self.stream = EventStream(journal=self.journal, observers=observers or [], producers=[Diagnostics()])
-        self.inbox: CommandInbox | None = CommandInbox(self.run_dir) if publish else None
+        self.inbox: CommandInbox | None = CommandInbox(self.run_dir) if publish and listen else None
         self.frozen: set[str] = {g.name for g in groups if g.params and not any(p.requires_grad for p in g.params)}
         self.outside_optimizer: list[str] = []
         self.optimizer: torch.optim.Optimizer | None = None
@@ -581,7 +584,7 @@ class LiveRun:
     # ------------------------------------------------------------------ predictions and results
 
     def _predict_pins(self) -> None:
-        if not self.pins:
+        if not self.pins or not self.publish:
             return
         self._flush_pending()
         started = time.perf_counter()

@@ -83,9 +83,7 @@ class CockpitCallback(TrainerCallback):
         dataset = getattr(dataloader, "dataset", None)
         task, labels, targets, column = read_labels(dataset, model.config)
         parallel = args.world_size > 1
-        # Take clipping over (see the module docstring); put it back at the end.
         self._max_grad_norm = args.max_grad_norm or 0.0
-        args.max_grad_norm = 0.0
         run_dir = self.run_dir or Path(args.output_dir) / "cockpit"
         notices: list[Notice] = []
         pins, pin_rows = [], None
@@ -116,9 +114,9 @@ class CockpitCallback(TrainerCallback):
             toggle_requires_grad=not parallel,
             observers=self.observers,
             publish=state.is_world_process_zero,
+            listen=not parallel,  # a command would have to reach every rank alike
         )
         if parallel:
-            self.live.inbox = None  # commands would have to reach every rank alike
             notices.append(
                 Notice(
                     step=state.global_step,
@@ -147,6 +145,7 @@ class CockpitCallback(TrainerCallback):
             scheduler=lr_scheduler,
             notices=notices,
         )
+        args.max_grad_norm = 0.0  # clipping is ours from here (see the module docstring); put back at the end
         self._boundary(control)
         return control
 
