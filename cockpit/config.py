@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.errors import CockpitError
-from cockpit.events import CommandSyntaxError, parse_scheduled
+from cockpit.events import CommandSyntaxError, parse_scheduled, pos_weight_spec
 
 DEFAULT_MODEL = "embedded:all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -44,6 +44,7 @@ class RunConfig:
     schedule: list[str] = field(default_factory=list)  # --at STEP:COMMAND
     pins: list[int] | None = None
     pin_budget: float = 0.01  # share of training time pinned-example inference may take
+    pos_weight: str = "off"  # multilabel BCE pos_weight: off | auto (negatives/positives per label) | FLOAT
     eval_every: int | None = None
     save_every: int | None = None
     keep_checkpoints: int = 3
@@ -74,6 +75,10 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise CockpitError(message)
+        try:
+            self.pos_weight = pos_weight_spec(str(self.pos_weight))
+        except CommandSyntaxError as exc:
+            raise CockpitError(f"--pos-weight: {exc}") from None
         for entry in self.schedule:
             try:
                 parse_scheduled(entry)

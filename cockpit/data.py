@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,16 +74,17 @@ def read_columns(path: Path) -> dict[str, list[Any]]:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise CockpitError(f"{path}: unsupported format {suffix or '(no extension)'}; use one of {_formats()}")
-    _check_contents(path, suffix)
+    try:
+        _check_contents(path, suffix)
+    except OSError as exc:  # unreadable (permissions), or gone between the check and the read
+        raise CockpitError(f"{path}: cannot be read ({exc.strerror or exc}); check the file's permissions") from None
     try:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
             columns = _arrow_columns(path, pq.read_table(path))
         elif suffix == ".csv":
-            import pyarrow.csv as pcsv
-
-            columns = _arrow_columns(path, pcsv.read_csv(path))
+            columns = _arrow_columns(path, _read_csv(path))
         else:
             columns = _read_json(path)
     except CockpitError:
@@ -97,6 +99,20 @@ def read_columns(path: Path) -> dict[str, list[Any]]:
     if rows == 0:
         raise CockpitError(f"{path}: the table is empty (0 rows); give a file with a text and a label per row")
     return {name: [None if _is_nan(v) else v for v in values] for name, values in columns.items()}
+
+
+def _read_csv(path: Path) -> pa.Table:
+    """Arrow's CSV reader, with blocks large enough for any one cell.
+
+    The reader's default block (1 MB) refuses a row longer than a block ("straddling object");
+    long documents in one cell are valid CSV, so the block grows to the file's size, capped at
+    1 GiB (a cell larger than that is not a text to classify).
+    """
+    import pyarrow.csv as pcsv
+
+    size = path.stat().st_size
+    block = min(max(1 << 20, size + 1), 1 << 30)
+    return pcsv.read_csv(path, read_options=pcsv.ReadOptions(block_size=block))
 
 
 def _is_nan(value: Any) -> bool:
@@ -442,11 +458,56 @@ def load_labeled_texts(
         names, task = list(label_names or label_cols), "multilabel"
     else:
         values = [columns[label_cols[0]][row] for row in keep]
+        check_label_values(path, label_cols[0], values)
         targets, names, task, more = _targets_from_column(path, label_cols[0], values, label_names)
         notices.extend(more)
     if task == "multilabel" and targets.shape[1] < 2:
         raise CockpitError(f"{path}: only one label ({names[0]!r}); a multilabel classifier needs two or more")
     return LabeledTexts(texts, targets, names, task, str(path), keep, notices)
+
+
+# ---------------------------------------------------------------------------------------------
+# Input that reads but looks broken (thresholds stated in the README, "Data in")
+# ---------------------------------------------------------------------------------------------
+
+MIN_ROWS = 8  # usable rows (text and label present) below which a run cannot mean anything
+MIN_ROWS_PER_CLASS = 2  # single-label: one to train on and one for the stratified eval split
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?\s*")
+
+
+def check_label_values(path: Path, column: str, values: list[Any]) -> None:
+    """Class names that mix numbers and words ("pos", "1", "neg", "0.0") are a broken column, not 4 classes.
+
+    Text columns only: a file that types its labels (JSON, Parquet) and mixes ints with strings is
+    refused by the label-type check with its own message.
+    """
+    words = [v for v in values if isinstance(v, str) and not _NUMBER.fullmatch(v)]
+    numbers = [v for v in values if isinstance(v, str) and _NUMBER.fullmatch(v)]
+    if words and numbers:
+        share = len(numbers) / (len(words) + len(numbers))
+        raise CockpitError(
+            f"{path}: label column {column!r} mixes numbers and words ({numbers[0]!r} and {words[0]!r}; "
+            f"{share:.0%} numbers): it looks broken; use one form for every row"
+        )
+
+
+def check_enough_rows(data: LabeledTexts) -> None:
+    """Refuse data too small to train and evaluate on, naming the threshold (README: Data in)."""
+    if len(data) < MIN_ROWS:
+        raise CockpitError(
+            f"{data.source}: only {len(data)} usable row(s) (with a text and a label); "
+            f"cockpit needs at least {MIN_ROWS}: add rows or check the text and label columns"
+        )
+    if data.task == "multilabel":
+        return
+    rare = {name: n for name, n in data.label_counts.items() if n < MIN_ROWS_PER_CLASS}
+    if rare:
+        name, count = next(iter(rare.items()))
+        more = f" (and {len(rare) - 1} more)" if len(rare) > 1 else ""
+        raise CockpitError(
+            f"{data.source}: class {name!r} has only {count} row{more}; every class needs at least "
+            f"{MIN_ROWS_PER_CLASS} (one to learn from, one to evaluate): add rows or fix the label"
+        )
 
 
 def split_for_eval(

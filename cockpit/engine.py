@@ -48,6 +48,7 @@ from cockpit.events import (
     SaveCheckpoint,
     SaveThresholds,
     SetLearningRate,
+    SetPosWeight,
     StateChanged,
     StepMetrics,
     Stop,
@@ -64,12 +65,13 @@ from cockpit.instruments import (
     constant_loss,
     is_finite,
     majority_accuracy,
+    positive_weights,
     predict,
     training_loss,
 )
-from cockpit.journal import JOURNAL_NAME, JournalWriter
+from cockpit.journal import JOURNAL_NAME, JournalWriteError, JournalWriter
 from cockpit.model import expand_groups
-from cockpit.prepare import PreparedRun
+from cockpit.prepare import SAID_ON_RESUME, PreparedRun
 from cockpit.stream import EventStream, Observer
 
 Phase = Literal["at_boundary", "after_backward", "before_optimizer_step", "after_optimizer_step", "at_step_end"]
@@ -160,6 +162,7 @@ class Engine:
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.warmup_steps = int(cfg.warmup_ratio * self.total_steps)
         self.targets = torch.as_tensor(prepared.train.targets)
+        self.pos_weight = self._positive_weights(cfg.pos_weight)
         self.schedule: dict[int, list[Command]] = {}
         for entry in cfg.schedule:
             at, command = parse_scheduled(entry)
@@ -205,6 +208,13 @@ class Engine:
             (no_decay if _no_weight_decay(name) else decay).append(param)
         return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
+    def _positive_weights(self, spec: str) -> torch.Tensor | None:
+        """BCE pos_weight from `--pos-weight` / `pos_weight=`: multilabel only (softmax has no positives)."""
+        if spec != "off" and self.task != "multilabel":
+            raise CockpitError(f"pos_weight={spec}: only for multilabel data (this run is {self.task})")
+        weights = positive_weights(self.targets, spec)
+        return weights.to(self.device) if weights is not None else None
+
     def _lr_factor(self, step: int) -> float:
         """Linear warmup, then linear decay to zero (as HF's get_linear_schedule_with_warmup)."""
         if step < self.warmup_steps:
@@ -217,6 +227,10 @@ class Engine:
         except ValueError as exc:  # a checkpoint of another model
             raise CockpitError(f"--resume: the checkpoint's optimizer state does not fit this model ({exc})") from None
         self.scheduler.load_state_dict(state.scheduler)
+        # The lr of the next step follows this run's plan (a longer --max-steps re-plans the decay;
+        # without this the first extra step trained at the old plan's final lr, 0).
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
+            group["lr"] = base * self._lr_factor(state.step)
         torch.set_rng_state(state.rng_cpu)
         if torch.cuda.is_available() and state.rng_cuda:
             torch.cuda.set_rng_state_all(state.rng_cuda)
@@ -241,6 +255,8 @@ class Engine:
         """Every event of the engine leaves here. A step still waiting for its update sizes is
         emitted first (one extra host transfer, only off the hot path), so no event of a step
         reaches the journal before that step's metrics."""
+        if self.stream.journal_error is not None and not isinstance(event, RunEnded):
+            raise self.stream.journal_error  # never train on without a journal, even if an observer swallowed it
         if self.pending is not None:
             pending, self.pending = self.pending, None
             self._emit_step(pending, pending.update.tolist() if pending.update is not None else [])
@@ -248,8 +264,11 @@ class Engine:
 
     def run(self) -> RunEnded:
         """Train to the end (or a stop), then save; never raises: failures end as reason=error."""
-        journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME)
-        self.config.save(self.run_dir / "config.json")
+        try:
+            journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME)
+            self.config.save(self.run_dir / "config.json")
+        except OSError as exc:
+            return RunEnded(step=self.step, reason="error", message=f"{exc}; nothing was trained")
         self.inbox = CommandInbox(self.run_dir)
         try:
             self._announce()
@@ -266,7 +285,7 @@ class Engine:
             ended = self._finish()
         except Exception as exc:
             ended = self._fail(exc)
-        self.emit(ended)
+        self.emit(ended)  # to the journal too, unless writing it is what failed
         self.stream.journal = None
         journal.close()
         return ended
@@ -306,9 +325,10 @@ class Engine:
                 resumed_from=self.step if prepared.resume else None,
             )
         )
-        if prepared.resume is None:
-            for kind, message, evidence in prepared.notices:
+        for kind, message, evidence in prepared.notices:
+            if prepared.resume is None or kind in SAID_ON_RESUME:
                 self.emit(Notice(step=self.step, kind=kind, message=message, evidence=evidence))
+        if prepared.resume is None:
             head = prepared.loaded.head
             if head["reinitialised"] and head["reason"]:
                 self.emit(
@@ -352,7 +372,7 @@ class Engine:
                     batch = self._collate(chunk)
                     with self.autocast or contextlib.nullcontext():
                         logits = self.model(**batch).logits
-                    loss = training_loss(logits, self.targets[chunk].to(self.device), self.task)
+                    loss = training_loss(logits, self.targets[chunk].to(self.device), self.task, self.pos_weight)
                     scaled = loss * (len(chunk) / len(rows))
                     self.scaler.scale(scaled).backward()  # scale() returns `scaled` itself unless fp16
                     total += scaled.detach()
@@ -531,6 +551,8 @@ class Engine:
                 result = self._change_pins(command)
             elif isinstance(command, SaveThresholds):
                 result = self._save_thresholds()
+            elif isinstance(command, SetPosWeight):
+                self.pos_weight = self._positive_weights(command.value)
         except CockpitError as exc:
             result = f"refused: {exc}"
         self.emit(CommandApplied(step=self.step, command=command.text, source=source, result=result, id=id))
@@ -690,12 +712,17 @@ class Engine:
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" at {frame.filename}:{frame.lineno}" if frame else ""
         message = f"{type(exc).__name__}: {exc}{where}"
+        if isinstance(exc, (JournalWriteError, ckpt.CheckpointWriteError)):  # a full disk: said in words
+            message = str(exc)
         self.pending = None  # its update may be what failed
         saved = None
         try:
-            self._save_checkpoint()
-            latest = ckpt.latest_checkpoint(self.run_dir)
-            saved = str(latest) if latest else None
+            if not isinstance(exc, (JournalWriteError, ckpt.CheckpointWriteError)):  # the disk is full
+                self._save_checkpoint()
         except Exception as save_error:  # the original error matters more
             message += f" (and the checkpoint failed: {save_error})"
+        latest = ckpt.latest_checkpoint(self.run_dir)
+        saved = str(latest) if latest else None
+        if "last good checkpoint" not in message:
+            message += f"; last good checkpoint: {saved or 'none'}"
         return RunEnded(step=self.step, reason="error", checkpoint=saved, message=message)

@@ -19,8 +19,9 @@ from typing import TextIO
 
 from cockpit.diagnostics import Diagnostics
 from cockpit.engine import Engine
-from cockpit.events import Alarm, Command, EvalResult, Event, Notice, RunEnded, StepMetrics, Stop
+from cockpit.events import Alarm, Command, EvalResult, Event, Notice, RunEnded, RunStarted, StepMetrics, Stop
 from cockpit.journal import JOURNAL_NAME, read_journal
+from cockpit.judgements import LossTracker
 from cockpit.prepare import PreparedRun
 
 EXIT_CODES = {"finished": 0, "stopped": 0, "interrupted": 130, "error": 1}
@@ -138,13 +139,14 @@ class ProgressPrinter:
         # A terminal redraws one line in place; a log file (nohup) gets a line every 10 s.
         self.every_s = every_s if every_s is not None else (1.0 if self.interactive else 10.0)
         self._last = 0.0
-        self._smoothed: float | None = None
+        self._loss = LossTracker()  # the smoothed loss the cockpit draws and the alarms quote
         self._rate: float | None = None
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self._loss = LossTracker()  # as the diagnostics do: a resumed run starts its own curve
         if isinstance(event, StepMetrics):
-            if math.isfinite(event.loss):
-                self._smoothed = event.loss if self._smoothed is None else 0.9 * self._smoothed + 0.1 * event.loss
+            smoothed = self._loss.add(event.loss)
             if event.samples_per_s > 0:
                 steps_per_s = event.samples_per_s / max(event.effective_batch, 1)
                 self._rate = steps_per_s if self._rate is None else 0.8 * self._rate + 0.2 * steps_per_s
@@ -154,7 +156,7 @@ class ProgressPrinter:
                 eta = (self.total - event.step) / self._rate if self._rate else float("nan")
                 line = (
                     f"step {event.step}/{self.total} epoch {event.epoch:.2f} loss {event.loss:.4f} "
-                    f"(smoothed {self._smoothed if self._smoothed is not None else float('nan'):.4f}) "
+                    f"(smoothed {smoothed if smoothed is not None else float('nan'):.4f}) "
                     f"lr {event.lr:.2e} {event.samples_per_s:.1f} samples/s ETA {_duration(eta)}"
                 )
                 self._write(line, transient=True)
