@@ -28,12 +28,14 @@ import numpy as np
 import torch
 
 from cockpit import checkpoint as ckpt
+from cockpit.batches import Collator, EpochOrder, Evaluator
 from cockpit.errors import CockpitError
 from cockpit.events import (
     CheckpointSaved,
     Command,
     CommandApplied,
     EndReason,
+    EvalProgress,
     EvalResult,
     Event,
     Freeze,
@@ -44,6 +46,7 @@ from cockpit.events import (
     PinPredictions,
     PinRows,
     PinsChanged,
+    PredictPins,
     Resume,
     RunEnded,
     RunStarted,
@@ -74,8 +77,10 @@ from cockpit.instruments import (
 )
 from cockpit.journal import JOURNAL_NAME, JournalWriteError, JournalWriter
 from cockpit.model import expand_groups
+from cockpit.pin_cadence import PinCadence
 from cockpit.prepare import SAID_ON_RESUME, PreparedRun
 from cockpit.stream import EventStream, Observer
+from cockpit.thresholds import THRESHOLDS_NAME, thresholds_document, write_thresholds
 
 Phase = Literal["at_boundary", "after_backward", "before_optimizer_step", "after_optimizer_step", "at_step_end"]
 
@@ -164,7 +169,11 @@ class Engine:
         self.steps_per_epoch = max(1, math.ceil(rows / self.effective_batch))
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.warmup_steps = int(cfg.warmup_ratio * self.total_steps)
-        self.targets = torch.as_tensor(prepared.train.targets)
+        self.collator = Collator(self.tokenizer, cfg.max_length, self.device)  # tokenizes per batch (#14)
+        self.epoch_order = EpochOrder(rows, cfg.seed)
+        self.evaluator = (
+            Evaluator(prepared.evaluation, self.tokenizer, cfg.max_length, self.device) if prepared.evaluation else None
+        )
         self.pos_weight = self._positive_weights(cfg.pos_weight)
         self.schedule: dict[int, list[Command]] = {}
         for entry in cfg.schedule:
@@ -192,8 +201,9 @@ class Engine:
         self._stop_reason: EndReason | None = None
         self._stop_message = ""
         self.pending: PendingStep | None = None  # the last step's numbers, emitted with the next transfer
-        self._train_seconds_since_pins = 0.0
+        self.pin_cadence = PinCadence(cfg.pin_budget, cfg.pin_every_s)
         self.pin_seconds = 0.0  # what the last pinned prediction cost
+        self._thresholds_kept: dict[str, Any] | None = None  # written beside the model when it is saved
         self._last_eval_step = -1
         self._best_thresholds: dict[str, dict[str, float]] = {}
         self._last_pin_step = -1
@@ -215,7 +225,7 @@ class Engine:
         """BCE pos_weight from `--pos-weight` / `pos_weight=`: multilabel only (softmax has no positives)."""
         if spec != "off" and self.task != "multilabel":
             raise CockpitError(f"pos_weight={spec}: only for multilabel data (this run is {self.task})")
-        weights = positive_weights(self.targets, spec)
+        weights = positive_weights(self.prepared.train.targets, spec)
         return weights.to(self.device) if weights is not None else None
 
     def _lr_factor(self, step: int) -> float:
@@ -345,25 +355,11 @@ class Engine:
 
     def _batch_rows(self, step: int) -> list[int]:
         """Rows of optimizer step `step` (0-based): a seeded shuffle per epoch, so resuming needs only the step."""
-        rows = len(self.prepared.train)
-        epoch, position = divmod(step, self.steps_per_epoch)
-        order = torch.randperm(rows, generator=torch.Generator().manual_seed(self.config.seed * 1000 + epoch))
-        return order[position * self.effective_batch : (position + 1) * self.effective_batch].tolist()
+        return self.epoch_order.batch(step, self.steps_per_epoch, self.effective_batch)
 
     def _collate(self, rows: list[int]) -> dict[str, torch.Tensor]:
-        """Pad to the longest row of this batch only (dynamic padding)."""
-        ids = [self.prepared.token_ids[r] for r in rows]
-        width = max(len(x) for x in ids)
-        pad = self.tokenizer.pad_token_id or 0
-        input_ids = np.full((len(ids), width), pad, dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for i, x in enumerate(ids):
-            input_ids[i, : len(x)] = x
-            mask[i, : len(x)] = 1
-        return {
-            "input_ids": torch.from_numpy(input_ids).to(self.device, non_blocking=True),
-            "attention_mask": torch.from_numpy(mask).to(self.device, non_blocking=True),
-        }
+        """Tokenize this batch's texts, padded to its longest row only (dynamic padding)."""
+        return self.collator.rows(self.prepared.train, rows)
 
     def _forward_backward(self, rows: list[int]) -> torch.Tensor:
         """Loss of the whole batch, accumulated over micro-batches; halves them on CUDA OOM."""
@@ -375,7 +371,9 @@ class Engine:
                     batch = self._collate(chunk)
                     with self.autocast or contextlib.nullcontext():
                         logits = self.model(**batch).logits
-                    loss = training_loss(logits, self.targets[chunk].to(self.device), self.task, self.pos_weight)
+                    loss = training_loss(
+                        logits, self.collator.targets(self.prepared.train, chunk), self.task, self.pos_weight
+                    )
                     scaled = loss * (len(chunk) / len(rows))
                     self.scaler.scale(scaled).backward()  # scale() returns `scaled` itself unless fp16
                     total += scaled.detach()
@@ -430,7 +428,7 @@ class Engine:
             numbers.samples_per_s = len(rows) / max(time.perf_counter() - started, 1e-9)
             self._emit_step(numbers, [0.0] * count + [float("nan")] * count)
             self._nonfinite(numbers.loss, numbers.grad_norm)
-            self._train_seconds_since_pins += time.perf_counter() - started
+            self.pin_cadence.trained(time.perf_counter() - started)
             return
         clip_gradients(grads, numbers.grad_norm if is_finite(numbers.grad_norm) else 0.0, self.config.max_grad_norm)
         self.norms.before_update()
@@ -444,7 +442,7 @@ class Engine:
         seconds = time.perf_counter() - started
         numbers.samples_per_s = len(rows) / max(seconds, 1e-9)
         self.pending = numbers
-        self._train_seconds_since_pins += seconds
+        self.pin_cadence.trained(seconds)
 
     def _emit_step(self, numbers: PendingStep, update_values: list[float]) -> None:
         """StepMetrics from a step's numbers and its update sizes (ratios, then weight norms, per group)."""
@@ -493,14 +491,14 @@ class Engine:
             at_epoch_end or (cfg.eval_every and self.step % cfg.eval_every == 0)
         ):
             self._evaluate()
-        if self._pins_due():
+        if self._last_eval_step == self.step or self._pins_due():  # at every eval, and on their cadence
             self._predict_pins()
         if cfg.save_every and self.step % cfg.save_every == 0:
             self._save_checkpoint()
 
     def _pins_due(self) -> bool:
-        """Pinned predictions may take `pin_budget` of the training time, no more."""
-        return self.pin_seconds <= self.config.pin_budget * self._train_seconds_since_pins
+        """About every `pin_every_s` of wall time, if their steady cost fits in `pin_budget` of training."""
+        return self.pin_cadence.due(time.monotonic())
 
     # ------------------------------------------------------------------ commands
 
@@ -554,6 +552,11 @@ class Engine:
                 result = self._change_pins(command)
             elif isinstance(command, SaveThresholds):
                 result = self._save_thresholds()
+            elif isinstance(command, PredictPins):
+                if not self.pin_positions:
+                    raise CockpitError("no pinned examples to predict (pin=ROWS pins some)")
+                self._predict_pins()
+                result = f"predicted the {len(self.pin_positions)} pinned examples at step {self.step}"
             elif isinstance(command, SetPosWeight):
                 self.pos_weight = self._positive_weights(command.value)
         except CockpitError as exc:
@@ -563,7 +566,11 @@ class Engine:
         )
 
     def _set_frozen(self, names: list[str], frozen: bool) -> str:
-        """Flip requires_grad and drop grads; the optimizer keeps the state for later."""
+        """Flip requires_grad and drop grads; the optimizer keeps the state for later.
+
+        Returns what it did in words ("froze embeddings, layer.0"), which the cockpit shows.
+        """
+        changed = [g for g in self.group_names if g in names and (g in self.frozen) != frozen]
         target = (self.frozen | set(names)) if frozen else (self.frozen - set(names))
         if len(target) == len(self.group_names):
             raise CockpitError("at least one layer group must stay trainable")
@@ -574,7 +581,12 @@ class Engine:
                     param.grad = None
         self.frozen = target
         self.norms.refresh()
-        return "ok"
+        verb = "froze" if frozen else "unfroze"
+        unchanged = [g for g in self.group_names if g in names and g not in changed]
+        said = f"{verb} {', '.join(changed)}" if changed else f"nothing to {'freeze' if frozen else 'unfreeze'}"
+        if unchanged:
+            said += f" ({', '.join(unchanged)} already {'frozen' if frozen else 'trainable'})"
+        return said
 
     def _set_paused(self, paused: bool, reason: str) -> None:
         if paused == self._paused:
@@ -602,12 +614,20 @@ class Engine:
         ]
 
     def _save_thresholds(self) -> str:
-        """Put the best thresholds of the latest evaluation into the config the model is saved with."""
-        if not self._best_thresholds:
+        """Keep the latest evaluation's best thresholds; they are written as model/thresholds.json.
+
+        `pipeline()` ignores anything cockpit-specific in config.json, so they go in a file of
+        their own beside the model, with the eval they came from (README shows how to apply them).
+        """
+        if not self._best_thresholds or self.prepared.evaluation is None:
             raise CockpitError("no multilabel evaluation yet: thresholds come from the eval split")
-        chosen = {name: t["threshold"] for name, t in self._best_thresholds.items()}
-        self.model.config.cockpit_thresholds = chosen
-        return "saved in the model config as cockpit_thresholds: " + ", ".join(f"{n} {t:g}" for n, t in chosen.items())
+        rows = len(self.prepared.evaluation)
+        self._thresholds_kept = thresholds_document(self._best_thresholds, self._last_eval_step, rows)
+        return (
+            f"thresholds from the eval at step {self._last_eval_step} ({rows} rows) will be saved as "
+            f"model/{THRESHOLDS_NAME}: "
+            + ", ".join(f"{n} {t['threshold']:g}" for n, t in self._best_thresholds.items())
+        )
 
     # ------------------------------------------------------------------ predictions
 
@@ -627,7 +647,7 @@ class Engine:
             self.model, self.encode, texts, train.targets[self.pin_positions], self.task, autocast=self.autocast
         )
         self.pin_seconds = time.perf_counter() - started
-        self._train_seconds_since_pins = 0.0
+        self.pin_cadence.predicted(self.pin_seconds, time.monotonic())
         self._last_pin_step = self.step
         self.emit(
             PinPredictions(
@@ -642,15 +662,19 @@ class Engine:
         evaluation = self.prepared.evaluation
         if evaluation is None or self._last_eval_step == self.step:
             return
-        predictions = predict(
-            self.model, self.encode, evaluation.texts, evaluation.targets, self.task, autocast=self.autocast
-        )
+        assert self.evaluator is not None
+
+        def progress(done: int, total: int) -> None:
+            self.emit(EvalProgress(step=self.step, rows_done=done, rows_total=total))
+
+        predictions = self.evaluator.run(self.model, self.task, autocast=self.autocast, progress=progress)
+        targets = np.asarray(evaluation.targets)  # dense is fine here: the eval split is capped
         metrics, per_label, predicted, truth = classification_metrics(
-            predictions.probs, evaluation.targets, self.task, evaluation.label_names
+            predictions.probs, targets, self.task, evaluation.label_names
         )
         self._last_eval_step = self.step
         if self.task == "multilabel":
-            self._best_thresholds = best_thresholds(predictions.probs, evaluation.targets, evaluation.label_names)
+            self._best_thresholds = best_thresholds(predictions.probs, targets, evaluation.label_names)
         self.emit(
             EvalResult(
                 step=self.step,
@@ -661,8 +685,8 @@ class Engine:
                 predicted_distribution=predicted,
                 true_distribution=truth,
                 baselines={
-                    "majority_accuracy": majority_accuracy(evaluation.targets, self.task),
-                    "constant_loss": constant_loss(self.prepared.train.targets, evaluation.targets, self.task),
+                    "majority_accuracy": majority_accuracy(targets, self.task),
+                    "constant_loss": constant_loss(self.prepared.train.targets, targets, self.task),
                 },
                 rows=len(evaluation),
                 thresholds=self._best_thresholds,
@@ -693,6 +717,8 @@ class Engine:
         target = self.run_dir / "model"
         self.model.save_pretrained(target, safe_serialization=True)
         self.tokenizer.save_pretrained(target)
+        if self._thresholds_kept is not None:
+            write_thresholds(target, self._thresholds_kept)
         return str(target)
 
     def _finish(self) -> RunEnded:

@@ -177,6 +177,15 @@ class EvalResult(Event):
 
 
 @dataclass
+class EvalProgress(Event):
+    """A long evaluation is under way: rows predicted so far (every few seconds, never for a short one)."""
+
+    type: ClassVar[str] = "eval_progress"
+    rows_done: int
+    rows_total: int
+
+
+@dataclass
 class CommandApplied(Event):
     """A user or scheduled command, journaled at the step it took effect."""
 
@@ -287,14 +296,15 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StepMetrics,
         PinPredictions,
         EvalResult,
+        EvalProgress,
         CommandApplied,
         Notice,
         PinsChanged,
-        LoadingStage,
         Alarm,
         StateChanged,
         CheckpointSaved,
         RunEnded,
+        LoadingStage,
     )
 }
 
@@ -428,6 +438,15 @@ class SaveThresholds(Command):
 
 
 @dataclass(frozen=True)
+class PredictPins(Command):
+    """Predict the pinned examples at the next step boundary, whatever their cadence says."""
+
+    @property
+    def text(self) -> str:
+        return "predict"
+
+
+@dataclass(frozen=True)
 class SetPosWeight(Command):
     """Multilabel: weigh each label's positive rows up in the loss (BCE `pos_weight`).
 
@@ -461,7 +480,7 @@ def pos_weight_spec(value: str) -> str:
 
 COMMAND_FORMS = (
     "freeze=GROUPS, unfreeze=GROUPS, lr=FLOAT, pause, resume, save, stop, pin=ROWS, unpin=ROWS, thresholds=save, "
-    "pos_weight=auto|off|FLOAT"
+    "predict, pos_weight=auto|off|FLOAT"
 )
 
 
@@ -501,7 +520,12 @@ def parse_command(text: str) -> Command:
         return SaveThresholds()
     if name == "pos_weight":
         return SetPosWeight(pos_weight_spec(value))
-    simple: dict[str, Command] = {"pause": Pause(), "resume": Resume(), "save": SaveCheckpoint()}
+    simple: dict[str, Command] = {
+        "pause": Pause(),
+        "resume": Resume(),
+        "save": SaveCheckpoint(),
+        "predict": PredictPins(),
+    }
     if name in simple and not value:
         return simple[name]
     if name == "stop" and value in ("", EndReason.INTERRUPTED):

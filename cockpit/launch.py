@@ -14,12 +14,25 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TextIO
 
+from cockpit.data import LabeledTexts
 from cockpit.diagnostics import Diagnostics
 from cockpit.engine import Engine
-from cockpit.events import Alarm, Command, EndReason, EvalResult, Event, Notice, RunEnded, RunStarted, StepMetrics, Stop
+from cockpit.events import (
+    Alarm,
+    Command,
+    EndReason,
+    EvalProgress,
+    EvalResult,
+    Event,
+    Notice,
+    RunEnded,
+    RunStarted,
+    StepMetrics,
+    Stop,
+)
 from cockpit.journal import JOURNAL_NAME, read_journal
 from cockpit.judgements import LossTracker
 from cockpit.prepare import PreparedRun
@@ -160,6 +173,9 @@ class ProgressPrinter:
                     f"lr {event.lr:.2e} {event.samples_per_s:.1f} samples/s ETA {_duration(eta)}"
                 )
                 self._write(line, transient=True)
+        elif isinstance(event, EvalProgress) and time.monotonic() - self._last >= self.every_s:
+            self._last = time.monotonic()
+            self._write(f"evaluating at step {event.step}: {event.rows_done}/{event.rows_total} rows", transient=True)
         elif isinstance(event, EvalResult):
             m = event.metrics
             self._write(
@@ -226,6 +242,38 @@ def run_headless(prepared: PreparedRun) -> int:
     return _print_outcome(engine.run(), prepared)
 
 
+def engine_for_app(prepared: PreparedRun, put: Callable[[Event], None]) -> Engine:
+    """The engine as the cockpit runs it: a non-finite loss pauses; its events (and alarms) go to `put`."""
+    engine = Engine(prepared, on_nonfinite="pause")
+    engine.stream.observers.append(put)
+    engine.stream.producers.append(Diagnostics())
+    return engine
+
+
+class TrainingExamples(Sequence):
+    """The examples browser's rows, made when read: no Python object per training row held (#14)."""
+
+    def __init__(self, train: LabeledTexts, row_type: type) -> None:
+        self.train, self.row_type = train, row_type
+
+    def __len__(self) -> int:
+        return len(self.train)
+
+    def _row(self, position: int, text: str, targets: Any) -> Any:
+        labels = [n for n, t in zip(self.train.label_names, targets) if t > 0.5]
+        return self.row_type(index=self.train.row_ids[position], text=text, labels=labels)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        position = int(index) + (len(self) if int(index) < 0 else 0)
+        return self._row(position, self.train.texts[position], self.train.targets[position])
+
+    def __iter__(self) -> Iterator[Any]:
+        for position, (text, targets) in enumerate(zip(self.train.texts, self.train.targets)):
+            yield self._row(position, text, targets)
+
+
 def run_with_app(prepared: PreparedRun, theme: str) -> int:
     """Open the cockpit on a live run; the engine keeps training in its own thread."""
     from cockpit.ui.app import CockpitApp, ExampleRow
@@ -235,15 +283,9 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
     if prepared.resume is not None and journal.exists():  # the whole history, not only what follows
         for event in read_journal(journal):
             events.put(event)
-    engine = Engine(prepared, on_nonfinite="pause")
-    engine.stream.observers.append(events.put)
-    engine.stream.producers.append(Diagnostics())
+    engine = engine_for_app(prepared, events.put)
     runner = EngineThread(engine)
-    train = prepared.train
-    examples = [
-        ExampleRow(index=row, text=text, labels=[n for n, t in zip(train.label_names, targets) if t > 0.5])
-        for row, text, targets in zip(train.row_ids, train.texts, train.targets)
-    ]
+    examples = TrainingExamples(prepared.train, ExampleRow)
     app = CockpitApp(events, runner, examples=examples, theme_name=theme, run_label=str(prepared.run_dir))
     SignalGuard(engine, on_first=lambda: app.call_from_thread(app.exit), stop_on_hangup=True).install()
     runner.start()

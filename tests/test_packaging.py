@@ -18,7 +18,9 @@ BUILT_IN = {"cockpit-dark", "cockpit-light", "cockpit-high-contrast"}
 
 def test_the_wheel_ships_the_themes_and_an_install_from_it_loads_them(tmp_path: Path) -> None:
     source = tmp_path / "src"  # build from a copy: a build writes build/ and *.egg-info beside the sources
-    shutil.copytree(ROOT / "cockpit", source / "cockpit", ignore=shutil.ignore_patterns("__pycache__"))
+    # as in the checkout: cockpit/themes is a link to the top-level themes/ folder
+    shutil.copytree(ROOT / "cockpit", source / "cockpit", symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "themes", source / "themes")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     built = subprocess.run(

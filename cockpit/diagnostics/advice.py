@@ -360,3 +360,20 @@ def loss_rising_advice(lr: float) -> str:
 
 
 LOSS_STOPPED_RISING = "The training loss has stopped rising."
+
+
+def loss_exploded(step: int, loss: float, reference: float, above: int, window: int) -> str:
+    from cockpit.diagnostics.loss import EXPLODE_FACTOR
+
+    return (
+        f"The training loss exploded: {loss:.3g} at step {step}, {loss / reference:.0f}x the loss of an "
+        f"untrained model ({reference:.3g}); {above} of the last {window} steps were above "
+        f"{EXPLODE_FACTOR:g}x. Training is diverging."
+    )
+
+
+def loss_exploded_advice(lr: float) -> str:
+    return (
+        f"Stop and restart with a lower learning rate (`--lr {lr / 10:.2g}`, now {lr:.2g}), a warmup "
+        "(`--warmup-ratio 0.1`) and gradient clipping (`--max-grad-norm 1.0`)."
+    )

@@ -84,6 +84,7 @@ class RunContext:
     eval_metric: float | None = None  # the latest evaluation's headline metric (accuracy or micro-F1)
     best_eval_metric: float | None = None
     eval_good: bool = False  # the latest evaluation is good and holding (see `_judge_eval`)
+    eval_levelled: bool = False  # ...and no longer climbing: within EVAL_HOLD of the evaluation before
 
     def observe(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -113,7 +114,7 @@ class RunContext:
         self.peak_lr = float(run.config["lr"]) if finite(run.config.get("lr")) else None
         self.active = set()
         self.eval_metric = self.best_eval_metric = None
-        self.eval_good = False
+        self.eval_good = self.eval_levelled = False
 
     def _judge_eval(self, result: EvalResult) -> None:
         """Is this evaluation good, and as good as the best one so far? (A noisy chart then says nothing.)"""
@@ -123,8 +124,9 @@ class RunContext:
             metric, majority = result.metrics.get("accuracy"), result.baselines.get("majority_accuracy")
             good_from = majority + GOOD_ACCURACY_WAY * (1 - majority) if finite(majority) else math.inf
         if not finite(metric):
-            self.eval_good = False
+            self.eval_good = self.eval_levelled = False
             return
+        self.eval_levelled = self.eval_metric is not None and metric - self.eval_metric <= EVAL_HOLD
         self.eval_metric = metric
         self.best_eval_metric = max(metric, self.best_eval_metric or metric)
         self.eval_good = metric >= good_from and metric >= self.best_eval_metric - EVAL_HOLD

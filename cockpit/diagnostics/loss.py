@@ -6,8 +6,11 @@ loss and the noise they quote are the numbers the cockpit draws.
 
 from __future__ import annotations
 
+import math
+from collections import deque
+
 from cockpit.diagnostics import advice
-from cockpit.diagnostics.base import LatchedRule, finite, rounded
+from cockpit.diagnostics.base import LatchedRule, RunContext, finite, rounded
 from cockpit.events import Alarm, EvalResult, Event, StepMetrics
 from cockpit.judgements import LOSS_WINDOW
 
@@ -69,6 +72,15 @@ RISE_SIGMAS = 2.5  # ...and by 2.5 standard deviations of the smoothed curve's o
 # rise is 5-7 of them, a batch-1 run rose 20% on noise alone by about 1 (4 missed some real jumps)
 RISE_RELEASE = 0.05
 RISE_STEPS = 10
+# A loss that explodes at once (lr 0.9, no warmup, no clipping: 17.8 against a constant guess's 0.69)
+# must not wait for the smoothed window (warmup + 60 steps). Until that window is ready, EXPLODE_STEPS
+# raw steps out of the last EXPLODE_WINDOW above EXPLODE_FACTOR times what an untrained head scores
+# (the constant guess's loss, or chance: ln(classes), ln 2 per label) raise the alarm. A healthy start
+# sits at 1-1.5x; the tiny test model at lr 0.9 went 0.69, 0.02, 1.6, 35, 11, 0.6, 6.7, 23 (two above
+# 4x by step 5; one lone spike is a bad batch).
+EXPLODE_FACTOR = 4.0
+EXPLODE_STEPS = 2
+EXPLODE_WINDOW = 5
 
 
 class NonFiniteLoss(LatchedRule):
@@ -105,7 +117,33 @@ class LossRising(LatchedRule):
 
     kind = "loss_rising"
 
+    def __init__(self, ctx: RunContext) -> None:
+        super().__init__(ctx)
+        self._recent: deque[bool] = deque(maxlen=EXPLODE_WINDOW)
+        self._exploded = False
+
+    def _untrained_loss(self) -> float:
+        chance = math.log(2) if self.ctx.task == "multilabel" else math.log(max(len(self.ctx.labels), 2))
+        return max(self.ctx.constant_loss or 0.0, chance)
+
+    def _explosion(self, event: Event) -> list[Alarm]:
+        """The fast path: far above an untrained head's loss, before the smoothed window can judge a trend."""
+        if not isinstance(event, StepMetrics) or not math.isfinite(event.loss) or self.ctx.loss_window_ready(event):
+            return []
+        reference = self._untrained_loss()
+        self._recent.append(event.loss > EXPLODE_FACTOR * reference)
+        if self._recent[-1] and sum(self._recent) >= EXPLODE_STEPS and not self.latch.active:
+            self._exploded = True
+            evidence = {"loss": event.loss, "untrained_loss": rounded(reference), "lr": event.lr}
+            evidence["steps"] = sum(self._recent)
+            message = advice.loss_exploded(event.step, event.loss, reference, sum(self._recent), len(self._recent))
+            return self.latch.raise_(event, "error", message, advice.loss_exploded_advice(event.lr), evidence)
+        return []
+
     def observe(self, event: Event) -> list[Alarm]:
+        exploded = self._explosion(event)
+        if exploded or self._exploded:
+            return exploded  # released only by a new run (a lower lr), never by a flat exploded loss
         tracker = self.ctx.loss
         if not self.ctx.loss_window_ready(event) or tracker.ema is None:
             return []

@@ -16,6 +16,7 @@ from cockpit.events import (
     Alarm,
     CheckpointSaved,
     CommandApplied,
+    EvalProgress,
     EvalResult,
     Event,
     Freeze,
@@ -119,10 +120,13 @@ class RunState:
         self.pin_losses: list[float] | None = None
         self.pin_loss: float | None = None
         self.pin_step: int | None = None
+        self.pin_time: float | None = None  # wall-clock time of that prediction
+        self.last_time: float | None = None  # the newest event's time ("ago" in a replay counts from it)
         self.pin_history: list[list[History]] = []  # [pin][label]
 
         self.last_eval: EvalResult | None = None
         self.previous_eval: EvalResult | None = None
+        self.eval_progress: tuple[int, int] | None = None  # (rows done, rows) while a long evaluation runs
 
         self.log: deque[LogEntry] = deque(maxlen=LOG_LIMIT)  # newest first
         self.active_alarms: dict[str, Alarm] = {}
@@ -134,6 +138,8 @@ class RunState:
 
     def apply(self, event: Event) -> None:
         """Fold one event in; unknown event types (a newer engine) are ignored."""
+        if self.last_time is None or event.time > self.last_time:
+            self.last_time = event.time
         handler = getattr(self, f"_on_{event.type}", None)
         if handler is not None:
             handler(event)
@@ -201,20 +207,27 @@ class RunState:
 
     def _on_pins(self, event: PinPredictions) -> None:
         self.pin_probs, self.pin_losses, self.pin_loss = event.probs, event.losses, event.loss
-        self.pin_step = event.step
+        self.pin_step, self.pin_time = event.step, event.time
         self.pinned_losses.append(event.step, event.loss)
         for pin, row in enumerate(event.probs[: len(self.pin_history)]):
             for label, prob in enumerate(row[: len(self.pin_history[pin])]):
                 self.pin_history[pin][label].append(event.step, prob)
         self.changed |= {PINS, LOSS}
 
+    def _on_eval_progress(self, event: EvalProgress) -> None:
+        self.eval_progress = (event.rows_done, event.rows_total)
+        self.changed.add(STATUS)
+
     def _on_eval(self, event: EvalResult) -> None:
         self.previous_eval, self.last_eval = self.last_eval, event
+        if self.eval_progress is not None:
+            self.eval_progress = None
+            self.changed.add(STATUS)
         self.eval_losses.append(event.step, event.loss)
         self.changed |= {EVAL, LOSS}
 
     def _on_command(self, event: CommandApplied) -> None:
-        failed = event.result not in ("", "ok")
+        failed = event.result.startswith(("refused", "error"))  # else "ok" or what it did ("froze layer.0")
         self._log(
             LogEntry(
                 event.step,

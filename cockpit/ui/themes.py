@@ -2,9 +2,10 @@
 
 Themes are data, not code, so a user can copy one and change a colour without touching Python;
 they go through `App.register_theme`, so every Textual widget (and the plots) follows them. The
-built-in themes ship inside the package (`cockpit/themes/`, package data, so a wheel install has
-them too); a user's own go in `$COCKPIT_THEMES`, else `$XDG_CONFIG_HOME/cockpit/themes`, else
-`~/.config/cockpit/themes`, and one there with a built-in theme's name replaces it.
+built-in themes live in the checkout's top-level `themes/` and ship inside the package
+(`cockpit/themes` links to it; the wheel carries the files as package data); a user's own go in
+`$COCKPIT_THEMES`, else `$XDG_CONFIG_HOME/cockpit/themes`, else `~/.config/cockpit/themes`, and one
+there with a built-in theme's name replaces it.
 """
 
 from __future__ import annotations
