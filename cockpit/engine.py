@@ -46,6 +46,7 @@ from cockpit.events import (
     PinPredictions,
     PinRows,
     PinsChanged,
+    PredictPins,
     Resume,
     RunEnded,
     RunStarted,
@@ -76,8 +77,10 @@ from cockpit.instruments import (
 )
 from cockpit.journal import JOURNAL_NAME, JournalWriteError, JournalWriter
 from cockpit.model import expand_groups
+from cockpit.pin_cadence import PinCadence
 from cockpit.prepare import SAID_ON_RESUME, PreparedRun
 from cockpit.stream import EventStream, Observer
+from cockpit.thresholds import THRESHOLDS_NAME, thresholds_document, write_thresholds
 
 Phase = Literal["at_boundary", "after_backward", "before_optimizer_step", "after_optimizer_step", "at_step_end"]
 
@@ -198,8 +201,9 @@ class Engine:
         self._stop_reason: EndReason | None = None
         self._stop_message = ""
         self.pending: PendingStep | None = None  # the last step's numbers, emitted with the next transfer
-        self._train_seconds_since_pins = 0.0
+        self.pin_cadence = PinCadence(cfg.pin_budget, cfg.pin_every_s)
         self.pin_seconds = 0.0  # what the last pinned prediction cost
+        self._thresholds_kept: dict[str, Any] | None = None  # written beside the model when it is saved
         self._last_eval_step = -1
         self._best_thresholds: dict[str, dict[str, float]] = {}
         self._last_pin_step = -1
@@ -424,7 +428,7 @@ class Engine:
             numbers.samples_per_s = len(rows) / max(time.perf_counter() - started, 1e-9)
             self._emit_step(numbers, [0.0] * count + [float("nan")] * count)
             self._nonfinite(numbers.loss, numbers.grad_norm)
-            self._train_seconds_since_pins += time.perf_counter() - started
+            self.pin_cadence.trained(time.perf_counter() - started)
             return
         clip_gradients(grads, numbers.grad_norm if is_finite(numbers.grad_norm) else 0.0, self.config.max_grad_norm)
         self.norms.before_update()
@@ -438,7 +442,7 @@ class Engine:
         seconds = time.perf_counter() - started
         numbers.samples_per_s = len(rows) / max(seconds, 1e-9)
         self.pending = numbers
-        self._train_seconds_since_pins += seconds
+        self.pin_cadence.trained(seconds)
 
     def _emit_step(self, numbers: PendingStep, update_values: list[float]) -> None:
         """StepMetrics from a step's numbers and its update sizes (ratios, then weight norms, per group)."""
@@ -487,14 +491,14 @@ class Engine:
             at_epoch_end or (cfg.eval_every and self.step % cfg.eval_every == 0)
         ):
             self._evaluate()
-        if self._pins_due():
+        if self._last_eval_step == self.step or self._pins_due():  # at every eval, and on their cadence
             self._predict_pins()
         if cfg.save_every and self.step % cfg.save_every == 0:
             self._save_checkpoint()
 
     def _pins_due(self) -> bool:
-        """Pinned predictions may take `pin_budget` of the training time, no more."""
-        return self.pin_seconds <= self.config.pin_budget * self._train_seconds_since_pins
+        """About every `pin_every_s` of wall time, if their steady cost fits in `pin_budget` of training."""
+        return self.pin_cadence.due(time.monotonic())
 
     # ------------------------------------------------------------------ commands
 
@@ -548,6 +552,11 @@ class Engine:
                 result = self._change_pins(command)
             elif isinstance(command, SaveThresholds):
                 result = self._save_thresholds()
+            elif isinstance(command, PredictPins):
+                if not self.pin_positions:
+                    raise CockpitError("no pinned examples to predict (pin=ROWS pins some)")
+                self._predict_pins()
+                result = f"predicted the {len(self.pin_positions)} pinned examples at step {self.step}"
             elif isinstance(command, SetPosWeight):
                 self.pos_weight = self._positive_weights(command.value)
         except CockpitError as exc:
@@ -557,7 +566,11 @@ class Engine:
         )
 
     def _set_frozen(self, names: list[str], frozen: bool) -> str:
-        """Flip requires_grad and drop grads; the optimizer keeps the state for later."""
+        """Flip requires_grad and drop grads; the optimizer keeps the state for later.
+
+        Returns what it did in words ("froze embeddings, layer.0"), which the cockpit shows.
+        """
+        changed = [g for g in self.group_names if g in names and (g in self.frozen) != frozen]
         target = (self.frozen | set(names)) if frozen else (self.frozen - set(names))
         if len(target) == len(self.group_names):
             raise CockpitError("at least one layer group must stay trainable")
@@ -568,7 +581,12 @@ class Engine:
                     param.grad = None
         self.frozen = target
         self.norms.refresh()
-        return "ok"
+        verb = "froze" if frozen else "unfroze"
+        unchanged = [g for g in self.group_names if g in names and g not in changed]
+        said = f"{verb} {', '.join(changed)}" if changed else f"nothing to {'freeze' if frozen else 'unfreeze'}"
+        if unchanged:
+            said += f" ({', '.join(unchanged)} already {'frozen' if frozen else 'trainable'})"
+        return said
 
     def _set_paused(self, paused: bool, reason: str) -> None:
         if paused == self._paused:
@@ -596,12 +614,20 @@ class Engine:
         ]
 
     def _save_thresholds(self) -> str:
-        """Put the best thresholds of the latest evaluation into the config the model is saved with."""
-        if not self._best_thresholds:
+        """Keep the latest evaluation's best thresholds; they are written as model/thresholds.json.
+
+        `pipeline()` ignores anything cockpit-specific in config.json, so they go in a file of
+        their own beside the model, with the eval they came from (README shows how to apply them).
+        """
+        if not self._best_thresholds or self.prepared.evaluation is None:
             raise CockpitError("no multilabel evaluation yet: thresholds come from the eval split")
-        chosen = {name: t["threshold"] for name, t in self._best_thresholds.items()}
-        self.model.config.cockpit_thresholds = chosen
-        return "saved in the model config as cockpit_thresholds: " + ", ".join(f"{n} {t:g}" for n, t in chosen.items())
+        rows = len(self.prepared.evaluation)
+        self._thresholds_kept = thresholds_document(self._best_thresholds, self._last_eval_step, rows)
+        return (
+            f"thresholds from the eval at step {self._last_eval_step} ({rows} rows) will be saved as "
+            f"model/{THRESHOLDS_NAME}: "
+            + ", ".join(f"{n} {t['threshold']:g}" for n, t in self._best_thresholds.items())
+        )
 
     # ------------------------------------------------------------------ predictions
 
@@ -621,7 +647,7 @@ class Engine:
             self.model, self.encode, texts, train.targets[self.pin_positions], self.task, autocast=self.autocast
         )
         self.pin_seconds = time.perf_counter() - started
-        self._train_seconds_since_pins = 0.0
+        self.pin_cadence.predicted(self.pin_seconds, time.monotonic())
         self._last_pin_step = self.step
         self.emit(
             PinPredictions(
@@ -691,6 +717,8 @@ class Engine:
         target = self.run_dir / "model"
         self.model.save_pretrained(target, safe_serialization=True)
         self.tokenizer.save_pretrained(target)
+        if self._thresholds_kept is not None:
+            write_thresholds(target, self._thresholds_kept)
         return str(target)
 
     def _finish(self) -> RunEnded:

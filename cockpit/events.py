@@ -300,11 +300,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CommandApplied,
         Notice,
         PinsChanged,
-        LoadingStage,
         Alarm,
         StateChanged,
         CheckpointSaved,
         RunEnded,
+        LoadingStage,
     )
 }
 
@@ -438,6 +438,15 @@ class SaveThresholds(Command):
 
 
 @dataclass(frozen=True)
+class PredictPins(Command):
+    """Predict the pinned examples at the next step boundary, whatever their cadence says."""
+
+    @property
+    def text(self) -> str:
+        return "predict"
+
+
+@dataclass(frozen=True)
 class SetPosWeight(Command):
     """Multilabel: weigh each label's positive rows up in the loss (BCE `pos_weight`).
 
@@ -471,7 +480,7 @@ def pos_weight_spec(value: str) -> str:
 
 COMMAND_FORMS = (
     "freeze=GROUPS, unfreeze=GROUPS, lr=FLOAT, pause, resume, save, stop, pin=ROWS, unpin=ROWS, thresholds=save, "
-    "pos_weight=auto|off|FLOAT"
+    "predict, pos_weight=auto|off|FLOAT"
 )
 
 
@@ -511,7 +520,12 @@ def parse_command(text: str) -> Command:
         return SaveThresholds()
     if name == "pos_weight":
         return SetPosWeight(pos_weight_spec(value))
-    simple: dict[str, Command] = {"pause": Pause(), "resume": Resume(), "save": SaveCheckpoint()}
+    simple: dict[str, Command] = {
+        "pause": Pause(),
+        "resume": Resume(),
+        "save": SaveCheckpoint(),
+        "predict": PredictPins(),
+    }
     if name in simple and not value:
         return simple[name]
     if name == "stop" and value in ("", EndReason.INTERRUPTED):

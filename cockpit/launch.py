@@ -242,6 +242,14 @@ def run_headless(prepared: PreparedRun) -> int:
     return _print_outcome(engine.run(), prepared)
 
 
+def engine_for_app(prepared: PreparedRun, put: Callable[[Event], None]) -> Engine:
+    """The engine as the cockpit runs it: a non-finite loss pauses; its events (and alarms) go to `put`."""
+    engine = Engine(prepared, on_nonfinite="pause")
+    engine.stream.observers.append(put)
+    engine.stream.producers.append(Diagnostics())
+    return engine
+
+
 class TrainingExamples(Sequence):
     """The examples browser's rows, made when read: no Python object per training row held (#14)."""
 
@@ -275,9 +283,7 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
     if prepared.resume is not None and journal.exists():  # the whole history, not only what follows
         for event in read_journal(journal):
             events.put(event)
-    engine = Engine(prepared, on_nonfinite="pause")
-    engine.stream.observers.append(events.put)
-    engine.stream.producers.append(Diagnostics())
+    engine = engine_for_app(prepared, events.put)
     runner = EngineThread(engine)
     examples = TrainingExamples(prepared.train, ExampleRow)
     app = CockpitApp(events, runner, examples=examples, theme_name=theme, run_label=str(prepared.run_dir))

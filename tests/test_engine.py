@@ -292,8 +292,8 @@ def test_headless_cli_trains_and_prints_progress(
     assert isinstance(ended, RunEnded) and ended.reason == "finished"
 
 
-def test_thresholds_command_saves_best_thresholds_into_the_model_config(tiny_model: Path, tmp_path: Path) -> None:
-    import json
+def test_thresholds_command_saves_best_thresholds_beside_the_model(tiny_model: Path, tmp_path: Path) -> None:
+    from cockpit.thresholds import load_thresholds
 
     _, ended = run_engine(
         DEI,
@@ -305,8 +305,8 @@ def test_thresholds_command_saves_best_thresholds_into_the_model_config(tiny_mod
     )
     commands = [e for e in read_journal(tmp_path / "run" / "journal.jsonl") if e.type == "command"]
     assert commands[0].result.startswith("refused: no multilabel evaluation yet")
-    assert commands[1].result.startswith("saved in the model config")
-    saved = json.loads((Path(ended.model_dir) / "config.json").read_text())["cockpit_thresholds"]
+    assert commands[1].result.startswith("thresholds from the eval at step 2 (")
+    saved = load_thresholds(ended.model_dir)  # model/thresholds.json, where a user of the model finds them
     evaluation = [e for e in read_journal(tmp_path / "run" / "journal.jsonl") if e.type == "eval" and e.step == 2][0]
     assert saved == {name: t["threshold"] for name, t in evaluation.thresholds.items()}
 
