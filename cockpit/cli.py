@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--keep-checkpoints", type=int, default=3)
     train.add_argument("--trust-remote-code", action="store_true", help="run code shipped in the model folder (off)")
     train.add_argument("--theme", default="cockpit-dark", help="cockpit-dark (default) or cockpit-light")
+    ranks = train.add_argument_group("several GPUs or machines (torchrun's options, passed through)")
+    ranks.add_argument("--nproc", type=int, metavar="N", help="ranks on this machine: one per GPU (or CPU processes)")
+    ranks.add_argument("--nnodes", metavar="N", help="machines (or MIN:MAX), as torchrun's --nnodes")
+    ranks.add_argument("--node-rank", metavar="R", help="this machine's rank, as torchrun's --node_rank")
+    ranks.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous endpoint on the first machine")
 
     replay = commands.add_parser("replay", help="open the cockpit on a run's journal (read-only)")
     replay.add_argument("run_dir", help="a run directory (or its journal.jsonl)")
@@ -104,23 +109,34 @@ def _resume_config(run_dir: Path) -> RunConfig:
     return RunConfig.load(config_path)
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, argv: list[str]) -> int:
+    from cockpit import distributed
     from cockpit.launch import run_headless, run_with_app
     from cockpit.prepare import prepare
 
+    launching = any(getattr(args, f) is not None for f in ("nproc", "nnodes", "node_rank", "rdzv_endpoint"))
+    if launching and not distributed.under_launcher():
+        return distributed.launch(argv)
+    if distributed.under_launcher():
+        return distributed.run_rank(args, lambda: prepare_from_args(args, prepare))
+    prepared = prepare_from_args(args, prepare)
+    if args.headless or not sys.stdout.isatty():
+        return run_headless(prepared)
+    return run_with_app(prepared, args.theme)
+
+
+def prepare_from_args(args: argparse.Namespace, prepare):  # noqa: ANN001, ANN201
+    """The PreparedRun of `cockpit train` ARGS: a new run, or the run --resume names."""
     if args.resume:
         run_dir = Path(args.resume)
         config = _resume_config(run_dir)
         config.headless = args.headless
         if args.max_steps is not None:  # a new step budget for the continued run
             config.max_steps = args.max_steps
-        prepared = prepare(config, resume_dir=run_dir)
-    else:
-        config = config_from_args(args)
-        prepared = prepare(config)
-    if args.headless or not sys.stdout.isatty():
-        return run_headless(prepared)
-    return run_with_app(prepared, args.theme)
+        return prepare(config, resume_dir=run_dir)
+    config = config_from_args(args)
+    config.ranks = int(os.environ.get("WORLD_SIZE", "1"))  # the global batch is defined on these ranks
+    return prepare(config)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -142,10 +158,11 @@ def _replay(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
-            return _train(args)
+            return _train(args, argv)
         return _replay(args)
     except CockpitError as exc:
         print(f"cockpit: error: {exc}", file=sys.stderr)
