@@ -51,9 +51,10 @@ import torch.distributed as dist
 # torchrun's options that `cockpit train` passes through, with the launcher's spelling.
 LAUNCH_FLAGS = {"--nproc": "--nproc_per_node", "--nnodes": "--nnodes", "--node-rank": "--node_rank"}
 RDZV_FLAG = "--rdzv-endpoint"
-# How long the process group waits for a collective (seconds). Long enough for rank 0 to save a
-# checkpoint or evaluate while the others wait at the next step boundary; a pause is kept alive
-# by `StepBoundary` whatever this is. COCKPIT_DIST_TIMEOUT overrides it (the tests use a short one).
+# How long a rank waits in a collective (seconds): torch's default for gloo. At a step boundary the
+# other ranks wait for rank 0 to evaluate, predict its pinned examples or save a checkpoint, so it
+# must outlast those; a pause is kept alive by `StepBoundary` whatever it is.
+# COCKPIT_BOUNDARY_TIMEOUT overrides it for the boundary's group (the tests use a short one).
 DEFAULT_TIMEOUT_S = 1800.0
 KEEPALIVE_S = 1.0
 
@@ -98,8 +99,7 @@ def setup(device_choice: str = "auto") -> Ranks:
         raise CockpitError(f"--device {device_choice}: several ranks train on CUDA (one GPU per rank) or on the CPU")
     else:
         device, backend = torch.device("cpu"), "gloo"
-    timeout = float(os.environ.get("COCKPIT_DIST_TIMEOUT", DEFAULT_TIMEOUT_S))
-    dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
+    dist.init_process_group(backend, timeout=timedelta(seconds=DEFAULT_TIMEOUT_S))
     return Ranks(rank=rank, world=world, local_rank=local_rank, device=device)
 
 
@@ -226,17 +226,20 @@ class StepBoundary:
     Each message is one int64 flag (0.17 ms a step on gloo, against 0.55 ms for broadcasting an
     object list every step); command texts follow only when the flag says so. A boundary ends
     with GO or COMMANDS_THEN_GO; while rank 0 is paused it sends KEEPALIVE once a second.
+    The messages travel on a gloo group of their own, also in NCCL jobs: the flag stays on the
+    host (no device synchronisation for it), and its timeout is the boundary's alone.
     """
 
     def __init__(self, ranks: Ranks) -> None:
         self.ranks = ranks
-        # NCCL broadcasts device tensors; gloo host ones.
-        self._flag = torch.zeros(1, dtype=torch.int64, device=ranks.device)
+        timeout = float(os.environ.get("COCKPIT_BOUNDARY_TIMEOUT", DEFAULT_TIMEOUT_S))
+        self.group = dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout))
+        self._flag = torch.zeros(1, dtype=torch.int64)
         self._last_sent = time.monotonic()
 
     def _send_flag(self, flag: int) -> None:
         self._flag.fill_(flag)
-        dist.broadcast(self._flag, src=0)
+        dist.broadcast(self._flag, src=0, group=self.group)
         self._last_sent = time.monotonic()
 
     def send(self, items: list[tuple[str, str]], more: bool) -> None:
@@ -248,16 +251,16 @@ class StepBoundary:
                 self._send_flag(KEEPALIVE)
             return
         self._send_flag(COMMANDS_THEN_MORE if more else COMMANDS_THEN_GO)
-        dist.broadcast_object_list([items], src=0)
+        dist.broadcast_object_list([items], src=0, group=self.group)
 
     def receive(self) -> Iterator[tuple[str, str]]:
         """Every other rank: the commands rank 0 applied at this boundary, in its order, until GO."""
         while True:
-            dist.broadcast(self._flag, src=0)
+            dist.broadcast(self._flag, src=0, group=self.group)
             flag = int(self._flag.item())
             if flag in (COMMANDS_THEN_GO, COMMANDS_THEN_MORE):
                 box: list[Any] = [None]
-                dist.broadcast_object_list(box, src=0)
+                dist.broadcast_object_list(box, src=0, group=self.group)
                 yield from box[0]
             if flag in (GO, COMMANDS_THEN_GO):
                 return

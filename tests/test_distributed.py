@@ -87,10 +87,12 @@ def test_launcher_flags_pass_through_to_torchrun() -> None:
     assert "--standalone" in torchrun_args({"--nproc": "2"}, rest)
 
 
-def test_two_ranks_freeze_unfreeze_stay_in_sync_and_match_one_process(
-    model_without_dropout: Path, tmp_path: Path
-) -> None:
-    run, record = tmp_path / "ddp", tmp_path / "record"
+@pytest.fixture(scope="module")
+def two_rank_run(model_without_dropout: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(run directory, per-rank records) of 10 steps on 2 ranks, per-rank batch 4, with layer.1 frozen
+    from the start and unfrozen at step 4, embeddings and layer.0 frozen at step 3 and unfrozen at 6."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    run, record = tmp / "run", tmp / "record"
     record.mkdir()
     schedule = [flag for entry in SCHEDULE for flag in ("--at", entry)]
     command = [
@@ -102,9 +104,13 @@ def test_two_ranks_freeze_unfreeze_stay_in_sync_and_match_one_process(
     done = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "terminate called" not in done.stderr
+    return run, record
 
+
+def test_ranks_stay_in_sync_through_freezing_and_unfreezing(two_rank_run: tuple[Path, Path]) -> None:
+    run, record = two_rank_run
     ranks = [_records(record / f"rank{r}.jsonl") for r in (0, 1)]
-    assert sorted(ranks[0]) == list(range(STEPS + 1))
+    assert sorted(ranks[0]) == sorted(ranks[1]) == list(range(STEPS + 1))
     for step in range(STEPS + 1):  # every weight identical on both ranks, after every step
         assert ranks[0][step]["all"] == ranks[1][step]["all"], f"ranks differ after step {step}"
     groups = {step: r["groups"] for step, r in ranks[0].items()}
@@ -112,32 +118,36 @@ def test_two_ranks_freeze_unfreeze_stay_in_sync_and_match_one_process(
     assert groups[0]["layer.1"] == groups[1]["layer.1"] == groups[3]["layer.1"] != groups[4]["layer.1"]
     # frozen at step 3, unfrozen at step 6: bit-identical through steps 3-5
     for name in ("embeddings", "layer.0"):
-        assert groups[2][name] == groups[3][name] == groups[5][name] != groups[6][name], name
-        assert groups[1][name] != groups[2][name], name
+        assert groups[1][name] != groups[2][name] == groups[3][name] == groups[5][name] != groups[6][name], name
 
     journal = read_journal(run / "journal.jsonl")
     assert [e.step for e in journal if e.type == "step"] == list(range(1, STEPS + 1))
     evals = [e for e in journal if e.type == "eval"]
     assert evals and all(e.rows == 50 for e in evals)  # rank 0 alone: each eval row counted once
     assert [c.name for c in list_checkpoints(run)] == ["step-5", "step-10"]
-    assert not list((record).glob("*.partial"))
+    assert sum(e.type == "end" for e in journal) == 1
 
-    # One process with the global batch (2 x 4) in one piece, the same schedule. They differ only
-    # by float rounding: DDP sums the two ranks' half-batch gradients (another reduction order
-    # than one kernel over 8 rows) and pads each shard to its own longest row (other matmul
-    # shapes); dropout, which draws per rank, is off.
+
+def test_two_ranks_match_one_process_and_resume_on_one(
+    two_rank_run: tuple[Path, Path], model_without_dropout: Path, tmp_path: Path
+) -> None:
+    """One process with the global batch (2 x 4) in one piece, the same schedule. They differ only
+    by float rounding: DDP sums the two ranks' half-batch gradients (another reduction order than
+    one kernel over 8 rows) and pads each shard to its own longest row (other matmul shapes);
+    dropout, which draws its masks per rank, is off."""
+    run, _ = two_rank_run
     single = _one_process(DEI, tmp_path / "single", model_without_dropout, max_steps=STEPS, batch_size=8,
                           freeze="layer.1", schedule=SCHEDULE)  # fmt: skip
     single_losses = [e.loss for e in read_journal(tmp_path / "single" / "journal.jsonl") if e.type == "step"]
-    ddp_losses = [e.loss for e in journal if e.type == "step"]
+    ddp_losses = [e.loss for e in read_journal(run / "journal.jsonl") if e.type == "step"]
     assert ddp_losses == pytest.approx(single_losses, rel=1e-5, abs=1e-6)
     ddp_final = _weights(run / "model")
     for name, value in single.model.state_dict().items():
         if name in ddp_final:
             torch.testing.assert_close(ddp_final[name], value, rtol=1e-4, atol=1e-5, msg=name)
 
-    # Resume the 2-rank run's step-5 checkpoint on one process: the global batch stays 8 (two
-    # micro-batches of 4 here) and it lands on the same weights as the uninterrupted run.
+    # The 2-rank run's step-5 checkpoint resumed on one process: the global batch stays 8 (two
+    # micro-batches of 4 here), and it lands on the 2-rank run's final weights.
     resumed_dir = tmp_path / "resumed"
     shutil.copytree(run, resumed_dir)
     shutil.rmtree(resumed_dir / "checkpoints" / "step-10")
@@ -151,21 +161,29 @@ def test_two_ranks_freeze_unfreeze_stay_in_sync_and_match_one_process(
             torch.testing.assert_close(ddp_final[name], value, rtol=1e-4, atol=1e-5, msg=name)
 
 
-def test_launcher_sigterm_after_a_pause_longer_than_the_timeout(tiny_model: Path, tmp_path: Path) -> None:
-    """`cockpit train --nproc 2`: paused at step 3 for longer than the process group's timeout (4 s
-    here), the other rank is kept alive; SIGTERM to the launcher then leaves one checkpoint and one
-    `end`, and the run resumes on the same number of ranks."""
+def test_launcher_resume_pause_past_the_timeout_then_sigterm(two_rank_run: tuple[Path, Path], tmp_path: Path) -> None:
+    """`cockpit train --resume RUN --nproc 2` from the 2-rank run's step-5 checkpoint retraces steps
+    6 and 7 exactly, pauses before step 8 for twice the process group's timeout (4 s here) while the
+    other rank is kept alive, and SIGTERM to the launcher leaves one checkpoint and one `end`."""
+    source, _ = two_rank_run
     run = tmp_path / "run"
-    command = [
-        sys.executable, "-m", "cockpit", "train", str(DEI), "--out", str(run), *_tiny_flags(tiny_model, 4),
-        "--max-steps", "100000", "--at", "3:pause", "--nproc", "2",
-    ]  # fmt: skip
+    shutil.copytree(source, run)
+    shutil.rmtree(run / "checkpoints" / "step-10")
+    config_path = run / "config.json"
+    config = json.loads(config_path.read_text())
+    config["schedule"].append("8:pause")
+    config_path.write_text(json.dumps(config))
+    before = len(read_journal(run / "journal.jsonl"))
+    command = [sys.executable, "-m", "cockpit", "train", "--resume", str(run), "--nproc", "2"]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(COCKPIT_DIST_TIMEOUT="4")
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(COCKPIT_BOUNDARY_TIMEOUT="4")
     )
-    journal = run / "journal.jsonl"
+
+    def session() -> list:
+        return read_journal(run / "journal.jsonl")[before:]
+
     deadline = time.time() + 240
-    while not (journal.exists() and any(e.type == "state" and e.state == "paused" for e in read_journal(journal))):
+    while not any(e.type == "state" and e.state == "paused" for e in session()):
         assert process.poll() is None and time.time() < deadline, process.communicate()
         time.sleep(0.2)
     time.sleep(8)  # twice the process group's timeout
@@ -175,7 +193,11 @@ def test_launcher_sigterm_after_a_pause_longer_than_the_timeout(tiny_model: Path
     assert process.returncode == 130, err[-3000:]
     assert "terminate called" not in err and "Traceback" not in err
 
-    events = read_journal(journal)
+    events = session()
     ends = [e for e in events if e.type == "end"]
-    assert len(ends) == 1 and ends[0].reason == "interrupted" and ends[0].step == 2
-    assert [c.name for c in list_checkpoints(run)] == ["step-2"]
+    assert len(ends) == 1 and ends[0].reason == "interrupted" and ends[0].step == 7
+    assert [c.name for c in list_checkpoints(run)] == ["step-5", "step-7"]
+    # the same ranks from the same checkpoint: steps 6 and 7 exactly as the first time
+    first = {e.step: e.loss for e in read_journal(source / "journal.jsonl") if e.type == "step"}
+    again = {e.step: e.loss for e in events if e.type == "step"}
+    assert again == {6: first[6], 7: first[7]}
