@@ -54,7 +54,8 @@ import torch.nn.functional as F  # noqa: E402
 
 from cockpit.config import DEFAULT_MODEL, RunConfig  # noqa: E402
 from cockpit.diagnostics import Diagnostics  # noqa: E402
-from cockpit.engine import Engine  # noqa: E402
+from cockpit.engine import Engine, StepHooks  # noqa: E402
+from cockpit.events import Event, PinPredictions  # noqa: E402
 from cockpit.launch import EngineThread, ProgressPrinter  # noqa: E402
 from cockpit.prepare import PreparedRun, prepare  # noqa: E402
 from cockpit.ui.app import CockpitApp  # noqa: E402
@@ -110,7 +111,7 @@ class StepClock:
                 return fn(*args, **kwargs)
             finally:
                 self._inside.discard(name)
-                self._add(name, time.perf_counter() - started)
+                self.add(name, time.perf_counter() - started)
 
         return wrapper
 
@@ -118,9 +119,9 @@ class StepClock:
         """Part `optimizer.step`, through the optimizer's own step hooks."""
         started: list[float] = []
         optimizer.register_step_pre_hook(lambda *_: started.append(time.perf_counter()))
-        optimizer.register_step_post_hook(lambda *_: self._add("optimizer.step", time.perf_counter() - started.pop()))
+        optimizer.register_step_post_hook(lambda *_: self.add("optimizer.step", time.perf_counter() - started.pop()))
 
-    def _add(self, name: str, seconds: float) -> None:
+    def add(self, name: str, seconds: float) -> None:
         if self.warmup in self.marks and self.total not in self.marks:  # a measured step
             part = self.parts.setdefault(name, [0.0, 0])
             part[0] += seconds
@@ -300,30 +301,28 @@ def describe_optimizer(optimizer: Any) -> str:
 
 
 def timed_engine(prepared: PreparedRun, clock: StepClock, on_nonfinite: str) -> Engine:
-    """The engine, with the clock marked where its loop ends a step.
+    """The engine, with the clock marked where its loop ends a step (the `at_step_end` hook).
 
-    `_after_step` (evaluation, pinned predictions, checkpoints when due) is the last thing the
-    loop does for a step, and `_predict_pins` is timed to show what the pinned predictions
-    cost: these two are the only engine internals this benchmark touches. The instruments'
-    public methods, the optimizer's step and `emit` (every observer) are timed as parts.
+    The engine's public surface only: the step hooks, the instruments' methods, the optimizer's
+    own step hooks, the stream's `emit` (every observer and the diagnostics) and `pin_seconds`
+    (what each pinned prediction cost, read when its event passes).
     """
-    for name in ("_after_step", "_predict_pins"):
-        if not hasattr(Engine, name):
-            raise RuntimeError(f"Engine.{name} is gone: update timed_engine() in benchmarks/overhead.py")
 
-    class TimedEngine(Engine):
-        def _after_step(self) -> None:
-            super()._after_step()
-            clock.mark(self.step)
+    class MarkStepEnd(StepHooks):
+        def at_step_end(self, engine: Engine) -> None:
+            clock.mark(engine.step)
 
-        def _predict_pins(self) -> None:
-            clock.timed("pinned predictions", super()._predict_pins)()
-
-    engine = TimedEngine(prepared, on_nonfinite=on_nonfinite)
+    engine = Engine(prepared, on_nonfinite=on_nonfinite, hooks=[MarkStepEnd()])
     for name in ("gradient_norms", "before_update", "update_norms"):
         setattr(engine.norms, name, clock.timed(f"GroupNorms.{name}", getattr(engine.norms, name)))
     clock.time_optimizer(engine.optimizer)
-    engine.emit = clock.timed("emit (all observers)", engine.emit)
+    engine.stream.emit = clock.timed("emit (all observers)", engine.stream.emit)
+
+    def pinned(event: Event) -> None:
+        if isinstance(event, PinPredictions):
+            clock.add("pinned predictions", engine.pin_seconds)
+
+    engine.stream.observers.append(pinned)
     return engine
 
 
@@ -344,7 +343,8 @@ def engine_info(engine: Engine, clock: StepClock, **extra: Any) -> dict[str, Any
 def arm_headless(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     """The engine as `cockpit train --headless` runs it (journal, diagnostics, progress line)."""
     engine = timed_engine(fresh_run(setup, out), clock, on_nonfinite="stop")
-    engine.observers += [Diagnostics(engine.emit), ProgressPrinter(engine.total_steps, out=io.StringIO())]
+    engine.stream.observers.append(ProgressPrinter(engine.total_steps, out=io.StringIO()))
+    engine.stream.producers.append(Diagnostics())
     runner = EngineThread(engine)  # in its own thread, as launch.run_headless and the app run it
     runner.start()
     runner.run()  # waits for the end
@@ -359,7 +359,8 @@ def arm_app(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     prepared = fresh_run(setup, out)
     events: queue.SimpleQueue = queue.SimpleQueue()
     engine = timed_engine(prepared, clock, on_nonfinite="pause")
-    engine.observers += [Diagnostics(engine.emit), events.put]
+    engine.stream.observers.append(events.put)
+    engine.stream.producers.append(Diagnostics())
     runner = EngineThread(engine)
     train, names = prepared.train, prepared.train.label_names
     examples = [

@@ -33,6 +33,7 @@ from cockpit.events import (
     Notice,
     PinnedExample,
     PinPredictions,
+    PinsChanged,
     RunStarted,
     StepMetrics,
 )
@@ -150,9 +151,8 @@ class RunContext:
     def observe(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.start(event)
-        elif isinstance(event, Notice) and event.kind == "pins_changed" and "pins" in event.evidence:
-            # pin=/unpin= commands: later PinPredictions rows follow the new list
-            self.pins = [PinnedExample(**pin) for pin in event.evidence["pins"]]
+        elif isinstance(event, PinsChanged):  # pin=/unpin= commands: later PinPredictions rows follow the new list
+            self.pins = list(event.pins)
         elif isinstance(event, StepMetrics) and math.isfinite(event.loss):
             self.loss.add(event.loss)
             if self.settled(event.step):
@@ -1128,22 +1128,23 @@ RULES: tuple[Callable[[RunContext], Rule], ...] = (
 
 
 class Diagnostics:
-    """An observer of the event stream that emits Alarm events.
+    """A producer on the event stream: each event in, the alarms (and its own notices) it causes out.
 
-    Called in the training thread for every event. A rule that raises an exception is switched off
-    (with one Notice saying so) rather than allowed to break the training loop.
+    Called in the training thread for every event, in journal order; what it returns is queued on
+    the stream behind that event, so a replayed journal gives the same alarms in the same place.
+    A rule that raises an exception is switched off (with one Notice saying so) rather than allowed
+    to break the training loop.
     """
 
-    def __init__(self, emit: Callable[[Event], None], rules: Iterable[Callable[[RunContext], Rule]] = RULES):
-        self._emit = emit
+    def __init__(self, rules: Iterable[Callable[[RunContext], Rule]] = RULES):
         self.context = RunContext()
         self.rules: list[Rule] = [make(self.context) for make in rules]
         self._emitted: deque[Event] = deque(maxlen=32)
         self._broken: set[str] = set()
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: Event) -> list[Event]:
         if isinstance(event, Alarm) or any(event is own for own in self._emitted):
-            return  # alarms (ours among them) are outputs, not evidence
+            return []  # alarms (ours among them) are outputs, not evidence
         out: list[Event] = []
         try:
             self.context.observe(event)
@@ -1157,9 +1158,8 @@ class Diagnostics:
             except Exception as exc:  # a diagnostics bug must not stop the training run
                 self._broken.add(rule.kind)
                 out.append(self._failed(rule.kind, event, exc, "the check is switched off"))
-        for alarm in out:
-            self._emitted.append(alarm)
-            self._emit(alarm)
+        self._emitted.extend(out)
+        return out
 
     def _failed(self, what: str, event: Event, exc: Exception, outcome: str) -> Notice:
         log.exception("diagnostics: %s failed on a %s event", what, event.type)

@@ -1,10 +1,15 @@
 """The training loop. It knows nothing of Textual: it emits events and obeys commands.
 
-Read `Engine.run` top to bottom: apply the commands due, take one optimizer step, measure it,
-then evaluate / predict the pinned examples / checkpoint when due. Commands arrive on a
-thread-safe queue and take effect between optimizer steps, so a freeze is exact: from the next
-step on the group's gradients are None, the optimizer skips it, and its weights stay
-bit-identical.
+Read `Engine.run` and `Engine._train_step` top to bottom: apply the commands due, take one
+optimizer step, measure it, then evaluate / predict the pinned examples / checkpoint when due.
+Commands arrive on a thread-safe queue and take effect between optimizer steps, so a freeze is
+exact: from the next step on the group's gradients are None, the optimizer skips it, and its
+weights stay bit-identical.
+
+Every event leaves through `Engine.emit` into one `EventStream` (journal, observers, then the
+diagnostics as producers). Instruments, the overhead benchmark, a distributed wrapper or a
+Trainer bridge attach to the loop's named phases with a `StepHooks` subclass, never by
+overriding private methods.
 """
 
 from __future__ import annotations
@@ -12,11 +17,11 @@ from __future__ import annotations
 import contextlib
 import math
 import queue
-import sys
 import time
 import traceback
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -36,6 +41,7 @@ from cockpit.events import (
     PinnedExample,
     PinPredictions,
     PinRows,
+    PinsChanged,
     Resume,
     RunEnded,
     RunStarted,
@@ -63,8 +69,43 @@ from cockpit.instruments import (
 from cockpit.journal import JOURNAL_NAME, JournalWriter
 from cockpit.model import expand_groups
 from cockpit.prepare import PreparedRun
+from cockpit.stream import EventStream, Observer
 
-Observer = Callable[[Event], None]
+Phase = Literal["at_boundary", "after_backward", "before_optimizer_step", "after_optimizer_step", "at_step_end"]
+
+
+class StepHooks:
+    """Named phases of one optimizer step; subclass and override the ones you need.
+
+    Called in the training thread with the engine, in this order per step: `at_boundary` (before
+    the commands due are applied: the place to take commands from an inbox), `after_backward`
+    (the whole batch's gradients are in place, unscaled, not yet measured or clipped),
+    `before_optimizer_step` (measured and clipped), `after_optimizer_step` (weights updated,
+    gradients dropped), `at_step_end` (after the evaluation, pinned predictions and checkpoint
+    due at this step). Unlike observers, a hook that raises ends the run (reason `error`): a
+    distributed wrapper that failed must not train on alone.
+    """
+
+    def at_boundary(self, engine: Engine) -> None: ...
+    def after_backward(self, engine: Engine) -> None: ...
+    def before_optimizer_step(self, engine: Engine) -> None: ...
+    def after_optimizer_step(self, engine: Engine) -> None: ...
+    def at_step_end(self, engine: Engine) -> None: ...
+
+
+@dataclass
+class PendingStep:
+    """A step's numbers, waiting for its update sizes to reach the host with the next step's transfer."""
+
+    step: int
+    epoch: float
+    loss: float
+    lr: float
+    grad_norm: float
+    group_grads: list[float]
+    frozen: frozenset[str]
+    samples_per_s: float = 0.0
+    update: torch.Tensor | None = None  # on the device: update ratios, then weight norms, per group
 
 
 def _no_weight_decay(name: str) -> bool:
@@ -73,11 +114,26 @@ def _no_weight_decay(name: str) -> bool:
     return lowered.endswith(".bias") or "norm" in lowered or ".ln_" in lowered
 
 
+def autocast_dtype(device: torch.device, wanted: str) -> torch.dtype | None:
+    """Autocast on CUDA only: bf16 where supported, else fp16 (with a gradient scaler); None: fp32."""
+    if device.type != "cuda" or wanted == "fp32":
+        return None
+    if wanted == "auto":
+        wanted = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return torch.bfloat16 if wanted == "bf16" else torch.float16
+
+
 class Engine:
     """One training run. Construct, register observers, then call `run()` (in a thread)."""
 
     def __init__(
-        self, prepared: PreparedRun, observers: list[Observer] | None = None, on_nonfinite: str = "pause"
+        self,
+        prepared: PreparedRun,
+        observers: list[Observer] | None = None,
+        on_nonfinite: str = "pause",
+        *,
+        stream: EventStream | None = None,
+        hooks: Iterable[StepHooks] = (),
     ) -> None:
         self.prepared = prepared
         self.config = prepared.config
@@ -89,8 +145,10 @@ class Engine:
         self.task = prepared.train.task
         self.device = prepared.device
         self.on_nonfinite = on_nonfinite  # "pause" with a UI to look at, "stop" headless
-        self.observers: list[Observer] = list(observers or [])
-        self.commands: queue.Queue[tuple[Command, str]] = queue.Queue()
+        self.stream = stream or EventStream()
+        self.stream.observers += observers or []
+        self.hooks: list[StepHooks] = list(hooks)
+        self.commands: queue.Queue[tuple[Command, str, str]] = queue.Queue()  # command, source, id
 
         cfg = self.config
         self.effective_batch = cfg.effective_batch
@@ -114,7 +172,10 @@ class Engine:
             self._param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        self.autocast, self.scaler = self._precision()
+        # One autocast context and one scaler, both inert in fp32 (nanoGPT's `ctx`).
+        self.amp_dtype = autocast_dtype(self.device, cfg.precision)
+        self.autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else None
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.norms = GroupNorms(self.groups, self.device)
         self.pin_positions = list(prepared.pin_positions)
         self.step = 0
@@ -122,9 +183,9 @@ class Engine:
         self._paused = False
         self._stop_reason: str | None = None
         self._stop_message = ""
-        self._pending: dict[str, Any] | None = None  # last step's numbers awaiting the next transfer
+        self.pending: PendingStep | None = None  # the last step's numbers, emitted with the next transfer
         self._train_seconds_since_pins = 0.0
-        self._pin_seconds = 0.0  # what the last pinned prediction cost
+        self.pin_seconds = 0.0  # what the last pinned prediction cost
         self._last_eval_step = -1
         self._best_thresholds: dict[str, dict[str, float]] = {}
         self._last_pin_step = -1
@@ -148,17 +209,6 @@ class Engine:
             return (step + 1) / (self.warmup_steps + 1)
         return max(0.0, (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps))
 
-    def _precision(self) -> tuple[torch.autocast | None, Any]:
-        """Autocast on CUDA only: bf16 where supported, else fp16 with a gradient scaler."""
-        wanted = self.config.precision
-        if self.device.type != "cuda" or wanted == "fp32":
-            return None, None
-        if wanted == "auto":
-            wanted = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        dtype = torch.bfloat16 if wanted == "bf16" else torch.float16
-        scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-        return torch.autocast("cuda", dtype=dtype), scaler
-
     def _restore(self, state: ckpt.TrainingState) -> None:
         try:
             self.optimizer.load_state_dict(state.optimizer)
@@ -168,58 +218,65 @@ class Engine:
         torch.set_rng_state(state.rng_cpu)
         if torch.cuda.is_available() and state.rng_cuda:
             torch.cuda.set_rng_state_all(state.rng_cuda)
-        if self.scaler is not None and state.scaler:
-            self.scaler.load_state_dict(state.scaler)
+        if state.scaler:
+            self.scaler.load_state_dict(state.scaler)  # a no-op when this run does not scale
         self.micro_batch = state.micro_batch
         self.step = state.step
         self.last_saved_step = state.step
 
     # ------------------------------------------------------------------ public API
 
-    def submit(self, command: Command, source: str = "ui") -> None:
-        """Thread-safe: queue a command for the next step boundary."""
-        self.commands.put((command, source))
+    @property
+    def observers(self) -> list[Observer]:
+        """The stream's observers: append to watch the run (the journal is always first)."""
+        return self.stream.observers
+
+    def submit(self, command: Command, source: str = "ui", id: str = "") -> None:
+        """Thread-safe: queue a command for the next step boundary; `id` comes back in its CommandApplied."""
+        self.commands.put((command, source, id))
 
     def emit(self, event: Event) -> None:
-        """Hand an event to every observer; an observer that fails is dropped, not the run."""
-        for observer in list(self.observers):
-            try:
-                observer(event)
-            except Exception as exc:  # an observer must never break training
-                self.observers.remove(observer)
-                print(f"cockpit: observer {observer!r} failed and was detached: {exc}", file=sys.stderr)
+        """Every event of the engine leaves here. A step still waiting for its update sizes is
+        emitted first (one extra host transfer, only off the hot path), so no event of a step
+        reaches the journal before that step's metrics."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            self._emit_step(pending, pending.update.tolist() if pending.update is not None else [])
+        self.stream.emit(event)
 
     def run(self) -> RunEnded:
         """Train to the end (or a stop), then save; never raises: failures end as reason=error."""
-        journal = JournalWriter(self.run_dir / JOURNAL_NAME)
-        self.observers.insert(0, journal)
+        journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME)
         self.config.save(self.run_dir / "config.json")
         try:
             self._announce()
             if self._last_pin_step < 0:
                 self._predict_pins()
             while self.step < self.total_steps and self._stop_reason is None:
+                self._call_hooks("at_boundary")
                 self._apply_commands()
                 if self._stop_reason is not None:
                     break
                 self._train_step()
                 self._after_step()
+                self._call_hooks("at_step_end")
             ended = self._finish()
         except Exception as exc:
             ended = self._fail(exc)
         self.emit(ended)
+        self.stream.journal = None
         journal.close()
         return ended
+
+    def _call_hooks(self, phase: Phase) -> None:
+        for hook in self.hooks:
+            getattr(hook, phase)(self)
 
     # ------------------------------------------------------------------ the loop
 
     def _announce(self) -> None:
         prepared, train = self.prepared, self.prepared.train
         evaluation = prepared.evaluation
-        pins = [
-            PinnedExample(index=train.row_ids[p], text=train.texts[p], targets=train.targets[p].tolist())
-            for p in self.pin_positions
-        ]
         self.emit(
             RunStarted(
                 step=self.step,
@@ -228,8 +285,8 @@ class Engine:
                 labels=train.label_names,
                 layers=self.group_names,
                 layer_params={g.name: g.size for g in self.groups},
-                pins=pins,
-                device=str(self.device) + (f" ({self.autocast.fast_dtype})" if self.autocast else ""),
+                pins=self._pins(),
+                device=str(self.device) + (f" ({self.amp_dtype})" if self.amp_dtype else ""),
                 config={
                     **self.config.to_dict(),
                     "warmup_steps": self.warmup_steps,
@@ -294,7 +351,7 @@ class Engine:
                         logits = self.model(**batch).logits
                     loss = training_loss(logits, self.targets[chunk].to(self.device), self.task)
                     scaled = loss * (len(chunk) / len(rows))
-                    (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+                    self.scaler.scale(scaled).backward()  # scale() returns `scaled` itself unless fp16
                     total += scaled.detach()
                 return total
             except torch.cuda.OutOfMemoryError:
@@ -315,80 +372,74 @@ class Engine:
                 )
 
     def _train_step(self) -> None:
+        """One optimizer step: forward and backward, measure, clip, update; its metrics wait for the next transfer."""
         rows = self._batch_rows(self.step)
         started = time.perf_counter()
         loss = self._forward_backward(rows)
-        if self.scaler is not None:
-            self.scaler.unscale_(self.optimizer)
+        self.scaler.unscale_(self.optimizer)  # a no-op unless fp16
+        self._call_hooks("after_backward")
         group_grads, grads = self.norms.gradient_norms()
         total_grad = group_grads.pow(2).sum().sqrt()
         # The one device-to-host transfer of this step: its loss and gradient norms, plus the
         # previous step's update sizes, which were computed on the device after its update.
-        previous = self._pending["update"] if self._pending else torch.zeros(0, device=self.device)
-        values = torch.cat([loss.reshape(1).float(), total_grad.reshape(1), group_grads, previous]).tolist()
-        self._flush_pending(values[2 + len(self.group_names) :])
-        loss_value, grad_value = values[0], values[1]
+        previous, self.pending = self.pending, None
+        update = previous.update if previous is not None else torch.zeros(0, device=self.device)
+        values = torch.cat([loss.reshape(1).float(), total_grad.reshape(1), group_grads, update]).tolist()
+        count = len(self.group_names)
+        if previous is not None:
+            self._emit_step(previous, values[2 + count :])
         self.step += 1
-        lr = self.optimizer.param_groups[0]["lr"]
-        numbers = {
-            "loss": loss_value,
-            "grad_norm": grad_value,
-            "group_grads": values[2 : 2 + len(self.group_names)],
-            "lr": lr,
-            "epoch": self.step / self.steps_per_epoch,
-            "frozen": frozenset(self.frozen),
-        }
-        if not is_finite(loss_value, grad_value) and self.scaler is None:
+        numbers = PendingStep(
+            step=self.step,
+            epoch=self.step / self.steps_per_epoch,
+            loss=values[0],
+            lr=self.optimizer.param_groups[0]["lr"],
+            grad_norm=values[1],
+            group_grads=values[2 : 2 + count],
+            frozen=frozenset(self.frozen),
+        )
+        if not is_finite(numbers.loss, numbers.grad_norm) and not self.scaler.is_enabled():
+            # (with fp16 the scaler skips such a step itself and lowers its scale)
             self.optimizer.zero_grad(set_to_none=True)
-            numbers["samples_per_s"] = len(rows) / max(time.perf_counter() - started, 1e-9)
-            self._emit_step(numbers, [0.0] * len(self.group_names), [float("nan")] * len(self.group_names))
-            self._nonfinite(loss_value, grad_value)
+            numbers.samples_per_s = len(rows) / max(time.perf_counter() - started, 1e-9)
+            self._emit_step(numbers, [0.0] * count + [float("nan")] * count)
+            self._nonfinite(numbers.loss, numbers.grad_norm)
             self._train_seconds_since_pins += time.perf_counter() - started
             return
-        clip_gradients(grads, grad_value if is_finite(grad_value) else 0.0, self.config.max_grad_norm)
+        clip_gradients(grads, numbers.grad_norm if is_finite(numbers.grad_norm) else 0.0, self.config.max_grad_norm)
         self.norms.before_update()
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
+        self._call_hooks("before_optimizer_step")
+        self.scaler.step(self.optimizer)  # optimizer.step() unless fp16
+        self.scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        update = self.norms.update_norms()
+        self._call_hooks("after_optimizer_step")
+        numbers.update = self.norms.update_norms()
         seconds = time.perf_counter() - started
-        self._pending = {**numbers, "update": update, "samples_per_s": len(rows) / max(seconds, 1e-9)}
+        numbers.samples_per_s = len(rows) / max(seconds, 1e-9)
+        self.pending = numbers
         self._train_seconds_since_pins += seconds
 
-    def _flush_pending(self, update_values: list[float] | None = None) -> None:
-        """Emit the last step's metrics once its update sizes are on the host."""
-        if self._pending is None:
-            return
-        if update_values is None:
-            update_values = self._pending["update"].tolist()
+    def _emit_step(self, numbers: PendingStep, update_values: list[float]) -> None:
+        """StepMetrics from a step's numbers and its update sizes (ratios, then weight norms, per group)."""
         count = len(self.group_names)
-        pending, self._pending = self._pending, None
-        self._emit_step(pending, update_values[:count], update_values[count:], step=self.step)
-
-    def _emit_step(
-        self, numbers: dict[str, Any], ratios: list[float], weights: list[float], step: int | None = None
-    ) -> None:
         layers = {
             name: LayerStats(
-                grad_norm=numbers["group_grads"][i],
-                weight_norm=weights[i],
-                update_ratio=ratios[i],
-                frozen=name in numbers["frozen"],
+                grad_norm=numbers.group_grads[i],
+                weight_norm=update_values[count + i],
+                update_ratio=update_values[i],
+                frozen=name in numbers.frozen,
             )
             for i, name in enumerate(self.group_names)
         }
-        self.emit(
+        self.stream.emit(
             StepMetrics(
-                step=step if step is not None else self.step,
-                epoch=numbers["epoch"],
-                loss=numbers["loss"],
-                lr=numbers["lr"],
-                samples_per_s=numbers["samples_per_s"],
-                grad_norm=numbers["grad_norm"],
+                step=numbers.step,
+                epoch=numbers.epoch,
+                loss=numbers.loss,
+                lr=numbers.lr,
+                samples_per_s=numbers.samples_per_s,
+                grad_norm=numbers.grad_norm,
                 layers=layers,
                 micro_batch=self.micro_batch,
                 effective_batch=self.effective_batch,
@@ -423,7 +474,7 @@ class Engine:
 
     def _pins_due(self) -> bool:
         """Pinned predictions may take `pin_budget` of the training time, no more."""
-        return self._pin_seconds <= self.config.pin_budget * self._train_seconds_since_pins
+        return self.pin_seconds <= self.config.pin_budget * self._train_seconds_since_pins
 
     # ------------------------------------------------------------------ commands
 
@@ -433,16 +484,16 @@ class Engine:
             self._apply(command, "schedule")
         while True:
             try:
-                command, source = self.commands.get(timeout=0.2) if self._paused else self.commands.get_nowait()
+                command, source, id = self.commands.get(timeout=0.2) if self._paused else self.commands.get_nowait()
             except queue.Empty:
                 if self._paused and self._stop_reason is None:
                     continue
                 return
-            self._apply(command, source)
+            self._apply(command, source, id)
             if self._stop_reason is not None:
                 return
 
-    def _apply(self, command: Command, source: str) -> None:
+    def _apply(self, command: Command, source: str, id: str = "") -> None:
         result = "ok"
         try:
             if isinstance(command, (Freeze, Unfreeze)):
@@ -458,7 +509,6 @@ class Engine:
             elif isinstance(command, Resume):
                 self._set_paused(False, reason=source)
             elif isinstance(command, SaveCheckpoint):
-                self._flush_pending()
                 self._save_checkpoint()
             elif isinstance(command, Stop):
                 self._stop_reason = command.reason
@@ -468,7 +518,7 @@ class Engine:
                 result = self._save_thresholds()
         except CockpitError as exc:
             result = f"refused: {exc}"
-        self.emit(CommandApplied(step=self.step, command=command.text, source=source, result=result))
+        self.emit(CommandApplied(step=self.step, command=command.text, source=source, result=result, id=id))
 
     def _set_frozen(self, names: list[str], frozen: bool) -> str:
         """Flip requires_grad and drop grads; the optimizer keeps the state for later."""
@@ -488,8 +538,6 @@ class Engine:
         if paused == self._paused:
             return
         self._paused = paused
-        if paused:
-            self._flush_pending()
         self.emit(StateChanged(step=self.step, state="paused" if paused else "running", reason=reason))
 
     def _change_pins(self, command: PinRows | UnpinRows) -> str:
@@ -500,16 +548,16 @@ class Engine:
             self.pin_positions += [p for p in positions if p not in self.pin_positions]
         else:
             self.pin_positions = [p for p in self.pin_positions if p not in positions]
-        train = self.prepared.train
-        pins = [
-            {"index": train.row_ids[p], "text": train.texts[p], "targets": train.targets[p].tolist()}
-            for p in self.pin_positions
-        ]
-        self.emit(
-            Notice(step=self.step, kind="pins_changed", message=f"{len(pins)} pinned examples", evidence={"pins": pins})
-        )
+        self.emit(PinsChanged(step=self.step, pins=self._pins()))
         self._predict_pins()
         return "ok"
+
+    def _pins(self) -> list[PinnedExample]:
+        train = self.prepared.train
+        return [
+            PinnedExample(index=train.row_ids[p], text=train.texts[p], targets=train.targets[p].tolist())
+            for p in self.pin_positions
+        ]
 
     def _save_thresholds(self) -> str:
         """Put the best thresholds of the latest evaluation into the config the model is saved with."""
@@ -530,14 +578,13 @@ class Engine:
     def _predict_pins(self) -> None:
         if not self.pin_positions:
             return
-        self._flush_pending()
         started = time.perf_counter()
         train = self.prepared.train
         texts = [train.texts[p] for p in self.pin_positions]
         predictions = predict(
             self.model, self.encode, texts, train.targets[self.pin_positions], self.task, autocast=self.autocast
         )
-        self._pin_seconds = time.perf_counter() - started
+        self.pin_seconds = time.perf_counter() - started
         self._train_seconds_since_pins = 0.0
         self._last_pin_step = self.step
         self.emit(
@@ -553,7 +600,6 @@ class Engine:
         evaluation = self.prepared.evaluation
         if evaluation is None or self._last_eval_step == self.step:
             return
-        self._flush_pending()
         predictions = predict(
             self.model, self.encode, evaluation.texts, evaluation.targets, self.task, autocast=self.autocast
         )
@@ -595,7 +641,7 @@ class Engine:
             frozen=sorted(self.frozen, key=self.group_names.index),
             pin_rows=[self.prepared.train.row_ids[p] for p in self.pin_positions],
             micro_batch=self.micro_batch,
-            scaler=self.scaler.state_dict() if self.scaler is not None else None,
+            scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
         )
         path = ckpt.save_checkpoint(self.run_dir, self.model, self.tokenizer, state, self.config.keep_checkpoints)
         self.last_saved_step = self.step
@@ -608,7 +654,6 @@ class Engine:
         return str(target)
 
     def _finish(self) -> RunEnded:
-        self._flush_pending()
         reason = self._stop_reason or "finished"
         if reason == "finished":
             self._evaluate()
@@ -630,7 +675,7 @@ class Engine:
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" at {frame.filename}:{frame.lineno}" if frame else ""
         message = f"{type(exc).__name__}: {exc}{where}"
-        self._pending = None
+        self.pending = None  # its update may be what failed
         saved = None
         try:
             self._save_checkpoint()

@@ -122,9 +122,10 @@ class CommandApplied(Event):
     """A user or scheduled command, journaled at the step it took effect."""
 
     type: ClassVar[str] = "command"
-    command: str
-    source: str  # "ui" | "schedule" | "signal" | "engine"
-    result: str = ""
+    command: str  # the command's text form (`freeze=layer.0-3`), as `--at` and `cockpit send` take it
+    source: str  # who sent it, free text: "ui", "schedule", "signal", "attach pid 123", "send", ...
+    result: str = ""  # "ok", or "refused: why", or what it did
+    id: str = ""  # the inbox's id for the command, so that a sender can wait for this event
 
 
 @dataclass
@@ -135,6 +136,24 @@ class Notice(Event):
     kind: str
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PinsChanged(Event):
+    """The pinned examples after a pin=/unpin= command: later PinPredictions rows follow this list."""
+
+    type: ClassVar[str] = "pins_changed"
+    pins: list[PinnedExample]
+
+
+@dataclass(kw_only=True)
+class LoadingStage(Event):
+    """Before step 1: what is being loaded (data, tokenizer, model, tokenization), for a waiting screen."""
+
+    type: ClassVar[str] = "loading"
+    step: int = 0
+    stage: str
+    detail: str = ""
 
 
 @dataclass
@@ -187,6 +206,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         EvalResult,
         CommandApplied,
         Notice,
+        PinsChanged,
+        LoadingStage,
         Alarm,
         StateChanged,
         CheckpointSaved,
@@ -200,9 +221,14 @@ def event_from_dict(data: dict[str, Any]) -> Event | None:
     cls = EVENT_TYPES.get(data.get("type", ""))
     if cls is None:
         return None
+    if cls is Notice and data.get("kind") == "pins_changed":  # journals before PinsChanged existed
+        old = data
+        data = {k: old[k] for k in ("step", "time") if k in old}
+        data["pins"] = (old.get("evidence") or {}).get("pins", [])
+        cls = PinsChanged
     fields = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: v for k, v in data.items() if k in fields}
-    if cls is RunStarted:
+    if cls in (RunStarted, PinsChanged):
         kwargs["pins"] = [PinnedExample(**p) for p in kwargs.get("pins", [])]
     elif cls is StepMetrics:
         kwargs["layers"] = {name: LayerStats(**s) for name, s in kwargs.get("layers", {}).items()}

@@ -41,8 +41,8 @@ class EngineThread:
         self.thread.start()
         self._started.set()
 
-    def submit(self, command: Command, source: str = "ui") -> None:
-        self.engine.submit(command, source)
+    def submit(self, command: Command, source: str = "ui", id: str = "") -> None:
+        self.engine.submit(command, source, id)
 
     def run(self) -> None:
         """For the UI's worker: wait until training ends (the thread is started by `start`, which
@@ -164,7 +164,7 @@ class ProgressPrinter:
             )
         elif isinstance(event, Notice) and event.kind == "data_summary":
             self._write(event.message)
-        elif isinstance(event, Notice) and event.kind != "pins_changed":
+        elif isinstance(event, Notice):
             self._write(f"[notice] {event.message}")
         elif isinstance(event, RunEnded):
             self._write(
@@ -202,7 +202,8 @@ def _print_outcome(ended: RunEnded | None, prepared: PreparedRun) -> int:
 def run_headless(prepared: PreparedRun) -> int:
     """Train with a progress line; exit 0 when done."""
     engine = Engine(prepared, on_nonfinite="stop")
-    engine.observers += [Diagnostics(engine.emit), ProgressPrinter(engine.total_steps)]
+    engine.stream.observers.append(ProgressPrinter(engine.total_steps))
+    engine.stream.producers.append(Diagnostics())
     runner = EngineThread(engine)
     SignalGuard(runner).install()
     runner.start()
@@ -217,7 +218,8 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
 
     events: queue.SimpleQueue[Event] = queue.SimpleQueue()
     engine = Engine(prepared, on_nonfinite="pause")
-    engine.observers += [Diagnostics(engine.emit), events.put]
+    engine.stream.observers.append(events.put)
+    engine.stream.producers.append(Diagnostics())
     runner = EngineThread(engine)
     train = prepared.train
     examples = [

@@ -28,10 +28,12 @@ from cockpit.events import (
     Notice,
     PinnedExample,
     PinPredictions,
+    PinsChanged,
     RunStarted,
     StepMetrics,
     event_from_dict,
 )
+from cockpit.stream import EventStream
 
 LAYERS = ("embeddings", "layer.0", "layer.1", "head")
 HEALTHY_RATIOS = {"embeddings": 2e-4, "layer.0": 1e-3, "layer.1": 1.2e-3, "head": 3e-3}
@@ -97,12 +99,12 @@ class Scenario:
 
     def __init__(self, **run: object) -> None:
         self.emitted: list[Event] = []
-        self.diagnostics = Diagnostics(self.emitted.append)
+        self.diagnostics = Diagnostics()
         self.step = 0
         self.feed(run_started(**run))  # type: ignore[arg-type]
 
     def feed(self, event: Event) -> None:
-        self.diagnostics(event)
+        self.emitted.extend(self.diagnostics(event))
 
     def steps(
         self,
@@ -473,18 +475,11 @@ def test_low_training_loss_with_wrong_pinned_predictions_raises() -> None:
 
 
 def test_pins_changed_mid_run_are_read_against_their_own_targets() -> None:
-    """After pin=/unpin= the engine lists the new pins in a Notice; probabilities follow that list."""
+    """After pin=/unpin= the engine lists the new pins in PinsChanged; probabilities follow that list."""
     s = disagreement_scenario()
     s.steps(falling(200, start=0.64, end=0.01, noise=0.003, tau=40))
     only = seed000_pins()[2]
-    s.feed(
-        Notice(
-            step=s.step,
-            kind="pins_changed",
-            message="1 pinned examples",
-            evidence={"pins": [{"index": only.index, "text": only.text, "targets": only.targets}]},
-        )
-    )
+    s.feed(PinsChanged(step=s.step, pins=[only]))
     hits = [[0.9] + [0.45] * 14]  # right on its one label, unsure elsewhere
     for _ in range(2):
         s.feed(PinPredictions(step=s.step, probs=hits, losses=[0.5], loss=0.5))
@@ -893,16 +888,13 @@ def test_thresholds_raise_once_and_release_once() -> None:
 
 
 def test_alarms_fed_back_into_the_stream_are_ignored() -> None:
-    """The engine's emit sends our alarms to every observer, Diagnostics included."""
+    """The stream hands our alarms to every producer, Diagnostics included: they are not evidence."""
+    stream = EventStream()
     emitted: list[Event] = []
-
-    def emit(event: Event) -> None:
-        emitted.append(event)
-        diagnostics(event)
-
-    diagnostics = Diagnostics(emit)
-    diagnostics(run_started(head={**BINARY_HEAD, "outputs": 1}))
-    assert [type(e) for e in emitted] == [Alarm]
+    stream.observers.append(emitted.append)
+    stream.producers.append(Diagnostics())
+    stream.emit(run_started(head={**BINARY_HEAD, "outputs": 1}))
+    assert [type(e) for e in emitted] == [RunStarted, Alarm]
 
 
 def test_a_failing_rule_is_switched_off_with_a_notice_and_the_others_go_on() -> None:
@@ -918,9 +910,9 @@ def test_a_failing_rule_is_switched_off_with_a_notice_and_the_others_go_on() -> 
     from cockpit.diagnostics import RULES
 
     emitted: list[Event] = []
-    diagnostics = Diagnostics(emitted.append, rules=(Broken, *RULES))
-    diagnostics(run_started(head={**BINARY_HEAD, "outputs": 1}))
-    diagnostics(run_started())
+    diagnostics = Diagnostics(rules=(Broken, *RULES))
+    emitted += diagnostics(run_started(head={**BINARY_HEAD, "outputs": 1}))
+    emitted += diagnostics(run_started())
     notices = [e for e in emitted if isinstance(e, Notice)]
     assert len(notices) == 1 and "broken" in notices[0].message
     assert [a.active for a in emitted if isinstance(a, Alarm)] == [True, False]

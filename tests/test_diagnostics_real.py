@@ -45,7 +45,7 @@ def train(data: Path, out: Path, model: Path | str, tweak: Tweak | None = None, 
     engine = tiny_engine(data, out, model, **overrides)
     if tweak is not None:
         tweak(engine)
-    engine.observers.append(Diagnostics(engine.emit))
+    engine.stream.producers.append(Diagnostics())
     engine.run()
     return read_journal(out / "journal.jsonl")
 

@@ -32,9 +32,10 @@ from cockpit.events import (
     Event,
     Freeze,
     LayerStats,
-    Notice,
     Pause,
+    PinnedExample,
     PinRows,
+    PinsChanged,
     Resume,
     RunEnded,
     SaveCheckpoint,
@@ -344,8 +345,8 @@ async def test_examples_browser_searches_and_pins_with_enter() -> None:
         await pilot.pause()
         assert control.commands[-1] == PinRows((7,))
         # the engine answers with the new pin set
-        pins = [{"index": 7, "text": examples[7].text, "targets": [1.0] + [0.0] * 14}]
-        app.events.put(Notice(step=59, kind="pins_changed", message="1 pinned examples", evidence={"pins": pins}))
+        pins = [PinnedExample(index=7, text=examples[7].text, targets=[1.0] + [0.0] * 14)]
+        app.events.put(PinsChanged(step=59, pins=pins))
         app.catch_up()
         await pilot.pause()
         assert cell_text(table, "7", "pin") == "●"

@@ -23,6 +23,7 @@ from cockpit.events import (
     Notice,
     PinnedExample,
     PinPredictions,
+    PinsChanged,
     RunEnded,
     RunStarted,
     SetLearningRate,
@@ -238,10 +239,10 @@ class RunState:
                     view.requested_frozen = None
             self.changed.add(LAYERS)
 
+    def _on_pins_changed(self, event: PinsChanged) -> None:
+        self._set_pins(list(event.pins))
+
     def _on_notice(self, event: Notice) -> None:
-        if event.kind == "pins_changed":
-            pins = event.evidence.get("pins", [])
-            self._set_pins([PinnedExample(int(p["index"]), str(p["text"]), list(p["targets"])) for p in pins])
         self._log(LogEntry(event.step, "notice", event.message, event.kind))
 
     def _on_alarm(self, event: Alarm) -> None:
