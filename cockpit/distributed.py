@@ -283,66 +283,36 @@ Observer = Callable[[Any], None]
 # One rank's engine
 # ---------------------------------------------------------------------------------------------
 
-from cockpit.engine import Engine  # noqa: E402
-from cockpit.events import Command, RunEnded, parse_command  # noqa: E402
+from cockpit.engine import Engine  # noqa: E402  (the engine imports nothing from here)
+from cockpit.events import Command, parse_command  # noqa: E402
 from cockpit.instruments import training_loss  # noqa: E402
 
 
 class DistributedEngine(Engine):
-    """The engine on one rank of a DDP job (see the module docstring for the mechanism)."""
+    """The engine on one rank of a DDP job (see the module docstring for the mechanism).
 
-    def __init__(self, prepared: Any, ranks: Ranks, observers: list | None = None, on_nonfinite: str = "stop") -> None:
+    It sets the engine's two distributed seams (`train_model`: the DDP wrapper; `is_main_process`:
+    rank 0 alone writes the run directory, predicts pins and evaluates) and replaces two steps of
+    the loop: the forward/backward of this rank's shard, and the command boundary, where rank 0
+    decides and the others follow.
+    """
+
+    def __init__(self, prepared: Any, ranks: Ranks, on_nonfinite: str = "stop", **engine_options: Any) -> None:
         prepared.device = ranks.device
-        super().__init__(prepared, observers=observers, on_nonfinite=on_nonfinite)
+        super().__init__(prepared, on_nonfinite=on_nonfinite, **engine_options)
         self.ranks = ranks
-        self.ddp = wrap_model(self.model, ranks)
+        self.is_main_process = ranks.is_main
+        self.train_model = wrap_model(self.model, ranks)
         frozen_grads_to_none(self.optimizer)
         self.boundary = StepBoundary(ranks)
         if not ranks.is_main:
             self.schedule = {}  # rank 0 applies the schedule and hands each command on
 
-    # rank 0 owns the run directory -------------------------------------------------------------
-
-    def run(self) -> RunEnded:
-        if self.ranks.is_main:
-            return super().run()
-        try:  # the same loop, with nothing written
-            while self.step < self.total_steps and self._stop_reason is None:
-                self._apply_commands()
-                if self._stop_reason is not None:
-                    break
-                self._train_step()
-                self._after_step()
-            ended = self._finish()
-        except Exception as exc:
-            ended = self._fail(exc)
-        self.emit(ended)
-        return ended
-
-    def _save_checkpoint(self) -> None:
-        if self.ranks.is_main:
-            super()._save_checkpoint()
-        else:
-            self.last_saved_step = self.step
-
-    def _save_model(self) -> str:
-        return super()._save_model() if self.ranks.is_main else ""
-
-    def _predict_pins(self) -> None:
-        if self.ranks.is_main:  # through the unwrapped model: no collectives
-            super()._predict_pins()
-
-    def _evaluate(self) -> None:
-        if self.ranks.is_main:  # every eval row once, on rank 0, no collectives
-            super()._evaluate()
-
-    # the step -----------------------------------------------------------------------------
-
     def _forward_backward(self, rows: list[int]) -> torch.Tensor:
         """This rank's shard of the global batch. Each micro-batch's mean loss is weighted by its
         share of the *global* batch, times the world size because DDP averages over ranks: the
-        synced gradient is the global batch's mean whatever the shards' sizes; the losses,
-        all-reduced, sum to the global mean."""
+        synced gradient is the global batch's mean whatever the shards' sizes, and the losses,
+        all-reduced, sum to the global mean. (No out-of-memory retry here: see docs/distributed.md.)"""
         mine = shard(rows, self.ranks)
         weight = self.ranks.world / len(rows)
         chunks = [mine[i : i + self.micro_batch] for i in range(0, len(mine), self.micro_batch)]
@@ -350,41 +320,42 @@ class DistributedEngine(Engine):
             chunks, weight = [rows[:1]], 0.0
         total = torch.zeros((), device=self.device)
         for i, chunk in enumerate(chunks):
-            with no_sync_unless(i == len(chunks) - 1, self.ddp):
+            with no_sync_unless(i == len(chunks) - 1, self.train_model):
                 batch = self._collate(chunk)
                 with self.autocast or contextlib.nullcontext():
-                    logits = self.ddp(**batch).logits
+                    logits = self.train_model(**batch).logits
                 loss = training_loss(logits, self.targets[chunk].to(self.device), self.task)
                 scaled = loss * (len(chunk) * weight)
-                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+                self.scaler.scale(scaled).backward()
                 total += scaled.detach() / self.ranks.world
         return all_reduce_sum(total)
 
-    # decisions ----------------------------------------------------------------------------
-
     def _apply_commands(self) -> None:
+        """Rank 0 applies what is due (schedule, queue; while paused, waits for more) and hands each
+        command on as it goes; the other ranks apply exactly those, in the same order."""
         if not self.ranks.is_main:
-            for text, source in self.boundary.receive():
-                self._apply(parse_command(text), source)
+            for text, source, command_id in self.boundary.receive():
+                self._apply(parse_command(text), source, command_id)
             return
-        applied: list[tuple[str, str]] = []
+        applied: list[tuple[str, str, str]] = []
 
-        def apply(command: Command, source: str) -> None:
-            self._apply(command, source)
-            applied.append((command.text, source))
+        def apply(command: Command, source: str, command_id: str = "") -> None:
+            self._apply(command, source, command_id)
+            applied.append((command.text, source, command_id))
 
         for command in self.schedule.pop(self.step + 1, []):
             apply(command, "schedule")
         while self._stop_reason is None:
             try:
-                command, source = self.commands.get(timeout=0.2) if self._paused else self.commands.get_nowait()
+                item = self.commands.get(timeout=0.2) if self._paused else self.commands.get_nowait()
             except queue.Empty:
                 if not self._paused:
                     break
+                self._call_hooks("at_boundary")  # e.g. the inbox, polled while paused
                 self.boundary.send(applied, more=True)  # a keep-alive at most once a second
                 applied = []
                 continue
-            apply(command, source)
+            apply(*item)
         self.boundary.send(applied, more=False)
 
 
@@ -403,10 +374,11 @@ def run_rank(args: Any, make_prepared: Callable[[], Any], watchers: Callable[[En
     try:
         prepared = make_prepared()
         engine = DistributedEngine(prepared, ranks)
-        engine.observers += watchers(engine) if watchers else []
+        engine.observers.extend(watchers(engine) if watchers else [])
         runner = EngineThread(engine)
         if ranks.is_main:
-            engine.observers += [Diagnostics(engine.emit), ProgressPrinter(engine.total_steps)]
+            engine.observers.append(ProgressPrinter(engine.total_steps))
+            engine.stream.producers.append(Diagnostics())
             print(
                 f"cockpit: {ranks.world} ranks ({dist.get_backend()} on {ranks.device.type}), global batch "
                 f"{engine.effective_batch}; watch it with: cockpit replay --follow {prepared.run_dir}",

@@ -177,6 +177,12 @@ class Engine:
         self.autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.norms = GroupNorms(self.groups, self.device)
+        # Seams for a distributed job (cockpit/distributed.py sets them on each rank): the module
+        # the training forward runs through (DDP's wrapper there; predictions always use the bare
+        # model), and whether this process is the one that writes the run directory (journal,
+        # config, checkpoints, model), predicts the pinned examples and evaluates: rank 0.
+        self.train_model: torch.nn.Module = self.model
+        self.is_main_process = True
         self.pin_positions = list(prepared.pin_positions)
         self.step = 0
         self.frozen: set[str] = set()
@@ -246,8 +252,9 @@ class Engine:
 
     def run(self) -> RunEnded:
         """Train to the end (or a stop), then save; never raises: failures end as reason=error."""
-        journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME)
-        self.config.save(self.run_dir / "config.json")
+        journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME) if self.is_main_process else None
+        if self.is_main_process:
+            self.config.save(self.run_dir / "config.json")
         try:
             self._announce()
             if self._last_pin_step < 0:
@@ -265,7 +272,8 @@ class Engine:
             ended = self._fail(exc)
         self.emit(ended)
         self.stream.journal = None
-        journal.close()
+        if journal is not None:
+            journal.close()
         return ended
 
     def _call_hooks(self, phase: Phase) -> None:
@@ -348,7 +356,7 @@ class Engine:
                     chunk = rows[start : start + self.micro_batch]
                     batch = self._collate(chunk)
                     with self.autocast or contextlib.nullcontext():
-                        logits = self.model(**batch).logits
+                        logits = self.train_model(**batch).logits
                     loss = training_loss(logits, self.targets[chunk].to(self.device), self.task)
                     scaled = loss * (len(chunk) / len(rows))
                     self.scaler.scale(scaled).backward()  # scale() returns `scaled` itself unless fp16
@@ -576,7 +584,7 @@ class Engine:
         return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
 
     def _predict_pins(self) -> None:
-        if not self.pin_positions:
+        if not self.pin_positions or not self.is_main_process:
             return
         started = time.perf_counter()
         train = self.prepared.train
@@ -598,7 +606,7 @@ class Engine:
 
     def _evaluate(self) -> None:
         evaluation = self.prepared.evaluation
-        if evaluation is None or self._last_eval_step == self.step:
+        if evaluation is None or self._last_eval_step == self.step or not self.is_main_process:
             return
         predictions = predict(
             self.model, self.encode, evaluation.texts, evaluation.targets, self.task, autocast=self.autocast
@@ -630,7 +638,7 @@ class Engine:
     # ------------------------------------------------------------------ saving and ending
 
     def _save_checkpoint(self) -> None:
-        if self.last_saved_step == self.step:
+        if self.last_saved_step == self.step or not self.is_main_process:
             return
         state = ckpt.TrainingState(
             step=self.step,
@@ -648,6 +656,8 @@ class Engine:
         self.emit(CheckpointSaved(step=self.step, path=str(path)))
 
     def _save_model(self) -> str:
+        if not self.is_main_process:
+            return ""
         target = self.run_dir / "model"
         self.model.save_pretrained(target, safe_serialization=True)
         self.tokenizer.save_pretrained(target)
