@@ -2,7 +2,7 @@
 
 Two parts, both with gloo:
 
-  boundary  under `torch.distributed.run` with 2 ranks: rank 0 runs `StepBoundary.send([], more=False)`
+  boundary  under `torch.distributed.run` with 2 ranks: rank 0 runs `StepBoundary.send([])`
             (one int64 flag, what every step pays when no command is due) and, interleaved in blocks
             of 50, `broadcast_object_list([None])` (what sending an object every step would cost);
             per-call medians and p90 from rank 0.
@@ -44,9 +44,9 @@ def boundary_worker(calls: int) -> None:
                 if block % 2:
                     dist.broadcast_object_list([None], src=0)
                 elif ranks.is_main:
-                    boundary.send([], more=False)
+                    boundary.send([])
                 else:
-                    list(boundary.receive())
+                    boundary.receive()
                 (objects if block % 2 else flags).append(time.perf_counter() - started)
         if ranks.is_main:
 
