@@ -48,6 +48,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from cockpit.engine import Engine
+from cockpit.events import Command, parse_command
+from cockpit.instruments import training_loss
+
 # torchrun's options that `cockpit train` passes through, with the launcher's spelling.
 LAUNCH_FLAGS = {"--nproc": "--nproc_per_node", "--nnodes": "--nnodes", "--node-rank": "--node_rank"}
 RDZV_FLAG = "--rdzv-endpoint"
@@ -291,16 +295,9 @@ def no_sync_unless(last: bool, ddp: torch.nn.Module) -> contextlib.AbstractConte
     return contextlib.nullcontext() if last else ddp.no_sync()  # type: ignore[operator]
 
 
-Observer = Callable[[Any], None]
-
-
 # ---------------------------------------------------------------------------------------------
 # One rank's engine
 # ---------------------------------------------------------------------------------------------
-
-from cockpit.engine import Engine  # noqa: E402  (the engine imports nothing from here)
-from cockpit.events import Command, parse_command  # noqa: E402
-from cockpit.instruments import training_loss  # noqa: E402
 
 
 class DistributedEngine(Engine):
