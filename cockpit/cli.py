@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cockpit.config import DEFAULT_MODEL, PRECISIONS, RunConfig
 from cockpit.errors import CockpitError
+from cockpit.events import COMMAND_FORMS
 
 
 def _int_list(text: str) -> list[int]:
@@ -37,7 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="continue a run from its latest checkpoint (its config; --max-steps may extend it)",
     )
-    train.add_argument("--headless", action="store_true", help="no UI: a progress line on stderr")
+    train.add_argument(
+        "--headless", action="store_true", help="no UI, in this process: a progress line on stderr (for scripts, nohup)"
+    )
+    train.add_argument(
+        "--foreground",
+        action="store_true",
+        help="train inside the cockpit's own process: it ends when the cockpit closes (no detach)",
+    )
     train.add_argument(
         "--model", default=DEFAULT_MODEL, help="local model folder or Hub name (default: embedded MiniLM)"
     )
@@ -85,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     ranks.add_argument("--node-rank", metavar="R", help="this machine's rank, as torchrun's --node_rank")
     ranks.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous endpoint on the first machine")
 
+    attach = commands.add_parser("attach", help="open the cockpit on a run: live with full control, else its replay")
+    attach.add_argument("run_dir", nargs="?", help="a run directory (default: the newest live run under ./runs)")
+    attach.add_argument("--theme", default="cockpit-dark")
+
+    runs = commands.add_parser("runs", help="list the runs under a folder: state, step, loss, eval, age")
+    runs.add_argument("folder", nargs="?", default="runs", help="where the run directories are (default ./runs)")
+
+    send = commands.add_parser("send", help="apply one command to a live run, e.g. freeze=layer.0-3 or lr=1e-5")
+    send.add_argument("run_dir", help="the run directory")
+    send.add_argument("run_command", metavar="COMMAND", help="the --at grammar: " + COMMAND_FORMS)
+    send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the run to apply it (60)")
+
     replay = commands.add_parser("replay", help="open the cockpit on a run's journal (read-only)")
     replay.add_argument("run_dir", help="a run directory (or its journal.jsonl)")
     replay.add_argument("--follow", action="store_true", help="keep reading as a headless run writes")
@@ -109,34 +129,85 @@ def _resume_config(run_dir: Path) -> RunConfig:
     return RunConfig.load(config_path)
 
 
-def _train(args: argparse.Namespace, argv: list[str]) -> int:
+def _train(args: argparse.Namespace, train_argv: list[str]) -> int:
     from cockpit import distributed
+    from cockpit.attach import run_attached
+    from cockpit.inbox import CommandInbox
     from cockpit.launch import run_headless, run_with_app
-    from cockpit.prepare import prepare
+    from cockpit.prepare import prepare, run_dir_for
+    from cockpit.rundir import RunLock
 
     launching = any(getattr(args, f) is not None for f in ("nproc", "nnodes", "node_rank", "rdzv_endpoint"))
     if launching and not distributed.under_launcher():
-        return distributed.launch(argv)
+        return distributed.launch(["train", *train_argv])  # each rank comes back here, under torchrun
     if distributed.under_launcher():
-        return distributed.run_rank(args, lambda: prepare_from_args(args, prepare))
-    prepared = prepare_from_args(args, prepare)
-    if args.headless or not sys.stdout.isatty():
-        return run_headless(prepared)
-    return run_with_app(prepared, args.theme)
-
-
-def prepare_from_args(args: argparse.Namespace, prepare):  # noqa: ANN001, ANN201
-    """The PreparedRun of `cockpit train` ARGS: a new run, or the run --resume names."""
+        return distributed.run_rank(args, lambda: prepare_from_args(args, prepare, run_dir_for))
+    interactive = not args.headless and sys.stdout.isatty()
+    if interactive and not args.foreground:
+        # The default: the trainer in its own session, this process only a client (cockpit.attach).
+        config = _resume_config(Path(args.resume)) if args.resume else config_from_args(args)
+        config.validate()  # flag mistakes as one line here, before anything starts
+        if not args.resume and not Path(config.data).exists():
+            raise CockpitError(f"{config.data}: no such data file")
+        run_dir = Path(args.resume) if args.resume else run_dir_for(config)
+        extra = [] if args.resume else ["--out", str(run_dir)]
+        return run_attached(run_dir, args.theme, train_argv=[*train_argv, *extra])
     if args.resume:
         run_dir = Path(args.resume)
         config = _resume_config(run_dir)
         config.headless = args.headless
         if args.max_steps is not None:  # a new step budget for the continued run
             config.max_steps = args.max_steps
+    else:
+        config = config_from_args(args)
+        run_dir = run_dir_for(config)
+        config.out = str(run_dir)  # a default name holds the time: decide it once
+    # Held until this process exits, however it exits: one trainer per run directory.
+    lock = RunLock(run_dir).acquire()  # noqa: F841
+    CommandInbox(run_dir, fresh=True)  # commands sent while data and model load wait for step 1
+    prepared = prepare(config, resume_dir=run_dir if args.resume else None)
+    if not interactive:
+        return run_headless(prepared)
+    return run_with_app(prepared, args.theme)
+
+
+def prepare_from_args(args: argparse.Namespace, prepare, run_dir_for):  # noqa: ANN001, ANN201
+    """The PreparedRun of one rank of `cockpit train` ARGS under torchrun: a new run, or the run --resume names."""
+    if args.resume:
+        run_dir = Path(args.resume)
+        config = _resume_config(run_dir)
+        config.headless = True
+        if args.max_steps is not None:  # a new step budget for the continued run
+            config.max_steps = args.max_steps
         return prepare(config, resume_dir=run_dir)
     config = config_from_args(args)
+    config.out = str(run_dir_for(config))
     config.ranks = int(os.environ.get("WORLD_SIZE", "1"))  # the global batch is defined on these ranks
     return prepare(config)
+
+
+def _attach(args: argparse.Namespace) -> int:
+    from cockpit.attach import resolve_attach_target, run_attached
+
+    return run_attached(resolve_attach_target(args.run_dir), args.theme)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from cockpit.runs import format_runs, list_runs
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise CockpitError(f"{folder}: no such folder; runs are written under ./runs by default")
+    summaries = list_runs(folder)
+    print(format_runs(summaries) if summaries else f"no runs under {folder}")
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    from cockpit.attach import send_and_wait
+
+    print(send_and_wait(Path(args.run_dir), args.run_command, args.timeout))
+    return 0
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -162,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
-            return _train(args, argv)
-        return _replay(args)
+            return _train(args, train_argv=argv[argv.index("train") + 1 :])
+        handlers = {"attach": _attach, "runs": _runs, "send": _send, "replay": _replay}
+        return handlers[args.command](args)
     except CockpitError as exc:
         print(f"cockpit: error: {exc}", file=sys.stderr)
         return 2

@@ -385,32 +385,36 @@ def run_rank(args: Any, make_prepared: Callable[[], Any], watchers: Callable[[En
     `watchers(engine)` gives extra observers (the tests' checksums).
     """
     from cockpit.diagnostics import Diagnostics
-    from cockpit.launch import EXIT_CODES, EngineThread, ProgressPrinter, SignalGuard, _print_outcome
+    from cockpit.inbox import CommandInbox
+    from cockpit.launch import EXIT_CODES, ProgressPrinter, SignalGuard, _print_outcome
+    from cockpit.rundir import RunLock
 
     ranks = setup(args.device)
     try:
         prepared = make_prepared()
         engine = DistributedEngine(prepared, ranks)
         engine.observers.extend(watchers(engine) if watchers else [])
-        runner = EngineThread(engine)
         if ranks.is_main:
+            # Rank 0 is the run's trainer for `cockpit attach`, `runs` and `send`: it holds the lock
+            # (until this process exits) and the inbox.
+            lock = RunLock(prepared.run_dir).acquire()  # noqa: F841
+            CommandInbox(prepared.run_dir, fresh=True)
             engine.observers.append(ProgressPrinter(engine.total_steps))
             engine.stream.producers.append(Diagnostics())
             print(
                 f"cockpit: {ranks.world} ranks ({dist.get_backend()} on {ranks.device.type}), global batch "
-                f"{engine.effective_batch}; watch it with: cockpit replay --follow {prepared.run_dir}",
+                f"{engine.effective_batch}; watch it with: cockpit attach {prepared.run_dir}",
                 file=sys.stderr,
             )
-            SignalGuard(runner).install()
+            SignalGuard(engine).install()
         else:
             for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
                 if sig is not None:
                     signal.signal(sig, signal.SIG_IGN)
-        runner.start()
-        while runner.thread.is_alive():  # join with a timeout so signal handlers run promptly
-            runner.thread.join(timeout=0.2)
+        # In the main thread, as run_headless does: one OpenMP pool; signals only set a flag.
+        ended = engine.run()
         if ranks.is_main:
-            return _print_outcome(runner.ended, prepared)
-        return EXIT_CODES.get(runner.ended.reason, 1) if runner.ended else 1
+            return _print_outcome(ended, prepared)
+        return EXIT_CODES.get(ended.reason, 1)
     finally:
         teardown()

@@ -55,6 +55,7 @@ from cockpit.events import (
     UnpinRows,
     parse_scheduled,
 )
+from cockpit.inbox import CommandInbox
 from cockpit.instruments import (
     GroupNorms,
     best_thresholds,
@@ -149,6 +150,7 @@ class Engine:
         self.stream.observers += observers or []
         self.hooks: list[StepHooks] = list(hooks)
         self.commands: queue.Queue[tuple[Command, str, str]] = queue.Queue()  # command, source, id
+        self.inbox: CommandInbox | None = None  # the run's control endpoint, opened by run()
 
         cfg = self.config
         self.effective_batch = cfg.effective_batch
@@ -253,8 +255,9 @@ class Engine:
     def run(self) -> RunEnded:
         """Train to the end (or a stop), then save; never raises: failures end as reason=error."""
         journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME) if self.is_main_process else None
-        if self.is_main_process:
+        if self.is_main_process:  # the other ranks of a distributed job write nothing there
             self.config.save(self.run_dir / "config.json")
+            self.inbox = CommandInbox(self.run_dir)
         try:
             self._announce()
             if self._last_pin_step < 0:
@@ -491,6 +494,7 @@ class Engine:
         for command in self.schedule.pop(self.step + 1, []):
             self._apply(command, "schedule")
         while True:
+            self._take_inbox()
             try:
                 command, source, id = self.commands.get(timeout=0.2) if self._paused else self.commands.get_nowait()
             except queue.Empty:
@@ -500,6 +504,17 @@ class Engine:
             self._apply(command, source, id)
             if self._stop_reason is not None:
                 return
+
+    def _take_inbox(self) -> None:
+        """Commands from other processes (`cockpit attach`, `cockpit send`) join the queue in order."""
+        for item in self.inbox.take() if self.inbox is not None else []:
+            if item.command is None:
+                refused = f"refused: {item.refused}"
+                self.emit(
+                    CommandApplied(step=self.step, command=item.text, source=item.source, result=refused, id=item.id)
+                )
+            else:
+                self.submit(item.command, item.source, item.id)
 
     def _apply(self, command: Command, source: str, id: str = "") -> None:
         result = "ok"

@@ -66,12 +66,17 @@ def send_command(run_dir: Path, command: Command, source: str) -> str:
 class CommandInbox:
     """The trainer's side: creates the owner-only folder and takes what arrived, oldest first."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, fresh: bool = False) -> None:
+        """`fresh`: the trainer is starting, so commands left for an earlier trainer of this run are void.
+
+        The trainer opens it fresh as soon as it holds the run directory's lock, before loading data
+        and model, so that a command sent while it loads waits for the first step instead of failing.
+        """
         self.path = inbox_dir(run_dir)
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.path, 0o700)  # mkdir's mode is masked by the umask, and the folder may be older
         self.owner = os.geteuid()
-        for leftover in self.path.iterdir():  # commands sent to an earlier trainer of this run are void
+        for leftover in self.path.iterdir() if fresh else ():
             leftover.unlink(missing_ok=True)
 
     def take(self) -> list[InboxItem]:

@@ -94,7 +94,9 @@ def follow_journal(path: Path, poll_s: float = 0.25, stop: threading.Event | Non
     A line without its newline yet is held back until it is complete.
     """
     stop = stop or threading.Event()
-    while not path.exists() and not stop.is_set():
+    while not path.exists():
+        if stop.is_set():
+            return
         time.sleep(poll_s)
     with open(path, encoding="utf-8") as handle:
         pending = ""

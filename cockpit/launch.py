@@ -20,6 +20,7 @@ from typing import TextIO
 from cockpit.diagnostics import Diagnostics
 from cockpit.engine import Engine
 from cockpit.events import Alarm, Command, EvalResult, Event, Notice, RunEnded, StepMetrics, Stop
+from cockpit.journal import JOURNAL_NAME, read_journal
 from cockpit.prepare import PreparedRun
 
 EXIT_CODES = {"finished": 0, "stopped": 0, "interrupted": 130, "error": 1}
@@ -58,25 +59,33 @@ class EngineThread:
 
 
 class SignalGuard:
-    """First SIGINT/SIGTERM/SIGHUP: stop after this step and save. Second SIGINT: quit now.
+    """First SIGINT/SIGTERM (and SIGHUP if asked): stop after this step and save. Second: quit now.
+
+    A trainer without a cockpit in its process ignores SIGHUP: the run outlives its terminal (a
+    closed SSH session, `nohup`), and `cockpit attach` finds it again. Only a cockpit that trains
+    in its own process (`--foreground`) treats the hangup as the end of the run.
 
     A signal handler runs in the main thread between two bytecodes, possibly inside a lock the
     main thread holds (Textual's output queue, the command queue), so the handler itself only
     sets an Event; a watcher thread does the work (submit Stop, tell the user, close the app).
     """
 
-    def __init__(self, runner: EngineThread, on_first: Callable[[], None] | None = None) -> None:
-        self.runner = runner
+    def __init__(
+        self, engine: Engine, on_first: Callable[[], None] | None = None, stop_on_hangup: bool = False
+    ) -> None:
+        self.engine = engine
         self.on_first = on_first
+        self.stop_on_hangup = stop_on_hangup
         self.count = 0
         self.signal_name = ""
         self._requested = threading.Event()
 
     def install(self) -> None:
         threading.Thread(target=self._watch, name="cockpit-signals", daemon=True).start()
-        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-            if sig is not None:
-                signal.signal(sig, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, self._handle if self.stop_on_hangup else signal.SIG_IGN)
 
     def _handle(self, signum: int, _frame: object) -> None:
         self.count += 1
@@ -84,7 +93,7 @@ class SignalGuard:
             self.signal_name = signal.Signals(signum).name
             self._requested.set()
             return
-        engine = self.runner.engine
+        engine = self.engine
         saved = max(engine.last_saved_step, 0)
         _say(
             f"\ncockpit: quitting now; steps {saved + 1}..{engine.step} are not saved "
@@ -94,7 +103,7 @@ class SignalGuard:
 
     def _watch(self) -> None:
         self._requested.wait()
-        self.runner.submit(Stop("interrupted"), "signal")
+        self.engine.submit(Stop("interrupted"), "signal")
         _say(
             f"\ncockpit: {self.signal_name}: finishing this step, saving a checkpoint (Ctrl-C again to quit at once)\n"
         )
@@ -200,16 +209,19 @@ def _print_outcome(ended: RunEnded | None, prepared: PreparedRun) -> int:
 
 
 def run_headless(prepared: PreparedRun) -> int:
-    """Train with a progress line; exit 0 when done."""
+    """Train with a progress line, in the main thread; exit 0 when done.
+
+    No UI shares this process (a detached trainer, a script, nohup), so the engine runs in the
+    thread that loaded the data and the model: torch's OpenMP pool is per calling thread, and a
+    second pool in a worker thread competed with the first for the cores under outside load.
+    Signals still reach it: their handler only sets a flag, and the stop is applied at the next
+    step boundary.
+    """
     engine = Engine(prepared, on_nonfinite="stop")
     engine.stream.observers.append(ProgressPrinter(engine.total_steps))
     engine.stream.producers.append(Diagnostics())
-    runner = EngineThread(engine)
-    SignalGuard(runner).install()
-    runner.start()
-    while runner.thread.is_alive():  # join with a timeout so signal handlers run promptly
-        runner.thread.join(timeout=0.2)
-    return _print_outcome(runner.ended, prepared)
+    SignalGuard(engine).install()
+    return _print_outcome(engine.run(), prepared)
 
 
 def run_with_app(prepared: PreparedRun, theme: str) -> int:
@@ -217,6 +229,10 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
     from cockpit.ui.app import CockpitApp, ExampleRow
 
     events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+    journal = prepared.run_dir / JOURNAL_NAME
+    if prepared.resume is not None and journal.exists():  # the whole history, not only what follows
+        for event in read_journal(journal):
+            events.put(event)
     engine = Engine(prepared, on_nonfinite="pause")
     engine.stream.observers.append(events.put)
     engine.stream.producers.append(Diagnostics())
@@ -227,7 +243,7 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
         for row, text, targets in zip(train.row_ids, train.texts, train.targets)
     ]
     app = CockpitApp(events, runner, examples=examples, theme_name=theme, run_label=str(prepared.run_dir))
-    SignalGuard(runner, on_first=lambda: app.call_from_thread(app.exit)).install()
+    SignalGuard(engine, on_first=lambda: app.call_from_thread(app.exit), stop_on_hangup=True).install()
     runner.start()
     try:
         app.run()

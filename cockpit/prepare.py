@@ -45,7 +45,7 @@ class PreparedRun:
     notices: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
-def _run_dir(config: RunConfig) -> Path:
+def run_dir_for(config: RunConfig) -> Path:
     if config.out:
         return Path(config.out)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(config.data).stem) or "data"
@@ -114,7 +114,7 @@ def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
         evaluation=evaluation,
         loaded=loaded,
         device=pick_device(config.device),
-        run_dir=resume_dir if resume_dir is not None else _run_dir(config),
+        run_dir=resume_dir if resume_dir is not None else run_dir_for(config),
         token_ids=token_ids,
         pin_positions=pin_positions,
         initial_frozen=frozen,

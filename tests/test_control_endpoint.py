@@ -43,7 +43,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
 
 
 def test_inbox_delivers_in_order_and_is_owner_only(tmp_path: Path) -> None:
-    inbox = CommandInbox(tmp_path)
+    inbox = CommandInbox(tmp_path, fresh=True)
     assert (tmp_path / "inbox").stat().st_mode & 0o777 == 0o700
     first = send_command(tmp_path, Freeze(("layer.0",)), "attach pid 1")
     second = send_command(tmp_path, SetLearningRate(1e-5), "send")

@@ -28,6 +28,8 @@ from cockpit.checkpoint import list_checkpoints
 from cockpit.config import RunConfig
 from cockpit.distributed import split_launch_args, torchrun_args
 from cockpit.engine import Engine
+from cockpit.events import SetLearningRate
+from cockpit.inbox import send_command
 from cockpit.journal import read_journal
 from cockpit.prepare import prepare
 
@@ -164,7 +166,8 @@ def test_two_ranks_match_one_process_and_resume_on_one(
 def test_launcher_resume_pause_past_the_timeout_then_sigterm(two_rank_run: tuple[Path, Path], tmp_path: Path) -> None:
     """`cockpit train --resume RUN --nproc 2` from the 2-rank run's step-5 checkpoint retraces steps
     6 and 7 exactly, pauses before step 8 for twice the process group's timeout (4 s here) while the
-    other rank is kept alive, and SIGTERM to the launcher leaves one checkpoint and one `end`."""
+    other rank is kept alive, takes a command from rank 0's inbox meanwhile, and SIGTERM to the
+    launcher leaves one checkpoint and one `end`."""
     source, _ = two_rank_run
     run = tmp_path / "run"
     shutil.copytree(source, run)
@@ -186,6 +189,7 @@ def test_launcher_resume_pause_past_the_timeout_then_sigterm(two_rank_run: tuple
     while not any(e.type == "state" and e.state == "paused" for e in session()):
         assert process.poll() is None and time.time() < deadline, process.communicate()
         time.sleep(0.2)
+    sent = send_command(run, SetLearningRate(1e-4), "test")  # rank 0's inbox, polled while paused
     time.sleep(8)  # twice the process group's timeout
     assert process.poll() is None, process.communicate()
     process.send_signal(signal.SIGTERM)
@@ -197,6 +201,9 @@ def test_launcher_resume_pause_past_the_timeout_then_sigterm(two_rank_run: tuple
     ends = [e for e in events if e.type == "end"]
     assert len(ends) == 1 and ends[0].reason == "interrupted" and ends[0].step == 7
     assert [c.name for c in list_checkpoints(run)] == ["step-5", "step-7"]
+    assert [(c.command, c.result, c.step) for c in events if c.type == "command" and c.id == sent] == [
+        ("lr=0.0001", "ok", 7)
+    ]
     # the same ranks from the same checkpoint: steps 6 and 7 exactly as the first time
     first = {e.step: e.loss for e in read_journal(source / "journal.jsonl") if e.type == "step"}
     again = {e.step: e.loss for e in events if e.type == "step"}

@@ -1,4 +1,5 @@
-"""Ctrl-C, SIGTERM and a dropped SSH session (SIGHUP) leave a checkpoint and a complete journal."""
+"""Ctrl-C and SIGTERM leave a checkpoint and a complete journal; a dropped SSH session (SIGHUP) stops
+only a run that trains inside the cockpit's own process (`--foreground`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from cockpit.checkpoint import latest_checkpoint
 from cockpit.journal import read_journal
+from cockpit.rundir import live_pid
 
 DEI = Path(__file__).resolve().parents[1] / "sample_data" / "dei.parquet"
 
@@ -36,18 +38,18 @@ def _start(tiny_model: Path, run: Path, *extra: str) -> subprocess.Popen:
     )
 
 
-def _wait_for_steps(run: Path, count: int, process: subprocess.Popen, timeout: float = 120) -> None:
+def _wait_for_steps(run: Path, count: int, process: subprocess.Popen | None, timeout: float = 120) -> None:
     deadline = time.time() + timeout
     journal = run / "journal.jsonl"
     while time.time() < deadline:
-        assert process.poll() is None, process.communicate()
+        assert process is None or process.poll() is None, process.communicate()
         if journal.exists() and sum(e.type == "step" for e in read_journal(journal)) >= count:
             return
         time.sleep(0.05)
     raise AssertionError("the run did not reach its steps in time")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_signal_saves_checkpoint_and_ends_journal(tiny_model: Path, tmp_path: Path, signum: int) -> None:
     run = tmp_path / "run"
     process = _start(tiny_model, run, "--max-steps", "100000")
@@ -62,6 +64,19 @@ def test_signal_saves_checkpoint_and_ends_journal(tiny_model: Path, tmp_path: Pa
     checkpoint = latest_checkpoint(run)
     assert checkpoint is not None and checkpoint.name == f"step-{end.step}"
     assert end.step == max(e.step for e in events if e.type == "step")
+
+
+def test_headless_run_outlives_its_terminal(tiny_model: Path, tmp_path: Path) -> None:
+    """`nohup cockpit train --headless` (or none: the hangup is ignored either way) goes on after SIGHUP."""
+    run = tmp_path / "run"
+    process = _start(tiny_model, run, "--max-steps", "100000")
+    _wait_for_steps(run, 3, process)
+    process.send_signal(signal.SIGHUP)
+    steps = sum(e.type == "step" for e in read_journal(run / "journal.jsonl"))
+    _wait_for_steps(run, steps + 3, process)  # still training
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=120)
+    assert process.returncode == 130 and read_journal(run / "journal.jsonl")[-1].reason == "interrupted"
 
 
 def test_resume_after_ctrl_c_continues_numbering_in_the_same_journal(tiny_model: Path, tmp_path: Path) -> None:
@@ -97,13 +112,15 @@ def test_resume_after_ctrl_c_continues_numbering_in_the_same_journal(tiny_model:
     assert restarted.resumed_from == stopped_at and restarted.frozen == ["embeddings"]
 
 
-def test_sighup_with_the_cockpit_open_saves_and_exits(tiny_model: Path, tmp_path: Path) -> None:
-    """The SSH session drops while the app is on screen: the run still ends cleanly."""
+@pytest.mark.parametrize("mode", ["--foreground", "detached"])
+def test_sighup_with_the_cockpit_open(tiny_model: Path, tmp_path: Path, mode: str) -> None:
+    """The SSH session drops while the app is on screen. With `--foreground` the run ends cleanly
+    (checkpoint + end); by default the trainer is in its own session and trains on."""
     import pty
 
     run = tmp_path / "run"
     controller, terminal = pty.openpty()
-    command = _train_command(tiny_model, run, "--max-steps", "100000")
+    command = _train_command(tiny_model, run, "--max-steps", "100000", *([mode] if mode.startswith("--") else []))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
     process = subprocess.Popen(
         command, stdin=terminal, stdout=terminal, stderr=terminal, env=env, start_new_session=True
@@ -126,6 +143,17 @@ def test_sighup_with_the_cockpit_open_saves_and_exits(tiny_model: Path, tmp_path
     finally:
         if process.poll() is None:
             process.kill()
+    if mode == "detached":
+        assert live_pid(run) is not None
+        steps = sum(e.type == "step" for e in read_journal(run / "journal.jsonl"))
+        _wait_for_steps(run, steps + 3, None)
+        stop = subprocess.run([sys.executable, "-m", "cockpit.cli", "send", str(run), "stop"], timeout=120)
+        assert stop.returncode == 0
+        deadline = time.time() + 120
+        while live_pid(run) is not None and time.time() < deadline:
+            time.sleep(0.1)
+        assert read_journal(run / "journal.jsonl")[-1].reason == "stopped"
+        return
     end = read_journal(run / "journal.jsonl")[-1]
     assert end.type == "end" and end.reason == "interrupted"
     assert latest_checkpoint(run) is not None and latest_checkpoint(run).name == f"step-{end.step}"

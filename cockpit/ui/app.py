@@ -62,6 +62,7 @@ COCKPIT_ACTIONS = frozenset(
         "examples",
         "save_thresholds",
         "quit_cockpit",
+        "detach",
         "show_view",
     }
 )
@@ -110,6 +111,7 @@ class CockpitApp(App[None]):
         Binding("r", "set_learning_rate", "LR"),
         Binding("e", "examples", "Examples"),
         Binding("t", "save_thresholds", "Thresholds"),
+        Binding("d", "detach", "Detach"),
         Binding("q", "quit_cockpit", "Quit"),
         # Ctrl-C is a key in a raw-mode terminal, not SIGINT: make it do what users expect of it.
         Binding("ctrl+c", "quit_cockpit", "Quit", show=False, priority=True),
@@ -139,6 +141,7 @@ class CockpitApp(App[None]):
         self._theme_problems: list[str] = []
         self._worker: Worker[object] | None = None
         self._quitting = False
+        self.detached = False  # set when `d` left a trainer in another process running
         self._due: set[str] = set()  # changed panels whose redraw interval has not passed yet
         self._drawn_at: dict[str, float] = {}
         self._main_screen: Screen | None = None  # set on mount; the panels live on it
@@ -184,6 +187,13 @@ class CockpitApp(App[None]):
             self._layers.focus()
         if self.control is not None:
             self._worker = self.run_worker(self.control.run, name="training", thread=True, exit_on_error=False)
+
+    def on_unmount(self) -> None:
+        # A control that waits on another process (an attached run) must stop waiting, or the
+        # worker thread holds the process open after the cockpit has closed.
+        close = getattr(self.control, "close", None)
+        if close is not None:
+            close()
 
     def _apply_theme(self) -> None:
         for problem in self._theme_problems:
@@ -242,6 +252,8 @@ class CockpitApp(App[None]):
             return action == "quit_cockpit" and not isinstance(self.screen, QuitDialog)
         if action == "focus_layers" and self._main_screen is not None:
             return self.focused is not self._layers  # no need to offer it where it already is
+        if action == "detach":  # only a trainer in another process goes on without the cockpit
+            return getattr(self.control, "detachable", False) and self.run_state.ended is None
         if action == "save_thresholds":  # offered once an evaluation found per-label thresholds
             return bool(self.run_state.last_eval and self.run_state.last_eval.thresholds)
         return True
@@ -274,6 +286,7 @@ class CockpitApp(App[None]):
         if ended is not None and self._quitting:
             self.exit()
         elif ended is not None and was_running and self.control is not None:
+            self.refresh_bindings()  # `d` (detach) has nothing left to leave running
             where = f": model in {ended.model_dir}" if ended.model_dir else ""
             severity = "error" if ended.reason == "error" else "information"
             self.notify(f"run {ended.reason} at step {ended.step}{where}. q quits", severity=severity, timeout=10)
@@ -402,12 +415,20 @@ class CockpitApp(App[None]):
             self.exit()
             return
 
-        def confirmed(stop: bool | None) -> None:
-            if not stop or self.control is None:
+        def confirmed(choice: str | None) -> None:
+            if choice == "detach":
+                self.action_detach()
+                return
+            if choice != "stop" or self.control is None:
                 return
             self._quitting = True
             self.control.submit(Stop(), "ui")
             self.notify("stopping: finishing this step and saving a checkpoint")
             self.set_timer(self.QUIT_TIMEOUT_S, self.exit)
 
-        self.push_screen(QuitDialog(), confirmed)
+        self.push_screen(QuitDialog(detachable=getattr(self.control, "detachable", False)), confirmed)
+
+    def action_detach(self) -> None:
+        """Leave the trainer running in its own process; `cockpit attach` comes back to it."""
+        self.detached = True
+        self.exit()

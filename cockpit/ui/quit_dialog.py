@@ -1,4 +1,8 @@
-"""Asks before `q` stops a run that is still training (stopping saves a checkpoint first)."""
+"""Asks before `q` stops a run that is still training (stopping saves a checkpoint first).
+
+When the trainer runs in its own process (the default), quitting the cockpit need not stop it: the
+dialog then offers to detach, and the run goes on until it finishes.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Label
 
 
-class QuitDialog(ModalScreen[bool]):
-    """Dismissed with True to stop and quit, False to keep training."""
+class QuitDialog(ModalScreen["str | None"]):
+    """Dismissed with "stop" (stop the run, then quit), "detach" (quit, the run goes on) or None."""
 
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Stop and quit"),
-        Binding("n,escape", "answer(False)", "Keep training"),
+        Binding("y,s,enter", "answer('stop')", "Stop the run"),
+        Binding("d", "answer('detach')", "Detach"),
+        Binding("n,escape", "answer(None)", "Cancel"),
     ]
+
+    def __init__(self, detachable: bool = False) -> None:
+        super().__init__()
+        self.detachable = detachable
 
     DEFAULT_CSS = """
     QuitDialog {
@@ -40,8 +49,21 @@ class QuitDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("[b]Training is still running.[/b]\nStop it after this step, save a checkpoint, and quit?")
-            yield Label("[b]y[/b] / enter: stop and quit    [b]n[/b] / escape: keep training", id="quit-keys")
+            if self.detachable:
+                yield Label(
+                    "[b]Training is still running[/b] in its own process.\n"
+                    "Stop it (checkpoint, then end), or detach and let it go on?"
+                )
+                yield Label(
+                    "[b]s[/b]: stop the run    [b]d[/b]: detach (re-attach later)    [b]escape[/b]: cancel",
+                    id="quit-keys",
+                )
+            else:
+                yield Label("[b]Training is still running.[/b]\nStop it after this step, save a checkpoint, and quit?")
+                yield Label("[b]y[/b] / enter: stop and quit    [b]n[/b] / escape: keep training", id="quit-keys")
 
-    def action_answer(self, stop: bool) -> None:
-        self.dismiss(stop)
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.detachable or parameters != ("detach",)
+
+    def action_answer(self, choice: str | None) -> None:
+        self.dismiss(choice)
