@@ -141,7 +141,7 @@ def _train(args: argparse.Namespace, train_argv: list[str]) -> int:
     if launching and not distributed.under_launcher():
         return distributed.launch(["train", *train_argv])  # each rank comes back here, under torchrun
     if distributed.under_launcher():
-        return distributed.run_rank(args, lambda: prepare_from_args(args, prepare, run_dir_for))
+        return distributed.run_rank(args, lambda: prepare_from_args(args))
     interactive = not args.headless and sys.stdout.isatty()
     if interactive and not args.foreground:
         # The default: the trainer in its own session, this process only a client (cockpit.attach).
@@ -171,8 +171,10 @@ def _train(args: argparse.Namespace, train_argv: list[str]) -> int:
     return run_with_app(prepared, args.theme)
 
 
-def prepare_from_args(args: argparse.Namespace, prepare, run_dir_for):  # noqa: ANN001, ANN201
+def prepare_from_args(args: argparse.Namespace):  # noqa: ANN201
     """The PreparedRun of one rank of `cockpit train` ARGS under torchrun: a new run, or the run --resume names."""
+    from cockpit.prepare import prepare, run_dir_for
+
     if args.resume:
         run_dir = Path(args.resume)
         config = _resume_config(run_dir)

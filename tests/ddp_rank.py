@@ -15,7 +15,6 @@ from pathlib import Path
 from cockpit.cli import build_parser, prepare_from_args
 from cockpit.distributed import run_rank
 from cockpit.events import StepMetrics
-from cockpit.prepare import prepare
 
 
 def digest(tensors) -> str:
@@ -57,7 +56,7 @@ def main() -> int:
     rank = int(os.environ["RANK"])
     return run_rank(
         args,
-        lambda: prepare_from_args(args, prepare),
+        lambda: prepare_from_args(args),
         watchers=lambda engine: [Recorder(engine, record_dir / f"rank{rank}.jsonl")],
     )
 
