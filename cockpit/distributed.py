@@ -387,18 +387,23 @@ def run_rank(args: Any, make_prepared: Callable[[], Any], watchers: Callable[[En
     from cockpit.diagnostics import Diagnostics
     from cockpit.inbox import CommandInbox
     from cockpit.launch import EXIT_CODES, ProgressPrinter, SignalGuard, _print_outcome
+    from cockpit.prepare import check_new_run_dir, record_run
     from cockpit.rundir import RunLock
 
     ranks = setup(args.device)
     try:
         prepared = make_prepared()
+        if ranks.is_main:
+            # Rank 0 is the run's trainer for `cockpit attach`, `runs` and `send`: it holds the lock
+            # (until this process exits) and the inbox, and writes what a resume checks against.
+            if prepared.resume is None:
+                check_new_run_dir(prepared.run_dir)
+            lock = RunLock(prepared.run_dir).acquire()  # noqa: F841
+            CommandInbox(prepared.run_dir, fresh=True)
+            record_run(prepared)
         engine = DistributedEngine(prepared, ranks)
         engine.observers.extend(watchers(engine) if watchers else [])
         if ranks.is_main:
-            # Rank 0 is the run's trainer for `cockpit attach`, `runs` and `send`: it holds the lock
-            # (until this process exits) and the inbox.
-            lock = RunLock(prepared.run_dir).acquire()  # noqa: F841
-            CommandInbox(prepared.run_dir, fresh=True)
             engine.observers.append(ProgressPrinter(engine.total_steps))
             engine.stream.producers.append(Diagnostics())
             print(

@@ -27,11 +27,13 @@ import numpy as np
 import torch
 
 from cockpit import checkpoint as ckpt
+from cockpit.batches import Collator, EpochOrder, Evaluator
 from cockpit.errors import CockpitError
 from cockpit.events import (
     CheckpointSaved,
     Command,
     CommandApplied,
+    EvalProgress,
     EvalResult,
     Event,
     Freeze,
@@ -48,6 +50,7 @@ from cockpit.events import (
     SaveCheckpoint,
     SaveThresholds,
     SetLearningRate,
+    SetPosWeight,
     StateChanged,
     StepMetrics,
     Stop,
@@ -64,12 +67,13 @@ from cockpit.instruments import (
     constant_loss,
     is_finite,
     majority_accuracy,
+    positive_weights,
     predict,
     training_loss,
 )
-from cockpit.journal import JOURNAL_NAME, JournalWriter
+from cockpit.journal import JOURNAL_NAME, JournalWriteError, JournalWriter
 from cockpit.model import expand_groups
-from cockpit.prepare import PreparedRun
+from cockpit.prepare import SAID_ON_RESUME, PreparedRun
 from cockpit.stream import EventStream, Observer
 
 Phase = Literal["at_boundary", "after_backward", "before_optimizer_step", "after_optimizer_step", "at_step_end"]
@@ -159,7 +163,12 @@ class Engine:
         self.steps_per_epoch = max(1, math.ceil(rows / self.effective_batch))
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.warmup_steps = int(cfg.warmup_ratio * self.total_steps)
-        self.targets = torch.as_tensor(prepared.train.targets)
+        self.collator = Collator(self.tokenizer, cfg.max_length, self.device)  # tokenizes per batch (#14)
+        self.epoch_order = EpochOrder(rows, cfg.seed)
+        self.evaluator = (
+            Evaluator(prepared.evaluation, self.tokenizer, cfg.max_length, self.device) if prepared.evaluation else None
+        )
+        self.pos_weight = self._positive_weights(cfg.pos_weight)
         self.schedule: dict[int, list[Command]] = {}
         for entry in cfg.schedule:
             at, command = parse_scheduled(entry)
@@ -211,6 +220,13 @@ class Engine:
             (no_decay if _no_weight_decay(name) else decay).append(param)
         return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
+    def _positive_weights(self, spec: str) -> torch.Tensor | None:
+        """BCE pos_weight from `--pos-weight` / `pos_weight=`: multilabel only (softmax has no positives)."""
+        if spec != "off" and self.task != "multilabel":
+            raise CockpitError(f"pos_weight={spec}: only for multilabel data (this run is {self.task})")
+        weights = positive_weights(self.prepared.train.targets, spec)
+        return weights.to(self.device) if weights is not None else None
+
     def _lr_factor(self, step: int) -> float:
         """Linear warmup, then linear decay to zero (as HF's get_linear_schedule_with_warmup)."""
         if step < self.warmup_steps:
@@ -223,6 +239,10 @@ class Engine:
         except ValueError as exc:  # a checkpoint of another model
             raise CockpitError(f"--resume: the checkpoint's optimizer state does not fit this model ({exc})") from None
         self.scheduler.load_state_dict(state.scheduler)
+        # The lr of the next step follows this run's plan (a longer --max-steps re-plans the decay;
+        # without this the first extra step trained at the old plan's final lr, 0).
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
+            group["lr"] = base * self._lr_factor(state.step)
         torch.set_rng_state(state.rng_cpu)
         if torch.cuda.is_available() and state.rng_cuda:
             torch.cuda.set_rng_state_all(state.rng_cuda)
@@ -247,6 +267,8 @@ class Engine:
         """Every event of the engine leaves here. A step still waiting for its update sizes is
         emitted first (one extra host transfer, only off the hot path), so no event of a step
         reaches the journal before that step's metrics."""
+        if self.stream.journal_error is not None and not isinstance(event, RunEnded):
+            raise self.stream.journal_error  # never train on without a journal, even if an observer swallowed it
         if self.pending is not None:
             pending, self.pending = self.pending, None
             self._emit_step(pending, pending.update.tolist() if pending.update is not None else [])
@@ -254,9 +276,13 @@ class Engine:
 
     def run(self) -> RunEnded:
         """Train to the end (or a stop), then save; never raises: failures end as reason=error."""
-        journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME) if self.is_main_process else None
+        journal = None
         if self.is_main_process:  # the other ranks of a distributed job write nothing there
-            self.config.save(self.run_dir / "config.json")
+            try:
+                journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME)
+                self.config.save(self.run_dir / "config.json")
+            except OSError as exc:
+                return RunEnded(step=self.step, reason="error", message=f"{exc}; nothing was trained")
             self.inbox = CommandInbox(self.run_dir)
         try:
             self._announce()
@@ -273,7 +299,7 @@ class Engine:
             ended = self._finish()
         except Exception as exc:
             ended = self._fail(exc)
-        self.emit(ended)
+        self.emit(ended)  # to the journal too, unless writing it is what failed
         self.stream.journal = None
         if journal is not None:
             journal.close()
@@ -314,9 +340,10 @@ class Engine:
                 resumed_from=self.step if prepared.resume else None,
             )
         )
-        if prepared.resume is None:
-            for kind, message, evidence in prepared.notices:
+        for kind, message, evidence in prepared.notices:
+            if prepared.resume is None or kind in SAID_ON_RESUME:
                 self.emit(Notice(step=self.step, kind=kind, message=message, evidence=evidence))
+        if prepared.resume is None:
             head = prepared.loaded.head
             if head["reinitialised"] and head["reason"]:
                 self.emit(
@@ -330,25 +357,11 @@ class Engine:
 
     def _batch_rows(self, step: int) -> list[int]:
         """Rows of optimizer step `step` (0-based): a seeded shuffle per epoch, so resuming needs only the step."""
-        rows = len(self.prepared.train)
-        epoch, position = divmod(step, self.steps_per_epoch)
-        order = torch.randperm(rows, generator=torch.Generator().manual_seed(self.config.seed * 1000 + epoch))
-        return order[position * self.effective_batch : (position + 1) * self.effective_batch].tolist()
+        return self.epoch_order.batch(step, self.steps_per_epoch, self.effective_batch)
 
     def _collate(self, rows: list[int]) -> dict[str, torch.Tensor]:
-        """Pad to the longest row of this batch only (dynamic padding)."""
-        ids = [self.prepared.token_ids[r] for r in rows]
-        width = max(len(x) for x in ids)
-        pad = self.tokenizer.pad_token_id or 0
-        input_ids = np.full((len(ids), width), pad, dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for i, x in enumerate(ids):
-            input_ids[i, : len(x)] = x
-            mask[i, : len(x)] = 1
-        return {
-            "input_ids": torch.from_numpy(input_ids).to(self.device, non_blocking=True),
-            "attention_mask": torch.from_numpy(mask).to(self.device, non_blocking=True),
-        }
+        """Tokenize this batch's texts, padded to its longest row only (dynamic padding)."""
+        return self.collator.rows(self.prepared.train, rows)
 
     def _forward_backward(self, rows: list[int]) -> torch.Tensor:
         """Loss of the whole batch, accumulated over micro-batches; halves them on CUDA OOM."""
@@ -360,7 +373,9 @@ class Engine:
                     batch = self._collate(chunk)
                     with self.autocast or contextlib.nullcontext():
                         logits = self.train_model(**batch).logits
-                    loss = training_loss(logits, self.targets[chunk].to(self.device), self.task)
+                    loss = training_loss(
+                        logits, self.collator.targets(self.prepared.train, chunk), self.task, self.pos_weight
+                    )
                     scaled = loss * (len(chunk) / len(rows))
                     self.scaler.scale(scaled).backward()  # scale() returns `scaled` itself unless fp16
                     total += scaled.detach()
@@ -539,6 +554,8 @@ class Engine:
                 result = self._change_pins(command)
             elif isinstance(command, SaveThresholds):
                 result = self._save_thresholds()
+            elif isinstance(command, SetPosWeight):
+                self.pos_weight = self._positive_weights(command.value)
         except CockpitError as exc:
             result = f"refused: {exc}"
         self.emit(CommandApplied(step=self.step, command=command.text, source=source, result=result, id=id))
@@ -623,15 +640,19 @@ class Engine:
         evaluation = self.prepared.evaluation
         if evaluation is None or self._last_eval_step == self.step or not self.is_main_process:
             return
-        predictions = predict(
-            self.model, self.encode, evaluation.texts, evaluation.targets, self.task, autocast=self.autocast
-        )
+        assert self.evaluator is not None
+
+        def progress(done: int, total: int) -> None:
+            self.emit(EvalProgress(step=self.step, rows_done=done, rows_total=total))
+
+        predictions = self.evaluator.run(self.model, self.task, autocast=self.autocast, progress=progress)
+        targets = np.asarray(evaluation.targets)  # dense is fine here: the eval split is capped
         metrics, per_label, predicted, truth = classification_metrics(
-            predictions.probs, evaluation.targets, self.task, evaluation.label_names
+            predictions.probs, targets, self.task, evaluation.label_names
         )
         self._last_eval_step = self.step
         if self.task == "multilabel":
-            self._best_thresholds = best_thresholds(predictions.probs, evaluation.targets, evaluation.label_names)
+            self._best_thresholds = best_thresholds(predictions.probs, targets, evaluation.label_names)
         self.emit(
             EvalResult(
                 step=self.step,
@@ -642,8 +663,8 @@ class Engine:
                 predicted_distribution=predicted,
                 true_distribution=truth,
                 baselines={
-                    "majority_accuracy": majority_accuracy(evaluation.targets, self.task),
-                    "constant_loss": constant_loss(self.prepared.train.targets, evaluation.targets, self.task),
+                    "majority_accuracy": majority_accuracy(targets, self.task),
+                    "constant_loss": constant_loss(self.prepared.train.targets, targets, self.task),
                 },
                 rows=len(evaluation),
                 thresholds=self._best_thresholds,
@@ -700,12 +721,17 @@ class Engine:
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" at {frame.filename}:{frame.lineno}" if frame else ""
         message = f"{type(exc).__name__}: {exc}{where}"
+        if isinstance(exc, (JournalWriteError, ckpt.CheckpointWriteError)):  # a full disk: said in words
+            message = str(exc)
         self.pending = None  # its update may be what failed
         saved = None
         try:
-            self._save_checkpoint()
-            latest = ckpt.latest_checkpoint(self.run_dir)
-            saved = str(latest) if latest else None
+            if not isinstance(exc, (JournalWriteError, ckpt.CheckpointWriteError)):  # the disk is full
+                self._save_checkpoint()
         except Exception as save_error:  # the original error matters more
             message += f" (and the checkpoint failed: {save_error})"
+        latest = ckpt.latest_checkpoint(self.run_dir)
+        saved = str(latest) if latest else None
+        if "last good checkpoint" not in message:
+            message += f"; last good checkpoint: {saved or 'none'}"
         return RunEnded(step=self.step, reason="error", checkpoint=saved, message=message)

@@ -9,6 +9,7 @@ very same objects: a live run and a replayed journal feed the UI identically.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -118,6 +119,15 @@ class EvalResult(Event):
 
 
 @dataclass
+class EvalProgress(Event):
+    """A long evaluation is under way: rows predicted so far (every few seconds, never for a short one)."""
+
+    type: ClassVar[str] = "eval_progress"
+    rows_done: int
+    rows_total: int
+
+
+@dataclass
 class CommandApplied(Event):
     """A user or scheduled command, journaled at the step it took effect."""
 
@@ -204,6 +214,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StepMetrics,
         PinPredictions,
         EvalResult,
+        EvalProgress,
         CommandApplied,
         Notice,
         PinsChanged,
@@ -335,12 +346,41 @@ class SaveThresholds(Command):
         return "thresholds=save"
 
 
+@dataclass(frozen=True)
+class SetPosWeight(Command):
+    """Multilabel: weigh each label's positive rows up in the loss (BCE `pos_weight`).
+
+    `auto`: negatives/positives of each label in the training rows; a number: that weight for every
+    label; `off`: 1 (plain BCE)."""
+
+    value: str
+
+    @property
+    def text(self) -> str:
+        return f"pos_weight={self.value}"
+
+
 class CommandSyntaxError(ValueError):
     """A command string that cannot be parsed; the message says what forms exist."""
 
 
+def pos_weight_spec(value: str) -> str:
+    """`auto`, `off` or a positive number, as written back in the journal."""
+    value = value.strip().lower()
+    if value in ("auto", "off"):
+        return value
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = math.nan
+    if not (0 < weight < math.inf):
+        raise CommandSyntaxError(f"pos_weight needs auto, off or a positive number, got {value!r}")
+    return f"{weight:g}"
+
+
 COMMAND_FORMS = (
-    "freeze=GROUPS, unfreeze=GROUPS, lr=FLOAT, pause, resume, save, stop, pin=ROWS, unpin=ROWS, thresholds=save"
+    "freeze=GROUPS, unfreeze=GROUPS, lr=FLOAT, pause, resume, save, stop, pin=ROWS, unpin=ROWS, thresholds=save, "
+    "pos_weight=auto|off|FLOAT"
 )
 
 
@@ -378,6 +418,8 @@ def parse_command(text: str) -> Command:
         return PinRows(rows) if name == "pin" else UnpinRows(rows)
     if name == "thresholds" and value == "save":
         return SaveThresholds()
+    if name == "pos_weight":
+        return SetPosWeight(pos_weight_spec(value))
     simple: dict[str, Command] = {"pause": Pause(), "resume": Resume(), "save": SaveCheckpoint()}
     if name in simple and not value:
         return simple[name]

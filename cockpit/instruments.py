@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,12 +22,38 @@ from cockpit.model import LayerGroup
 THRESHOLD = 0.5
 
 
-def training_loss(logits: torch.Tensor, targets: torch.Tensor, task: str) -> torch.Tensor:
-    """Mean loss over the batch: BCE-with-logits for multilabel, cross-entropy otherwise."""
+def training_loss(
+    logits: torch.Tensor, targets: torch.Tensor, task: str, pos_weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean loss over the batch: BCE-with-logits for multilabel (positives weighed by `pos_weight`),
+    cross-entropy otherwise."""
     logits = logits.float()
     if task == "multilabel":
-        return F.binary_cross_entropy_with_logits(logits, targets)
+        return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight)
     return F.cross_entropy(logits, targets.argmax(dim=1))
+
+
+POS_WEIGHT_CAP = 100.0  # a label with 1 positive in 1,000 rows weighs 100, not 999: one row must not steer the head
+
+
+def positive_weights(targets: Any, spec: str) -> torch.Tensor | None:
+    """BCE `pos_weight` per label from `auto` (negatives/positives in these rows, capped; a label with
+    no positive row keeps 1), a number (every label), or `off` (None: plain BCE).
+
+    Seed 000's trap: with 15 rare labels, "no" everywhere already gives a low loss; weighing each
+    label's positives by its negatives/positives makes a missed positive cost as much as all the
+    rows it is outnumbered by."""
+    if spec == "off":
+        return None
+    if spec != "auto":
+        return torch.full((targets.shape[1],), float(spec))
+    if isinstance(targets, torch.Tensor):
+        positives = (targets >= 0.5).float().sum(dim=0)
+    else:  # a data.LabelMatrix: per-label counts, without a dense [rows, labels] matrix
+        positives = torch.as_tensor(np.asarray(targets.sum(axis=0)), dtype=torch.float32)
+    negatives = targets.shape[0] - positives
+    weights = torch.where(positives > 0, negatives / positives.clamp(min=1), torch.ones_like(positives))
+    return weights.clamp(max=POS_WEIGHT_CAP)
 
 
 def per_row_loss(logits: torch.Tensor, targets: torch.Tensor, task: str) -> torch.Tensor:
@@ -201,12 +228,12 @@ def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
 def constant_loss(train_targets: np.ndarray, targets: np.ndarray, task: str) -> float:
     """The loss of always predicting the training label frequencies: the bar to beat."""
     eps = 1e-7
-    prior = np.clip(train_targets.mean(axis=0), eps, 1 - eps)
+    prior = np.clip(np.asarray(train_targets.mean(axis=0), dtype=np.float64), eps, 1 - eps)
+    share = np.asarray(targets.mean(axis=0), dtype=np.float64)  # the loss is linear in the targets: shares suffice
     if task == "multilabel":
-        per_label = -(targets * np.log(prior) + (1 - targets) * np.log(1 - prior))
-        return float(per_label.mean())
+        return float(-(share * np.log(prior) + (1 - share) * np.log(1 - prior)).mean())
     prior = prior / prior.sum()
-    return float(-(targets * np.log(prior)).sum(axis=1).mean())
+    return float(-(share * np.log(prior)).sum())
 
 
 def classification_metrics(

@@ -14,13 +14,26 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TextIO
 
+from cockpit.data import LabeledTexts
 from cockpit.diagnostics import Diagnostics
 from cockpit.engine import Engine
-from cockpit.events import Alarm, Command, EvalResult, Event, Notice, RunEnded, StepMetrics, Stop
+from cockpit.events import (
+    Alarm,
+    Command,
+    EvalProgress,
+    EvalResult,
+    Event,
+    Notice,
+    RunEnded,
+    RunStarted,
+    StepMetrics,
+    Stop,
+)
 from cockpit.journal import JOURNAL_NAME, read_journal
+from cockpit.judgements import LossTracker
 from cockpit.prepare import PreparedRun
 
 EXIT_CODES = {"finished": 0, "stopped": 0, "interrupted": 130, "error": 1}
@@ -138,13 +151,14 @@ class ProgressPrinter:
         # A terminal redraws one line in place; a log file (nohup) gets a line every 10 s.
         self.every_s = every_s if every_s is not None else (1.0 if self.interactive else 10.0)
         self._last = 0.0
-        self._smoothed: float | None = None
+        self._loss = LossTracker()  # the smoothed loss the cockpit draws and the alarms quote
         self._rate: float | None = None
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self._loss = LossTracker()  # as the diagnostics do: a resumed run starts its own curve
         if isinstance(event, StepMetrics):
-            if math.isfinite(event.loss):
-                self._smoothed = event.loss if self._smoothed is None else 0.9 * self._smoothed + 0.1 * event.loss
+            smoothed = self._loss.add(event.loss)
             if event.samples_per_s > 0:
                 steps_per_s = event.samples_per_s / max(event.effective_batch, 1)
                 self._rate = steps_per_s if self._rate is None else 0.8 * self._rate + 0.2 * steps_per_s
@@ -154,10 +168,13 @@ class ProgressPrinter:
                 eta = (self.total - event.step) / self._rate if self._rate else float("nan")
                 line = (
                     f"step {event.step}/{self.total} epoch {event.epoch:.2f} loss {event.loss:.4f} "
-                    f"(smoothed {self._smoothed if self._smoothed is not None else float('nan'):.4f}) "
+                    f"(smoothed {smoothed if smoothed is not None else float('nan'):.4f}) "
                     f"lr {event.lr:.2e} {event.samples_per_s:.1f} samples/s ETA {_duration(eta)}"
                 )
                 self._write(line, transient=True)
+        elif isinstance(event, EvalProgress) and time.monotonic() - self._last >= self.every_s:
+            self._last = time.monotonic()
+            self._write(f"evaluating at step {event.step}: {event.rows_done}/{event.rows_total} rows", transient=True)
         elif isinstance(event, EvalResult):
             m = event.metrics
             self._write(
@@ -224,6 +241,30 @@ def run_headless(prepared: PreparedRun) -> int:
     return _print_outcome(engine.run(), prepared)
 
 
+class TrainingExamples(Sequence):
+    """The examples browser's rows, made when read: no Python object per training row held (#14)."""
+
+    def __init__(self, train: LabeledTexts, row_type: type) -> None:
+        self.train, self.row_type = train, row_type
+
+    def __len__(self) -> int:
+        return len(self.train)
+
+    def _row(self, position: int, text: str, targets: Any) -> Any:
+        labels = [n for n, t in zip(self.train.label_names, targets) if t > 0.5]
+        return self.row_type(index=self.train.row_ids[position], text=text, labels=labels)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        position = int(index) + (len(self) if int(index) < 0 else 0)
+        return self._row(position, self.train.texts[position], self.train.targets[position])
+
+    def __iter__(self) -> Iterator[Any]:
+        for position, (text, targets) in enumerate(zip(self.train.texts, self.train.targets)):
+            yield self._row(position, text, targets)
+
+
 def run_with_app(prepared: PreparedRun, theme: str) -> int:
     """Open the cockpit on a live run; the engine keeps training in its own thread."""
     from cockpit.ui.app import CockpitApp, ExampleRow
@@ -237,11 +278,7 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
     engine.stream.observers.append(events.put)
     engine.stream.producers.append(Diagnostics())
     runner = EngineThread(engine)
-    train = prepared.train
-    examples = [
-        ExampleRow(index=row, text=text, labels=[n for n, t in zip(train.label_names, targets) if t > 0.5])
-        for row, text, targets in zip(train.row_ids, train.texts, train.targets)
-    ]
+    examples = TrainingExamples(prepared.train, ExampleRow)
     app = CockpitApp(events, runner, examples=examples, theme_name=theme, run_label=str(prepared.run_dir))
     SignalGuard(engine, on_first=lambda: app.call_from_thread(app.exit), stop_on_hangup=True).install()
     runner.start()

@@ -152,14 +152,21 @@ def load_model(name: str, task: str, label_names: list[str], trust_remote_code: 
     num_labels = len(label_names)
     checkpoint_outputs = _checkpoint_head_outputs(original)
     problem_type = PROBLEM_TYPES[task]
-    config = AutoConfig.from_pretrained(
-        path,
-        num_labels=num_labels,
-        problem_type=problem_type,
-        id2label=dict(enumerate(label_names)),
-        label2id={n: i for i, n in enumerate(label_names)},
-        trust_remote_code=trust_remote_code,
-    )
+    previous = hf_logging.get_verbosity()
+    # transformers warns "num_labels=15 ... incompatible to the id2label map of length 3" here; the
+    # engine's head_reinitialised notice says it in plain words (the checkpoint's head has 3 outputs)
+    hf_logging.set_verbosity_error()
+    try:
+        config = AutoConfig.from_pretrained(
+            path,
+            num_labels=num_labels,
+            problem_type=problem_type,
+            id2label=dict(enumerate(label_names)),
+            label2id={n: i for i, n in enumerate(label_names)},
+            trust_remote_code=trust_remote_code,
+        )
+    finally:
+        hf_logging.set_verbosity(previous)
     if tokenizer.pad_token is None:
         # GPT-2-style tokenizers have no pad token; batches need one, and so does the model to
         # find the last real token of each row.

@@ -7,7 +7,8 @@ queued behind it and take the same path. An `emit` made while an event is being 
 producer, an observer, or another thread) is queued, not nested. So every observer sees the
 journal's order, and a journal replayed through a fresh producer gives the same events again.
 
-A failing observer or producer is detached with a Notice saying so; it never breaks training
+A failing journal write (a full disk) raises: a run never trains on without its journal. A
+failing observer or producer is detached with a Notice saying so; it never breaks training
 (HF's `CallbackHandler` and minGPT's `trigger_callbacks` keep callbacks apart from the loop the
 same way).
 """
@@ -35,6 +36,7 @@ class EventStream:
         producers: Iterable[Producer] = (),
     ) -> None:
         self.journal = journal
+        self.journal_error: Exception | None = None  # set when the journal failed: the run must stop
         self.observers: list[Observer] = list(observers)
         self.producers: list[Producer] = list(producers)
         self._queue: deque[Event] = deque()
@@ -65,9 +67,9 @@ class EventStream:
         if self.journal is not None:
             try:
                 self.journal(event)
-            except Exception as exc:  # a full disk must not lose the run: the UI and the checkpoints go on
-                journal, self.journal = self.journal, None
-                self._detached(journal, "journal", event, exc)
+            except Exception as exc:  # never train on without a journal: the engine stops the run (reason error)
+                self.journal, self.journal_error = None, exc
+                raise
         for observer in list(self.observers):
             try:
                 observer(event)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -170,15 +171,16 @@ def test_out_of_memory_halves_micro_batch_keeping_effective_batch(tiny_model: Pa
 
 def test_nonfinite_loss_skips_update_and_stops_headless(tiny_model: Path, tmp_path: Path) -> None:
     engine = tiny_engine(DEI, tmp_path / "run", tiny_model, lr=RunConfig.lr, max_steps=8, eval_split=0.0, save_every=1)
-    calls = {"n": 0}
+    poisoned: list[int] = []
 
     def poison_step_four(_module: torch.nn.Module, _args: tuple, output: object) -> None:
-        calls["n"] += 1
         if engine.step == 3 and engine.model.training:
             output.logits.data.fill_(float("nan"))
+            poisoned.append(engine.step)
 
     engine.model.register_forward_hook(poison_step_four)
     ended = engine.run()
+    assert poisoned == [3]  # one forward pass, the 4th step's, and no other was poisoned
     assert ended.reason == "stopped" and "non-finite loss" in ended.message and ended.step == 4
     before, after = _weights(tmp_path / "run" / "checkpoints" / "step-3"), _weights(Path(ended.model_dir))
     assert all(torch.equal(before[k], after[k]) for k in before)  # the bad update was never applied
@@ -199,7 +201,12 @@ def test_gpt2_gets_a_pad_token_and_a_two_class_head(tiny_gpt2: Path, tmp_path: P
     ids=["seed000-nli-head-vs-15-labels", "seed003-regression-head-vs-2-classes"],
 )
 def test_a_head_that_does_not_fit_is_reinitialised_and_reported(
-    tiny_model: Path, tmp_path: Path, checkpoint_labels: int, problem_type: str | None, data: str, labels: int
+    tiny_model: Path,
+    tmp_path: Path,
+    checkpoint_labels: int,
+    problem_type: str | None,
+    data: str,
+    labels: int,
 ) -> None:
     from transformers import AutoTokenizer, BertForSequenceClassification
 
@@ -209,7 +216,17 @@ def test_a_head_that_does_not_fit_is_reinitialised_and_reported(
     folder = tmp_path / "checkpoint"
     source.save_pretrained(folder)
     AutoTokenizer.from_pretrained(tiny_model).save_pretrained(folder)
-    engine, ended = run_engine(SAMPLES / data, tmp_path / "run", folder, max_steps=2)
+    heard = logging.Handler()  # what transformers' own logger says (it writes to stderr, before any notice)
+    heard.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    said: list[str] = []
+    logging.getLogger("transformers").addHandler(heard)
+    try:
+        engine, ended = run_engine(SAMPLES / data, tmp_path / "run", folder, max_steps=2)
+    finally:
+        logging.getLogger("transformers").removeHandler(heard)
+    assert not [
+        m for m in said if "incompatible" in m
+    ]  # "num_labels=15 ... id2label map of length 3": the notice says it
     events = read_journal(tmp_path / "run" / "journal.jsonl")
     head = events[0].head
     assert head["checkpoint_outputs"] == checkpoint_labels and head["outputs"] == labels and head["reinitialised"]

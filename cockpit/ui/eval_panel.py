@@ -12,14 +12,13 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from cockpit.events import EvalResult
-from cockpit.ui.run_state import RunState
+from cockpit.events import Alarm, EvalResult
+from cockpit.ui.run_state import COLLAPSE, RunState
 from cockpit.ui.series import bar, fmt_number, shorten
 
 LABEL_WIDTH = 14
 BAR_WIDTH = 8
 METRIC_ORDER = ("accuracy", "micro_f1", "macro_f1")
-MAJORITY_MARGIN = 0.005  # accuracy within this of the majority share is "no better than constant"
 
 
 def _delta(now: float, before: float | None) -> Content:
@@ -52,9 +51,9 @@ class EvalPanel(VerticalScroll):
         result = state.last_eval
         if result is None:
             return
-        self.query_one("#eval-body", Static).update(self._body(result, state.previous_eval))
+        self.query_one("#eval-body", Static).update(self._body(result, state.previous_eval, state.verdict(COLLAPSE)))
 
-    def _body(self, result: EvalResult, previous: EvalResult | None) -> Content:
+    def _body(self, result: EvalResult, previous: EvalResult | None, collapse: Alarm | None) -> Content:
         lines = [
             Content.assemble(
                 (f"step {result.step}", "bold"),
@@ -72,10 +71,9 @@ class EvalPanel(VerticalScroll):
             line = Content.assemble((f"{name.replace('_', ' '):<10}", "bold"), f" {value:.4f}", _delta(value, before))
             if name == "accuracy" and majority is not None:
                 line += Content.styled(f"   majority baseline {majority:.4f}", "$text-muted")
-                if value <= majority + MAJORITY_MARGIN:
-                    warning = "\n           ⚠ no better than always predicting the majority class"
-                    line += Content.styled(warning, "bold $text-warning")
             lines.append(line)
+        if collapse is not None:  # the collapse rule's verdict, in its words (two evaluations, hysteresis)
+            lines.append(Content.styled(f"⚠ {collapse.message}", "bold $text-warning"))
         lines.append(Content(""))
         lines.extend(self._label_table(result))
         return Content("\n").join(lines)

@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from cockpit.ui.run_state import RunState
+from cockpit.ui.run_state import PREDICTIONS_LAG, RunState
 from cockpit.ui.series import fmt_number, shorten, sparkline, update_static
 
 THRESHOLD = 0.5
@@ -90,8 +90,8 @@ class PinnedExamples(Vertical):
             return Content.styled(waiting, "$text-muted")
         train = state.smoothed_loss
         self.border_subtitle = f"predicted at step {state.pin_step} as inference does"
-        # the gap seed 000 fell into: a training loss far below what the predictions imply
-        gap = train is not None and state.pin_loss > max(3 * train, train + 0.05)
+        # the gap seed 000 fell into, as the predictions_disagree alarm judged it (not judged again here)
+        gap = state.verdict(PREDICTIONS_LAG) is not None
         return Content.assemble(
             ("pinned loss ", "bold"),
             (fmt_number(state.pin_loss, 3), "bold $text-warning" if gap else "bold"),

@@ -55,7 +55,7 @@ class RatesStrip(Widget):
         """The chart's legend with values, each name in its curve's colour."""
         parts: list[Content] = [Content.assemble(("smoothed ", "bold $primary"), fmt_number(state.smoothed_loss))]
         noise = state.loss_noise
-        if noise is not None:  # the spread of the last NOISE_WINDOW raw losses
+        if noise is not None:  # how far single steps scatter around the smoothed loss (the noise alarm's measure)
             parts[0] += Content.styled(f" ±{fmt_number(noise, 3)}", "$text-muted")
         if state.pin_loss is not None:
             parts.append(Content.assemble(("pinned ", "bold $accent"), fmt_number(state.pin_loss, 3)))

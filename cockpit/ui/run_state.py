@@ -17,6 +17,7 @@ from cockpit.events import (
     CheckpointSaved,
     CommandApplied,
     CommandSyntaxError,
+    EvalProgress,
     EvalResult,
     Event,
     Freeze,
@@ -32,7 +33,8 @@ from cockpit.events import (
     Unfreeze,
     parse_command,
 )
-from cockpit.ui.series import NOISE_WINDOW, History, Smoother
+from cockpit.judgements import LossTracker
+from cockpit.ui.series import History
 
 # Panels a change can concern; the app redraws only those named in `RunState.changed`.
 STATUS, LOSS, PINS, PINS_LAYOUT, LAYERS, LAYERS_LAYOUT, EVAL, LOG = (
@@ -46,6 +48,11 @@ STATUS, LOSS, PINS, PINS_LAYOUT, LAYERS, LAYERS_LAYOUT, EVAL, LOG = (
     "log",
 )
 ALL_PANELS = frozenset({STATUS, LOSS, PINS, PINS_LAYOUT, LAYERS, LAYERS_LAYOUT, EVAL, LOG})
+
+# Verdicts the panels show are the alarms' own: the alarm kind, and the panel that shows it.
+PREDICTIONS_LAG = "predictions_disagree"  # pinned rows predicted far worse than the training loss says
+COLLAPSE = "collapse"  # predictions on one class, at the majority share, or no label at all
+VERDICT_PANELS = {PREDICTIONS_LAG: PINS, COLLAPSE: EVAL}
 
 LOG_LIMIT = 300
 RATE_WINDOW = 50  # step events used for the steps/s behind the ETA
@@ -97,12 +104,12 @@ class RunState:
         self.effective_batch: int | None = None
         self.last_checkpoint: str | None = None
 
-        self.smoother = Smoother(0.9)
+        # the smoothed loss and its noise: the very numbers the alarms judge (cockpit.judgements)
+        self.loss_tracker = LossTracker()
         self.loss_history = History()
         self.smoothed_history = History()
         self.lr_history = History(512)
         self.grad_history = History(512)
-        self.recent_losses: deque[float] = deque(maxlen=NOISE_WINDOW)
         self.eval_losses = History(512)
         self.pinned_losses = History(512)
         self._step_times: deque[tuple[float, int]] = deque(maxlen=RATE_WINDOW)
@@ -119,6 +126,7 @@ class RunState:
 
         self.last_eval: EvalResult | None = None
         self.previous_eval: EvalResult | None = None
+        self.eval_progress: tuple[int, int] | None = None  # (rows done, rows) while a long evaluation runs
 
         self.log: deque[LogEntry] = deque(maxlen=LOG_LIMIT)  # newest first
         self.active_alarms: dict[str, Alarm] = {}
@@ -146,6 +154,7 @@ class RunState:
         if self.error is None and self.state in ("waiting", "finished", "stopped", "interrupted", "error"):
             self.state, self.ended = "running", None  # a resumed run appends to the same journal
         self.labels = list(event.labels)
+        self.loss_tracker = LossTracker()  # as the diagnostics do: a resumed run judges its own steps
         frozen = set(event.frozen)
         if list(self.layers) != list(event.layers):
             self.layers = {
@@ -177,11 +186,9 @@ class RunState:
             self.state = "running"
         self._step_times.append((event.time, event.step))
         self.loss_history.append(event.step, event.loss)
-        smoothed = self.smoother.add(event.loss)
+        smoothed = self.loss_tracker.add(event.loss)
         if smoothed is not None:
             self.smoothed_history.append(event.step, smoothed)
-        if math.isfinite(event.loss):
-            self.recent_losses.append(event.loss)
         self.lr_history.append(event.step, event.lr)
         self.grad_history.append(event.step, event.grad_norm)
         for name, stats in event.layers.items():
@@ -205,8 +212,15 @@ class RunState:
                 self.pin_history[pin][label].append(event.step, prob)
         self.changed |= {PINS, LOSS}
 
+    def _on_eval_progress(self, event: EvalProgress) -> None:
+        self.eval_progress = (event.rows_done, event.rows_total)
+        self.changed.add(STATUS)
+
     def _on_eval(self, event: EvalResult) -> None:
         self.previous_eval, self.last_eval = self.last_eval, event
+        if self.eval_progress is not None:
+            self.eval_progress = None
+            self.changed.add(STATUS)
         self.eval_losses.append(event.step, event.loss)
         self.changed |= {EVAL, LOSS}
 
@@ -258,6 +272,8 @@ class RunState:
                 raised.cleared_at = event.step
             self._log(LogEntry(event.step, "cleared", f"cleared: {event.message}", event.kind))
         self.changed.add(STATUS)
+        if event.kind in VERDICT_PANELS:
+            self.changed.add(VERDICT_PANELS[event.kind])
 
     def _on_state(self, event: StateChanged) -> None:
         if self.ended is None and self.error is None:
@@ -312,16 +328,16 @@ class RunState:
 
     @property
     def smoothed_loss(self) -> float | None:
-        return self.smoother.value
+        return self.loss_tracker.ema
 
     @property
     def loss_noise(self) -> float | None:
-        """Standard deviation of the recent raw losses."""
-        values = list(self.recent_losses)
-        if len(values) < 2:
-            return None
-        mean = sum(values) / len(values)
-        return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+        """How far single steps scatter around the smoothed loss (the noise alarm's measure)."""
+        return self.loss_tracker.shown_noise()
+
+    def verdict(self, kind: str) -> Alarm | None:
+        """The alarm of this kind while it is raised: what a panel marks, judged by the rule alone."""
+        return self.active_alarms.get(kind)
 
     @property
     def steps_per_s(self) -> float | None:

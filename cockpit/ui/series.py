@@ -13,7 +13,6 @@ from textual.content import Content
 from textual.widgets import Static
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
-NOISE_WINDOW = 50  # recent losses whose spread is shown (seed 002: "the loss fluctuates wildly")
 
 
 class History:
@@ -74,32 +73,6 @@ def spread_indices(count: int, limit: int) -> list[int]:
     if limit <= 1:
         return [count - 1] if limit == 1 else []
     return [round(i * (count - 1) / (limit - 1)) for i in range(limit)]
-
-
-class Smoother:
-    """TensorBoard's loss smoothing: an exponential moving average with its start-up bias removed.
-
-    A plain EMA starting at 0 would read far too low for the first steps; dividing by
-    `1 - weight**n` corrects that, so the smoothed curve starts on the first loss, as in TensorBoard.
-    Non-finite values are skipped, so one NaN does not poison the curve.
-    """
-
-    def __init__(self, weight: float = 0.9) -> None:
-        self.weight = weight
-        self._accumulated = 0.0
-        self._count = 0
-
-    def add(self, value: float) -> float | None:
-        if math.isfinite(value):
-            self._accumulated = self._accumulated * self.weight + (1 - self.weight) * value
-            self._count += 1
-        return self.value
-
-    @property
-    def value(self) -> float | None:
-        if self._count == 0:
-            return None
-        return self._accumulated / (1 - self.weight**self._count)
 
 
 def sparkline(values: Sequence[float], width: int, low: float | None = None, high: float | None = None) -> str:

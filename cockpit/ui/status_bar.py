@@ -94,6 +94,9 @@ class StatusBar(Widget):
             progress.append(Content(f"{state.samples_per_s:.1f} samples/s"))
         if state.state == "running":
             progress.append(Content(f"ETA {fmt_duration(state.eta_s)}"))
+        if state.eval_progress is not None and state.state == "running":
+            done, rows = state.eval_progress
+            progress.append(Content.styled(f"evaluating {done}/{rows} rows", "$text-accent"))
 
         numbers = [
             Content(f"loss {fmt_number(state.loss)}"),

@@ -1,22 +1,35 @@
-"""Load the cockpit's colour themes from `themes/*.json` into Textual's own `Theme` objects.
+"""Load the cockpit's colour themes from JSON files into Textual's own `Theme` objects.
 
 Themes are data, not code, so a user can copy one and change a colour without touching Python;
-they go through `App.register_theme`, so every Textual widget (and the plots) follows them.
+they go through `App.register_theme`, so every Textual widget (and the plots) follows them. The
+built-in themes live in the checkout's top-level `themes/` and ship inside the package
+(`cockpit/themes` links to it; the wheel carries the files as package data); a user's own go in
+`$COCKPIT_THEMES`, else `$XDG_CONFIG_HOME/cockpit/themes`, else `~/.config/cockpit/themes`, and one
+there with a built-in theme's name replaces it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 from textual.theme import Theme
 
-THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
+THEMES_DIR = Path(__file__).resolve().parents[1] / "themes"  # cockpit/themes, shipped with the package
 DEFAULT_THEME = "cockpit-dark"
-FALLBACK_THEME = "textual-dark"  # used when the themes folder is missing (e.g. an odd install)
+FALLBACK_THEME = "textual-dark"  # used when no cockpit theme could be loaded
 
 _THEME_FIELDS = {f.name for f in dataclasses.fields(Theme)}
+
+
+def user_themes_dir() -> Path:
+    """Where a user keeps their own themes (the folder need not exist)."""
+    if os.environ.get("COCKPIT_THEMES"):
+        return Path(os.environ["COCKPIT_THEMES"]).expanduser()
+    config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(config) / "cockpit" / "themes"
 
 
 def load_theme(path: Path) -> Theme:
@@ -33,12 +46,17 @@ def load_theme(path: Path) -> Theme:
     return Theme(**data)
 
 
-def load_themes(directory: Path = THEMES_DIR) -> tuple[list[Theme], list[str]]:
-    """Every theme in `directory`, and one message per file that could not be loaded."""
-    themes, problems = [], []
-    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
-        try:
-            themes.append(load_theme(path))
-        except ValueError as exc:
-            problems.append(str(exc))
-    return themes, problems
+def load_themes(*directories: Path) -> tuple[list[Theme], list[str]]:
+    """Every theme in the built-in and the user's folder (or in `directories`), and one message per
+    file that could not be loaded. A later folder's theme replaces an earlier one of the same name."""
+    found: dict[str, Theme] = {}
+    problems = []
+    for directory in directories or (THEMES_DIR, user_themes_dir()):
+        for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+            try:
+                theme = load_theme(path)
+            except ValueError as exc:
+                problems.append(str(exc))
+            else:
+                found[theme.name] = theme
+    return list(found.values()), problems

@@ -1,9 +1,9 @@
 """Write tests/ui_fixtures/journal.jsonl: a small, fixed, realistic run for the UI tests.
 
 A multilabel run (15 labels, 6 layer groups, 3 pinned rows, 60 steps, 2 evals) shaped like seed
-000: the training loss falls fast while the pinned examples' predictions lag behind, an alarm says
-so, a user freezes the embeddings and pauses once. Run it again only to change the fixture (the
-snapshots depend on it): `python tests/ui_fixtures/make_journal.py`.
+000: the training loss falls fast while the pinned examples' predictions lag behind, the real
+diagnostics say so, a user freezes the embeddings and pauses once. Run it again only to change the
+fixture (the snapshots depend on it): `python tests/ui_fixtures/make_journal.py`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import math
 import random
 from pathlib import Path
 
+from cockpit.diagnostics import Diagnostics
 from cockpit.events import (
-    Alarm,
     CheckpointSaved,
     CommandApplied,
     EvalResult,
@@ -27,6 +27,7 @@ from cockpit.events import (
     StepMetrics,
 )
 from cockpit.journal import JournalWriter
+from cockpit.stream import EventStream
 
 HERE = Path(__file__).resolve().parent
 JOURNAL = HERE / "journal.jsonl"
@@ -145,12 +146,17 @@ def events() -> list:
                 loss=round(loss, 5),
                 lr=lr,
                 samples_per_s=round(31.5 + rng.uniform(-1.5, 1.5), 2),
-                grad_norm=total,
+                # one overflowing step: the non_finite alarm raises at 12 and clears 5 finite steps later
+                grad_norm=math.inf if step == 12 else total,
                 layers=layers,
                 micro_batch=8,
                 effective_batch=16,
             )
         )
+        if step == 12:  # the engine pauses on a non-finite step; the user resumes
+            why = "non-finite gradient norm at step 12: update skipped, weights are the last good ones"
+            out.append(StateChanged(step=12, time=at(12, 0.1), state="paused", reason=why))
+            out.append(StateChanged(step=12, time=at(12, 0.2), state="running", reason="ui"))
         if step % 5 == 0:
             progress = step / STEPS
             for p, pin in enumerate(pins):
@@ -176,42 +182,6 @@ def events() -> list:
                     probs=[list(r) for r in pin_probs],
                     losses=losses,
                     loss=round(sum(losses) / len(losses), 5),
-                )
-            )
-        if step == 40:
-            out.append(
-                Alarm(
-                    step=40,
-                    time=at(40, 0.25),
-                    kind="pinned_loss_gap",
-                    severity="warning",
-                    message="training loss 0.118 but the pinned examples' loss is 0.61 "
-                    "(predictions about 0.3 for every label)",
-                    advice="check that inference uses the same head and sigmoid; unfreeze more layers",
-                    evidence={"train_loss": 0.118, "pinned_loss": 0.61},
-                )
-            )
-        if step == 12:
-            out.append(
-                Alarm(
-                    step=12,
-                    time=at(12, 0.25),
-                    kind="lr_warmup_spike",
-                    severity="warning",
-                    message="gradient norm spiked to 4.1 during warmup",
-                    advice="lower the peak lr",
-                )
-            )
-        if step == 20:
-            out.append(
-                Alarm(
-                    step=20,
-                    time=at(20, 0.25),
-                    kind="lr_warmup_spike",
-                    severity="warning",
-                    message="gradient norm back to normal",
-                    advice="",
-                    active=False,
                 )
             )
         if step in (30, 60):
@@ -263,10 +233,13 @@ def events() -> list:
 
 
 def main() -> None:
+    """The alarms come from the real rules, in the order the event stream journals them."""
     JOURNAL.unlink(missing_ok=True)
     writer = JournalWriter(JOURNAL)
+    stream = EventStream(journal=writer)
+    stream.producers.append(Diagnostics())
     for event in events():
-        writer(event)
+        stream.emit(event)
     writer.close()
     print(f"wrote {JOURNAL}")
 

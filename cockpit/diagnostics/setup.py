@@ -1,0 +1,103 @@
+"""Rules judged before step 1: a head that cannot fit the labels, labels read as another task.
+
+Seed 003: gpt2-large's default head has one output, so argmax accuracy sat at 0.4908. Seed 000:
+0/1 multi-hot labels read as one class per row. A re-initialised head is not judged here: the
+engine reports it once, as a notice, since a fresh head is what fine-tuning for new labels expects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cockpit.diagnostics import advice
+from cockpit.diagnostics.base import LatchedRule, RunContext
+from cockpit.events import Alarm, Event, Notice, RunStarted
+
+
+def expected_problem_type(task: str) -> str:
+    return "multi_label_classification" if task == "multilabel" else "single_label_classification"
+
+
+def head_problems(task: str, head: dict[str, Any], label_count: int) -> tuple[list[str], bool]:
+    """What is wrong with the head for these labels, in plain words, and whether it is fatal."""
+    outputs, labels = head.get("outputs"), head.get("labels") or label_count
+    problem = head.get("problem_type")
+    problems: list[str] = []
+    fatal = False
+    if problem == "regression":
+        fatal = True
+        problems.append(advice.HEAD_IS_REGRESSION)
+    if isinstance(outputs, int) and isinstance(labels, int) and outputs != labels:
+        fatal = True
+        problems.append(advice.head_output_count(outputs, labels))
+    if task == "multilabel" and problem not in (None, "multi_label_classification", "regression"):
+        fatal = True
+        problems.append(advice.head_softmax_for_multilabel(problem))
+    if task in ("binary", "multiclass") and problem == "multi_label_classification":
+        problems.append(advice.HEAD_SIGMOID_FOR_SINGLE_LABEL)
+    return problems, fatal
+
+
+class HeadFitsLabels(LatchedRule):
+    """Seed 003: gpt2-large's default head has one output, so argmax accuracy sat at 0.4908."""
+
+    kind = "head_mismatch"
+
+    def observe(self, event: Event) -> list[Alarm]:
+        if not isinstance(event, RunStarted):
+            return []
+        problems, fatal = head_problems(event.task, event.head, len(event.labels))
+        evidence = {
+            "outputs": event.head.get("outputs"),
+            "labels": event.head.get("labels") or len(event.labels),
+            "problem_type": event.head.get("problem_type"),
+            "task": event.task,
+        }
+        if not problems:
+            return self.latch.release(event, "The classification head now fits the labels.", evidence)
+        words = advice.head_mismatch_advice(evidence["labels"], expected_problem_type(event.task))
+        return self.latch.raise_(
+            event, "error" if fatal else "warning", advice.head_mismatch(problems), words, evidence
+        )
+
+
+def label_reading(notice: Notice) -> str | None:
+    """Which task a label_format notice says the labels were read as, if it says so."""
+    task = notice.evidence.get("task")
+    if task in ("binary", "multiclass", "multilabel"):
+        return str(task)
+    text = notice.message.lower()
+    if "multilabel" in text or "multi-label" in text or "multi-hot" in text:
+        return "multilabel"
+    if "single-label" in text or "single label" in text or "multiclass" in text:
+        return "multiclass"
+    return None
+
+
+class LabelFormat(LatchedRule):
+    """Seed 000's trap: 0/1 multi-hot labels read as one class per row, or the other way round.
+
+    The loader says how it read an ambiguous labels column (a Notice of kind `label_format`); the
+    head is then fitted to that reading, so the notice alone is not a problem. It is when the run
+    trains another kind of task than the labels were read as.
+    """
+
+    kind = "label_format"
+
+    def __init__(self, ctx: RunContext) -> None:
+        super().__init__(ctx)
+        self._notice: Notice | None = None
+
+    def observe(self, event: Event) -> list[Alarm]:
+        if isinstance(event, Notice) and event.kind == "label_format":
+            self._notice = event
+        elif not isinstance(event, RunStarted):
+            return []
+        read = label_reading(self._notice) if self._notice else None
+        task = self.ctx.task
+        if read is None or not task or (read == "multilabel") == (task == "multilabel"):
+            return []
+        assert self._notice is not None
+        evidence = {"read_as": read, "task": task, **self._notice.evidence}
+        message = advice.label_format(read, self._notice.message, task)
+        return self.latch.raise_(event, "error", message, advice.LABEL_FORMAT_ADVICE, evidence)

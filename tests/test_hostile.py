@@ -1,0 +1,554 @@
+"""Issue 13, as a hostile user tried it: nothing lost, nothing silently wrong.
+
+Each test names the case of the issue it reproduces. Where the exit status or the one line on the
+terminal is the behaviour, the case runs as a real process (`python -m cockpit.cli`); where the
+behaviour lives in a function, many cases share one process. Runs that need a trained run directory
+copy one, trained once per module (6 steps of the tiny BERT, a checkpoint every 2 steps).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cockpit.checkpoint import STATE_FILE, TrainingState, checkpoint_step, list_checkpoints, save_checkpoint
+from cockpit.cli import main
+from cockpit.data import MIN_ROWS, LabeledTexts, check_enough_rows, load_labeled_texts
+from cockpit.errors import CockpitError
+from cockpit.events import Notice, PinnedExample, RunStarted, StepMetrics
+from cockpit.journal import REPEATED_KIND, SKIPPED_KIND, JournalWriter, parse_event, read_journal
+from cockpit.prepare import data_fingerprint
+from cockpit.rundir import RunLock
+
+SENTIMENT = Path(__file__).resolve().parents[1] / "sample_data" / "sentiment.parquet"
+TINY = ["--max-length", "32", "--batch-size", "8", "--headless"]
+
+
+def cockpit(*argv: object, cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """`python -m cockpit.cli ARGV` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "cockpit.cli", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        cwd=cwd,
+        **kwargs,
+    )
+
+
+def error_lines(stderr: str) -> list[str]:
+    assert "Traceback" not in stderr, stderr
+    return [line for line in stderr.splitlines() if line.startswith("cockpit: ")]
+
+
+def one_line(result: subprocess.CompletedProcess, status: int = 2) -> str:
+    assert result.returncode == status, result.stderr
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def main_here(*argv: object) -> int:
+    """`cockpit ARGV` in this process (no start-up cost); its signal handlers put back afterwards."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return main([str(a) for a in argv])
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+
+
+def in_process(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str]:
+    status = main_here(*argv)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    return status, err
+
+
+def refused(capsys: pytest.CaptureFixture[str], *argv: object) -> str:
+    status, err = in_process(capsys, *argv)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("cockpit: error: "), err
+    return lines[0]
+
+
+def notices(run: Path, kind: str | None = None) -> list[Notice]:
+    return [e for e in read_journal(run / "journal.jsonl") if isinstance(e, Notice) and kind in (None, e.kind)]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished run: 6 steps, checkpoints at 2, 4 and 6 (kept: 3)."""
+    run = tmp_path_factory.mktemp("trained") / "run"
+    status = main_here("train", SENTIMENT, "--model", tiny_model, "--out", run, "--max-steps", "6", "--save-every", "2",
+                       *TINY)  # fmt: skip
+    assert status == 0
+    return run
+
+
+@pytest.fixture
+def run(trained: Path, tmp_path: Path) -> Path:
+    """A copy of the trained run to do things to."""
+    copy = tmp_path / "run"
+    shutil.copytree(trained, copy)
+    return copy
+
+
+def resume(capsys: pytest.CaptureFixture[str], run: Path, *flags: object) -> tuple[int, str]:
+    return in_process(capsys, "train", "--resume", run, *TINY, *flags)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. A run directory belongs to one run
+# ---------------------------------------------------------------------------------------------
+
+
+def test_new_run_into_a_used_run_dir_is_refused_and_leaves_it_alone(trained: Path, tiny_model: Path) -> None:
+    before = sorted(p.name for p in (trained / "checkpoints").iterdir())
+    journal = (trained / "journal.jsonl").read_bytes()
+    line = one_line(cockpit("train", SENTIMENT, "--model", tiny_model, "--out", trained, "--max-steps", "2", *TINY))
+    assert f"--out {trained}: already holds a cockpit run" in line and "--resume" in line
+    assert sorted(p.name for p in (trained / "checkpoints").iterdir()) == before == ["step-2", "step-4", "step-6"]
+    assert (trained / "journal.jsonl").read_bytes() == journal
+
+
+def test_a_second_trainer_in_one_run_dir_is_refused(
+    run: Path, tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    held = [RunLock(tmp_path / "busy").acquire(), RunLock(run).acquire()]  # live trainers, as the kernel sees it
+    try:
+        line = refused(capsys, "train", SENTIMENT, "--model", tiny_model, "--out", tmp_path / "busy", *TINY)
+        assert "in use by a running trainer" in line and f"pid {os.getpid()}" in line
+        assert "in use by a running trainer" in refused(capsys, "train", "--resume", run, *TINY)
+    finally:
+        for lock in held:
+            lock.release()
+
+
+def test_rotation_deletes_only_older_checkpoints_by_number(tmp_path: Path, tiny_model: Path) -> None:
+    """step-10 sorts before step-9 as text; and a later step's folder is never this save's to delete."""
+    from transformers import AutoModel, AutoTokenizer
+
+    model, tokenizer = AutoModel.from_pretrained(tiny_model), AutoTokenizer.from_pretrained(tiny_model)
+    for step in (2, 9, 40):
+        (tmp_path / "checkpoints" / f"step-{step}").mkdir(parents=True)
+        (tmp_path / "checkpoints" / f"step-{step}" / STATE_FILE).write_bytes(b"x")
+    state = TrainingState(step=10, optimizer={}, scheduler={}, rng_cpu=None, rng_cuda=[], frozen=[], pin_rows=[],
+                          micro_batch=8)  # fmt: skip
+    save_checkpoint(tmp_path, model, tokenizer, state, keep=2)
+    assert [checkpoint_step(p) for p in list_checkpoints(tmp_path)] == [9, 10, 40]
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. --resume verifies before it trains, and applies or refuses every flag
+# ---------------------------------------------------------------------------------------------
+
+
+def _edited(run: Path, tmp_path: Path, edit) -> Path:
+    table = pq.read_table(SENTIMENT).to_pydict()
+    edit(table)
+    path = tmp_path / "edited.parquet"
+    pq.write_table(pa.table(table), path)
+    return path
+
+
+def test_resume_refuses_other_data_other_model_and_fixed_flags(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dropped = _edited(run, tmp_path, lambda t: [t[c].pop() for c in t])
+    line = refused(capsys, "train", dropped, "--resume", run, *TINY)
+    assert "499 usable rows, the run started with 500" in line
+    added = _edited(run, tmp_path, lambda t: t["label"].__setitem__(slice(0, 5), [2] * 5))
+    assert "label(s) added: '2'" in refused(capsys, "train", added, "--resume", run, *TINY)
+    changed = _edited(run, tmp_path, lambda t: t["text"].__setitem__(7, "edited"))
+    assert "texts or labels of" in refused(capsys, "train", changed, "--resume", run, *TINY)
+    line = refused(capsys, "train", "--resume", run, "--model", tmp_path / "elsewhere", "--lr", "0.5", *TINY)
+    assert "--model cannot change when resuming" in line
+    assert "--batch-size cannot change" in refused(capsys, "train", "--resume", run, "--batch-size", "4", "--headless")
+    checkpoint = run / "checkpoints" / "step-6"
+    (checkpoint / "tokenizer.json").write_text((run / "checkpoints" / "step-6" / "tokenizer.json").read_text()
+                                               .replace('"the"', '"thee"'))  # fmt: skip
+    assert "tokenizer is not the one the run started with" in refused(capsys, "train", "--resume", run, *TINY)
+
+
+def test_resume_applies_flags_with_a_notice_and_continues_the_lr_schedule(
+    run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The old run ended at its last step with lr 0; extended, the first extra step must learn."""
+    status, _ = resume(capsys, run, "--max-steps", "9", "--lr", "0.002", "--save-every", "3", "--foreground")
+    assert status == 0
+    said = [n.message for n in notices(run, "resume")]
+    assert any("--max-steps is now 9 (was 6)" in m for m in said), said
+    assert any("--lr is now 0.002 (was 5e-05)" in m for m in said), said
+    steps = [e for e in read_journal(run / "journal.jsonl") if isinstance(e, StepMetrics)]
+    extra = [e.lr for e in steps if e.step > 6]
+    assert len(extra) == 3 and all(lr > 0 for lr in extra), extra
+    assert extra == sorted(extra, reverse=True)
+    assert math.isclose(extra[0], 0.002 * 3 / 9)  # step 7 of 9 on the re-planned linear decay from the new peak
+    assert (run / "checkpoints" / "step-9").is_dir()  # --save-every 3 applied
+
+
+def test_a_run_stopped_by_a_scheduled_stop_resumes_past_it(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    status, _ = in_process(capsys, "train", SENTIMENT, "--model", tiny_model, "--out", run, "--max-steps", "6",
+                           "--at", "4:stop", *TINY)  # fmt: skip
+    stopped = read_journal(run / "journal.jsonl")[-1]
+    assert status == 0 and stopped.type == "end" and stopped.reason == "stopped"
+    status, _ = resume(capsys, run)
+    end = read_journal(run / "journal.jsonl")[-1]
+    assert status == 0 and end.reason == "finished" and end.step == 6
+    assert any("already applied" in n.message for n in notices(run, "resume"))
+
+
+def test_a_broken_checkpoint_falls_back_to_the_previous_good_one(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    newest = run / "checkpoints" / "step-6" / STATE_FILE
+    newest.write_bytes(newest.read_bytes()[:1000])  # truncated: a crash or a full disk mid-copy
+    (run / "checkpoints" / "step-4" / "model.safetensors").unlink()  # deleted by hand
+    status, _ = resume(capsys, run, "--max-steps", "4")
+    assert status == 0
+    said = " | ".join(n.message for n in notices(run, "resume_checkpoint"))
+    assert "step-6 is broken (training_state.pt cannot be loaded" in said and "resuming from step-2" in said
+    assert "step-4 is broken (model.safetensors is missing)" in said
+    assert [e.resumed_from for e in read_journal(run / "journal.jsonl") if e.type == "run"][-1] == 2
+
+
+def test_no_good_checkpoint_is_one_line_naming_it(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for checkpoint in list_checkpoints(run):
+        (checkpoint / "model.safetensors").unlink()
+    (run / "checkpoints" / "step-6" / STATE_FILE).write_bytes(b"PK\x03\x04 a zip of something else")
+    line = refused(capsys, "train", "--resume", run, *TINY)
+    assert f"checkpoint {run / 'checkpoints' / 'step-6'} is broken" in line and "--model" not in line
+
+
+def test_resume_runs_remote_code_only_with_the_flag_given_now(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run's config.json says trust_remote_code; the checkpoint ships code. No flag: it never runs."""
+    marker = tmp_path / "code-ran"
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "trust_remote_code": True}))
+    checkpoint = run / "checkpoints" / "step-6"
+    (checkpoint / "evil.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "from transformers import BertForSequenceClassification\n\n\n"
+        "class Evil(BertForSequenceClassification):\n    pass\n"
+    )
+    model_config = json.loads((checkpoint / "config.json").read_text())
+    model_config["auto_map"] = {"AutoModelForSequenceClassification": "evil.Evil"}
+    (checkpoint / "config.json").write_text(json.dumps(model_config))
+    status, _ = resume(capsys, run)  # nothing left to train: step-6 stays the newest checkpoint
+    assert status == 0 and not marker.exists()
+    assert not notices(run, "trust_remote_code")
+    # ...and the same checkpoint with the flag on this command line does run it, and says so
+    status, _ = resume(capsys, run, "--trust-remote-code")
+    assert marker.exists()
+    assert len(notices(run, "trust_remote_code")) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. A full disk stops the run: one line, exit 1, the last good checkpoint named
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_full_disk_while_journaling_stops_the_run(run: Path) -> None:
+    (run / "journal.jsonl").unlink()
+    (run / "journal.jsonl").symlink_to("/dev/full")  # every write: ENOSPC, as on a full disk
+    result = cockpit("train", "--resume", run, "--max-steps", "9", *TINY)
+    line = one_line(result, status=1)
+    assert "No space left on device" in line and "journal" in line
+    assert "checkpoints/step-6" in result.stderr
+    assert not (run / "checkpoints" / "step-9").exists()
+
+
+def _small_files() -> None:
+    """A file-size limit below training_state.pt (600 KB) and above the weights (290 KB): a disk that fills up."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write then fails with EFBIG instead of killing the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+
+
+def test_a_full_disk_while_saving_a_checkpoint_stops_the_run(run: Path) -> None:
+    result = cockpit("train", "--resume", run, "--max-steps", "8", *TINY, preexec_fn=_small_files)
+    line = one_line(result, status=1)
+    assert "could not write checkpoint step-8" in line and "enforce fail" not in result.stderr
+    assert f"last good checkpoint: {run / 'checkpoints' / 'step-6'}" in line
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-2", "step-4", "step-6"] or sorted(
+        p.name for p in (run / "checkpoints").iterdir()
+    ) == ["step-2", "step-4", "step-6"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. One line where the README promises one
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unusable_paths_are_one_line(tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a-file").write_text("x")
+    common = ("--model", tiny_model, *TINY)
+    line = refused(capsys, "train", SENTIMENT, "--out", tmp_path / "a-file", *common)
+    assert "is a file" in line
+    line = refused(capsys, "train", SENTIMENT, "--out", tmp_path / "a-file" / "run", *common)
+    assert "cannot write there" in line
+    folder = Path(tempfile.mkdtemp())  # outside tmp_path (0700): another user can enter it
+    os.chmod(folder, 0o777)
+    data = folder / "secret.csv"
+    data.write_text("text,label\nhello,1\n")
+    os.chmod(data, 0)
+    as_root = os.geteuid() == 0
+    if as_root:  # root reads anything: read as nobody, as a user without the permission would
+        os.seteuid(65534)
+    try:
+        line = refused(capsys, "train", data, "--out", folder / "out", *common)
+    finally:
+        if as_root:
+            os.seteuid(0)
+        shutil.rmtree(folder)
+    assert "secret.csv: cannot be read (Permission denied)" in line
+
+
+def test_argparse_type_errors_are_one_line() -> None:
+    line = one_line(cockpit("train", "data.csv", "--max-steps", "ten"))
+    assert line == "cockpit: error: argument --max-steps: invalid int value: 'ten' (see cockpit train --help)"
+
+
+def test_ctrl_c_while_the_model_loads_exits_130_in_one_line(tiny_model: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cockpit.cli", "train", SENTIMENT, "--model", tiny_model, "--out", run, *TINY],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    deadline = time.time() + 120
+    while not run.exists() and time.time() < deadline:  # the run dir appears just before data and model load
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert error_lines(err) == ["cockpit: interrupted before training started; nothing was trained"]
+    assert not run.exists()  # nothing left behind: the same --out works next time
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Input: large cells read, broken label columns refused
+# ---------------------------------------------------------------------------------------------
+
+
+def test_input_cases(tmp_path: Path) -> None:
+    big = "word " * 300_000  # 1.5 MB in one cell: over the CSV reader's default block
+    path = tmp_path / "big.csv"
+    pcsv.write_csv(pa.table({"text": [big, "short", "other"], "label": ["a", "b", "a"]}), path)
+    assert load_labeled_texts(path).texts[0] == big
+
+    for labels in (["pos", "1", "neg", "0"], ["pos", "neg", "2.5", "neg"], ["a", " 3 ", "b", "b"]):
+        path = tmp_path / "mixed.csv"
+        pcsv.write_csv(pa.table({"text": ["t1", "t2", "t3", "t4"], "label": labels}), path)
+        with pytest.raises(CockpitError, match="mixes numbers and words"):
+            load_labeled_texts(path)
+    path.write_text("text,label\nfine,1 star\nalso,2 stars\nmore,1 star\n")  # names with digits are words
+    assert load_labeled_texts(path).label_names == ["1 star", "2 stars"]
+
+    rows = [f"text {i}" for i in range(MIN_ROWS)]
+
+    def write(labels: list[str]) -> None:
+        pq.write_table(pa.table({"text": rows[: len(labels)], "label": labels}), tmp_path / "s.parquet")
+
+    write(["a", "b"])
+    with pytest.raises(CockpitError, match=f"only 2 usable row.*at least {MIN_ROWS}"):
+        check_enough_rows(load_labeled_texts(tmp_path / "s.parquet"))
+    write(["a"] * (MIN_ROWS - 1) + ["b"])
+    with pytest.raises(CockpitError, match="class 'b' has only 1 row"):
+        check_enough_rows(load_labeled_texts(tmp_path / "s.parquet"))
+    write(["a"] * (MIN_ROWS - 2) + ["b"] * 2)
+    check_enough_rows(load_labeled_texts(tmp_path / "s.parquet"))
+
+
+def test_too_few_rows_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "two.csv"
+    path.write_text("text,label\ngood,pos\nbad,neg\n")
+    assert "only 2 usable row(s)" in one_line(cockpit("train", path, "--out", tmp_path / "run"))
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. The journal
+# ---------------------------------------------------------------------------------------------
+
+
+def test_journal_reader_skips_and_counts_bad_lines(trained: Path, tmp_path: Path) -> None:
+    lines = (trained / "journal.jsonl").read_text().splitlines()
+    good = read_journal(trained / "journal.jsonl")
+    step = next(i for i, line in enumerate(lines) if '"type":"step"' in line)
+    broken = list(lines)
+    broken[step] = broken[step].replace('"loss":', '"los":')  # a field missing (an older version)
+    broken[step + 1] = broken[step + 1].replace('"step":', '"step":"x","was":')  # a wrong type (a hand edit)
+    broken.insert(step + 2, "{torn")
+    (tmp_path / "journal.jsonl").write_text("\n".join(broken) + "\n")
+    events = read_journal(tmp_path / "journal.jsonl")
+    skipped = [e for e in events if isinstance(e, Notice) and e.kind == SKIPPED_KIND]
+    assert len(skipped) == 1 and skipped[0].evidence["skipped"] == 3 and f"line {step + 1}" in skipped[0].message
+    assert len(events) == len(good) - 2 + 1
+
+
+def test_journal_writer_starts_on_a_new_line_after_a_torn_one(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    JournalWriter(path)(Notice(step=1, kind="a", message="first"))
+    with open(path, "a") as handle:
+        handle.write('{"type":"step","step":2,"ep')  # killed mid-write
+    writer = JournalWriter(path)
+    writer(Notice(step=2, kind="b", message="after the crash"))
+    writer.close()
+    events = read_journal(path)
+    assert [e.message for e in events if e.kind != SKIPPED_KIND] == ["first", "after the crash"]
+
+
+def test_journal_strings_stay_strings(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    writer = JournalWriter(path)
+    pins = [PinnedExample(index=0, text="nan", targets=[1.0, 0.0])]
+    writer(RunStarted(step=0, model="m", task="binary", labels=["inf", "-inf"], layers=[], layer_params={},
+                      pins=pins, device="cpu", config={"note": "nan"}, total_steps=1, steps_per_epoch=1, run_dir="r",
+                      train_rows=1, eval_rows=0, constant_loss=float("nan"), frozen=[], head={}))  # fmt: skip
+    writer.close()
+    [event] = read_journal(path)
+    assert event.labels == ["inf", "-inf"] and event.pins[0].text == "nan" and event.config == {"note": "nan"}
+    assert math.isnan(event.constant_loss)
+    legacy = path.read_text().replace('{"$float":"nan"}', '"nan"')  # a journal from before the tag
+    assert math.isnan(parse_event(legacy).constant_loss)
+
+
+def test_steps_repeated_after_a_crash_resume_count_once(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The process wrote steps 5 and 6, then died before saving step-6: the resume takes them again."""
+    shutil.rmtree(run / "checkpoints" / "step-6")
+    status, _ = resume(capsys, run)
+    assert status == 0
+    events = read_journal(run / "journal.jsonl")
+    assert [e.step for e in events if e.type == "step"] == [1, 2, 3, 4, 5, 6]
+    [repeated] = [e for e in events if isinstance(e, Notice) and e.kind == REPEATED_KIND]
+    assert repeated.evidence == {"resumed_from": 4, "first": 5, "last": 6}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reproducible from the directory; the exploding loss; properties
+# ---------------------------------------------------------------------------------------------
+
+
+def test_eval_rows_are_recorded_for_other_tools(trained: Path) -> None:
+    split = json.loads((trained / "eval_rows.json").read_text())
+    table = pq.read_table(SENTIMENT).to_pydict()
+    [start] = [e for e in read_journal(trained / "journal.jsonl") if e.type == "run"]
+    assert len(split["eval_rows"]) == start.eval_rows and len(split["train_rows"]) == start.train_rows
+    assert not set(split["eval_rows"]) & set(split["train_rows"])
+    assert {p.index for p in start.pins} <= set(split["train_rows"])
+    assert all(isinstance(table["text"][row], str) for row in split["eval_rows"])
+
+
+def test_an_exploding_loss_raises_the_alarm_within_5_steps(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    in_process(capsys, "train", SENTIMENT, "--model", tiny_model, "--out", run, "--max-steps", "8", "--lr", "0.9",
+               "--warmup-ratio", "0", "--max-grad-norm", "0", "--seed", "42", *TINY)  # fmt: skip
+    events = read_journal(run / "journal.jsonl")
+    losses = [e.loss for e in events if isinstance(e, StepMetrics)]
+    first_far = next(i + 1 for i, loss in enumerate(losses) if loss > 4 * math.log(2))
+    alarms = [e for e in events if e.type == "alarm" and e.kind == "loss_rising" and e.active]
+    assert alarms and "exploded" in alarms[0].message, losses
+    assert alarms[0].step <= first_far + 4
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_journal_reader_never_raises_nor_loses_good_lines(trained: Path, data: st.DataObject) -> None:
+    lines = (trained / "journal.jsonl").read_text().splitlines()
+    count = len(lines)
+    damaged = data.draw(st.sets(st.integers(0, count - 1), max_size=4))
+    for i in damaged:
+        line = lines[i]
+        cut = data.draw(st.integers(0, len(line)))
+        lines[i] = data.draw(
+            st.sampled_from(
+                [line[:cut], line[:cut] + "\x00" + line[cut:], '{"type":"step","step":[]}', "[1,2]", "null"]
+            )
+        )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "journal.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        events = read_journal(path)
+    readable = [e for e in events if not (isinstance(e, Notice) and e.kind == SKIPPED_KIND)]
+    skipped = sum(e.evidence["skipped"] for e in events if isinstance(e, Notice) and e.kind == SKIPPED_KIND)
+    assert len(readable) + skipped >= count - len(damaged) and readable
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    texts=st.lists(st.text(max_size=12), min_size=MIN_ROWS, max_size=12),
+    change=st.sampled_from(["none", "drop", "text", "label", "order"]),
+    where=st.integers(0, 11),
+)
+def test_resume_fingerprint_changes_exactly_when_the_data_does(texts: list[str], change: str, where: int) -> None:
+
+    targets = np.eye(2, dtype=np.float32)[[i % 2 for i in range(len(texts))]]
+    data = LabeledTexts(list(texts), targets, ["a", "b"], "binary", "f", list(range(len(texts))))
+    i = where % len(texts)
+    other = LabeledTexts(list(texts), targets.copy(), ["a", "b"], "binary", "f", list(range(len(texts))))
+    if change == "drop":
+        other = other.subset([j for j in range(len(texts)) if j != i])
+    elif change == "text":
+        other.texts[i] = texts[i] + "!"
+    elif change == "label":
+        other.targets[i] = other.targets[i][::-1]
+    elif change == "order":
+        other.label_names = ["b", "a"]
+    assert (data_fingerprint(data) == data_fingerprint(other)) == (change == "none")
+
+
+RESUME_FLAGS = [
+    ("--lr", "0.01"), ("--lr", "5e-05"), ("--max-steps", "9"), ("--save-every", "3"), ("--eval-every", "2"),
+    ("--keep-checkpoints", "5"), ("--device", "cpu"), ("--batch-size", "4"), ("--batch-size", "8"), ("--seed", "7"),
+    ("--model", "/elsewhere"), ("--eval-split", "0.3"), ("--max-length", "64"), ("--freeze", "embeddings"),
+    ("--epochs", "2"), ("--warmup-ratio", "0"), ("--pin", "3,4"),
+]  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None)
+@given(flags=st.lists(st.sampled_from(RESUME_FLAGS), unique_by=lambda f: f[0], max_size=4))
+def test_resume_never_ignores_a_flag(trained: Path, flags: list[tuple[str, str]]) -> None:
+    """Every flag given with --resume is applied (and said, when it changes something) or refused."""
+    from cockpit.cli import RESUME_MAY_CHANGE, _resume_with_flags, build_parser, given_flags
+    from cockpit.config import RunConfig
+
+    argv = ["train", "--resume", str(trained), *[word for flag in flags for word in flag]]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    old = RunConfig.load(trained / "config.json")
+    dest = {flag: next(iter(given_flags(parser, [flag]))) for flag, _ in flags}
+    changed = {f for f, _ in flags if getattr(args, dest[f]) != getattr(old, dest[f])}
+    fixed = [f for f in changed if dest[f] not in RESUME_MAY_CHANGE]
+    try:
+        config, said = _resume_with_flags(args, given_flags(parser, argv))
+    except CockpitError as exc:
+        assert fixed and any(f"{f} cannot change" in str(exc) for f in fixed), exc
+        return
+    assert not fixed
+    for flag, _ in flags:
+        assert getattr(config, dest[flag]) == getattr(args, dest[flag])
+    assert sorted(m.split()[1] for m in said) == sorted(changed)

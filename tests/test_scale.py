@@ -1,0 +1,187 @@
+"""Large files (issue #14): texts and labels kept in Arrow / compact, capped eval, batches tokenized when drawn."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cockpit import batches
+from cockpit.data import (
+    EVAL_ROWS_CAP,
+    LabeledTexts,
+    LabelMatrix,
+    default_pins,
+    load_arrow_labeled_texts,
+    load_labeled_texts,
+    split_for_eval,
+)
+from tests.conftest import run_engine, write_parquet
+
+
+def _same(a: LabeledTexts, b: LabeledTexts) -> None:
+    assert list(a.texts) == list(b.texts) and list(a.row_ids) == list(b.row_ids)
+    assert a.label_names == b.label_names and a.task == b.task
+    assert np.array_equal(a.targets.dense(), b.targets.dense())
+    assert [n[:2] for n in a.notices] == [n[:2] for n in b.notices]
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        {"text": ["good", None, "bad", "  ", "fine", "meh"], "label": ["pos", "neg", "neg", "pos", None, "pos"]},
+        {"review": ["a", "b", "c", "d"], "y": [2, 0, 1, 2]},
+        {"text": ["a", "b", "c"], "label": [1.0, float("nan"), 0.0]},
+        {"text": ["a", "b", "c"], "toxic": [1, 0, 0], "insult": [0, 0, 1]},
+    ],
+)
+def test_arrow_path_reads_a_file_as_the_general_path_does(tmp_path: Path, columns: dict) -> None:
+    parquet = write_parquet(tmp_path / "data.parquet", columns)
+    rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    jsonl = tmp_path / "data.jsonl"  # JSON always goes through the general (Python) path
+    jsonl.write_text("\n".join(json.dumps(r).replace("NaN", "null") for r in rows) + "\n")
+    fast = load_arrow_labeled_texts(parquet, None, None, None)
+    assert fast is not None, "a clean parquet file should stay in Arrow"
+    _same(fast, load_labeled_texts(jsonl))
+    _same(fast, load_labeled_texts(parquet))
+
+
+def test_arrow_path_leaves_lists_and_errors_to_the_general_path(tmp_path: Path, multilabel_file: Path) -> None:
+    assert load_arrow_labeled_texts(multilabel_file, None, None, None) is None  # list<string> labels
+    one_class = write_parquet(tmp_path / "one.parquet", {"text": ["a", "b"], "label": [1, 1]})
+    assert load_arrow_labeled_texts(one_class, None, None, None) is None
+    with pytest.raises(Exception, match="single class"):
+        load_labeled_texts(one_class)
+
+
+def test_label_matrix_reads_like_its_dense_matrix() -> None:
+    rng = np.random.default_rng(0)
+    dense = (rng.random((50, 7)) < 0.3).astype(np.float32)
+    dense[3] = 0  # a row with no label
+    multi = LabelMatrix.from_dense(dense, single=False)
+    positions = [4, 0, 3, 49, 4]
+    assert np.array_equal(multi[positions], dense[positions]) and np.array_equal(np.asarray(multi), dense)
+    assert np.array_equal(multi.take(positions).dense(), dense[positions])
+    assert np.array_equal(multi.sum(axis=0), dense.sum(axis=0)) and np.allclose(multi.mean(axis=0), dense.mean(0))
+    assert np.array_equal(multi.argmax(axis=1), dense.argmax(axis=1)) and multi[7].tolist() == dense[7].tolist()
+    single = np.eye(5, dtype=np.float32)[rng.integers(0, 5, 40)]
+    compact = LabelMatrix.from_dense(single, single=True)
+    assert compact.indices.dtype == np.int32 and compact.offsets is None  # 4 bytes a row, whatever the labels
+    assert np.array_equal(compact[:, 2], single[:, 2]) and np.array_equal(compact.argmax(axis=1), single.argmax(1))
+
+
+def _pins_by_row_scan(data: LabeledTexts, count: int = 4) -> list[int]:
+    """The greedy cover as it was written before #14 (a Python scan over every row)."""
+    targets = data.targets.dense()
+    uncovered, chosen = set(range(len(data.label_names))), []
+    while len(chosen) < min(count, len(data)):
+        gains = [
+            (len(uncovered & set(np.flatnonzero(targets[i]).tolist())), -i) for i in range(len(data)) if i not in chosen
+        ]
+        best_gain, neg_i = max(gains)
+        chosen.append(-neg_i)
+        uncovered -= set(np.flatnonzero(targets[-neg_i]).tolist())
+        if best_gain == 0 and not uncovered:
+            uncovered = set(range(len(data.label_names)))
+    return [data.row_ids[i] for i in chosen]
+
+
+@pytest.mark.parametrize("task", ["multilabel", "multiclass"])
+def test_default_pins_are_the_rows_the_row_scan_chose(task: str) -> None:
+    rng = np.random.default_rng(1)
+    if task == "multilabel":
+        dense = (rng.random((300, 9)) < 0.15).astype(np.float32)
+    else:
+        dense = np.eye(6, dtype=np.float32)[rng.integers(0, 6, 300)]
+    data = LabeledTexts(
+        [f"t{i}" for i in range(300)], dense, [f"l{j}" for j in range(dense.shape[1])], task, "x", range(300)
+    )
+    assert default_pins(data) == _pins_by_row_scan(data)
+
+
+def test_eval_split_is_capped_and_eval_rows_sets_its_size() -> None:
+    rows = 60_000
+    classes = np.random.default_rng(2).integers(0, 3, rows)
+    data = LabeledTexts(
+        [f"t{i}" for i in range(rows)],
+        np.eye(3, dtype=np.float32)[classes],
+        ["a", "b", "c"],
+        "multiclass",
+        "x",
+        range(rows),
+    )
+    train, evaluation = split_for_eval(data, 0.1, seed=0, keep_in_train=frozenset({5, 6, 7}))
+    assert evaluation is not None and abs(len(evaluation) - EVAL_ROWS_CAP) <= 3 and len(train) + len(evaluation) == rows
+    assert not {5, 6, 7} & set(evaluation.row_ids)
+    share = evaluation.targets.counts() / len(evaluation)
+    assert np.allclose(share, np.bincount(classes) / rows, atol=0.01)  # still stratified
+    _, exact = split_for_eval(data, 0.1, seed=0, eval_rows=300)
+    assert exact is not None and abs(len(exact) - 300) <= 2
+    small = data.subset(np.arange(1000))
+    _, tenth = split_for_eval(small, 0.1, seed=0)
+    assert tenth is not None and len(tenth) == 100  # under the cap: the share, as before
+
+
+def test_evaluator_gives_predict_results_in_row_order(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from cockpit.instruments import predict
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=3)
+    texts = [("word " * (i % 11)) + f"row {i}" for i in range(37)]
+    data = LabeledTexts(
+        texts, np.eye(3, dtype=np.float32)[[i % 3 for i in range(37)]], ["a", "b", "c"], "multiclass", "x", range(37)
+    )
+    monkeypatch.setattr(batches, "PROGRESS_EVERY_S", 0.0)
+    reports: list[tuple[int, int]] = []
+    evaluator = batches.Evaluator(data, tokenizer, 32, batch_size=8)
+    fast = evaluator.run(model, "multiclass", progress=lambda done, total: reports.append((done, total)))
+    collate = batches.Collator(tokenizer, 32)
+    slow = predict(model, collate, list(texts), np.asarray(data.targets), "multiclass")
+    assert np.allclose(fast.probs, slow.probs, atol=1e-5) and np.allclose(fast.losses, slow.losses, atol=1e-5)
+    assert reports and reports[0] == (8, 37) and all(total == 37 for _, total in reports)
+    order = batches.EpochOrder(10, seed=3)
+    expected = torch.randperm(10, generator=torch.Generator().manual_seed(3000)).tolist()
+    assert order.batch(0, 3, 4) + order.batch(1, 3, 4) + order.batch(2, 3, 4) == expected  # the engine's old order
+
+
+def test_a_long_evaluation_reports_progress_in_the_journal(tmp_path: Path, tiny_model: Path, monkeypatch) -> None:
+    monkeypatch.setattr(batches, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(batches, "EVAL_BATCH_SIZE", 4)
+    texts = [f"{'good' if i % 2 else 'bad'} thing number {i}" for i in range(40)]
+    data = write_parquet(tmp_path / "d.parquet", {"text": texts, "label": [i % 2 for i in range(40)]})
+    _, ended = run_engine(data, tmp_path / "run", tiny_model, max_steps=2, eval_rows=12)
+    assert ended.reason == "finished"
+    events = [json.loads(line) for line in (tmp_path / "run" / "journal.jsonl").read_text().splitlines()]
+    kinds = [e["type"] for e in events]
+    progress = [e for e in events if e["type"] == "eval_progress"]
+    assert progress and progress[0]["rows_total"] == 12 and kinds.index("eval_progress") < kinds.index("eval")
+    assert next(e for e in events if e["type"] == "eval")["rows"] == 12
+
+
+def test_200k_rows_of_5000_labels_are_never_made_dense() -> None:
+    """Dense, these labels would be 4 GB: split, pins, counts and the constant baseline must not build them."""
+    import pyarrow as pa
+
+    from cockpit.data import RowNumbers, TextColumn
+    from cockpit.instruments import constant_loss
+
+    rows, width = 200_000, 5000
+    rng = np.random.default_rng(3)
+    per_row = rng.integers(1, 4, rows)
+    offsets = np.concatenate([[0], np.cumsum(per_row)])
+    labels = LabelMatrix(rng.integers(0, width, int(offsets[-1])), width, offsets)
+    texts = TextColumn(pa.array(np.char.add("row ", np.arange(rows).astype(str)).tolist()))
+    data = LabeledTexts(texts, labels, [f"l{j}" for j in range(width)], "multilabel", "x", RowNumbers(np.arange(rows)))
+    train, evaluation = split_for_eval(data, 0.1, seed=0, keep_in_train=frozenset({10}))
+    assert evaluation is not None and len(evaluation) == EVAL_ROWS_CAP and len(train) == rows - EVAL_ROWS_CAP
+    assert train.texts.index is not None  # the split shares the text array
+    pins = default_pins(train)
+    assert len(pins) == 4 and len(set(pins)) == 4
+    assert sum(train.label_counts.values()) == len(train.targets.indices)
+    assert 0 < constant_loss(train.targets, evaluation.targets.dense(), "multilabel") < 1
+    assert train.targets[[0, 5]].shape == (2, width) and train.texts[0] == f"row {train.row_ids[0]}"
