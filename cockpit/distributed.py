@@ -337,7 +337,8 @@ class DistributedEngine(Engine):
                 batch = self._collate(chunk)
                 with self.autocast or contextlib.nullcontext():
                     logits = self.train_model(**batch).logits
-                loss = training_loss(logits, self.targets[chunk].to(self.device), self.task)
+                targets = self.collator.targets(self.prepared.train, chunk)
+                loss = training_loss(logits, targets, self.task, self.pos_weight)
                 scaled = loss * (len(chunk) * weight)
                 self.scaler.scale(scaled).backward()
                 total += scaled.detach() / self.ranks.world

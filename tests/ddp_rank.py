@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from cockpit.cli import build_parser, prepare_from_args
+from cockpit.cli import build_parser, given_flags, prepare_from_args
 from cockpit.distributed import run_rank
 from cockpit.events import StepMetrics
 
@@ -52,11 +52,13 @@ class Recorder:
 def main() -> int:
     record_dir = Path(sys.argv[1])
     argv = sys.argv[2:]
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    given = given_flags(parser, argv)
     rank = int(os.environ["RANK"])
     return run_rank(
         args,
-        lambda: prepare_from_args(args),
+        lambda: prepare_from_args(args, given),
         watchers=lambda engine: [Recorder(engine, record_dir / f"rank{rank}.jsonl")],
     )
 
