@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     common = ["--arms", arms, "--steps", str(args.steps), "--warmup", "5", "--rounds", "1", "--device", device]
     common += ["--batch-size", "32", "--max-length", "128"]
     if args.dry_run_cpu:
-        common = ["--arms", arms, "--steps", "2", "--warmup", "1", "--rounds", "1", "--device", "cpu"]
+        common = ["--arms", "bare", "--steps", "2", "--warmup", "1", "--rounds", "1", "--device", "cpu"]
         common += ["--batch-size", "2", "--max-length", "16"]
     shapes = {
         "minilm": ["--model", "embedded"] if tokenizer is None else ["--scale", "--shape", "minilm"],

@@ -9,6 +9,7 @@ drifts in machine load hit every arm alike, each arm in a fresh process:
   main_thread the same, with the engine in the process's main thread (the detached trainer)
   app         the same Engine in its thread while the Textual cockpit runs headless (run_test)
   hf_trainer  transformers.Trainer with DataCollatorWithPadding
+  hf_cockpit  the same Trainer with `CockpitCallback()` added (journal, diagnostics, instruments, pins)
 
 Every arm marks the wall clock at the end of each optimizer step (after zero_grad, and for the
 engine after its pinned predictions); seconds per step are taken from the end of the last
@@ -29,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import io
 import itertools
 import json
@@ -62,9 +64,9 @@ from cockpit.events import Event, PinPredictions  # noqa: E402
 from cockpit.launch import EngineThread, ProgressPrinter  # noqa: E402
 from cockpit.prepare import PreparedRun, prepare  # noqa: E402
 
-ARMS = ("bare", "headless", "main_thread", "app", "hf_trainer")
+ARMS = ("bare", "headless", "main_thread", "app", "hf_trainer", "hf_cockpit")
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = {"headless/bare": 1.03, "app/headless": 1.05, "headless/hf_trainer": 1.0}
+TARGETS = {"headless/bare": 1.03, "app/headless": 1.05, "headless/hf_trainer": 1.0, "hf_cockpit/hf_trainer": 1.03}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,8 +412,9 @@ def arm_app(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     return engine_info(engine, clock, app="run_test(size=(160, 48))", ui_thread_cpu_s_per_step=ui_per_step)
 
 
-def arm_hf_trainer(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
-    """transformers.Trainer on the same tokenized rows and batches, with its own data loader and collator."""
+def arm_hf_trainer(setup: Setup, out: Path, clock: StepClock, cockpit: bool = False) -> dict[str, Any]:
+    """transformers.Trainer on the same tokenized rows and batches, with its own data loader and collator;
+    with `cockpit`, CockpitCallback first, so the clock's mark comes after its work of each step."""
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
     prepared = fresh_run(setup, out)
@@ -460,6 +463,14 @@ def arm_hf_trainer(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
         processing_class=tokenizer,
         callbacks=[StepEnd()],
     )
+    if cockpit:
+        from cockpit import CockpitCallback
+
+        callback = CockpitCallback(run_dir=out / "cockpit")
+        # Its work inside the same steps, per hook: what machine-load drifts between arms cannot skew.
+        for hook in ("on_step_begin", "on_pre_optimizer_step", "on_optimizer_step", "on_step_end"):
+            setattr(callback, hook, clock.timed(f"CockpitCallback.{hook}", getattr(callback, hook)))
+        trainer.callback_handler.callbacks.insert(0, callback)
     with contextlib.redirect_stdout(io.StringIO()):  # its end-of-training summary line
         trainer.train()
     return {"optimizer": f"{describe_optimizer(trainer.optimizer)} (optim={args.optim})"}
@@ -471,6 +482,7 @@ ARM_FUNCTIONS: dict[str, Callable[[Setup, Path, StepClock], dict[str, Any]]] = {
     "main_thread": arm_main_thread,
     "app": arm_app,
     "hf_trainer": arm_hf_trainer,
+    "hf_cockpit": functools.partial(arm_hf_trainer, cockpit=True),
 }
 
 

@@ -96,7 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="schedule a command, e.g. 40:unfreeze=layer.4-5 or 100:lr=1e-5 (repeatable)",
     )
     train.add_argument("--pin", dest="pins", type=_int_list, help="training rows to follow, e.g. 3,17,42")
-    train.add_argument("--pin-budget", type=float, default=0.01, help="share of time for pinned predictions (0.01)")
+    train.add_argument("--pin-budget", type=float, default=0.03, help="share of time for pinned predictions (0.03)")
+    train.add_argument(
+        "--pin-every",
+        dest="pin_every_s",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="predict the pinned examples about this often, budget permitting (default 2)",
+    )
     train.add_argument(
         "--pos-weight",
         default="off",
@@ -241,7 +249,12 @@ def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str
     lock = _claim(run_dir, new=not args.resume)
     try:
         CommandInbox(run_dir, fresh=True)  # commands sent while data and model load wait for step 1
-        prepared = prepare(config, resume_dir=run_dir if args.resume else None)
+        on_stage = None
+        if os.environ.get("COCKPIT_DETACHED"):  # the attached cockpit shows the loading steps from the journal
+            from cockpit.startup import journal_stages
+
+            on_stage = journal_stages(run_dir)
+        prepared = prepare(config, resume_dir=run_dir if args.resume else None, on_stage=on_stage)
         prepared.notices += [("resume", message, {}) for message in resume_notices]
         if prepared.resume is not None and "lr" in given:  # --lr replaces the peak lr the run's schedule scales
             prepared.resume.scheduler["base_lrs"] = [config.lr for _ in prepared.resume.scheduler["base_lrs"]]

@@ -44,7 +44,8 @@ class RunConfig:
     freeze: str = "none"
     schedule: list[str] = field(default_factory=list)  # --at STEP:COMMAND
     pins: list[int] | None = None
-    pin_budget: float = 0.01  # share of training time pinned-example inference may take
+    pin_budget: float = 0.03  # share of training time pinned-example inference may take (steady cost)
+    pin_every_s: float = 2.0  # pinned examples predicted about this often (wall time), budget permitting
     pos_weight: str = "off"  # multilabel BCE pos_weight: off | auto (negatives/positives per label) | FLOAT
     eval_every: int | None = None
     save_every: int | None = None
@@ -76,6 +77,7 @@ class RunConfig:
             (self.save_every is None or self.save_every >= 1, "--save-every must be at least 1"),
             (0 < self.pin_budget <= 1, f"--pin-budget must be in (0, 1], got {self.pin_budget:g}"),
             (self.ranks >= 1, f"ranks must be at least 1, got {self.ranks}"),
+            (self.pin_every_s >= 0, f"--pin-every must be 0 or more seconds, got {self.pin_every_s:g}"),
             (self.precision in PRECISIONS, f"--precision {self.precision!r}: use auto, fp32, bf16 or fp16"),
         ]
         for ok, message in checks:

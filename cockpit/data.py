@@ -520,7 +520,7 @@ def _pick_label_columns(
         notice = (
             "label_format",
             f"no label column; read the {len(binary)} 0/1 columns {', '.join(binary)} as one label each (multilabel)",
-            {"columns": binary},
+            {"columns": binary, "read_as": "multilabel"},
         )
         return binary, [notice]
     others = [n for n in columns if n != text_hint]
@@ -597,7 +597,7 @@ def _targets_from_column(
             if len(names) != width:
                 raise CockpitError(f"{path}: --label-names gives {len(names)} names for {width} columns of 0/1 labels")
             read_as = f"column {column!r} read as multi-hot 0/1 lists: multilabel, {width} labels"
-            notices.append(("label_format", read_as, {}))
+            notices.append(("label_format", read_as, {"column": column, "read_as": "multilabel"}))
             return np.asarray(values, dtype=np.float32).reshape(len(values), width), names, "multilabel", notices
         raise CockpitError(
             f"{path}: column {column!r} holds lists of {'/'.join(sorted(kinds))}; "

@@ -15,6 +15,7 @@ overriding private methods.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import queue
 import time
@@ -33,6 +34,7 @@ from cockpit.events import (
     CheckpointSaved,
     Command,
     CommandApplied,
+    EndReason,
     EvalProgress,
     EvalResult,
     Event,
@@ -44,9 +46,11 @@ from cockpit.events import (
     PinPredictions,
     PinRows,
     PinsChanged,
+    PredictPins,
     Resume,
     RunEnded,
     RunStarted,
+    RunStatus,
     SaveCheckpoint,
     SaveThresholds,
     SetLearningRate,
@@ -73,8 +77,10 @@ from cockpit.instruments import (
 )
 from cockpit.journal import JOURNAL_NAME, JournalWriteError, JournalWriter
 from cockpit.model import expand_groups
+from cockpit.pin_cadence import PinCadence
 from cockpit.prepare import SAID_ON_RESUME, PreparedRun
 from cockpit.stream import EventStream, Observer
+from cockpit.thresholds import THRESHOLDS_NAME, thresholds_document, write_thresholds
 
 Phase = Literal["at_boundary", "after_backward", "before_optimizer_step", "after_optimizer_step", "at_step_end"]
 
@@ -135,7 +141,7 @@ class Engine:
         self,
         prepared: PreparedRun,
         observers: list[Observer] | None = None,
-        on_nonfinite: str = "pause",
+        on_nonfinite: Literal["pause", "stop"] = "pause",
         *,
         stream: EventStream | None = None,
         hooks: Iterable[StepHooks] = (),
@@ -198,11 +204,12 @@ class Engine:
         self.step = 0
         self.frozen: set[str] = set()
         self._paused = False
-        self._stop_reason: str | None = None
+        self._stop_reason: EndReason | None = None
         self._stop_message = ""
         self.pending: PendingStep | None = None  # the last step's numbers, emitted with the next transfer
-        self._train_seconds_since_pins = 0.0
+        self.pin_cadence = PinCadence(cfg.pin_budget, cfg.pin_every_s)
         self.pin_seconds = 0.0  # what the last pinned prediction cost
+        self._thresholds_kept: dict[str, Any] | None = None  # written beside the model when it is saved
         self._last_eval_step = -1
         self._best_thresholds: dict[str, dict[str, float]] = {}
         self._last_pin_step = -1
@@ -282,7 +289,7 @@ class Engine:
                 journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME)
                 self.config.save(self.run_dir / "config.json")
             except OSError as exc:
-                return RunEnded(step=self.step, reason="error", message=f"{exc}; nothing was trained")
+                return RunEnded(step=self.step, reason=EndReason.ERROR, message=f"{exc}; nothing was trained")
             self.inbox = CommandInbox(self.run_dir)
         try:
             self._announce()
@@ -345,13 +352,13 @@ class Engine:
                 self.emit(Notice(step=self.step, kind=kind, message=message, evidence=evidence))
         if prepared.resume is None:
             head = prepared.loaded.head
-            if head["reinitialised"] and head["reason"]:
+            if head.reinitialised and head.reason:
                 self.emit(
                     Notice(
                         step=0,
                         kind="head_reinitialised",
-                        message=f"classification head re-initialised: {head['reason']}",
-                        evidence=head,
+                        message=f"classification head re-initialised: {head.reason}",
+                        evidence=dataclasses.asdict(head),
                     )
                 )
 
@@ -430,7 +437,7 @@ class Engine:
             numbers.samples_per_s = len(rows) / max(time.perf_counter() - started, 1e-9)
             self._emit_step(numbers, [0.0] * count + [float("nan")] * count)
             self._nonfinite(numbers.loss, numbers.grad_norm)
-            self._train_seconds_since_pins += time.perf_counter() - started
+            self.pin_cadence.trained(time.perf_counter() - started)
             return
         clip_gradients(grads, numbers.grad_norm if is_finite(numbers.grad_norm) else 0.0, self.config.max_grad_norm)
         self.norms.before_update()
@@ -444,7 +451,7 @@ class Engine:
         seconds = time.perf_counter() - started
         numbers.samples_per_s = len(rows) / max(seconds, 1e-9)
         self.pending = numbers
-        self._train_seconds_since_pins += seconds
+        self.pin_cadence.trained(seconds)
 
     def _emit_step(self, numbers: PendingStep, update_values: list[float]) -> None:
         """StepMetrics from a step's numbers and its update sizes (ratios, then weight norms, per group)."""
@@ -481,7 +488,7 @@ class Engine:
         what = "loss" if not math.isfinite(loss) else "gradient norm"
         why = f"non-finite {what} at step {self.step}: update skipped, weights are the last good ones"
         if self.on_nonfinite == "stop":
-            self._stop_reason, self._stop_message = "stopped", why
+            self._stop_reason, self._stop_message = EndReason.STOPPED, why
         else:
             self._set_paused(True, reason=why)
             self._apply_commands()
@@ -493,14 +500,14 @@ class Engine:
             at_epoch_end or (cfg.eval_every and self.step % cfg.eval_every == 0)
         ):
             self._evaluate()
-        if self._pins_due():
+        if self._last_eval_step == self.step or self._pins_due():  # at every eval, and on their cadence
             self._predict_pins()
         if cfg.save_every and self.step % cfg.save_every == 0:
             self._save_checkpoint()
 
     def _pins_due(self) -> bool:
-        """Pinned predictions may take `pin_budget` of the training time, no more."""
-        return self.pin_seconds <= self.config.pin_budget * self._train_seconds_since_pins
+        """About every `pin_every_s` of wall time, if their steady cost fits in `pin_budget` of training."""
+        return self.pin_cadence.due(time.monotonic())
 
     # ------------------------------------------------------------------ commands
 
@@ -554,14 +561,25 @@ class Engine:
                 result = self._change_pins(command)
             elif isinstance(command, SaveThresholds):
                 result = self._save_thresholds()
+            elif isinstance(command, PredictPins):
+                if not self.pin_positions:
+                    raise CockpitError("no pinned examples to predict (pin=ROWS pins some)")
+                self._predict_pins()
+                result = f"predicted the {len(self.pin_positions)} pinned examples at step {self.step}"
             elif isinstance(command, SetPosWeight):
                 self.pos_weight = self._positive_weights(command.value)
         except CockpitError as exc:
             result = f"refused: {exc}"
-        self.emit(CommandApplied(step=self.step, command=command.text, source=source, result=result, id=id))
+        self.emit(
+            CommandApplied(step=self.step, command=command.text, source=source, result=result, id=id, parsed=command)
+        )
 
     def _set_frozen(self, names: list[str], frozen: bool) -> str:
-        """Flip requires_grad and drop grads; the optimizer keeps the state for later."""
+        """Flip requires_grad and drop grads; the optimizer keeps the state for later.
+
+        Returns what it did in words ("froze embeddings, layer.0"), which the cockpit shows.
+        """
+        changed = [g for g in self.group_names if g in names and (g in self.frozen) != frozen]
         target = (self.frozen | set(names)) if frozen else (self.frozen - set(names))
         if len(target) == len(self.group_names):
             raise CockpitError("at least one layer group must stay trainable")
@@ -572,13 +590,18 @@ class Engine:
                     param.grad = None
         self.frozen = target
         self.norms.refresh()
-        return "ok"
+        verb = "froze" if frozen else "unfroze"
+        unchanged = [g for g in self.group_names if g in names and g not in changed]
+        said = f"{verb} {', '.join(changed)}" if changed else f"nothing to {'freeze' if frozen else 'unfreeze'}"
+        if unchanged:
+            said += f" ({', '.join(unchanged)} already {'frozen' if frozen else 'trainable'})"
+        return said
 
     def _set_paused(self, paused: bool, reason: str) -> None:
         if paused == self._paused:
             return
         self._paused = paused
-        self.emit(StateChanged(step=self.step, state="paused" if paused else "running", reason=reason))
+        self.emit(StateChanged(step=self.step, state=RunStatus.PAUSED if paused else RunStatus.RUNNING, reason=reason))
 
     def _change_pins(self, command: PinRows | UnpinRows) -> str:
         from cockpit.data import positions_of_rows
@@ -600,12 +623,20 @@ class Engine:
         ]
 
     def _save_thresholds(self) -> str:
-        """Put the best thresholds of the latest evaluation into the config the model is saved with."""
-        if not self._best_thresholds:
+        """Keep the latest evaluation's best thresholds; they are written as model/thresholds.json.
+
+        `pipeline()` ignores anything cockpit-specific in config.json, so they go in a file of
+        their own beside the model, with the eval they came from (README shows how to apply them).
+        """
+        if not self._best_thresholds or self.prepared.evaluation is None:
             raise CockpitError("no multilabel evaluation yet: thresholds come from the eval split")
-        chosen = {name: t["threshold"] for name, t in self._best_thresholds.items()}
-        self.model.config.cockpit_thresholds = chosen
-        return "saved in the model config as cockpit_thresholds: " + ", ".join(f"{n} {t:g}" for n, t in chosen.items())
+        rows = len(self.prepared.evaluation)
+        self._thresholds_kept = thresholds_document(self._best_thresholds, self._last_eval_step, rows)
+        return (
+            f"thresholds from the eval at step {self._last_eval_step} ({rows} rows) will be saved as "
+            f"model/{THRESHOLDS_NAME}: "
+            + ", ".join(f"{n} {t['threshold']:g}" for n, t in self._best_thresholds.items())
+        )
 
     # ------------------------------------------------------------------ predictions
 
@@ -625,7 +656,7 @@ class Engine:
             self.model, self.encode, texts, train.targets[self.pin_positions], self.task, autocast=self.autocast
         )
         self.pin_seconds = time.perf_counter() - started
-        self._train_seconds_since_pins = 0.0
+        self.pin_cadence.predicted(self.pin_seconds, time.monotonic())
         self._last_pin_step = self.step
         self.emit(
             PinPredictions(
@@ -697,11 +728,13 @@ class Engine:
         target = self.run_dir / "model"
         self.model.save_pretrained(target, safe_serialization=True)
         self.tokenizer.save_pretrained(target)
+        if self._thresholds_kept is not None:
+            write_thresholds(target, self._thresholds_kept)
         return str(target)
 
     def _finish(self) -> RunEnded:
-        reason = self._stop_reason or "finished"
-        if reason == "finished":
+        reason = self._stop_reason or EndReason.FINISHED
+        if reason == EndReason.FINISHED:
             self._evaluate()
         if self._last_pin_step != self.step:
             self._predict_pins()
@@ -734,4 +767,4 @@ class Engine:
         saved = str(latest) if latest else None
         if "last good checkpoint" not in message:
             message += f"; last good checkpoint: {saved or 'none'}"
-        return RunEnded(step=self.step, reason="error", checkpoint=saved, message=message)
+        return RunEnded(step=self.step, reason=EndReason.ERROR, checkpoint=saved, message=message)

@@ -13,7 +13,39 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+# ---------------------------------------------------------------------------------------------
+# The fixed vocabularies. StrEnums: written to the journal as their plain string values, equal to
+# those strings, and a typo (`EndReason.FINSHED`) fails at once instead of never matching.
+# ---------------------------------------------------------------------------------------------
+
+
+class Task(StrEnum):
+    BINARY = "binary"  # one label per row, two labels
+    MULTICLASS = "multiclass"  # one label per row
+    MULTILABEL = "multilabel"  # any number of labels per row
+
+
+class RunStatus(StrEnum):
+    """What `StateChanged` reports; the end of a run is `RunEnded` with an `EndReason`."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+
+
+class EndReason(StrEnum):
+    FINISHED = "finished"  # every step trained
+    STOPPED = "stopped"  # a stop command, or a non-finite loss in a headless run
+    INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM, SIGHUP
+    ERROR = "error"  # an exception; `RunEnded.message` says which and where
+
+
+class Severity(StrEnum):
+    WARNING = "warning"  # the run goes on, and is probably wasting its time
+    ERROR = "error"  # the run cannot give a useful model as it is
+
 
 # ---------------------------------------------------------------------------------------------
 # Events (engine -> observers)
@@ -43,12 +75,33 @@ class PinnedExample:
 
 
 @dataclass
+class HeadFit:
+    """How the classification head fits the data's labels, as the model loader found it."""
+
+    outputs: int | None  # rows of the head's last linear layer: what the model emits per text
+    labels: int  # labels in the data
+    problem_type: str | None  # the model config's: single_label_classification / multi_label_classification
+    checkpoint_outputs: int | None = None  # outputs of the checkpoint's own head, if it had one
+    reinitialised: bool = False
+    reinitialised_params: list[str] = field(default_factory=list)
+    reason: str = ""  # why it was re-initialised, in words ("" when it was not, or needed no reason)
+    group: str = "head"  # the layer group that holds it (model.py always names it so)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HeadFit:
+        """From the journal (older journals lack some keys; unknown keys are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        known = {k: v for k, v in data.items() if k in names}
+        return cls(**{"outputs": None, "labels": 0, "problem_type": None, **known})
+
+
+@dataclass
 class RunStarted(Event):
     """Written once before step 1 (and again on resume): what is trained on what."""
 
     type: ClassVar[str] = "run"
     model: str
-    task: str  # "binary" | "multiclass" | "multilabel"
+    task: Task
     labels: list[str]
     layers: list[str]
     layer_params: dict[str, int]
@@ -62,8 +115,13 @@ class RunStarted(Event):
     eval_rows: int
     constant_loss: float  # loss of always predicting the training label frequencies
     frozen: list[str]
-    head: dict[str, Any]  # output count, problem type, whether it was re-initialised and why
+    head: HeadFit
     resumed_from: int | None = None
+
+    def __post_init__(self) -> None:
+        self.task = Task(self.task)
+        if isinstance(self.head, dict):  # read from a journal
+            self.head = HeadFit.from_dict(self.head)
 
 
 @dataclass
@@ -136,6 +194,21 @@ class CommandApplied(Event):
     source: str  # who sent it, free text: "ui", "schedule", "signal", "attach pid 123", "send", ...
     result: str = ""  # "ok", or "refused: why", or what it did
     id: str = ""  # the inbox's id for the command, so that a sender can wait for this event
+    # The command as an object: the engine hands over the one it applied; read from a journal, the
+    # text is parsed once here. None when the text is no command (a refused inbox item). Not journaled.
+    parsed: Command | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.parsed is None:
+            try:
+                self.parsed = parse_command(self.command)
+            except CommandSyntaxError:
+                pass
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        del data["parsed"]
+        return data
 
 
 @dataclass
@@ -176,11 +249,14 @@ class Alarm(Event):
 
     type: ClassVar[str] = "alarm"
     kind: str
-    severity: str  # "warning" | "error"
+    severity: Severity
     message: str
     advice: str
     evidence: dict[str, Any] = field(default_factory=dict)
     active: bool = True
+
+    def __post_init__(self) -> None:
+        self.severity = Severity(self.severity)
 
 
 @dataclass
@@ -188,8 +264,11 @@ class StateChanged(Event):
     """The run's state as the status panel shows it."""
 
     type: ClassVar[str] = "state"
-    state: str  # "running" | "paused"
-    reason: str = ""
+    state: RunStatus
+    reason: str = ""  # the command's source, or why the engine paused itself
+
+    def __post_init__(self) -> None:
+        self.state = RunStatus(self.state)
 
 
 @dataclass
@@ -201,10 +280,13 @@ class CheckpointSaved(Event):
 @dataclass
 class RunEnded(Event):
     type: ClassVar[str] = "end"
-    reason: str  # "finished" | "stopped" | "interrupted" | "error"
+    reason: EndReason
     model_dir: str | None = None
     checkpoint: str | None = None
     message: str = ""
+
+    def __post_init__(self) -> None:
+        self.reason = EndReason(self.reason)
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -218,11 +300,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CommandApplied,
         Notice,
         PinsChanged,
-        LoadingStage,
         Alarm,
         StateChanged,
         CheckpointSaved,
         RunEnded,
+        LoadingStage,
     )
 }
 
@@ -310,13 +392,22 @@ class SaveCheckpoint(Command):
 
 @dataclass(frozen=True)
 class Stop(Command):
-    """Finish the current step, save a checkpoint and end with `reason` ("stopped"/"interrupted")."""
+    """Finish the current step, save a checkpoint and end with `reason`.
 
-    reason: str = "stopped"
+    `interrupted` is what a signal asks for (exit status 130); a user's `stop` is `stopped`.
+    """
+
+    reason: Literal[EndReason.STOPPED, EndReason.INTERRUPTED] = EndReason.STOPPED
+
+    def __post_init__(self) -> None:
+        if self.reason not in (EndReason.STOPPED, EndReason.INTERRUPTED):
+            raise CommandSyntaxError(f"a stop ends the run as stopped or interrupted, not {self.reason!r}")
+        reason = EndReason(self.reason)
+        object.__setattr__(self, "reason", reason)
 
     @property
     def text(self) -> str:
-        return "stop" if self.reason == "stopped" else f"stop={self.reason}"
+        return "stop" if self.reason == EndReason.STOPPED else f"stop={self.reason}"
 
 
 @dataclass(frozen=True)
@@ -344,6 +435,15 @@ class SaveThresholds(Command):
     @property
     def text(self) -> str:
         return "thresholds=save"
+
+
+@dataclass(frozen=True)
+class PredictPins(Command):
+    """Predict the pinned examples at the next step boundary, whatever their cadence says."""
+
+    @property
+    def text(self) -> str:
+        return "predict"
 
 
 @dataclass(frozen=True)
@@ -380,7 +480,7 @@ def pos_weight_spec(value: str) -> str:
 
 COMMAND_FORMS = (
     "freeze=GROUPS, unfreeze=GROUPS, lr=FLOAT, pause, resume, save, stop, pin=ROWS, unpin=ROWS, thresholds=save, "
-    "pos_weight=auto|off|FLOAT"
+    "predict, pos_weight=auto|off|FLOAT"
 )
 
 
@@ -420,11 +520,16 @@ def parse_command(text: str) -> Command:
         return SaveThresholds()
     if name == "pos_weight":
         return SetPosWeight(pos_weight_spec(value))
-    simple: dict[str, Command] = {"pause": Pause(), "resume": Resume(), "save": SaveCheckpoint()}
+    simple: dict[str, Command] = {
+        "pause": Pause(),
+        "resume": Resume(),
+        "save": SaveCheckpoint(),
+        "predict": PredictPins(),
+    }
     if name in simple and not value:
         return simple[name]
-    if name == "stop":
-        return Stop(value or "stopped")
+    if name == "stop" and value in ("", EndReason.INTERRUPTED):
+        return Stop(EndReason(value or EndReason.STOPPED))
     raise CommandSyntaxError(f"unknown command {text!r}; known: {COMMAND_FORMS}")
 
 

@@ -23,6 +23,7 @@ from cockpit.engine import Engine
 from cockpit.events import (
     Alarm,
     Command,
+    EndReason,
     EvalProgress,
     EvalResult,
     Event,
@@ -36,7 +37,7 @@ from cockpit.journal import JOURNAL_NAME, read_journal
 from cockpit.judgements import LossTracker
 from cockpit.prepare import PreparedRun
 
-EXIT_CODES = {"finished": 0, "stopped": 0, "interrupted": 130, "error": 1}
+EXIT_CODES = {EndReason.FINISHED: 0, EndReason.STOPPED: 0, EndReason.INTERRUPTED: 130, EndReason.ERROR: 1}
 
 
 class EngineThread:
@@ -64,7 +65,7 @@ class EngineThread:
         self._started.wait()
         self.thread.join()
 
-    def stop_and_wait(self, reason: str = "interrupted") -> RunEnded | None:
+    def stop_and_wait(self, reason: EndReason = EndReason.INTERRUPTED) -> RunEnded | None:
         if self.thread.is_alive():
             self.engine.submit(Stop(reason), "signal")
             self.thread.join()
@@ -116,7 +117,7 @@ class SignalGuard:
 
     def _watch(self) -> None:
         self._requested.wait()
-        self.engine.submit(Stop("interrupted"), "signal")
+        self.engine.submit(Stop(EndReason.INTERRUPTED), "signal")
         _say(
             f"\ncockpit: {self.signal_name}: finishing this step, saving a checkpoint (Ctrl-C again to quit at once)\n"
         )
@@ -220,9 +221,9 @@ def _print_outcome(ended: RunEnded | None, prepared: PreparedRun) -> int:
             f"checkpoint: {ended.checkpoint}  (continue with: cockpit train --resume {prepared.run_dir})",
             file=sys.stderr,
         )
-    if ended.reason == "error":
+    if ended.reason == EndReason.ERROR:
         print(f"cockpit: training failed: {ended.message}", file=sys.stderr)
-    return 1 if ended.reason == "stopped" and ended.message else EXIT_CODES.get(ended.reason, 1)
+    return 1 if ended.reason == EndReason.STOPPED and ended.message else EXIT_CODES.get(ended.reason, 1)
 
 
 def run_headless(prepared: PreparedRun) -> int:
@@ -239,6 +240,14 @@ def run_headless(prepared: PreparedRun) -> int:
     engine.stream.producers.append(Diagnostics())
     SignalGuard(engine).install()
     return _print_outcome(engine.run(), prepared)
+
+
+def engine_for_app(prepared: PreparedRun, put: Callable[[Event], None]) -> Engine:
+    """The engine as the cockpit runs it: a non-finite loss pauses; its events (and alarms) go to `put`."""
+    engine = Engine(prepared, on_nonfinite="pause")
+    engine.stream.observers.append(put)
+    engine.stream.producers.append(Diagnostics())
+    return engine
 
 
 class TrainingExamples(Sequence):
@@ -274,9 +283,7 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
     if prepared.resume is not None and journal.exists():  # the whole history, not only what follows
         for event in read_journal(journal):
             events.put(event)
-    engine = Engine(prepared, on_nonfinite="pause")
-    engine.stream.observers.append(events.put)
-    engine.stream.producers.append(Diagnostics())
+    engine = engine_for_app(prepared, events.put)
     runner = EngineThread(engine)
     examples = TrainingExamples(prepared.train, ExampleRow)
     app = CockpitApp(events, runner, examples=examples, theme_name=theme, run_label=str(prepared.run_dir))
@@ -285,5 +292,5 @@ def run_with_app(prepared: PreparedRun, theme: str) -> int:
     try:
         app.run()
     finally:
-        ended = runner.stop_and_wait("interrupted")
+        ended = runner.stop_and_wait(EndReason.INTERRUPTED)
     return _print_outcome(ended, prepared)

@@ -21,6 +21,9 @@ from torch import nn
 
 from cockpit.config import DEFAULT_MODEL
 from cockpit.errors import CockpitError
+from cockpit.events import HeadFit
+
+HEAD_GROUP = "head"  # the layer group of everything outside the encoder: the classification head
 
 PROBLEM_TYPES = {
     "binary": "single_label_classification",
@@ -52,7 +55,7 @@ class LoadedModel:
     model: nn.Module
     tokenizer: Any
     groups: list[LayerGroup]
-    head: dict[str, Any]  # what RunStarted.head reports
+    head: HeadFit  # what RunStarted.head reports
     source: str
 
 
@@ -231,7 +234,7 @@ def describe_head(
     checkpoint_outputs: int | None,
     reinitialised: list[str],
     head_names: list[str],
-) -> dict[str, Any]:
+) -> HeadFit:
     """The facts the head/label alarm and the summary need, before step 1."""
     outputs = _output_count(model)
     fresh = [n for n in reinitialised if n in head_names]
@@ -241,15 +244,16 @@ def describe_head(
         reason = "the checkpoint has no classification head for this task"
     else:
         reason = ""
-    return {
-        "outputs": outputs,
-        "labels": num_labels,
-        "problem_type": getattr(model.config, "problem_type", None) or problem_type,
-        "checkpoint_outputs": checkpoint_outputs,
-        "reinitialised": bool(fresh),
-        "reinitialised_params": fresh,
-        "reason": reason,
-    }
+    return HeadFit(
+        outputs=outputs,
+        labels=num_labels,
+        problem_type=getattr(model.config, "problem_type", None) or problem_type,
+        checkpoint_outputs=checkpoint_outputs,
+        reinitialised=bool(fresh),
+        reinitialised_params=fresh,
+        reason=reason,
+        group=HEAD_GROUP,
+    )
 
 
 def layer_groups(model: nn.Module) -> list[LayerGroup]:
@@ -289,7 +293,7 @@ def layer_groups(model: nn.Module) -> list[LayerGroup]:
         groups.append(LayerGroup("body", leftovers))
     if pooler:
         groups.append(LayerGroup("pooler", pooler))
-    groups.append(LayerGroup("head", head))
+    groups.append(LayerGroup(HEAD_GROUP, head))
     return groups
 
 
@@ -301,7 +305,7 @@ def expand_groups(spec: str, names: list[str], flag: str = "--freeze") -> list[s
     of the layers, 1.0 everything but the head). Name `head` explicitly to freeze it.
     """
     spec = spec.strip()
-    body = [n for n in names if n != "head"]
+    body = [n for n in names if n != HEAD_GROUP]
     layers = [n for n in names if n.startswith("layer.")]
     if spec in ("", "none"):
         return []

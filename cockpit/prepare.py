@@ -10,6 +10,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,13 +68,20 @@ def run_dir_for(config: RunConfig) -> Path:
     return path
 
 
-def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
-    """Load and check everything; nothing is trained or written except the run directory."""
+def prepare(
+    config: RunConfig, resume_dir: Path | None = None, on_stage: Callable[[str, str], None] | None = None
+) -> PreparedRun:
+    """Load and check everything; nothing is trained or written except the run directory.
+
+    `on_stage(stage, detail)` hears what is being done, for the cockpit's loading screen.
+    """
+    stage = on_stage or (lambda _stage, _detail: None)
     config.validate()
     run_dir = resume_dir if resume_dir is not None else run_dir_for(config)
     if resume_dir is None:
         check_new_run_dir(run_dir)
     data_path = Path(config.data)
+    stage("reading data", str(data_path))
     full = load_labeled_texts(data_path, config.text_column, config.label_columns, config.label_names)
     notices = list(full.notices)
     check_enough_rows(full)
@@ -115,6 +123,7 @@ def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
     from transformers import set_seed
 
     set_seed(config.seed)  # the new head's initial weights and dropout follow --seed
+    stage("loading model", f"{model_source} for {len(train)} training rows, {len(train.label_names)} labels")
     if resume is None:
         loaded = load_model(model_source, train.task, train.label_names, config.trust_remote_code)
     else:
@@ -129,6 +138,7 @@ def prepare(config: RunConfig, resume_dir: Path | None = None) -> PreparedRun:
             expand_groups(group, names, flag=f"--at {entry}")
 
     tokenizer = loaded.tokenizer
+    stage("tokenizing", f"{len(train)} rows")
     limit = token_limit(tokenizer, config.max_length)
     lengths, sampled = _summary_token_lengths(train, tokenizer, config.seed)
     summary = summary_lines(train, evaluation, lengths, limit, sampled=sampled)

@@ -134,7 +134,7 @@ async def test_attach_from_another_process_freezes_exactly(live_run: Path) -> No
         await pilot.press("d")  # detach: the app closes, the run goes on
     assert app.detached
     freeze = next(c for c in commands_in(live_run) if c.command == "freeze=layer.0")
-    assert freeze.source.startswith(f"attach pid {os.getpid()}") and freeze.id and freeze.result == "ok"
+    assert freeze.source.startswith(f"attach pid {os.getpid()}") and freeze.id and freeze.result == "froze layer.0"
     wait_for_more_steps(live_run)
     after = [e for e in read_journal(live_run / "journal.jsonl") if isinstance(e, StepMetrics) and e.step > freeze.step]
     assert after and all(e.layers["layer.0"].frozen and e.layers["layer.0"].update_ratio == 0.0 for e in after)

@@ -268,7 +268,14 @@ def fresh_head_at_inference(engine: Engine) -> None:
 def test_low_training_loss_with_wrong_pinned_predictions(tiny_model: Path, tmp_path: Path) -> None:
     data = write_colors(tmp_path / "colors.parquet")
     events = train(
-        data, tmp_path / "run", tiny_model, tweak=fresh_head_at_inference, epochs=40, lr=3e-3, pin_budget=1.0
+        data,
+        tmp_path / "run",
+        tiny_model,
+        tweak=fresh_head_at_inference,
+        epochs=40,
+        lr=3e-3,
+        pin_budget=1.0,
+        pin_every_s=0,
     )  # pins after every step: the test does not depend on timing
     alarm = one(events, "predictions_disagree")
     run = events[0]

@@ -191,7 +191,7 @@ def test_gpt2_gets_a_pad_token_and_a_two_class_head(tiny_gpt2: Path, tmp_path: P
     assert ended.reason == "finished"
     assert engine.tokenizer.pad_token is not None and engine.model.config.pad_token_id is not None
     start = read_journal(tmp_path / "run" / "journal.jsonl")[0]
-    assert start.task == "binary" and start.head["outputs"] == 2
+    assert start.task == "binary" and start.head.outputs == 2
     assert start.layers == ["embeddings", "layer.0", "layer.1", "head"]
 
 
@@ -229,8 +229,8 @@ def test_a_head_that_does_not_fit_is_reinitialised_and_reported(
     ]  # "num_labels=15 ... id2label map of length 3": the notice says it
     events = read_journal(tmp_path / "run" / "journal.jsonl")
     head = events[0].head
-    assert head["checkpoint_outputs"] == checkpoint_labels and head["outputs"] == labels and head["reinitialised"]
-    assert head["problem_type"] != "regression"
+    assert head.checkpoint_outputs == checkpoint_labels and head.outputs == labels and head.reinitialised
+    assert head.problem_type != "regression"
     notice = next(e for e in events if e.type == "notice" and e.kind == "head_reinitialised")
     assert f"{checkpoint_labels} outputs" in notice.message and f"{labels} labels" in notice.message
     assert engine.model.config.num_labels == labels
@@ -292,8 +292,8 @@ def test_headless_cli_trains_and_prints_progress(
     assert isinstance(ended, RunEnded) and ended.reason == "finished"
 
 
-def test_thresholds_command_saves_best_thresholds_into_the_model_config(tiny_model: Path, tmp_path: Path) -> None:
-    import json
+def test_thresholds_command_saves_best_thresholds_beside_the_model(tiny_model: Path, tmp_path: Path) -> None:
+    from cockpit.thresholds import load_thresholds
 
     _, ended = run_engine(
         DEI,
@@ -305,8 +305,8 @@ def test_thresholds_command_saves_best_thresholds_into_the_model_config(tiny_mod
     )
     commands = [e for e in read_journal(tmp_path / "run" / "journal.jsonl") if e.type == "command"]
     assert commands[0].result.startswith("refused: no multilabel evaluation yet")
-    assert commands[1].result.startswith("saved in the model config")
-    saved = json.loads((Path(ended.model_dir) / "config.json").read_text())["cockpit_thresholds"]
+    assert commands[1].result.startswith("thresholds from the eval at step 2 (")
+    saved = load_thresholds(ended.model_dir)  # model/thresholds.json, where a user of the model finds them
     evaluation = [e for e in read_journal(tmp_path / "run" / "journal.jsonl") if e.type == "eval" and e.step == 2][0]
     assert saved == {name: t["threshold"] for name, t in evaluation.thresholds.items()}
 

@@ -55,7 +55,7 @@ def test_a_run_trains_with_the_weights_and_the_command_changes_them(tiny_model: 
     [applied] = [e for e in events if isinstance(e, CommandApplied)]
     assert (applied.command, applied.result) == ("pos_weight=off", "ok")
     weighted = tiny_engine(data, tmp_path / "again", tiny_model, pos_weight="auto").pos_weight
-    assert weighted is not None and torch.allclose(weighted, positive_weights(engine.targets, "auto"))
+    assert weighted is not None and torch.allclose(weighted, positive_weights(engine.prepared.train.targets, "auto"))
 
 
 def test_single_label_data_has_no_positives_to_weigh(tiny_model: Path, tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Replay: the journal reader feeds the cockpit exactly what a live run fed it.
 
 The snapshot tests replay tests/ui_fixtures/journal.jsonl (made by make_journal.py there) at
-160x48 and 80x24; update them with `pytest tests/test_replay_ui.py --snapshot-update` after a
+80x24, 100x30, 120x40, 160x48 and 200x60; update them with `pytest tests/test_replay_ui.py --snapshot-update` after a
 deliberate change of layout, and look at the new SVGs before committing them.
 """
 
@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 from ui_fixtures.harness import FIXTURE, FakeControl, cell_text, plain, run_async, running_app
@@ -35,16 +36,56 @@ async def caught_up(pilot: Pilot) -> None:
     await pilot.pause()
 
 
-def test_replay_snapshot_wide(snap_compare) -> None:
-    assert snap_compare(replay_app(), terminal_size=(160, 48), run_before=caught_up)
+# the terminal sizes people have: a laptop's default, a split tmux pane, a wide monitor
+SIZES = [(80, 24), (100, 30), (120, 40), (160, 48), (200, 60)]
 
 
-def test_replay_snapshot_compact(snap_compare) -> None:
-    assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=caught_up)
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_replay_snapshot(snap_compare, size: tuple[int, int]) -> None:
+    assert snap_compare(replay_app(), terminal_size=size, run_before=caught_up)
 
 
 def test_replay_snapshot_compact_pinned(snap_compare) -> None:
-    assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=caught_up, press=["2"])
+    assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=caught_up, press=["3"])
+
+
+def test_replay_snapshot_without_colour(snap_compare, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_COLOR: chart series apart by marker, wrong predictions bold with a reversed ✗."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(replay_app(), terminal_size=(100, 30), run_before=caught_up)
+
+
+def test_help_snapshot(snap_compare) -> None:
+    assert snap_compare(replay_app(), terminal_size=(100, 30), run_before=caught_up, press=["question_mark"])
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@run_async
+async def test_every_column_of_every_panel_fits(size: tuple[int, int]) -> None:
+    """No panel cuts a column: tables fit their width (or scroll with the label column fixed),
+    the eval table does not wrap, and label names get the width there is."""
+    app = replay_app()
+    async with app.run_test(size=size) as pilot:
+        await caught_up(pilot)
+        views = ["layers", "eval", "pins"] if app.compact else [None]
+        for view in views:
+            if view is not None:
+                app.action_show_view(view)
+                await pilot.pause()
+            layers = app.query_one("#layers", DataTable)
+            if layers.display:
+                assert layers.virtual_size.width <= layers.scrollable_content_region.width, size
+            body = app.query_one("#eval-body", Static)
+            if body.display and body.content_region.width:
+                width = body.content_region.width
+                assert all(len(line) <= width for line in plain(body).splitlines()), size
+            matrix = app.query_one("#pins-matrix", DataTable)
+            if matrix.display:
+                fits = matrix.virtual_size.width <= matrix.scrollable_content_region.width
+                assert fits or matrix.fixed_columns == 1, size
+                labels = [cell_text(matrix, f"label{k}", "label") for k in range(15)]
+                if matrix.scrollable_content_region.width >= 100:  # room to spare: names are whole
+                    assert "sexual_orientation" in labels, size
 
 
 def _drain(events: queue.SimpleQueue[Event]) -> list[Event]:

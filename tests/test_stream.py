@@ -92,6 +92,8 @@ def plain(value: Any) -> Any:
     """A state as comparable data: NaN equal to NaN, tuples as lists, objects as their fields."""
     if isinstance(value, float) and math.isnan(value):
         return "nan"
+    if isinstance(value, str | int | float | None):  # StrEnums as their strings
+        return str(value) if isinstance(value, str) else value
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, deque)):

@@ -57,6 +57,7 @@ from cockpit.ui.quit_dialog import QuitDialog
 from cockpit.ui.run_state import RunState
 from cockpit.ui.series import History, sparkline
 from cockpit.ui.themes import THEMES_DIR, load_themes
+from cockpit.ui.thresholds_dialog import ThresholdsDialog
 
 if TYPE_CHECKING:
     from cockpit.engine import Engine
@@ -99,17 +100,17 @@ async def test_panels_show_the_runs_labels_layers_and_pins() -> None:
         assert [str(c.label) for c in matrix.columns.values()] == ["label", "#17", "#42", "#103"]
         assert [cell_text(matrix, f"label{k}", "label") for k in range(15)][:3] == ["race", "gender", "age"]
         # seed 000 at a glance: target 1 predicted .34 is wrong, and says so without colour
-        assert cell_text(matrix, "label0", "pin0").startswith("1 .34 ✗")
-        assert cell_text(matrix, "label2", "pin1").startswith("0 .28 ✓")
+        assert cell_text(matrix, "label0", "pin0").startswith("1 .33 ✗")
+        assert cell_text(matrix, "label2", "pin1").startswith("0 .29 ✓")
 
         texts = plain(app.query_one("#pins-texts", Static))
         assert "#17 ✗ 10/15" in texts and "captioned videos" in texts and "#103" in texts
         summary = plain(app.query_one("#pins-summary", Static))
-        assert "pinned loss 0.508" in summary and "predictions lag the loss" in summary
+        assert "pinned loss 0.512" in summary and "predictions lag the loss" in summary  # the alarm's verdict
 
         evaluation = plain(app.query_one("#eval-body", Static))
         assert "accuracy   0.1167" in evaluation and "majority baseline 0.0500" in evaluation
-        assert "best thr: F1 (at 0.5)" in evaluation and "representation  " in evaluation
+        assert "thr   F1 (@0.5)" in evaluation and "representation  " in evaluation
 
         log = plain(app.query_one("#log-body", Static))
         assert log.index("run finished") < log.index("WARNING") < log.index("freeze=embeddings")
@@ -124,8 +125,10 @@ async def test_panels_show_the_runs_labels_layers_and_pins() -> None:
 async def test_compact_layout_shows_one_panel_at_a_time() -> None:
     async with running_app(fixture_events(), size=COMPACT) as (app, pilot):
         assert app.compact and app.query_one("#views").display
-        assert app.query_one("#loss-panel").display and not app.query_one("#pins").display
-        await pilot.press("2")
+        # view 1 (the default) stacks loss above pins: the gap between them on one screen
+        assert app.view == "split" and app.query_one("#loss-panel").display and app.query_one("#pins").display
+        assert not app.query_one("#layers").display
+        await pilot.press("3")
         await pilot.pause()
         assert app.query_one("#pins").display and not app.query_one("#loss-panel").display
         await pilot.press("l")
@@ -153,7 +156,7 @@ async def test_space_toggles_freeze_of_the_highlighted_layer() -> None:
         await pilot.press("l", "down", "space")
         await pilot.pause()
         assert control.commands == [Freeze(("layer.0",))]
-        assert cell_text(app.query_one(LayersTable), "layer.0", "state") == "… freeze"
+        assert cell_text(app.query_one(LayersTable), "layer.0", "state") == "…freeze"
         await pilot.press("space")  # changed my mind before the engine confirmed
         await pilot.pause()
         assert control.commands[-1] == Unfreeze(("layer.0",))
@@ -164,15 +167,21 @@ async def test_space_toggles_freeze_of_the_highlighted_layer() -> None:
 
 
 @run_async
-async def test_f_freezes_every_group_below_the_highlighted_one() -> None:
+async def test_f_freezes_the_highlighted_group_and_every_group_below_it() -> None:
     control = FakeControl()
     async with running_app(live_events(), control) as (app, pilot):
         await pilot.press("l", "down", "down", "down", "f")
         await pilot.pause()
-        assert control.commands == [Freeze(("embeddings", "layer.0", "layer.1"))]
-        await pilot.press("home", "ctrl+home", "f")  # nothing below the first group
+        assert control.commands == [Freeze(("embeddings", "layer.0", "layer.1", "layer.2"))]
+        assert "freezing 4 layer groups at the next step" in notifications(app)[-1]
+        # the trainer's answer names the groups it hit
+        app.events.put(CommandApplied(step=58, command="freeze=embeddings,layer.0,layer.1,layer.2", source="ui"))
+        app.catch_up()
         await pilot.pause()
-        assert len(control.commands) == 1
+        assert notifications(app)[-1] == "step 58: froze embeddings, layer.0, layer.1, layer.2"
+        await pilot.press("down", "down", "f")  # the head too: nothing would be left to train
+        await pilot.pause()
+        assert len(control.commands) == 1 and "must stay trainable" in notifications(app)[-1]
 
 
 @run_async
@@ -181,9 +190,12 @@ async def test_pause_resume_and_save() -> None:
     async with running_app(live_events(), control) as (app, pilot):
         await pilot.press("p")
         assert control.commands == [Pause()]
+        status = str(app.query_one("#status").render())
+        assert "running" in status and "pausing after this step" in status  # at once, before the step ends
         app.events.put(StateChanged(step=58, state="paused", reason="ui"))
         app.catch_up()
-        assert "paused" in str(app.query_one("#status").render())
+        status = str(app.query_one("#status").render())
+        assert "paused" in status and "pausing after" not in status
         await pilot.press("p", "s")
         assert control.commands == [Pause(), Resume(), SaveCheckpoint()]
 
@@ -225,8 +237,21 @@ async def test_t_keeps_the_best_thresholds_once_an_eval_found_them() -> None:
         app.catch_up()
         assert app.check_action("save_thresholds", ())
         await pilot.press("t")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ThresholdsDialog) and control.commands == []  # asks first
+        table = str(dialog.query_one("#thresholds-table", Static).content)
+        assert "race" in table and "0.20" in table
+        text = " ".join(str(label.content) for label in dialog.query(Label))
+        assert "step 60 on 60 eval rows" in text and "only 60 eval rows" in text  # noisy: said so
+        assert "model/thresholds.json" in text
+        await pilot.press("n")
+        await pilot.pause()
+        assert control.commands == []
+        await pilot.press("t", "y")
+        await pilot.pause()
         assert control.commands == [SaveThresholds()]
-        assert "t: keep these thresholds" in plain(app.query_one("#eval-body", Static))
+        assert "t: save these thresholds" in plain(app.query_one("#eval-body", Static))
 
 
 def test_parse_learning_rate() -> None:
@@ -425,7 +450,7 @@ def test_alarm_clears_and_command_echo_confirms_freeze() -> None:
     assert list(state.active_alarms) == ["predictions_disagree"]  # raised by the real rule at step 40
     state.request_freeze(["layer.1"], True)
     assert state.layers["layer.1"].requested_frozen is True
-    state.apply(CommandApplied(step=60, command="freeze=layer.1", source="ui", result="ok"))
+    state.apply(CommandApplied(step=60, command="freeze=layer.1", source="ui", result="froze layer.1"))
     assert state.layers["layer.1"].frozen and state.layers["layer.1"].requested_frozen is None
     # the numbers of the last step were measured while it trained: not shown beside "frozen"
     assert state.layers["layer.1"].grad_norm is None and state.layers["layer.1"].update_ratio is None
@@ -520,7 +545,7 @@ async def test_real_engine_space_freezes_a_layer(tiny_model: Path, multilabel_fi
         engine.submit(Stop(), "test")  # only matters if an assertion failed mid-run
     journal = read_journal(tmp_path / "run" / "journal.jsonl")
     commands = [(e.command, e.source, e.result) for e in journal if isinstance(e, CommandApplied)]
-    assert (f"freeze={target}", "ui", "ok") in commands and ("resume", "ui", "ok") in commands
+    assert (f"freeze={target}", "ui", f"froze {target}") in commands and ("resume", "ui", "ok") in commands
     steps = [e for e in journal if isinstance(e, StepMetrics)]
     assert len(steps) == 3
     assert all(s.layers[target].frozen and s.layers[target].update_ratio == 0.0 for s in steps)

@@ -15,15 +15,14 @@ from typing import Any, Protocol
 from cockpit.events import (
     Alarm,
     CommandApplied,
-    CommandSyntaxError,
     EvalResult,
     Event,
+    HeadFit,
     PinnedExample,
     PinsChanged,
     RunStarted,
     SetLearningRate,
     StepMetrics,
-    parse_command,
 )
 from cockpit.judgements import LOSS_WINDOW, LossTracker
 
@@ -85,17 +84,14 @@ class RunContext:
     eval_metric: float | None = None  # the latest evaluation's headline metric (accuracy or micro-F1)
     best_eval_metric: float | None = None
     eval_good: bool = False  # the latest evaluation is good and holding (see `_judge_eval`)
+    eval_levelled: bool = False  # ...and no longer climbing: within EVAL_HOLD of the evaluation before
 
     def observe(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.start(event)
         elif isinstance(event, CommandApplied) and event.result in ("", "ok"):
-            try:
-                command = parse_command(event.command)
-            except CommandSyntaxError:
-                return
-            if isinstance(command, SetLearningRate):
-                self.peak_lr = command.lr
+            if isinstance(event.parsed, SetLearningRate):
+                self.peak_lr = event.parsed.lr
         elif isinstance(event, EvalResult):
             self._judge_eval(event)
         elif isinstance(event, PinsChanged):  # pin=/unpin= commands: later PinPredictions rows follow the new list
@@ -118,7 +114,7 @@ class RunContext:
         self.peak_lr = float(run.config["lr"]) if finite(run.config.get("lr")) else None
         self.active = set()
         self.eval_metric = self.best_eval_metric = None
-        self.eval_good = False
+        self.eval_good = self.eval_levelled = False
 
     def _judge_eval(self, result: EvalResult) -> None:
         """Is this evaluation good, and as good as the best one so far? (A noisy chart then says nothing.)"""
@@ -128,8 +124,9 @@ class RunContext:
             metric, majority = result.metrics.get("accuracy"), result.baselines.get("majority_accuracy")
             good_from = majority + GOOD_ACCURACY_WAY * (1 - majority) if finite(majority) else math.inf
         if not finite(metric):
-            self.eval_good = False
+            self.eval_good = self.eval_levelled = False
             return
+        self.eval_levelled = self.eval_metric is not None and metric - self.eval_metric <= EVAL_HOLD
         self.eval_metric = metric
         self.best_eval_metric = max(metric, self.best_eval_metric or metric)
         self.eval_good = metric >= good_from and metric >= self.best_eval_metric - EVAL_HOLD
@@ -165,14 +162,10 @@ def warmup_steps(config: dict[str, Any], total_steps: int) -> int:
     return 0
 
 
-def head_group(layers: list[str], head: dict[str, Any]) -> str | None:
-    """The layer group that holds the classification head (the engine may name it in `head`)."""
-    named = head.get("group")
-    if isinstance(named, str) and named in layers:
-        return named
-    for name in layers:
-        if name.lower() in ("head", "classifier", "score"):
-            return name
+def head_group(layers: list[str], head: HeadFit) -> str | None:
+    """The layer group that holds the classification head, as the model loader named it."""
+    if head.group in layers:
+        return head.group
     return layers[-1] if layers else None
 
 

@@ -7,21 +7,19 @@ engine reports it once, as a notice, since a fresh head is what fine-tuning for 
 
 from __future__ import annotations
 
-from typing import Any
-
 from cockpit.diagnostics import advice
 from cockpit.diagnostics.base import LatchedRule, RunContext
-from cockpit.events import Alarm, Event, Notice, RunStarted
+from cockpit.events import Alarm, Event, HeadFit, Notice, RunStarted, Task
 
 
 def expected_problem_type(task: str) -> str:
     return "multi_label_classification" if task == "multilabel" else "single_label_classification"
 
 
-def head_problems(task: str, head: dict[str, Any], label_count: int) -> tuple[list[str], bool]:
+def head_problems(task: str, head: HeadFit, label_count: int) -> tuple[list[str], bool]:
     """What is wrong with the head for these labels, in plain words, and whether it is fatal."""
-    outputs, labels = head.get("outputs"), head.get("labels") or label_count
-    problem = head.get("problem_type")
+    outputs, labels = head.outputs, head.labels or label_count
+    problem = head.problem_type
     problems: list[str] = []
     fatal = False
     if problem == "regression":
@@ -48,9 +46,9 @@ class HeadFitsLabels(LatchedRule):
             return []
         problems, fatal = head_problems(event.task, event.head, len(event.labels))
         evidence = {
-            "outputs": event.head.get("outputs"),
-            "labels": event.head.get("labels") or len(event.labels),
-            "problem_type": event.head.get("problem_type"),
+            "outputs": event.head.outputs,
+            "labels": event.head.labels or len(event.labels),
+            "problem_type": event.head.problem_type,
             "task": event.task,
         }
         if not problems:
@@ -62,16 +60,9 @@ class HeadFitsLabels(LatchedRule):
 
 
 def label_reading(notice: Notice) -> str | None:
-    """Which task a label_format notice says the labels were read as, if it says so."""
-    task = notice.evidence.get("task")
-    if task in ("binary", "multiclass", "multilabel"):
-        return str(task)
-    text = notice.message.lower()
-    if "multilabel" in text or "multi-label" in text or "multi-hot" in text:
-        return "multilabel"
-    if "single-label" in text or "single label" in text or "multiclass" in text:
-        return "multiclass"
-    return None
+    """Which task a label_format notice says the labels were read as (its `read_as`), if it says."""
+    read = notice.evidence.get("read_as")
+    return str(read) if read in tuple(Task) else None
 
 
 class LabelFormat(LatchedRule):
@@ -98,6 +89,6 @@ class LabelFormat(LatchedRule):
         if read is None or not task or (read == "multilabel") == (task == "multilabel"):
             return []
         assert self._notice is not None
-        evidence = {"read_as": read, "task": task, **self._notice.evidence}
+        evidence = {**self._notice.evidence, "read_as": read, "task": task}
         message = advice.label_format(read, self._notice.message, task)
         return self.latch.raise_(event, "error", message, advice.LABEL_FORMAT_ADVICE, evidence)

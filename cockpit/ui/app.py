@@ -23,10 +23,13 @@ from textual.worker import Worker, WorkerState
 
 from cockpit.events import (
     Command,
+    CommandApplied,
     Event,
     Freeze,
+    LoadingStage,
     Pause,
     PinRows,
+    PredictPins,
     Resume,
     SaveCheckpoint,
     SaveThresholds,
@@ -35,11 +38,14 @@ from cockpit.events import (
     Unfreeze,
     UnpinRows,
 )
+from cockpit.thresholds import THRESHOLDS_NAME, thresholds_document, write_thresholds
 from cockpit.ui.control import ExampleRow, RunControl
 from cockpit.ui.eval_panel import EvalPanel
 from cockpit.ui.event_log import EventLog
 from cockpit.ui.examples_screen import ExamplesScreen
+from cockpit.ui.help_screen import HelpScreen
 from cockpit.ui.layers_table import LayersTable
+from cockpit.ui.loading_screen import LoadingScreen
 from cockpit.ui.loss_chart import LossChart
 from cockpit.ui.lr_dialog import LearningRateDialog
 from cockpit.ui.pinned_examples import PinnedExamples
@@ -48,6 +54,7 @@ from cockpit.ui.rates_strip import RatesStrip
 from cockpit.ui.run_state import EVAL, LAYERS, LAYERS_LAYOUT, LOG, LOSS, PINS, PINS_LAYOUT, STATUS, RunState
 from cockpit.ui.status_bar import StatusBar
 from cockpit.ui.themes import DEFAULT_THEME, FALLBACK_THEME, load_themes
+from cockpit.ui.thresholds_dialog import ThresholdsDialog
 from cockpit.ui.view_bar import VIEWS, ViewBar
 
 __all__ = ["CockpitApp", "ExampleRow", "RunControl"]
@@ -58,6 +65,7 @@ COCKPIT_ACTIONS = frozenset(
         "focus_layers",
         "toggle_pause",
         "save",
+        "predict_pins",
         "set_learning_rate",
         "examples",
         "save_thresholds",
@@ -67,14 +75,16 @@ COCKPIT_ACTIONS = frozenset(
     }
 )
 
-# view name -> (the panel shown for it, the column holding that panel)
+# view name -> the panels shown for it in the compact layout
 VIEW_PANELS = {
-    "loss": ("loss-panel", "left"),
-    "layers": ("layers", "left"),
-    "pins": ("pins", "right"),
-    "eval": ("eval", "right"),
-    "log": ("log", "left"),
+    "split": ("loss-panel", "pins"),
+    "loss": ("loss-panel",),
+    "layers": ("layers",),
+    "pins": ("pins",),
+    "eval": ("eval",),
+    "log": ("log",),
 }
+PANEL_COLUMN = {"loss-panel": "left", "layers": "left", "log": "left", "pins": "right", "eval": "right"}
 
 
 class CockpitApp(App[None]):
@@ -108,11 +118,13 @@ class CockpitApp(App[None]):
         Binding("l", "focus_layers", "Layers"),
         Binding("p", "toggle_pause", "Pause"),
         Binding("s", "save", "Save"),
+        Binding("u", "predict_pins", "Predict pins"),
         Binding("r", "set_learning_rate", "LR"),
         Binding("e", "examples", "Examples"),
         Binding("t", "save_thresholds", "Thresholds"),
         Binding("d", "detach", "Detach"),
         Binding("q", "quit_cockpit", "Quit"),
+        Binding("question_mark", "help", "Help"),
         # Ctrl-C is a key in a raw-mode terminal, not SIGINT: make it do what users expect of it.
         Binding("ctrl+c", "quit_cockpit", "Quit", show=False, priority=True),
         *[
@@ -135,7 +147,7 @@ class CockpitApp(App[None]):
         self.examples = examples
         self.run_label = run_label
         self.run_state = RunState()
-        self.view = "loss"
+        self.view = "split"
         self.compact = False
         self._wanted_theme = theme_name
         self._theme_problems: list[str] = []
@@ -145,6 +157,7 @@ class CockpitApp(App[None]):
         self._due: set[str] = set()  # changed panels whose redraw interval has not passed yet
         self._drawn_at: dict[str, float] = {}
         self._main_screen: Screen | None = None  # set on mount; the panels live on it
+        self._loading: LoadingScreen | None = None  # shown from launch until the run's `run` event
         themes, self._theme_problems = load_themes()
         for theme in themes:
             self.register_theme(theme)
@@ -177,6 +190,7 @@ class CockpitApp(App[None]):
         self._pins = self.query_one(PinnedExamples)
         self._eval = self.query_one(EvalPanel)
         self._log = self.query_one(EventLog)
+        self._pins.live = self.control is not None
         self._apply_theme()
         self.query_one("#loss-panel").border_title = "Loss"
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
@@ -186,6 +200,9 @@ class CockpitApp(App[None]):
         if not self.compact:
             self._layers.focus()
         if self.control is not None:
+            if self.run_state.started is None:
+                self._loading = LoadingScreen(self.run_label)
+                self.push_screen(self._loading)
             self._worker = self.run_worker(self.control.run, name="training", thread=True, exit_on_error=False)
 
     def on_unmount(self) -> None:
@@ -225,15 +242,17 @@ class CockpitApp(App[None]):
     def _show_view(self, view: str) -> None:
         self.view = view
         main = self.screen_stack[0]
-        _panel, current_column = VIEW_PANELS[view]
-        for other, (panel, _column) in VIEW_PANELS.items():
-            main.query_one(f"#{panel}").set_class(other == view, "-current")
+        shown = VIEW_PANELS[view]
+        for panel in PANEL_COLUMN:
+            main.query_one(f"#{panel}").set_class(panel in shown, "-current")
         for column in ("left", "right"):
-            main.query_one(f"#{column}").set_class(column == current_column, "-current")
+            main.query_one(f"#{column}").set_class(any(PANEL_COLUMN[p] == column for p in shown), "-current")
+        main.set_class(len(shown) > 1, "-split")
         self._view_bar.select(view, len(self.run_state.active_alarms))
         self.run_state.changed.add(LOSS)  # a chart coming into view is drawn at its new size
         if self.compact:  # keys (arrows, space) go to the panel on screen, or to none
             targets = {
+                "split": self._pins.matrix,
                 "pins": self._pins.matrix,
                 "layers": self._layers,
                 "eval": self._eval,
@@ -262,6 +281,8 @@ class CockpitApp(App[None]):
 
     def _tick(self) -> None:
         self._drain(self.DRAIN_BUDGET_S)
+        if self.control is not None and self.run_state.pin_time is not None:
+            self._due.add(PINS)  # "predicted ... 3 s ago" keeps counting while nothing else changes
         self._render_changes()
 
     def catch_up(self) -> None:
@@ -278,10 +299,18 @@ class CockpitApp(App[None]):
                 event = self.events.get_nowait()
             except queue.Empty:
                 break
-            self.run_state.apply(event)
+            if isinstance(event, LoadingStage):
+                if self._loading is not None:
+                    self._loading.add(event)
+            else:
+                self.run_state.apply(event)
+                if isinstance(event, CommandApplied) and event.source == "ui" and self.control is not None:
+                    self._say_what_was_done(event)
             count += 1
             if deadline is not None and count % 64 == 0 and time.monotonic() > deadline:
                 break
+        if self._loading is not None and (self.run_state.started is not None or self.run_state.error):
+            self._close_loading()
         ended = self.run_state.ended
         if ended is not None and self._quitting:
             self.exit()
@@ -308,7 +337,7 @@ class CockpitApp(App[None]):
             self._status_bar.show(state)
         if changed & {LAYERS, LAYERS_LAYOUT}:
             self._layers.show(state, rebuild=LAYERS_LAYOUT in changed)
-        if changed & {PINS, PINS_LAYOUT, LOSS}:  # the pins' summary sets their loss beside the training loss
+        if changed & {PINS, PINS_LAYOUT, LOSS, STATUS}:  # their summary: loss vs training loss, the lag alarm
             self._pins.show(state, rebuild=PINS_LAYOUT in changed)
             if PINS_LAYOUT in changed and isinstance(self.screen, ExamplesScreen):
                 self.screen.refresh_marks()
@@ -324,9 +353,33 @@ class CockpitApp(App[None]):
                 self._due.add(LOSS)
             self._rates.show(state)
 
+    def _say_what_was_done(self, event: CommandApplied) -> None:
+        """A key's command, as the trainer applied it: which groups a freeze hit, or why it was refused."""
+        result = event.result
+        if result.startswith("refused") or result.startswith("error"):
+            self.notify(f"{event.command}: {result}", severity="warning", timeout=8)
+            return
+        if result in ("", "ok"):  # a trainer that only says "ok": name what the command itself names
+            verb, _, groups = event.command.partition("=")
+            done = {"freeze": "froze", "unfreeze": "unfroze"}.get(verb)
+            result = f"{done} {groups.replace(',', ', ')}" if done else f"{event.command}: done"
+        self.notify(f"step {event.step}: {result}", timeout=6)
+
+    def _close_loading(self) -> None:
+        """The run has started (or could not): from the loading screen to the cockpit."""
+        if self._loading is None:
+            return
+        if self._loading not in self.screen_stack:
+            self._loading = None
+        elif self.screen is self._loading:  # (under a dialog, it goes when the dialog closes)
+            self._loading = None
+            self.pop_screen()
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self._worker:
             return
+        if event.state in (WorkerState.ERROR, WorkerState.SUCCESS):
+            self._close_loading()
         if event.state == WorkerState.ERROR:
             error = event.worker.error
             message = f"{type(error).__name__}: {error}" if error else "unknown error"
@@ -363,7 +416,8 @@ class CockpitApp(App[None]):
         if self._submit(command):
             self.run_state.request_freeze(list(message.groups), message.freeze)
             if len(message.groups) > 1:
-                self.notify(f"freezing {len(message.groups)} layer groups: {', '.join(message.groups)}")
+                verb = "freezing" if message.freeze else "unfreezing"
+                self.notify(f"{verb} {len(message.groups)} layer groups at the next step: {', '.join(message.groups)}")
             self._render_changes(force=True)  # the user sees the request at once
 
     def on_examples_screen_pin_toggled(self, message: ExamplesScreen.PinToggled) -> None:
@@ -379,7 +433,15 @@ class CockpitApp(App[None]):
     def action_toggle_pause(self) -> None:
         paused = self.run_state.state == "paused"
         if self._submit(Resume() if paused else Pause()):
-            self.notify("resuming" if paused else "pausing after this step")
+            saying = "resuming" if paused else "pausing after this step"
+            self._status_bar.request("running" if paused else "paused", saying)
+            self.notify(saying)
+
+    def action_predict_pins(self) -> None:
+        if not self.run_state.pins:
+            self.notify("no pinned examples: press e to pin training rows", severity="warning")
+        elif self._submit(PredictPins()):
+            self.notify("predicting the pinned examples after this step")
 
     def action_save(self) -> None:
         if self._submit(SaveCheckpoint()):
@@ -396,9 +458,50 @@ class CockpitApp(App[None]):
         self.push_screen(LearningRateDialog(self.run_state.peak_lr, self.run_state.lr), chosen)
 
     def action_save_thresholds(self) -> None:
-        """Multilabel: keep the latest evaluation's best per-label thresholds in the saved model."""
-        if self._submit(SaveThresholds()):
-            self.notify("the best per-label thresholds will be saved with the model")
+        """Multilabel: after a confirmation, keep the latest eval's best per-label thresholds with the model.
+
+        While training, the trainer writes them when it saves the model; after the run has ended,
+        the app writes them into the saved model folder itself.
+        """
+        result = self.run_state.last_eval
+        if result is None or not result.thresholds:
+            return
+        if self.control is None:
+            self.notify("read-only replay: the run cannot be changed from here", severity="warning")
+            return
+        ended, started = self.run_state.ended, self.run_state.started
+        training = ended is None and self.run_state.error is None
+        if training:
+            model_dir = f"{started.run_dir}/model" if started else "the run's model folder"
+            destination = f"{model_dir}/{THRESHOLDS_NAME}, written with the model at the end of the run"
+        elif ended is not None and ended.model_dir:
+            destination = f"{ended.model_dir}/{THRESHOLDS_NAME}"
+        else:
+            self.notify("the run ended without saving a model: nowhere to keep thresholds", severity="warning")
+            return
+
+        def answered(save: bool | None) -> None:
+            if not save:
+                return
+            if training:
+                if self._submit(SaveThresholds()):
+                    self.notify(f"thresholds from the eval at step {result.step} go to {destination}")
+                return
+            assert ended is not None and ended.model_dir
+            try:
+                path = write_thresholds(
+                    ended.model_dir, thresholds_document(result.thresholds, result.step, result.rows)
+                )
+            except OSError as exc:
+                self.notify(f"could not write the thresholds: {exc}", severity="error")
+                return
+            self.notify(f"thresholds saved in {path} (README: applying them to pipeline output)")
+
+        self.push_screen(ThresholdsDialog(result, destination), answered)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
 
     def action_examples(self) -> None:
         if self.examples is None:

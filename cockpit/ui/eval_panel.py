@@ -16,8 +16,7 @@ from cockpit.events import Alarm, EvalResult
 from cockpit.ui.run_state import COLLAPSE, RunState
 from cockpit.ui.series import bar, fmt_number, shorten
 
-LABEL_WIDTH = 14
-BAR_WIDTH = 8
+LABEL_MIN, BAR_MIN, BAR_MAX = 8, 3, 16
 METRIC_ORDER = ("accuracy", "micro_f1", "macro_f1")
 
 
@@ -43,21 +42,37 @@ class EvalPanel(VerticalScroll):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.border_title = "Eval"
+        self.run_state: RunState | None = None
+        self._width = 0
 
     def compose(self) -> ComposeResult:
         yield Static(Content.styled("no evaluation yet", "$text-muted"), id="eval-body")
 
+    def on_resize(self) -> None:
+        if self.run_state is not None and self._text_width() != self._width:
+            self.show(self.run_state)
+
+    def _text_width(self) -> int:
+        # inside the border, less the Static's padding and a vertical scrollbar (there once the table is long)
+        return max(
+            (self.content_region.width or self.app.size.width // 2) - 2 - self.styles.scrollbar_size_vertical, 30
+        )
+
     def show(self, state: RunState) -> None:
+        self.run_state = state
         result = state.last_eval
         if result is None:
             return
+        self._width = self._text_width()
         self.query_one("#eval-body", Static).update(self._body(result, state.previous_eval, state.verdict(COLLAPSE)))
 
     def _body(self, result: EvalResult, previous: EvalResult | None, collapse: Alarm | None) -> Content:
+        wide = self._width >= 64  # else the loss goes on a line of its own rather than wrap anywhere
         lines = [
             Content.assemble(
                 (f"step {result.step}", "bold"),
-                f" · epoch {result.epoch:.2f} · {result.rows} rows · loss {fmt_number(result.loss)}",
+                f" · epoch {result.epoch:.2f} · {result.rows} rows" + (" · " if wide else "\n"),
+                f"loss {fmt_number(result.loss)}",
                 (f" (constant {fmt_number(result.baselines.get('constant_loss'))})", "$text-muted")
                 if "constant_loss" in result.baselines
                 else "",
@@ -79,12 +94,25 @@ class EvalPanel(VerticalScroll):
         return Content("\n").join(lines)
 
     def _label_table(self, result: EvalResult) -> list[Content]:
+        """One row per label, its columns sized to the panel's width so that no row wraps."""
         labels = list(dict.fromkeys([*result.true_distribution, *result.predicted_distribution, *result.per_label_f1]))
         counts = [*result.true_distribution.values(), *result.predicted_distribution.values(), 1]
         most = max(counts)
-        header = f"{'label':<{LABEL_WIDTH}} {'F1':>5}  {'predicted':<{BAR_WIDTH + 5}} {'true':<{BAR_WIDTH + 5}}"
+        digits = len(str(most))
+        # label | F1 | predicted: bar count | true: bar count | best thr, F1 there, (F1 at 0.5)
+        thresholds = 18 if result.thresholds else 0
+        longest = max([len(label) for label in labels] + [LABEL_MIN])
+        fixed = 1 + 5 + 2 + 2 * (digits + 1) + 1 + thresholds
+        # label names first get the width there is (up to their longest), the bars what is left
+        room = self._width - fixed - max(2 * BAR_MIN, BAR_MIN + len("predicted") - digits - 1)
+        label_width = max(LABEL_MIN, min(longest, room))
+        bar_width = max(BAR_MIN, min(BAR_MAX, (self._width - fixed - label_width) // 2))
+        predicted_column = max(bar_width + 1 + digits, len("predicted"))
+        true_column = bar_width + 1 + digits
+        label_width = max(LABEL_MIN, min(longest, self._width - fixed - bar_width - predicted_column + digits + 1))
+        header = f"{'label':<{label_width}} {'F1':>5}  {'predicted':<{predicted_column}} {'true':<{true_column}}"
         if result.thresholds:
-            header += " best thr: F1 (at 0.5)"
+            header += f"  {'thr':>4} {'F1':>4} (@0.5)"
         rows = [Content.styled(header, "bold underline")]
         for label in labels:
             predicted = result.predicted_distribution.get(label, 0)
@@ -93,23 +121,23 @@ class EvalPanel(VerticalScroll):
             # a label predicted far more or less often than it occurs is where the errors are
             off = abs(predicted - true) > max(2, 0.5 * true)
             row = Content.assemble(
-                f"{shorten(label, LABEL_WIDTH):<{LABEL_WIDTH}} ",
+                f"{shorten(label, label_width):<{label_width}} ",
                 (f"{f1:5.2f}" if f1 is not None else "    -", ""),
                 "  ",
-                (f"{bar(predicted, most, BAR_WIDTH):<{BAR_WIDTH}}", "$text-warning" if off else "$primary"),
-                f"{predicted:>4} ",
-                (f"{bar(true, most, BAR_WIDTH):<{BAR_WIDTH}}", "$text-muted"),
-                f"{true:>4} ",
+                (f"{bar(predicted, most, bar_width):<{bar_width}}", "$text-warning" if off else "$primary"),
+                f" {predicted:>{digits}}".ljust(predicted_column - bar_width + 1),
+                (f"{bar(true, most, bar_width):<{bar_width}}", "$text-muted"),
+                f" {true:>{digits}}",
             )
             best = result.thresholds.get(label)
             if best:
                 gain = best.get("f1", 0) - best.get("f1_at_half", 0)
                 row += Content.assemble(
-                    f" {best.get('threshold', 0.5):.2f}: ",
-                    (f"{best.get('f1', 0):.2f}", "bold $text-success" if gain >= 0.05 else ""),
+                    f"  {best.get('threshold', 0.5):4.2f} ",
+                    (f"{best.get('f1', 0):4.2f}", "bold $text-success" if gain >= 0.05 else ""),
                     (f" ({best.get('f1_at_half', 0):.2f})", "$text-muted"),
                 )
             rows.append(row)
         if result.thresholds:
-            rows.append(Content.styled("t: keep these thresholds in the saved model", "$text-muted"))
+            rows.append(Content.styled("t: save these thresholds with the model (asks first)", "$text-muted"))
         return rows

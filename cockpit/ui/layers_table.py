@@ -2,7 +2,7 @@
 
 Seed 001 ("the head's weights hardly change") is answered by the gradient norm, its history and
 the relative update (update size / weight size) per group; freezing happens here too, with
-`space` on a row or `f` for every group below it.
+`space` on a row or `f` for that group and every group below it.
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ from textual.widgets import DataTable
 from cockpit.ui.run_state import LayerView, RunState
 from cockpit.ui.series import fmt_count, fmt_number, fmt_sci, sparkline
 
+# key, one-line label, two-line label, width of the values (the history's is what is left)
 COLUMNS = (
-    ("layer", "layer", 14),
-    ("state", "state", 10),
-    ("grad", "grad norm", 9),
-    ("history", "grad history", 12),
-    ("update", "rel. update", 11),
-    ("params", "params", 7),
+    ("layer", "layer", "layer", 5),
+    ("state", "state", "state", 9),
+    ("grad", "grad norm", "grad\nnorm", 7),
+    ("history", "grad history", "grad\nhistory", 0),
+    ("update", "rel. update", "rel.\nupdate", 7),
+    ("params", "params", "params", 6),
 )
-SPARK_WIDTH = 12
+SPARK_MIN, SPARK_MAX = 6, 24
 
 
 class LayersTable(DataTable):
@@ -33,7 +34,7 @@ class LayersTable(DataTable):
 
     BINDINGS = [
         Binding("space", "toggle_freeze", "Freeze"),
-        Binding("f", "freeze_below", "Freeze below"),
+        Binding("f", "freeze_below", "Freeze up to here"),
     ]
 
     DEFAULT_CSS = """
@@ -57,13 +58,51 @@ class LayersTable(DataTable):
         self._shown: dict[tuple[str, str], object] = {}
 
     def on_mount(self) -> None:
-        for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width)
+        self.fixed_columns = 1  # if the table must scroll sideways, the layer names stay
+        self._fit_columns()
+
+    def on_resize(self) -> None:
+        if self._fit_columns() and self.run_state is not None:
+            self.show(self.run_state, rebuild=True)
+
+    def _fit_columns(self) -> bool:
+        """Columns sized to the width there is: the names' longest, the history gets what is left.
+
+        A header that does not fit on one line goes on two (`rel.` over `update`), so that every
+        column is shown at 120x40 without a sideways scroll. True if the columns changed.
+        """
+        names = list(self.run_state.layers) if self.run_state else []
+        # two-line headers still need their longer line (`history`, `update`)
+        widths = {key: max(width, *map(len, two.split("\n"))) for key, _, two, width in COLUMNS}
+        widths["layer"] = max([widths["layer"], *map(len, names)])
+        available = (self.scrollable_content_region.width or self.app.size.width) - 2 * len(COLUMNS) - 1
+        one_line = {key: max(widths[key], len(label)) for key, label, _, _ in COLUMNS}
+        one_line["history"] = max(SPARK_MIN, len("grad history"))
+        tall = sum(one_line.values()) > available
+        fixed = sum(w for key, w in (widths if tall else one_line).items() if key != "history")
+        spark = max(widths["history"] if tall else SPARK_MIN, min(SPARK_MAX, available - fixed))
+        layout = (tall, spark, widths["layer"])
+        if layout == getattr(self, "_layout", None):
+            return False
+        self._layout = layout
+        self.clear(columns=True)
+        self._shown.clear()
+        self.header_height = 2 if tall else 1
+        for key, label, two_lines, _ in COLUMNS:
+            width = spark if key == "history" else (widths[key] if tall else one_line[key])
+            self.add_column(two_lines if tall else label, key=key, width=width)
+        return True
+
+    @property
+    def spark_width(self) -> int:
+        return self._layout[1]
 
     # -- showing the state
 
     def show(self, state: RunState, rebuild: bool = False) -> None:
         self.run_state = state
+        if self._fit_columns():
+            rebuild = True
         if rebuild or list(self.rows) != [name for name in state.layers]:
             self.clear()
             self._shown.clear()
@@ -79,17 +118,18 @@ class LayersTable(DataTable):
     def _cells(self, view: LayerView, ended: bool) -> dict[str, object]:
         dim = "dim" if view.frozen else ""
         if view.requested_frozen is not None and not ended:
-            state = Text("… freeze" if view.requested_frozen else "… unfreeze", style="bold " + self._colour("warning"))
+            state = Text("…freeze" if view.requested_frozen else "…unfreeze", style="bold " + self._colour("warning"))
         elif view.frozen:
             state = Text("❄ frozen", style=self._colour("text-primary"))
         else:
             state = Text("● train", style="bold " + self._colour("text-success"))
-        history = view.grad_history.values(SPARK_WIDTH)
+        width = self.spark_width
+        history = view.grad_history.values(width)
         return {
             "layer": Text(view.name, style=dim),
             "state": state,
             "grad": Text(fmt_number(view.grad_norm, 3), style=dim, justify="right"),
-            "history": Text(sparkline(history, SPARK_WIDTH), style=dim or self._colour("accent")),
+            "history": Text(sparkline(history, width), style=dim or self._colour("accent")),
             "update": Text(fmt_sci(view.update_ratio), style=dim, justify="right"),
             "params": Text(fmt_count(view.params), style=dim, justify="right"),
         }
@@ -115,12 +155,13 @@ class LayersTable(DataTable):
         self.post_message(self.FreezeRequested((name,), freeze=not currently))
 
     def action_freeze_below(self) -> None:
+        """Freeze the highlighted group and every group below it (nearer the input)."""
         name = self.highlighted_layer
         if name is None or self.run_state is None:
             return
         names = list(self.run_state.layers)
-        below = tuple(names[: names.index(name)])
-        if not below:
-            self.notify(f"no layer group below {name}", severity="warning")
+        upto = tuple(names[: names.index(name) + 1])
+        if len(upto) == len(names):
+            self.notify("at least one layer group must stay trainable: highlight a lower one", severity="warning")
             return
-        self.post_message(self.FreezeRequested(below, freeze=True))
+        self.post_message(self.FreezeRequested(upto, freeze=True))

@@ -13,6 +13,12 @@ from textual_plotext import PlotextPlot
 
 from cockpit.ui.run_state import RunState
 
+# Each series has its own marker as well as its own colour, so the chart reads with NO_COLOR or
+# on a 16-colour terminal: raw losses are dots, the smoothed loss a braille line, the pinned
+# examples' loss (eval mode) a line of +, eval losses diamonds; the constant line is labelled.
+RAW_MARKER, PINNED_MARKER, EVAL_MARKER = "·", "+", "◆"
+GAP_ALARM = "predictions_disagree"  # the rule that judges whether the pinned loss lags the training loss
+
 
 class LossChart(PlotextPlot):
     """Redrawn only by `draw`, which the app calls at most twice a second, and only on change."""
@@ -48,21 +54,34 @@ class LossChart(PlotextPlot):
         eval_x, eval_y = state.eval_losses.points(limit)
         pin_x, pin_y = state.pinned_losses.points(limit)
         if raw_x:
-            plt.scatter(raw_x, raw_y, marker="braille", color=self._colour("foreground-darken-3"), label="loss")
+            plt.scatter(raw_x, raw_y, marker=RAW_MARKER, color=self._colour("foreground-darken-3"), label="loss")
         if smooth_x:
             plt.plot(smooth_x, smooth_y, marker="braille", color=self._colour("primary"), label="smoothed")
         if pin_x:
-            plt.plot(pin_x, pin_y, marker="braille", color=self._colour("accent"), label="pinned")
+            colour = self._colour("accent")
+            plt.plot(pin_x, pin_y, marker=PINNED_MARKER, color=colour, label="pinned (eval mode)")
         if eval_x:
-            plt.scatter(eval_x, eval_y, marker="◆", color=self._colour("warning"), label="eval")
+            plt.scatter(eval_x, eval_y, marker=EVAL_MARKER, color=self._colour("warning"), label="eval")
+        end = max(state.total_steps, raw_x[-1] if raw_x else 1)
         if started is not None and raw_x:
             plt.hline(started.constant_loss, color=self._colour("error"))
-        total = state.total_steps
-        if total:
-            plt.xlim(0, max(total, raw_x[-1] if raw_x else 1))
-        plt.xlabel("step")
+            plt.text("constant", x=end, y=started.constant_loss, alignment="right", color=self._colour("error"))
+        gap = self.gap_label(state)
+        if gap and pin_x:
+            plt.text(gap, x=pin_x[-1], y=pin_y[-1], alignment="right", color=self._colour("warning"))
+        plt.xlim(0, end)
+        if self.content_region.height >= 12:  # a small chart keeps its rows for the curves
+            plt.xlabel("step")
         self.refresh()
         return True
+
+    @staticmethod
+    def gap_label(state: RunState) -> str:
+        """`gap 0.44 ↑`, named on the chart only while the alarm rule says the gap is large."""
+        alarm = state.active_alarms.get(GAP_ALARM)
+        if alarm is None or state.pin_loss is None or state.smoothed_loss is None:
+            return ""
+        return f"gap {state.pin_loss - state.smoothed_loss:.2f} ⚠ "
 
     def on_resize(self) -> None:
         """First layout (or a view switch in the compact layout): draw what was waiting."""

@@ -9,6 +9,8 @@ the loss these very predictions imply sits beside the logged training loss.
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -19,8 +21,34 @@ from cockpit.ui.run_state import PREDICTIONS_LAG, RunState
 from cockpit.ui.series import fmt_number, shorten, sparkline, update_static
 
 THRESHOLD = 0.5
-SPARK_WIDTH = 5
-LABEL_WIDTH = 12  # with 13-cell pin columns, 4 pins fit in 80 columns
+LABEL_MIN = 8  # narrower than this, the matrix scrolls sideways instead (the label column stays)
+SPARK_MIN, SPARK_MAX = 1, 20
+CELL_TEXT = 8  # "1 .34 ✗ " before the sparkline
+PADDING = 2  # a DataTable cell's padding, both sides
+
+
+def fit_matrix(available: int, longest_label: int, pins: int) -> tuple[int, int]:
+    """(label width, sparkline width) for a matrix `available` cells wide.
+
+    Label names get the width there is (up to their longest); each pin's sparkline shows more of
+    its history when there is room, and at least SPARK_MIN cells of it when there is not (then the
+    matrix scrolls sideways, its label column fixed).
+    """
+    pins = max(pins, 1)
+    room_for_label = available - PADDING - pins * (CELL_TEXT + 4 + PADDING)
+    label = max(min(longest_label, LABEL_MIN), min(longest_label, room_for_label))
+    spark = (available - label - PADDING) // pins - CELL_TEXT - PADDING
+    return label, max(SPARK_MIN, min(SPARK_MAX, spark))
+
+
+def ago(seconds: float) -> str:
+    """How long ago, as people say it: 1 s, 40 s, 3 min, 2 h."""
+    seconds = max(seconds, 0.0)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
 
 
 def _target_text(target: float) -> str:
@@ -61,7 +89,9 @@ class PinnedExamples(Vertical):
         super().__init__(id=id, classes=classes)
         self.border_title = "Pinned examples"
         self.run_state: RunState | None = None
+        self.live = True  # False in a replay: "ago" is then counted from the journal's last event
         self._shown: dict[tuple[str, str], object] = {}
+        self._fit: tuple[int, int] = (LABEL_MIN, 5)
 
     def compose(self) -> ComposeResult:
         yield Static(id="pins-summary")
@@ -72,9 +102,21 @@ class PinnedExamples(Vertical):
     def matrix(self) -> DataTable:
         return self.query_one("#pins-matrix", DataTable)
 
+    def on_mount(self) -> None:
+        self.matrix.fixed_columns = 1  # a sideways scroll keeps the label names in view
+
+    def on_resize(self) -> None:
+        if self.run_state is not None and self._wanted_fit(self.run_state) != self._fit:
+            self.show(self.run_state, rebuild=True)
+
+    def _wanted_fit(self, state: RunState) -> tuple[int, int]:
+        available = (self.matrix.scrollable_content_region.width or self.content_region.width) - 1
+        longest = max((len(label) for label in state.labels), default=LABEL_MIN)
+        return fit_matrix(available, longest, len(state.pins))
+
     def show(self, state: RunState, rebuild: bool = False) -> None:
         self.run_state = state
-        if rebuild:
+        if rebuild or self._wanted_fit(state) != self._fit:
             self._rebuild(state)
         update_static(self.query_one("#pins-summary", Static), self._summary(state))
         update_static(self.query_one("#pins-texts", Static), self._texts(state))
@@ -88,17 +130,30 @@ class PinnedExamples(Vertical):
         if state.pin_loss is None:
             waiting = f"{len(state.pins)} pinned, waiting for their first prediction"
             return Content.styled(waiting, "$text-muted")
-        train = state.smoothed_loss
-        self.border_subtitle = f"predicted at step {state.pin_step} as inference does"
+        # when the numbers below were computed, on the panel's bottom edge (a line saved at 80x24)
+        self.border_subtitle = self.freshness(state)
         # the gap seed 000 fell into, as the predictions_disagree alarm judged it (not judged again here)
-        gap = state.verdict(PREDICTIONS_LAG) is not None
+        lag = state.verdict(PREDICTIONS_LAG)
         return Content.assemble(
             ("pinned loss ", "bold"),
-            (fmt_number(state.pin_loss, 3), "bold $text-warning" if gap else "bold"),
+            (fmt_number(state.pin_loss, 3), "bold $text-warning" if lag else "bold"),
             " vs training ",
-            f"{fmt_number(train, 3)} (smoothed)",
-            ("  ⚠ predictions lag the loss" if gap else "", "bold $text-warning"),
+            f"{fmt_number(state.smoothed_loss, 3)} (smoothed)",
+            ("  ⚠ predictions lag the loss" if lag else "", "bold $text-warning"),
         )
+
+    def freshness(self, state: RunState) -> str:
+        """`predicted at step 37, 1 s ago`: when the numbers below were computed."""
+        if state.pin_step is None:
+            return ""
+        when = f"predicted at step {state.pin_step}"
+        now = time.time() if self.live and state.ended is None else state.last_time
+        if state.pin_time is not None and now is not None:
+            when += f", {ago(now - state.pin_time)} ago"
+        behind = state.step - state.pin_step
+        if behind > 0:
+            when += f" · {behind} step{'s' if behind > 1 else ''} behind (u: now)"
+        return when
 
     def _texts(self, state: RunState) -> Content:
         lines = []
@@ -112,7 +167,7 @@ class PinnedExamples(Vertical):
             if state.pin_losses is not None and i < len(state.pin_losses):
                 loss = f"loss {fmt_number(state.pin_losses[i], 3)}"
             if total:
-                mark = ("✓", "$text-success") if wrong == 0 else ("✗", "bold $text-error")
+                mark = ("✓", "$text-success") if wrong == 0 else ("✗", "bold reverse $text-error")
                 score = (f"{mark[0]} {total - wrong}/{total} ", mark[1])
             else:
                 score = ("", "")
@@ -125,11 +180,12 @@ class PinnedExamples(Vertical):
         table = self.matrix
         table.clear(columns=True)
         self._shown.clear()
-        table.add_column("label", key="label", width=LABEL_WIDTH)
+        self._fit = label_width, spark_width = self._wanted_fit(state)
+        table.add_column("label", key="label", width=label_width)
         for i, pin in enumerate(state.pins):
-            table.add_column(f"#{pin.index}", key=f"pin{i}", width=SPARK_WIDTH + 8)
+            table.add_column(f"#{pin.index}", key=f"pin{i}", width=spark_width + CELL_TEXT)
         for k, label in enumerate(state.labels):
-            table.add_row(shorten(label, LABEL_WIDTH), *[""] * len(state.pins), key=f"label{k}")
+            table.add_row(shorten(label, label_width), *[""] * len(state.pins), key=f"label{k}")
 
     def _update_cells(self, state: RunState) -> None:
         if state.pin_probs is None:
@@ -143,15 +199,17 @@ class PinnedExamples(Vertical):
                 if k >= len(state.labels):
                     break
                 right = (prob >= THRESHOLD) == (target >= THRESHOLD)
-                history = state.pin_history[i][k].values(SPARK_WIDTH) if i < len(state.pin_history) else []
+                spark = self._fit[1]
+                history = state.pin_history[i][k].values(spark) if i < len(state.pin_history) else []
+                # a wrong cell is bold with its ✗ in reverse video: it stands out without colour too
                 cell = Text.assemble(
                     (
                         f"{_target_text(target)} {_probability_text(prob)} ",
                         success if right else f"bold {error}",
                     ),
-                    ("✓" if right else "✗", success if right else f"bold {error}"),
+                    ("✓", success) if right else ("✗", f"bold reverse {error}"),
                     " ",
-                    (sparkline(history, SPARK_WIDTH, 0.0, 1.0), "dim"),
+                    (sparkline(history, spark, 0.0, 1.0), "dim"),
                 )
                 key = (f"label{k}", f"pin{i}")
                 if self._shown.get(key) != cell:

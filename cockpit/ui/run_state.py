@@ -16,7 +16,6 @@ from cockpit.events import (
     Alarm,
     CheckpointSaved,
     CommandApplied,
-    CommandSyntaxError,
     EvalProgress,
     EvalResult,
     Event,
@@ -31,7 +30,6 @@ from cockpit.events import (
     StateChanged,
     StepMetrics,
     Unfreeze,
-    parse_command,
 )
 from cockpit.judgements import LossTracker
 from cockpit.ui.series import History
@@ -122,6 +120,8 @@ class RunState:
         self.pin_losses: list[float] | None = None
         self.pin_loss: float | None = None
         self.pin_step: int | None = None
+        self.pin_time: float | None = None  # wall-clock time of that prediction
+        self.last_time: float | None = None  # the newest event's time ("ago" in a replay counts from it)
         self.pin_history: list[list[History]] = []  # [pin][label]
 
         self.last_eval: EvalResult | None = None
@@ -138,6 +138,8 @@ class RunState:
 
     def apply(self, event: Event) -> None:
         """Fold one event in; unknown event types (a newer engine) are ignored."""
+        if self.last_time is None or event.time > self.last_time:
+            self.last_time = event.time
         handler = getattr(self, f"_on_{event.type}", None)
         if handler is not None:
             handler(event)
@@ -205,7 +207,7 @@ class RunState:
 
     def _on_pins(self, event: PinPredictions) -> None:
         self.pin_probs, self.pin_losses, self.pin_loss = event.probs, event.losses, event.loss
-        self.pin_step = event.step
+        self.pin_step, self.pin_time = event.step, event.time
         self.pinned_losses.append(event.step, event.loss)
         for pin, row in enumerate(event.probs[: len(self.pin_history)]):
             for label, prob in enumerate(row[: len(self.pin_history[pin])]):
@@ -225,7 +227,7 @@ class RunState:
         self.changed |= {EVAL, LOSS}
 
     def _on_command(self, event: CommandApplied) -> None:
-        failed = event.result not in ("", "ok")
+        failed = event.result.startswith(("refused", "error"))  # else "ok" or what it did ("froze layer.0")
         self._log(
             LogEntry(
                 event.step,
@@ -235,10 +237,7 @@ class RunState:
                 severity="warning" if failed else "",
             )
         )
-        try:
-            command = parse_command(event.command)
-        except CommandSyntaxError:
-            return
+        command = event.parsed
         if isinstance(command, SetLearningRate) and not failed:
             self.peak_lr = command.lr
         if isinstance(command, (Freeze, Unfreeze)):

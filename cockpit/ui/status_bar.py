@@ -47,6 +47,14 @@ class StatusBar(Widget):
         self.run_label = run_label
         self.run_state: RunState | None = None
         self._line_count = 0
+        # what the user asked for and the trainer has not done yet: (state awaited, what to say)
+        self._request: tuple[str, str] | None = None
+
+    def request(self, awaited_state: str, saying: str) -> None:
+        """Show `saying` (e.g. "pausing after this step") at once, until the run is in `awaited_state`."""
+        self._request = (awaited_state, saying)
+        if self.run_state is not None:
+            self.show(self.run_state)
 
     def show(self, state: RunState) -> None:
         """Redraw; lay the screen out again only when the bar gains or loses a line.
@@ -67,6 +75,12 @@ class StatusBar(Widget):
         started = state.started
         symbol, colour = STATE_LOOK.get(state.state, ("?", "$text-warning"))
         head = [Content.assemble((f"{symbol} {state.state}", f"bold {colour}"))]
+        if self._request is not None:
+            awaited, saying = self._request
+            if state.state == awaited or state.ended is not None or state.error:
+                self._request = None
+            else:
+                head.append(Content.styled(f"… {saying}", "bold reverse $text-warning"))
         if self.replay:
             head.append(Content.styled("read-only replay", "$text-muted italic"))
         if started:
@@ -74,7 +88,7 @@ class StatusBar(Widget):
             head.append(Content(f"{started.task} · {len(started.labels)} labels"))
             head.append(Content(started.device))
         run_dir = started.run_dir if started else self.run_label
-        if run_dir:
+        if run_dir and width >= 100:  # narrower, it would take a line of its own
             head.append(Content.styled(f"run {run_dir}", "$text-muted"))
 
         total = state.total_steps

@@ -5,11 +5,20 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widget import Widget
 
-VIEWS: dict[str, str] = {"loss": "Loss", "pins": "Pinned", "layers": "Layers", "eval": "Eval", "log": "Log"}
+# "split" (the default) shows the loss chart above the pinned examples: the gap between them is
+# the cockpit's point, so even 80x24 shows both at once.
+VIEWS: dict[str, str] = {
+    "split": "Loss+Pins",
+    "loss": "Loss",
+    "pins": "Pinned",
+    "layers": "Layers",
+    "eval": "Eval",
+    "log": "Log",
+}
 
 
 class ViewBar(Widget):
-    """Shows `1 Loss  2 Pinned ...` with the current view highlighted; only in compact layout."""
+    """Shows `1 Loss+Pins  2 Loss ...` with the current view highlighted; only in compact layout."""
 
     DEFAULT_CSS = """
     ViewBar {
@@ -21,7 +30,7 @@ class ViewBar(Widget):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.current = "loss"
+        self.current = "split"
         self.alarms = 0
 
     def select(self, view: str, alarms: int) -> None:

@@ -157,7 +157,7 @@ def events() -> list:
             why = "non-finite gradient norm at step 12: update skipped, weights are the last good ones"
             out.append(StateChanged(step=12, time=at(12, 0.1), state="paused", reason=why))
             out.append(StateChanged(step=12, time=at(12, 0.2), state="running", reason="ui"))
-        if step % 5 == 0:
+        if step % 2 == 0:  # pins refresh every ~2 s, as the engine's default cadence does
             progress = step / STEPS
             for p, pin in enumerate(pins):
                 for k, target in enumerate(pin.targets):
