@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--keep-checkpoints", type=int, default=3)
     train.add_argument("--trust-remote-code", action="store_true", help="run code shipped in the model folder (off)")
     train.add_argument("--theme", default="cockpit-dark", help="cockpit-dark (default) or cockpit-light")
+    ranks = train.add_argument_group("several GPUs or machines (torchrun's options, passed through)")
+    ranks.add_argument("--nproc", type=int, metavar="N", help="ranks on this machine: one per GPU (or CPU processes)")
+    ranks.add_argument("--nnodes", metavar="N", help="machines (or MIN:MAX), as torchrun's --nnodes")
+    ranks.add_argument("--node-rank", metavar="R", help="this machine's rank, as torchrun's --node_rank")
+    ranks.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous endpoint on the first machine")
 
     attach = commands.add_parser("attach", help="open the cockpit on a run: live with full control, else its replay")
     attach.add_argument("run_dir", nargs="?", help="a run directory (default: the newest live run under ./runs)")
@@ -211,11 +216,17 @@ def _shown(value: object) -> str:
 
 
 def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str]) -> int:
+    from cockpit import distributed
     from cockpit.attach import run_attached
     from cockpit.inbox import CommandInbox
     from cockpit.launch import run_headless, run_with_app
     from cockpit.prepare import check_new_run_dir, prepare, record_run, run_dir_for
 
+    launching = any(getattr(args, f) is not None for f in ("nproc", "nnodes", "node_rank", "rdzv_endpoint"))
+    if launching and not distributed.under_launcher():
+        return distributed.launch(["train", *train_argv])  # each rank comes back here, under torchrun
+    if distributed.under_launcher():
+        return distributed.run_rank(args, lambda: prepare_from_args(args, given))
     interactive = not args.headless and sys.stdout.isatty()
     if interactive and not args.foreground:
         # The default: the trainer in its own session, this process only a client (cockpit.attach).
@@ -290,6 +301,22 @@ def _remove_if_only_lock(run_dir: Path) -> None:
             run_dir.rmdir()
     except OSError:
         pass
+
+
+def prepare_from_args(args: argparse.Namespace, given: dict[str, str]):  # noqa: ANN201
+    """The PreparedRun of one rank of `cockpit train` ARGS under torchrun: a new run, or the run --resume names."""
+    from cockpit.prepare import prepare, run_dir_for
+
+    if args.resume:
+        config, notices = _resume_with_flags(args, given)
+        config.headless = True
+        prepared = prepare(config, resume_dir=Path(args.resume))
+        prepared.notices += [("resume", message, {}) for message in notices]
+        return prepared
+    config = config_from_args(args)
+    config.out = str(run_dir_for(config))
+    config.ranks = int(os.environ.get("WORLD_SIZE", "1"))  # the global batch is defined on these ranks
+    return prepare(config)
 
 
 def _attach(args: argparse.Namespace) -> int:

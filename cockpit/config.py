@@ -52,6 +52,9 @@ class RunConfig:
     keep_checkpoints: int = 3
     trust_remote_code: bool = False
     headless: bool = False
+    # Ranks the run was started on (torchrun's world size): the global batch is batch_size x
+    # grad_accum x ranks, and stays so when the run is resumed on another number of ranks.
+    ranks: int = 1
 
     def validate(self) -> None:
         """Reject values that would fail later, with the flag's name and what to do."""
@@ -73,6 +76,7 @@ class RunConfig:
             (self.eval_every is None or self.eval_every >= 1, "--eval-every must be at least 1"),
             (self.save_every is None or self.save_every >= 1, "--save-every must be at least 1"),
             (0 < self.pin_budget <= 1, f"--pin-budget must be in (0, 1], got {self.pin_budget:g}"),
+            (self.ranks >= 1, f"ranks must be at least 1, got {self.ranks}"),
             (self.pin_every_s >= 0, f"--pin-every must be 0 or more seconds, got {self.pin_every_s:g}"),
             (self.precision in PRECISIONS, f"--precision {self.precision!r}: use auto, fp32, bf16 or fp16"),
         ]
@@ -92,8 +96,8 @@ class RunConfig:
 
     @property
     def effective_batch(self) -> int:
-        """Samples per optimizer step; `--grad-accum` splits it into micro-batches."""
-        return self.batch_size * self.grad_accum
+        """Samples per optimizer step over all ranks; `--grad-accum` splits each rank's share into micro-batches."""
+        return self.batch_size * self.grad_accum * self.ranks
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

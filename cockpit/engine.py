@@ -194,6 +194,12 @@ class Engine:
         self.autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.norms = GroupNorms(self.groups, self.device)
+        # Seams for a distributed job (cockpit/distributed.py sets them on each rank): the module
+        # the training forward runs through (DDP's wrapper there; predictions always use the bare
+        # model), and whether this process is the one that writes the run directory (journal,
+        # config, checkpoints, model), predicts the pinned examples and evaluates: rank 0.
+        self.train_model: torch.nn.Module = self.model
+        self.is_main_process = True
         self.pin_positions = list(prepared.pin_positions)
         self.step = 0
         self.frozen: set[str] = set()
@@ -277,12 +283,14 @@ class Engine:
 
     def run(self) -> RunEnded:
         """Train to the end (or a stop), then save; never raises: failures end as reason=error."""
-        try:
-            journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME)
-            self.config.save(self.run_dir / "config.json")
-        except OSError as exc:
-            return RunEnded(step=self.step, reason=EndReason.ERROR, message=f"{exc}; nothing was trained")
-        self.inbox = CommandInbox(self.run_dir)
+        journal = None
+        if self.is_main_process:  # the other ranks of a distributed job write nothing there
+            try:
+                journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME)
+                self.config.save(self.run_dir / "config.json")
+            except OSError as exc:
+                return RunEnded(step=self.step, reason=EndReason.ERROR, message=f"{exc}; nothing was trained")
+            self.inbox = CommandInbox(self.run_dir)
         try:
             self._announce()
             if self._last_pin_step < 0:
@@ -300,7 +308,8 @@ class Engine:
             ended = self._fail(exc)
         self.emit(ended)  # to the journal too, unless writing it is what failed
         self.stream.journal = None
-        journal.close()
+        if journal is not None:
+            journal.close()
         return ended
 
     def _call_hooks(self, phase: Phase) -> None:
@@ -370,7 +379,7 @@ class Engine:
                     chunk = rows[start : start + self.micro_batch]
                     batch = self._collate(chunk)
                     with self.autocast or contextlib.nullcontext():
-                        logits = self.model(**batch).logits
+                        logits = self.train_model(**batch).logits
                     loss = training_loss(
                         logits, self.collator.targets(self.prepared.train, chunk), self.task, self.pos_weight
                     )
@@ -638,7 +647,7 @@ class Engine:
         return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
 
     def _predict_pins(self) -> None:
-        if not self.pin_positions:
+        if not self.pin_positions or not self.is_main_process:
             return
         started = time.perf_counter()
         train = self.prepared.train
@@ -660,7 +669,7 @@ class Engine:
 
     def _evaluate(self) -> None:
         evaluation = self.prepared.evaluation
-        if evaluation is None or self._last_eval_step == self.step:
+        if evaluation is None or self._last_eval_step == self.step or not self.is_main_process:
             return
         assert self.evaluator is not None
 
@@ -696,7 +705,7 @@ class Engine:
     # ------------------------------------------------------------------ saving and ending
 
     def _save_checkpoint(self) -> None:
-        if self.last_saved_step == self.step:
+        if self.last_saved_step == self.step or not self.is_main_process:
             return
         state = ckpt.TrainingState(
             step=self.step,
@@ -714,6 +723,8 @@ class Engine:
         self.emit(CheckpointSaved(step=self.step, path=str(path)))
 
     def _save_model(self) -> str:
+        if not self.is_main_process:
+            return ""
         target = self.run_dir / "model"
         self.model.save_pretrained(target, safe_serialization=True)
         self.tokenizer.save_pretrained(target)

@@ -1,0 +1,7 @@
+"""`python -m cockpit ...`: what `torchrun -m cockpit train ...` and `cockpit train --nproc N` run on each rank."""
+
+import sys
+
+from cockpit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,426 @@
+"""Several ranks (GPUs, machines) through torch.distributed: the same cockpit, one run.
+
+`cockpit train DATA --nproc N` starts N ranks through torchrun's elastic agent
+(`torch.distributed.run`), each running `python -m cockpit train DATA ...`; plain
+`torchrun --nproc_per_node N -m cockpit train DATA ...` starts the very same ranks. Each rank
+trains its shard of every global batch through DistributedDataParallel: NCCL on CUDA, gloo on
+the CPU. Rank 0 owns the run directory (journal, config, checkpoints, model, command inbox);
+the other ranks write nothing there.
+
+Exact freezing, mid-run, both ways. The measured facts (`shared/DISTRIBUTED.md`, re-checked by
+tests/test_distributed.py): flipping `requires_grad` under DDP's default settings applies one step
+of gradients that were never all-reduced and then crashes, `static_graph` does the same, and a
+parameter frozen when DDP is built is never registered, so after an unfreeze its gradients are
+never all-reduced and the ranks drift apart silently. So the mechanism here is:
+  1. DDP is built with every parameter trainable (`wrap_model`), so each one is registered;
+  2. `find_unused_parameters=True`, so a frozen parameter (no gradient this step) does not stall
+     or crash the reducer; then the initial freeze is applied with `requires_grad_(False)`, which
+     keeps the speed-up of not running backward below frozen layers (0.54-0.57x of a full step
+     measured with the bottom two thirds frozen, against 0.96x for dropping grads only);
+  3. never `static_graph` (it caches the set of used parameters);
+  4. whatever the mode, frozen gradients are set to None right before every `optimizer.step`
+     (an optimizer pre-hook): the guarantee of exactness does not rest on DDP's internals.
+`skip_all_reduce_unused_params` (0.51x) is not used: it requires the unused set to stay the same
+for the whole run, which a live freeze breaks by design.
+
+Decisions. Every rank computes the same numbers after the synced backward (the loss is
+all-reduced; gradients, hence per-layer norms, clipping and the non-finite check, are identical
+after DDP's all-reduce). Every other decision that changes control flow (a command from the UI,
+the inbox, a signal or the `--at` schedule: pause, stop, lr, freeze, ...) is taken on rank 0 and
+broadcast at the step boundary (`StepBoundary`): one int64 flag every step, the command texts only
+when there are some. While the others wait at a boundary (rank 0 paused, evaluating, saving), a
+heartbeat on rank 0 sends a keep-alive flag every second, so a pause longer than the process
+group's timeout does not kill the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from cockpit.engine import Engine
+from cockpit.events import Command, parse_command
+from cockpit.instruments import training_loss
+
+# torchrun's options that `cockpit train` passes through, with the launcher's spelling.
+LAUNCH_FLAGS = {"--nproc": "--nproc_per_node", "--nnodes": "--nnodes", "--node-rank": "--node_rank"}
+RDZV_FLAG = "--rdzv-endpoint"
+# How long a rank waits in a collective (seconds): torch's default for gloo. At a step boundary the
+# other ranks wait for rank 0 to evaluate, predict its pinned examples or save a checkpoint, so it
+# must outlast those; a pause is kept alive by `StepBoundary` whatever it is.
+# COCKPIT_BOUNDARY_TIMEOUT overrides it for the boundary's group (the tests use a short one).
+DEFAULT_TIMEOUT_S = 1800.0
+KEEPALIVE_S = 1.0
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """Where this process stands in the job: as torchrun's environment says."""
+
+    rank: int
+    world: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def under_launcher() -> bool:
+    """True inside a rank started by torchrun (or `cockpit train --nproc`)."""
+    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def setup(device_choice: str = "auto") -> Ranks:
+    """Join the process group torchrun described: NCCL with one GPU per local rank, else gloo on the CPU."""
+    from cockpit.errors import CockpitError
+
+    world = int(os.environ["WORLD_SIZE"])
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ["LOCAL_RANK"])
+    wants_cpu = device_choice == "cpu"
+    if torch.cuda.is_available() and not wants_cpu:
+        if local_rank >= torch.cuda.device_count():
+            raise CockpitError(
+                f"rank {rank}: local rank {local_rank} but only {torch.cuda.device_count()} GPU(s) on this machine; "
+                "use --nproc <= the number of GPUs"
+            )
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+        backend = "nccl"
+    elif device_choice not in ("auto", "cpu"):
+        raise CockpitError(f"--device {device_choice}: several ranks train on CUDA (one GPU per rank) or on the CPU")
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    dist.init_process_group(backend, timeout=timedelta(seconds=DEFAULT_TIMEOUT_S))
+    return Ranks(rank=rank, world=world, local_rank=local_rank, device=device)
+
+
+def teardown() -> None:
+    """Destroy the process group: without it about a third of CPU runs ended with "terminate called
+    without an active exception" (rc 1) after all work was done."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+# ---------------------------------------------------------------------------------------------
+# The launcher
+# ---------------------------------------------------------------------------------------------
+
+
+def split_launch_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """(torchrun options, the rest): `--nproc 4 --nnodes 2 ...` out of a `cockpit train` command line."""
+    wanted = {*LAUNCH_FLAGS, RDZV_FLAG}
+    options: dict[str, str] = {}
+    rest: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        item = items[i]
+        name, eq, value = item.partition("=")
+        if name in wanted:
+            if not eq:
+                i += 1
+                value = items[i] if i < len(items) else ""
+            options[name] = value
+        else:
+            rest.append(item)
+        i += 1
+    return options, rest
+
+
+def torchrun_args(options: dict[str, str], worker_args: Sequence[str], shutdown_timeout: int = 600) -> list[str]:
+    """The `torch.distributed.run` command line that starts `python -m cockpit <worker_args>` on each rank."""
+    args = [f"{LAUNCH_FLAGS[k]}={v}" for k, v in options.items() if k in LAUNCH_FLAGS]
+    if options.get(RDZV_FLAG):
+        args += ["--rdzv_backend=c10d", f"--rdzv_endpoint={options[RDZV_FLAG]}"]
+    elif int(options.get("--nnodes", "1") or 1) == 1:
+        args.append("--standalone")  # one machine: a free local port, no endpoint to give
+    # The agent forwards SIGINT/SIGTERM to the ranks, then waits this long before SIGKILL: time for
+    # rank 0 to finish its step and save a checkpoint (torchrun's default is 30 s).
+    args += [f"--shutdown_timeout={shutdown_timeout}", "-m", "cockpit", *worker_args]
+    return args
+
+
+def launch(argv: Sequence[str]) -> int:
+    """Run this `cockpit train ...` command line, less the launcher's flags, on every rank; the job's exit status."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    options, worker_args = split_launch_args(argv)
+    try:
+        run(parse_args(torchrun_args(options, worker_args)))
+    except ChildFailedError as exc:
+        codes = [f.exitcode for f in exc.failures.values()]
+        interrupted = all(code in (130, -2, -15) for code in codes)
+        if not interrupted:
+            print(f"cockpit: a rank failed (exit status {codes}); see its output above", file=sys.stderr)
+        return 130 if interrupted else next((c for c in codes if c > 0), 1)
+    except SignalException:
+        return 130
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# DDP wrapping and batches
+# ---------------------------------------------------------------------------------------------
+
+
+def wrap_model(model: torch.nn.Module, ranks: Ranks) -> torch.nn.Module:
+    """DDP over `model` with every parameter registered (see the module docstring), then the
+    model's own `requires_grad` flags back as they were."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for param, _ in flags:
+        param.requires_grad_(True)
+    ddp = DistributedDataParallel(
+        model,
+        device_ids=[ranks.device.index] if ranks.device.type == "cuda" else None,
+        find_unused_parameters=True,
+        # A transformer's buffers (position ids, token type ids) are constants: broadcasting them
+        # before every forward would add a collective per micro-batch for nothing.
+        broadcast_buffers=False,
+    )
+    for param, flag in flags:
+        param.requires_grad_(flag)
+    return ddp
+
+
+def shard(rows: Sequence[int], ranks: Ranks) -> list[int]:
+    """This rank's share of a global batch (every world-th row): shares differ by at most one row."""
+    return list(rows[ranks.rank :: ranks.world])
+
+
+def frozen_grads_to_none(optimizer: torch.optim.Optimizer) -> None:
+    """Before every optimizer step: a frozen parameter (requires_grad False) has grad None, so
+    AdamW leaves it and its state alone, bit for bit, in every DDP mode."""
+
+    def hook(opt: torch.optim.Optimizer, _args: Any, _kwargs: Any) -> None:
+        for group in opt.param_groups:
+            for param in group["params"]:
+                if not param.requires_grad:
+                    param.grad = None
+
+    optimizer.register_step_pre_hook(hook)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decisions taken on rank 0, broadcast at the step boundary
+# ---------------------------------------------------------------------------------------------
+
+GO, COMMANDS_THEN_GO, KEEPALIVE = 0, 1, 2
+
+
+class StepBoundary:
+    """Rank 0 tells every rank what happens at a step boundary.
+
+    Every boundary ends with one int64 flag (0.17 ms a step on gloo, against 0.55 ms for
+    broadcasting an object list every step): GO, or COMMANDS_THEN_GO followed by the texts of the
+    commands rank 0 applied, in its order. While the others wait for it (rank 0 paused, saving,
+    evaluating), a heartbeat thread on rank 0 sends KEEPALIVE once a second, so no wait outlasts
+    the timeout. The messages travel on a gloo group of their own, also in NCCL jobs: the flag
+    stays on the host, and the heartbeat never meets DDP's collectives on the default group.
+    """
+
+    def __init__(self, ranks: Ranks) -> None:
+        self.ranks = ranks
+        timeout = float(os.environ.get("COCKPIT_BOUNDARY_TIMEOUT", DEFAULT_TIMEOUT_S))
+        self.group = dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout))
+        self._flag = torch.zeros(1, dtype=torch.int64)
+        self._lock = threading.Lock()  # one message at a time, whichever thread sends it
+        self._waiting = False  # the other ranks are (or are about to be) waiting for this boundary
+        self._closed = threading.Event()
+        if ranks.is_main:
+            threading.Thread(target=self._heartbeat, name="cockpit-keepalive", daemon=True).start()
+
+    def _send_flag(self, flag: int) -> None:
+        self._flag.fill_(flag)
+        dist.broadcast(self._flag, src=0, group=self.group)
+
+    def _heartbeat(self) -> None:
+        while not self._closed.wait(KEEPALIVE_S):
+            with self._lock:
+                if self._waiting:
+                    self._send_flag(KEEPALIVE)
+
+    def others_wait(self) -> None:
+        """Rank 0: the other ranks are now waiting for the next boundary's decision: keep them alive."""
+        with self._lock:
+            self._waiting = True
+
+    def send(self, applied: list[tuple[str, str, str]]) -> None:
+        """Rank 0: end the boundary, handing on the (command text, source, id) it applied."""
+        with self._lock:
+            self._waiting = False
+            self._send_flag(COMMANDS_THEN_GO if applied else GO)
+            if applied:
+                dist.broadcast_object_list([applied], src=0, group=self.group)
+
+    def receive(self) -> list[tuple[str, str, str]]:
+        """Every other rank: wait for rank 0's decision at this boundary; the commands it applied."""
+        while True:
+            dist.broadcast(self._flag, src=0, group=self.group)
+            flag = int(self._flag.item())
+            if flag == GO:
+                return []
+            if flag == COMMANDS_THEN_GO:
+                box: list[Any] = [None]
+                dist.broadcast_object_list(box, src=0, group=self.group)
+                return box[0]
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def no_sync_unless(last: bool, ddp: torch.nn.Module) -> contextlib.AbstractContextManager:
+    """Accumulation micro-batches skip the all-reduce; the last backward syncs them all."""
+    return contextlib.nullcontext() if last else ddp.no_sync()  # type: ignore[operator]
+
+
+# ---------------------------------------------------------------------------------------------
+# One rank's engine
+# ---------------------------------------------------------------------------------------------
+
+
+class DistributedEngine(Engine):
+    """The engine on one rank of a DDP job (see the module docstring for the mechanism).
+
+    It sets the engine's two distributed seams (`train_model`: the DDP wrapper; `is_main_process`:
+    rank 0 alone writes the run directory, predicts pins and evaluates) and replaces two steps of
+    the loop: the forward/backward of this rank's shard, and the command boundary, where rank 0
+    decides and the others follow.
+    """
+
+    def __init__(self, prepared: Any, ranks: Ranks, on_nonfinite: str = "stop", **engine_options: Any) -> None:
+        prepared.device = ranks.device
+        super().__init__(prepared, on_nonfinite=on_nonfinite, **engine_options)
+        self.ranks = ranks
+        self.is_main_process = ranks.is_main
+        self.train_model = wrap_model(self.model, ranks)
+        frozen_grads_to_none(self.optimizer)
+        self.boundary = StepBoundary(ranks)
+        if not ranks.is_main:
+            self.schedule = {}  # rank 0 applies the schedule and hands each command on
+        self._applied: list[tuple[str, str, str]] = []
+
+    def _forward_backward(self, rows: list[int]) -> torch.Tensor:
+        """This rank's shard of the global batch. Each micro-batch's mean loss is weighted by its
+        share of the *global* batch, times the world size because DDP averages over ranks: the
+        synced gradient is the global batch's mean whatever the shards' sizes, and the losses,
+        all-reduced, sum to the global mean. (No out-of-memory retry here: see docs/distributed.md.)"""
+        mine = shard(rows, self.ranks)
+        weight = self.ranks.world / len(rows)
+        chunks = [mine[i : i + self.micro_batch] for i in range(0, len(mine), self.micro_batch)]
+        if not chunks:  # fewer rows than ranks: take part in the all-reduce with a zero-weight row
+            chunks, weight = [rows[:1]], 0.0
+        total = torch.zeros((), device=self.device)
+        for i, chunk in enumerate(chunks):
+            with no_sync_unless(i == len(chunks) - 1, self.train_model):
+                batch = self._collate(chunk)
+                with self.autocast or contextlib.nullcontext():
+                    logits = self.train_model(**batch).logits
+                targets = self.collator.targets(self.prepared.train, chunk)
+                loss = training_loss(logits, targets, self.task, self.pos_weight)
+                scaled = loss * (len(chunk) * weight)
+                self.scaler.scale(scaled).backward()
+                total += scaled.detach() / self.ranks.world
+        return all_reduce_sum(total)
+
+    def _apply_commands(self) -> None:
+        """Rank 0 runs the engine's own boundary (schedule, queue, inbox; waits while paused), noting
+        each command it applies, then hands them on; the other ranks apply exactly those, in order."""
+        if not self.ranks.is_main:
+            for text, source, command_id in self.boundary.receive():
+                self._apply(parse_command(text), source, command_id)
+            return
+        self.boundary.others_wait()
+        self._applied = []
+        try:
+            super()._apply_commands()
+        finally:
+            applied, self._applied = self._applied, []
+            self.boundary.send(applied)
+
+    def _apply(self, command: Command, source: str, id: str = "") -> None:
+        super()._apply(command, source, id)
+        if self.ranks.is_main:
+            self._applied.append((command.text, source, id))
+
+    def _after_step(self) -> None:
+        """Rank 0 evaluates, predicts and saves here while the others already wait at the next boundary."""
+        if self.ranks.is_main and self.step < self.total_steps and self._stop_reason is None:
+            self.boundary.others_wait()
+        super()._after_step()
+
+    def run(self) -> Any:
+        try:
+            return super().run()
+        finally:
+            self.boundary.close()
+
+
+def run_rank(args: Any, make_prepared: Callable[[], Any], watchers: Callable[[Engine], list] | None = None) -> int:
+    """One rank of `cockpit train` under torchrun: join the group, prepare, train headless, leave.
+
+    Rank 0 journals, prints the progress line and handles signals (the agent forwards SIGINT and
+    SIGTERM to every rank: rank 0 turns its first one into a `stop` that every rank applies at the
+    same boundary; the other ranks wait for that decision rather than act on their own).
+    `watchers(engine)` gives extra observers (the tests' checksums).
+    """
+    from cockpit.diagnostics import Diagnostics
+    from cockpit.inbox import CommandInbox
+    from cockpit.launch import EXIT_CODES, ProgressPrinter, SignalGuard, _print_outcome
+    from cockpit.prepare import check_new_run_dir, record_run
+    from cockpit.rundir import RunLock
+
+    ranks = setup(args.device)
+    try:
+        prepared = make_prepared()
+        if ranks.is_main:
+            # Rank 0 is the run's trainer for `cockpit attach`, `runs` and `send`: it holds the lock
+            # (until this process exits) and the inbox, and writes what a resume checks against.
+            if prepared.resume is None:
+                check_new_run_dir(prepared.run_dir)
+            lock = RunLock(prepared.run_dir).acquire()  # noqa: F841
+            CommandInbox(prepared.run_dir, fresh=True)
+            record_run(prepared)
+        engine = DistributedEngine(prepared, ranks)
+        engine.observers.extend(watchers(engine) if watchers else [])
+        if ranks.is_main:
+            engine.observers.append(ProgressPrinter(engine.total_steps))
+            engine.stream.producers.append(Diagnostics())
+            print(
+                f"cockpit: {ranks.world} ranks ({dist.get_backend()} on {ranks.device.type}), global batch "
+                f"{engine.effective_batch}; watch it with: cockpit attach {prepared.run_dir}",
+                file=sys.stderr,
+            )
+            SignalGuard(engine).install()
+        else:
+            for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+                if sig is not None:
+                    signal.signal(sig, signal.SIG_IGN)
+        # In the main thread, as run_headless does: one OpenMP pool; signals only set a flag.
+        ended = engine.run()
+        if ranks.is_main:
+            return _print_outcome(ended, prepared)
+        return EXIT_CODES.get(ended.reason, 1)
+    finally:
+        teardown()
