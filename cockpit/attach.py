@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,35 @@ def how_to_resume(run_dir: Path) -> str:
     checkpoint = latest_checkpoint(run_dir)
     saved = f"last checkpoint {checkpoint.name}" if checkpoint else "no checkpoint was saved"
     return f"{saved}; continue with: cockpit train --resume {run_dir}"
+
+
+class RunExamples(Sequence):
+    """The examples browser's rows for a run trained in another process: read from the run's own
+    data file (config.json says which, and how) the first time the browser opens, not before."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._rows: Sequence | None = None
+
+    def _loaded(self) -> Sequence:
+        if self._rows is None:
+            from cockpit.config import RunConfig
+            from cockpit.data import load_labeled_texts
+            from cockpit.ui.control import TrainingExamples
+
+            config = RunConfig.load(self.run_dir / "config.json")
+            data = load_labeled_texts(Path(config.data), config.text_column, config.label_columns, config.label_names)
+            self._rows = TrainingExamples(data)
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._loaded()[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._loaded())
 
 
 class TrainerGone(RuntimeError):
@@ -254,7 +283,8 @@ def run_attached(run_dir: Path, theme: str, train_argv: list[str] | None = None)
     control = AttachedRun(run_dir, events, trainer) if live else None
     if control is None:  # a finished (or dead) run: its replay
         start_journal_reader(run_dir / JOURNAL_NAME, events, follow=False)
-    app = CockpitApp(events, control, theme_name=theme, run_label=str(run_dir))
+    examples = RunExamples(run_dir) if (run_dir / "config.json").exists() or train_argv is not None else None
+    app = CockpitApp(events, control, examples=examples, theme_name=theme, run_label=str(run_dir))
     if control is not None:
         control.on_failed_start = lambda: app.call_from_thread(app.exit)
     app.run()

@@ -14,10 +14,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
-from cockpit.data import LabeledTexts
 from cockpit.diagnostics import Diagnostics
 from cockpit.engine import Engine
 from cockpit.events import (
@@ -250,33 +249,10 @@ def engine_for_app(prepared: PreparedRun, put: Callable[[Event], None]) -> Engin
     return engine
 
 
-class TrainingExamples(Sequence):
-    """The examples browser's rows, made when read: no Python object per training row held (#14)."""
-
-    def __init__(self, train: LabeledTexts, row_type: type) -> None:
-        self.train, self.row_type = train, row_type
-
-    def __len__(self) -> int:
-        return len(self.train)
-
-    def _row(self, position: int, text: str, targets: Any) -> Any:
-        labels = [n for n, t in zip(self.train.label_names, targets) if t > 0.5]
-        return self.row_type(index=self.train.row_ids[position], text=text, labels=labels)
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        position = int(index) + (len(self) if int(index) < 0 else 0)
-        return self._row(position, self.train.texts[position], self.train.targets[position])
-
-    def __iter__(self) -> Iterator[Any]:
-        for position, (text, targets) in enumerate(zip(self.train.texts, self.train.targets)):
-            yield self._row(position, text, targets)
-
-
 def run_with_app(prepared: PreparedRun, theme: str) -> int:
     """Open the cockpit on a live run; the engine keeps training in its own thread."""
     from cockpit.ui.app import CockpitApp, ExampleRow
+    from cockpit.ui.control import TrainingExamples
 
     events: queue.SimpleQueue[Event] = queue.SimpleQueue()
     journal = prepared.run_dir / JOURNAL_NAME

@@ -27,6 +27,7 @@ from cockpit.events import CommandApplied, Event, Freeze, StepMetrics, Unfreeze
 from cockpit.journal import read_journal
 from cockpit.rundir import live_pid
 from cockpit.ui.app import CockpitApp
+from cockpit.ui.examples_screen import ExamplesScreen
 from cockpit.ui.run_state import RunState
 
 DEI = Path(__file__).resolve().parents[1] / "sample_data" / "dei.parquet"
@@ -131,6 +132,11 @@ async def test_attach_from_another_process_freezes_exactly(live_run: Path) -> No
         while not any(c.command == "freeze=layer.0" for c in commands_in(live_run)):
             assert time.monotonic() < deadline, "the freeze was never applied"
             await pilot.pause(0.1)
+        await pilot.press("e")  # the examples browser reads the run's own data file
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, ExamplesScreen) and len(app.examples) > 200
+        await pilot.press("escape")
+        await pilot.pause(0.2)
         await pilot.press("d")  # detach: the app closes, the run goes on
     assert app.detached
     freeze = next(c for c in commands_in(live_run) if c.command == "freeze=layer.0")

@@ -507,6 +507,11 @@ class CockpitApp(App[None]):
         if self.examples is None:
             self.notify("no training rows to browse here (a replay has only the journal)", severity="warning")
             return
+        try:
+            len(self.examples)  # an attached run reads its data file now, the first time
+        except Exception as exc:  # noqa: BLE001 - any failure to read the rows is shown, not raised
+            self.notify(f"cannot read the training rows: {exc}", severity="error")
+            return
         self.push_screen(ExamplesScreen(self.examples, pinned=lambda: {p.index for p in self.run_state.pins}))
 
     def action_quit_cockpit(self) -> None:

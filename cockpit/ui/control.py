@@ -7,8 +7,9 @@ replay) can stand behind it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from cockpit.events import Command
 
@@ -35,3 +36,27 @@ class ExampleRow:
     index: int
     text: str
     labels: list[str] = field(default_factory=list)
+
+
+class TrainingExamples(Sequence):
+    """The examples browser's rows, made when read: no Python object per training row held (#14)."""
+
+    def __init__(self, train: Any, row_type: type = ExampleRow) -> None:  # train: cockpit.data.LabeledTexts
+        self.train, self.row_type = train, row_type
+
+    def __len__(self) -> int:
+        return len(self.train)
+
+    def _row(self, position: int, text: str, targets: Any) -> Any:
+        labels = [n for n, t in zip(self.train.label_names, targets) if t > 0.5]
+        return self.row_type(index=self.train.row_ids[position], text=text, labels=labels)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        position = int(index) + (len(self) if int(index) < 0 else 0)
+        return self._row(position, self.train.texts[position], self.train.targets[position])
+
+    def __iter__(self) -> Iterator[Any]:
+        for position, (text, targets) in enumerate(zip(self.train.texts, self.train.targets)):
+            yield self._row(position, text, targets)
