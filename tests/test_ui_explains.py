@@ -135,7 +135,7 @@ async def test_a_real_launch_shows_each_loading_stage_then_the_cockpit(
     app = CockpitApp(events, control)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        assert isinstance(app.screen, LoadingScreen)  # before torch is even imported
+        assert isinstance(app.screen, LoadingScreen), app.run_state.error  # before torch is even imported
         for _ in range(600):
             await pilot.pause(0.1)
             if app.run_state.ended is not None:

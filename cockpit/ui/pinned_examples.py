@@ -106,6 +106,8 @@ class PinnedExamples(Vertical):
         self.matrix.fixed_columns = 1  # a sideways scroll keeps the label names in view
 
     def on_resize(self) -> None:
+        if not self.query("#pins-matrix"):  # a resize can come before the children exist
+            return
         if self.run_state is not None and self._wanted_fit(self.run_state) != self._fit:
             self.show(self.run_state, rebuild=True)
 
@@ -116,6 +118,8 @@ class PinnedExamples(Vertical):
 
     def show(self, state: RunState, rebuild: bool = False) -> None:
         self.run_state = state
+        if not self.query("#pins-matrix"):  # not composed yet (the app's first draw can come first)
+            return
         if rebuild or self._wanted_fit(state) != self._fit:
             self._rebuild(state)
         update_static(self.query_one("#pins-summary", Static), self._summary(state))
