@@ -37,7 +37,7 @@ TIMEOUT_S = 120  # loading torch and the data on a busy 2-core machine takes a w
 def trainer_argv(tiny_model: Path, run: Path, *extra: str) -> list[str]:
     return [
         str(DEI), "--model", str(tiny_model), "--out", str(run), "--max-length", "32", "--batch-size", "8",
-        "--eval-split", "0", "--max-steps", "100000", *extra,
+        "--eval-split", "0", "--max-steps", "3000", *extra,
     ]  # fmt: skip
 
 

@@ -144,15 +144,19 @@ def test_sighup_with_the_cockpit_open(tiny_model: Path, tmp_path: Path, mode: st
         if process.poll() is None:
             process.kill()
     if mode == "detached":
-        assert live_pid(run) is not None
-        steps = sum(e.type == "step" for e in read_journal(run / "journal.jsonl"))
-        _wait_for_steps(run, steps + 3, None)
-        stop = subprocess.run([sys.executable, "-m", "cockpit.cli", "send", str(run), "stop"], timeout=120)
-        assert stop.returncode == 0
-        deadline = time.time() + 120
-        while live_pid(run) is not None and time.time() < deadline:
-            time.sleep(0.1)
-        assert read_journal(run / "journal.jsonl")[-1].reason == "stopped"
+        try:
+            assert live_pid(run) is not None
+            steps = sum(e.type == "step" for e in read_journal(run / "journal.jsonl"))
+            _wait_for_steps(run, steps + 3, None)
+            stop = subprocess.run([sys.executable, "-m", "cockpit.cli", "send", str(run), "stop"], timeout=120)
+            assert stop.returncode == 0
+            deadline = time.time() + 120
+            while live_pid(run) is not None and time.time() < deadline:
+                time.sleep(0.1)
+            assert read_journal(run / "journal.jsonl")[-1].reason == "stopped"
+        finally:  # a detached trainer outlives this test by design: never leave one behind
+            if (pid := live_pid(run)) is not None:
+                os.kill(pid, signal.SIGKILL)
         return
     end = read_journal(run / "journal.jsonl")[-1]
     assert end.type == "end" and end.reason == "interrupted"
