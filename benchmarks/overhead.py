@@ -370,7 +370,7 @@ def arm_main_thread(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]
 
 
 def arm_app(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
-    """The engine in its thread while the Textual cockpit drains its events (as run_with_app)."""
+    """The engine in its thread while the Textual cockpit drains its events (launch.engine_for_app)."""
     from cockpit.ui.app import CockpitApp  # Textual only where the app runs (the GPU check has none)
     from cockpit.ui.control import ExampleRow
 

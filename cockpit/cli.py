@@ -9,12 +9,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from cockpit.config import DEFAULT_MODEL, PRECISIONS, RunConfig
 from cockpit.errors import CockpitError
 from cockpit.events import COMMAND_FORMS
+from cockpit.journal import JOURNAL_NAME
+
+if TYPE_CHECKING:
+    from cockpit.prepare import PreparedRun
 
 
 def _int_list(text: str) -> list[int]:
@@ -219,7 +224,7 @@ def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str
     from cockpit import distributed
     from cockpit.attach import run_attached
     from cockpit.inbox import CommandInbox
-    from cockpit.launch import run_headless, run_with_app
+    from cockpit.launch import run_headless
     from cockpit.prepare import check_new_run_dir, prepare, record_run, run_dir_for
 
     launching = any(getattr(args, f) is not None for f in ("nproc", "nnodes", "node_rank", "rdzv_endpoint"))
@@ -247,27 +252,36 @@ def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str
         run_dir = run_dir_for(config)
         config.out = str(run_dir)
     lock = _claim(run_dir, new=not args.resume)
-    try:
-        CommandInbox(run_dir, fresh=True)  # commands sent while data and model load wait for step 1
-        on_stage = None
-        if os.environ.get("COCKPIT_DETACHED"):  # the attached cockpit shows the loading steps from the journal
-            from cockpit.startup import journal_stages
+    CommandInbox(run_dir, fresh=True)  # commands sent while data and model load wait for step 1
 
-            on_stage = journal_stages(run_dir)
+    prepared_runs: list[PreparedRun] = []
+
+    def prepare_claimed(on_stage: Callable[[str, str], None] | None) -> PreparedRun:
         prepared = prepare(config, resume_dir=run_dir if args.resume else None, on_stage=on_stage)
         prepared.notices += [("resume", message, {}) for message in resume_notices]
         if prepared.resume is not None and "lr" in given:  # --lr replaces the peak lr the run's schedule scales
             prepared.resume.scheduler["base_lrs"] = [config.lr for _ in prepared.resume.scheduler["base_lrs"]]
         record_run(prepared)
+        prepared_runs.append(prepared)
+        return prepared
+
+    try:
+        if interactive:  # --foreground: the cockpit opens at once and prepares the run behind its loading screen
+            from cockpit.startup import train_with_app
+
+            return train_with_app(prepare_claimed, args.theme, run_label=str(run_dir))
+        on_stage = None
+        if os.environ.get("COCKPIT_DETACHED"):  # the attached cockpit shows the loading steps from the journal
+            from cockpit.startup import journal_stages
+
+            on_stage = journal_stages(run_dir)
+        return run_headless(prepare_claimed(on_stage))
     except BaseException:
-        lock.release()
-        if not args.resume:
+        if not prepared_runs and not args.resume:  # refused before training: leave no run directory behind
+            lock.release()
+            (run_dir / JOURNAL_NAME).unlink(missing_ok=True)  # it holds loading stages only
             _remove_if_only_lock(run_dir)
         raise
-    try:
-        if not interactive:
-            return run_headless(prepared)
-        return run_with_app(prepared, args.theme)
     finally:
         lock.release()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import queue
 import signal
 import sys
 import threading
@@ -32,7 +31,6 @@ from cockpit.events import (
     StepMetrics,
     Stop,
 )
-from cockpit.journal import JOURNAL_NAME, read_journal
 from cockpit.judgements import LossTracker
 from cockpit.prepare import PreparedRun
 
@@ -247,26 +245,3 @@ def engine_for_app(prepared: PreparedRun, put: Callable[[Event], None]) -> Engin
     engine.stream.observers.append(put)
     engine.stream.producers.append(Diagnostics())
     return engine
-
-
-def run_with_app(prepared: PreparedRun, theme: str) -> int:
-    """Open the cockpit on a live run; the engine keeps training in its own thread."""
-    from cockpit.ui.app import CockpitApp, ExampleRow
-    from cockpit.ui.control import TrainingExamples
-
-    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
-    journal = prepared.run_dir / JOURNAL_NAME
-    if prepared.resume is not None and journal.exists():  # the whole history, not only what follows
-        for event in read_journal(journal):
-            events.put(event)
-    engine = engine_for_app(prepared, events.put)
-    runner = EngineThread(engine)
-    examples = TrainingExamples(prepared.train, ExampleRow)
-    app = CockpitApp(events, runner, examples=examples, theme_name=theme, run_label=str(prepared.run_dir))
-    SignalGuard(engine, on_first=lambda: app.call_from_thread(app.exit), stop_on_hangup=True).install()
-    runner.start()
-    try:
-        app.run()
-    finally:
-        ended = runner.stop_and_wait(EndReason.INTERRUPTED)
-    return _print_outcome(ended, prepared)

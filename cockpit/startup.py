@@ -116,18 +116,15 @@ def journal_stages(run_dir: Path) -> StageCallback:
 
 def train_with_app(prepare_run: Callable[[StageCallback], PreparedRun], theme: str, run_label: str = "") -> int:
     """Open the cockpit at once and prepare + train behind it; the exit status of the run."""
-    from cockpit.ui.app import CockpitApp, ExampleRow
+    from cockpit.ui.app import CockpitApp
+    from cockpit.ui.control import TrainingExamples
 
     events: queue.SimpleQueue[Event] = queue.SimpleQueue()
     control = PreparingRun(prepare_run, events)
     app = CockpitApp(events, control, theme_name=theme, run_label=run_label)
 
     def prepared(run: PreparedRun) -> None:
-        train = run.train
-        app.examples = [
-            ExampleRow(index=row, text=text, labels=[n for n, t in zip(train.label_names, targets) if t > 0.5])
-            for row, text, targets in zip(train.row_ids, train.texts, train.targets)
-        ]
+        app.examples = TrainingExamples(run.train)  # rows made when read: none held per training row
 
     def engine_ready(runner: EngineThread) -> None:
         from cockpit.launch import SignalGuard

@@ -128,7 +128,15 @@ async def test_a_real_launch_shows_each_loading_stage_then_the_cockpit(
     for key, value in TINY_RUN.items():
         setattr(config, key, value)
     events: queue.SimpleQueue = queue.SimpleQueue()
-    control = PreparingRun(lambda on_stage: prepare(config, on_stage=on_stage), events)
+    import threading
+
+    opened = threading.Event()  # the test looks at the screen before preparing may go on (no race)
+
+    def prepare_when_seen(on_stage):  # noqa: ANN001, ANN202
+        opened.wait(60)
+        return prepare(config, on_stage=on_stage)
+
+    control = PreparingRun(prepare_when_seen, events)
     seen: list[str] = []
     stage = control.stage
     control.stage = lambda name, detail="": (seen.append(name), stage(name, detail))[1]  # type: ignore[method-assign]
@@ -136,6 +144,7 @@ async def test_a_real_launch_shows_each_loading_stage_then_the_cockpit(
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, LoadingScreen), app.run_state.error  # before torch is even imported
+        opened.set()
         for _ in range(600):
             await pilot.pause(0.1)
             if app.run_state.ended is not None:
