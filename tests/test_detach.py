@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from ui_fixtures.harness import run_async
 
-from cockpit.attach import AttachedRun, TrainerGone, spawn_trainer
+from cockpit.attach import AttachedRun, RunExamples, TrainerGone, spawn_trainer
 from cockpit.events import CommandApplied, Event, Freeze, StepMetrics, Unfreeze
 from cockpit.journal import read_journal
 from cockpit.rundir import live_pid
@@ -123,7 +123,7 @@ async def test_attach_from_another_process_freezes_exactly(live_run: Path) -> No
     """The full cockpit on a run started elsewhere: `space` on layer.0 freezes it from the next step."""
     events: queue.SimpleQueue[Event] = queue.SimpleQueue()
     control = AttachedRun(live_run, events)
-    app = CockpitApp(events, control, run_label=str(live_run))
+    app = CockpitApp(events, control, examples=RunExamples(live_run), run_label=str(live_run))
     async with app.run_test(size=(160, 48)) as pilot:
         while not app.run_state.layers:
             await pilot.pause(0.1)
