@@ -246,11 +246,14 @@ def _records_from(journal: Path, offset: int, until: Callable[[], bool]) -> Iter
     with open(journal, encoding="utf-8") as handle:
         handle.seek(offset)
         pending = ""
+        asked = time.monotonic()
         while True:
             line = handle.readline()
-            if not line:
+            if not line or time.monotonic() - asked > 0.5:  # a journal that never pauses still ends
+                asked = time.monotonic()
                 if until():
                     return
+            if not line:
                 time.sleep(0.05)
                 continue
             pending += line

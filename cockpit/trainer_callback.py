@@ -19,6 +19,7 @@ value back at on_train_end.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -32,7 +33,7 @@ from transformers import TrainerCallback
 
 from cockpit.data import LabeledTexts, default_pins
 from cockpit.errors import CockpitError
-from cockpit.events import Event, Notice, PinnedExample
+from cockpit.events import Event, HeadFit, Notice, PinnedExample
 from cockpit.live_run import LiveRun, targets_matrix
 from cockpit.model import PROBLEM_TYPES, _head_parameter_names, describe_head, layer_groups
 
@@ -324,15 +325,13 @@ def encoder(tokenizer: Any, model: torch.nn.Module) -> Callable[[list[str]], dic
     return encode
 
 
-def head_report(model: torch.nn.Module, task: str, label_count: int) -> dict[str, Any]:
+def head_report(model: torch.nn.Module, task: str, label_count: int) -> HeadFit:
     """What the head alarm needs. HF treats num_labels=1 with no problem type as regression: say so."""
     configured = getattr(model.config, "problem_type", None)
     if configured is None and getattr(model.config, "num_labels", 0) == 1:
         configured = "regression"
     head = describe_head(model, label_count, configured or PROBLEM_TYPES[task], None, [], _head_parameter_names(model))
-    head["problem_type"] = configured or head["problem_type"]
-    head["group"] = "head"
-    return head
+    return dataclasses.replace(head, problem_type=configured or head.problem_type, group="head")
 
 
 def run_config(args: Any, state: Any, max_grad_norm: float, effective: int, pin_budget: float) -> dict[str, Any]:

@@ -120,7 +120,8 @@ def test_sighup_with_the_cockpit_open(tiny_model: Path, tmp_path: Path, mode: st
 
     run = tmp_path / "run"
     controller, terminal = pty.openpty()
-    command = _train_command(tiny_model, run, "--max-steps", "100000", *([mode] if mode.startswith("--") else []))
+    steps = "100000" if mode.startswith("--") else "3000"  # a detached trainer must end even if the test does not
+    command = _train_command(tiny_model, run, "--max-steps", steps, *([mode] if mode.startswith("--") else []))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
     process = subprocess.Popen(
         command, stdin=terminal, stdout=terminal, stderr=terminal, env=env, start_new_session=True
@@ -148,8 +149,11 @@ def test_sighup_with_the_cockpit_open(tiny_model: Path, tmp_path: Path, mode: st
             assert live_pid(run) is not None
             steps = sum(e.type == "step" for e in read_journal(run / "journal.jsonl"))
             _wait_for_steps(run, steps + 3, None)
-            stop = subprocess.run([sys.executable, "-m", "cockpit.cli", "send", str(run), "stop"], timeout=120)
-            assert stop.returncode == 0
+            stop = subprocess.run(
+                [sys.executable, "-m", "cockpit.cli", "send", str(run), "stop", "--timeout", "60"],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert stop.returncode == 0, stop.stderr
             deadline = time.time() + 120
             while live_pid(run) is not None and time.time() < deadline:
                 time.sleep(0.1)
