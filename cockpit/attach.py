@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -271,6 +272,24 @@ def _json_or_none(line: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
+def _close_on_hangup(app: Any) -> None:
+    """The terminal is gone (an SSH session dropped): close this client; the trainer goes on.
+
+    Installed explicitly: a client started under nohup or by a CI runner inherits SIGHUP ignored,
+    and would then sit on a dead terminal for ever. A cockpit that cannot close on a dead terminal
+    is ended after 3 s; it holds nothing the trainer needs.
+    """
+
+    def hangup(_signum: int, _frame: object) -> None:
+        app.detached = True
+        threading.Thread(target=lambda: app.call_from_thread(app.exit), daemon=True).start()
+        fallback = threading.Timer(3.0, os._exit, args=(0,))
+        fallback.daemon = True
+        fallback.start()
+
+    signal.signal(signal.SIGHUP, hangup)
+
+
 def run_attached(run_dir: Path, theme: str, train_argv: list[str] | None = None) -> int:
     """The cockpit as a client of a trainer in another process (started here first if `train_argv`).
 
@@ -290,6 +309,7 @@ def run_attached(run_dir: Path, theme: str, train_argv: list[str] | None = None)
     app = CockpitApp(events, control, examples=examples, theme_name=theme, run_label=str(run_dir))
     if control is not None:
         control.on_failed_start = lambda: app.call_from_thread(app.exit)
+    _close_on_hangup(app)
     app.run()
     if control is None:
         return 0
