@@ -119,10 +119,14 @@ class PendingStep:
     update: torch.Tensor | None = None  # on the device: update ratios, then weight norms, per group
 
 
-def _no_weight_decay(name: str) -> bool:
-    """Biases and normalisation weights are not decayed (as HF Trainer does)."""
-    lowered = name.lower()
-    return lowered.endswith(".bias") or "norm" in lowered or ".ln_" in lowered
+def split_for_weight_decay(named: Iterable[tuple[str, torch.nn.Parameter]]) -> tuple[list, list]:
+    """(decayed, not decayed): biases and normalisation weights are not decayed (as HF Trainer does)."""
+    decay, no_decay = [], []
+    for name, param in named:
+        lowered = name.lower()
+        skip = lowered.endswith(".bias") or "norm" in lowered or ".ln_" in lowered
+        (no_decay if skip else decay).append(param)
+    return decay, no_decay
 
 
 def autocast_dtype(device: torch.device, wanted: str) -> torch.dtype | None:
@@ -222,9 +226,7 @@ class Engine:
 
     def _param_groups(self) -> list[dict[str, Any]]:
         """Every parameter is in the optimizer from the start; freezing only drops its grad."""
-        decay, no_decay = [], []
-        for name, param in self.model.named_parameters():
-            (no_decay if _no_weight_decay(name) else decay).append(param)
+        decay, no_decay = split_for_weight_decay(self.model.named_parameters())
         return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
     def _positive_weights(self, spec: str) -> torch.Tensor | None:

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cockpit.diagnostics import Diagnostics
-from cockpit.engine import _no_weight_decay
+from cockpit.engine import split_for_weight_decay
 from cockpit.errors import CockpitError
 from cockpit.events import (
     CheckpointSaved,
@@ -426,11 +426,8 @@ class LiveRun:
             )
         assert self.optimizer is not None
         held = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
-        wanted = {id(p) for g in self.groups if g.name in names for p in g.params}
-        decay, no_decay = [], []
-        for name, param in self.model.named_parameters():
-            if id(param) in wanted and id(param) not in held:
-                (no_decay if _no_weight_decay(name) else decay).append(param)
+        wanted = {id(p) for g in self.groups if g.name in names for p in g.params} - held
+        decay, no_decay = split_for_weight_decay((n, p) for n, p in self.model.named_parameters() if id(p) in wanted)
         template = self.optimizer.param_groups[0]
         scheduler = getattr(self.scheduler, "scheduler", self.scheduler)
         for params, decayed in ((decay, True), (no_decay, False)):
