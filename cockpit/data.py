@@ -266,6 +266,7 @@ class LabeledTexts:
     source: str
     row_ids: RowNumbers
     notices: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    file_rows: int | None = None  # data rows in the file, dropped ones included (None: not from a file)
 
     def __post_init__(self) -> None:
         if not isinstance(self.texts, TextColumn):
@@ -286,6 +287,7 @@ class LabeledTexts:
             task=self.task,
             source=self.source,
             row_ids=self.row_ids.take(positions),
+            file_rows=self.file_rows,
         )
 
     @property
@@ -702,7 +704,7 @@ def load_labeled_texts(
         notices.extend(more)
     if task == "multilabel" and targets.shape[1] < 2:
         raise CockpitError(f"{path}: only one label ({names[0]!r}); a multilabel classifier needs two or more")
-    return LabeledTexts(texts, targets, names, task, str(path), keep, notices)
+    return LabeledTexts(texts, targets, names, task, str(path), keep, notices, file_rows=rows)
 
 
 # ---------------------------------------------------------------------------------------------

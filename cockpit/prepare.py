@@ -245,24 +245,56 @@ def record_run(prepared: PreparedRun) -> None:
         "model_config": model_fingerprint(prepared.loaded.model),
         "tokenizer": tokenizer_fingerprint(prepared.loaded.tokenizer),
     }
-    evaluation = prepared.evaluation
-    split = {
-        "data": config.data,
-        "eval_path": config.eval_path,
-        "eval_split": config.eval_split,
-        "seed": config.seed,
-        "note": "row numbers count the data rows of the file from 0 (header excluded); "
-        "rows without a text or label are in neither list",
-        "train_rows": [int(r) for r in prepared.train.row_ids],
-        "eval_rows": [int(r) for r in evaluation.row_ids] if evaluation is not None and not config.eval_path else [],
-    }
     try:
         (run_dir / FINGERPRINT_FILE).write_text(json.dumps(fingerprint, indent=1) + "\n", encoding="utf-8")
-        (run_dir / EVAL_ROWS_FILE).write_text(json.dumps(split) + "\n", encoding="utf-8")
+        (run_dir / EVAL_ROWS_FILE).write_text(json.dumps(split_record(prepared)) + "\n", encoding="utf-8")
     except OSError as exc:
         raise CockpitError(
             f"--out {run_dir}: cannot write there ({exc.strerror or exc}); give a writable directory"
         ) from None
+
+
+def split_record(prepared: PreparedRun) -> dict[str, Any]:
+    """The split as file row numbers, readable without cockpit's code: the eval rows and the dropped rows
+    as lists, the training rows as the rule that gives them (every other row) with their count and hash.
+
+    Listing every training row cost ~7 MB at 1M rows; the eval list is capped by the eval split (5,000
+    rows unless --eval-rows says more), and the dropped rows are the file's rows without a text or label.
+    """
+    config, train, evaluation = prepared.config, prepared.train, prepared.evaluation
+    train_ids = train.row_ids.array
+    eval_ids = evaluation.row_ids.array if evaluation is not None and not config.eval_path else np.zeros(0, np.int64)
+    file_rows = train.file_rows
+    if file_rows is None:  # data not read from a file (tests): the rows it has are all there is
+        file_rows = int(max(train_ids.max(initial=-1), eval_ids.max(initial=-1))) + 1
+    dropped = np.setdiff1d(np.arange(file_rows, dtype=np.int64), np.concatenate([train_ids, eval_ids]))
+    return {
+        "data": config.data,
+        "eval_path": config.eval_path,
+        "eval_split": config.eval_split,
+        "eval_rows_option": config.eval_rows,
+        "seed": config.seed,
+        "note": "row numbers count the data rows of the file from 0 (header excluded); the training rows are "
+        "every row 0..file_rows-1 that is in neither eval_rows nor dropped_rows (rows without a text or label); "
+        "train_rows_sha256 is the sha256 of those row numbers, ascending, as little-endian int64",
+        "file_rows": int(file_rows),
+        "eval_rows": [int(r) for r in eval_ids],
+        "dropped_rows": [int(r) for r in dropped],
+        "train_row_count": len(train_ids),
+        "train_rows_sha256": hashlib.sha256(np.sort(train_ids).astype("<i8").tobytes()).hexdigest(),
+    }
+
+
+def split_train_rows(split: dict[str, Any]) -> np.ndarray:
+    """The training rows an `eval_rows.json` record stands for (the rule in its note), checked by its hash."""
+    rows = np.setdiff1d(
+        np.arange(split["file_rows"], dtype=np.int64), np.asarray(split["eval_rows"] + split["dropped_rows"], np.int64)
+    )
+    if len(rows) != split["train_row_count"] or (
+        hashlib.sha256(rows.astype("<i8").tobytes()).hexdigest() != split["train_rows_sha256"]
+    ):
+        raise CockpitError("eval_rows.json: the training rows do not match their count and hash")
+    return rows
 
 
 def verify_resume_data(run_dir: Path, full: LabeledTexts, config: RunConfig) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from cockpit.data import MIN_ROWS, LabeledTexts, check_enough_rows, load_labeled
 from cockpit.errors import CockpitError
 from cockpit.events import Notice, PinnedExample, RunStarted, StepMetrics
 from cockpit.journal import REPEATED_KIND, SKIPPED_KIND, JournalWriter, parse_event, read_journal
-from cockpit.prepare import data_fingerprint
+from cockpit.prepare import data_fingerprint, split_train_rows
 from cockpit.rundir import RunLock
 
 SENTIMENT = Path(__file__).resolve().parents[1] / "sample_data" / "sentiment.parquet"
@@ -455,9 +455,10 @@ def test_eval_rows_are_recorded_for_other_tools(trained: Path) -> None:
     split = json.loads((trained / "eval_rows.json").read_text())
     table = pq.read_table(SENTIMENT).to_pydict()
     [start] = [e for e in read_journal(trained / "journal.jsonl") if e.type == "run"]
-    assert len(split["eval_rows"]) == start.eval_rows and len(split["train_rows"]) == start.train_rows
-    assert not set(split["eval_rows"]) & set(split["train_rows"])
-    assert {p.index for p in start.pins} <= set(split["train_rows"])
+    train_rows = set(split_train_rows(split).tolist())  # the rule in the file's note, checked by its hash
+    assert len(split["eval_rows"]) == start.eval_rows and len(train_rows) == start.train_rows
+    assert not set(split["eval_rows"]) & train_rows
+    assert {p.index for p in start.pins} <= train_rows
     assert all(isinstance(table["text"][row], str) for row in split["eval_rows"])
 
 
