@@ -108,6 +108,9 @@ class RunExamples(Sequence):
     def __iter__(self) -> Iterator[Any]:
         return iter(self._loaded())
 
+    def search(self, query: str, limit: int) -> tuple[int, list[Any]]:
+        return self._loaded().search(query, limit)
+
 
 class TrainerGone(RuntimeError):
     """The trainer process ended without writing the journal's `end` (killed, or it crashed)."""

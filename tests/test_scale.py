@@ -185,3 +185,99 @@ def test_200k_rows_of_5000_labels_are_never_made_dense() -> None:
     assert sum(train.label_counts.values()) == len(train.targets.indices)
     assert 0 < constant_loss(train.targets, evaluation.targets.dense(), "multilabel") < 1
     assert train.targets[[0, 5]].shape == (2, width) and train.texts[0] == f"row {train.row_ids[0]}"
+
+
+def test_the_split_record_lists_eval_and_dropped_rows_and_gives_the_training_rows_by_rule(tmp_path: Path) -> None:
+    """eval_rows.json stays small at any size (no list of training rows) and still gives the split exactly."""
+    from types import SimpleNamespace
+
+    from cockpit.config import RunConfig
+    from cockpit.prepare import split_record, split_train_rows
+
+    rows = 3000
+    texts = [None if i % 97 == 5 else f"text {i}" for i in range(rows)]
+    labels = [None if i % 101 == 7 else i % 3 for i in range(rows)]
+    path = write_parquet(tmp_path / "d.parquet", {"text": texts, "label": labels})
+    full = load_labeled_texts(path)
+    train, evaluation = split_for_eval(full, 0.1, seed=1, keep_in_train=frozenset({0}), eval_rows=200)
+    config = RunConfig(data=str(path), eval_rows=200, seed=1)
+    record = json.loads(json.dumps(split_record(SimpleNamespace(config=config, train=train, evaluation=evaluation))))
+    dropped = [i for i in range(rows) if texts[i] is None or labels[i] is None]
+    assert record["file_rows"] == rows and record["dropped_rows"] == dropped
+    assert record["eval_rows"] == list(evaluation.row_ids) and "train_rows" not in record
+    # without cockpit's code: every row that is neither eval nor dropped
+    by_rule = sorted(set(range(rows)) - set(record["eval_rows"]) - set(record["dropped_rows"]))
+    assert by_rule == list(train.row_ids) == split_train_rows(record).tolist()
+    record["eval_rows"] = record["eval_rows"][1:]  # a damaged record is caught by the count and hash
+    with pytest.raises(Exception, match="do not match"):
+        split_train_rows(record)
+
+
+def _search_file(tmp_path: Path, rows: int) -> tuple[Path, list[str | None]]:
+    rng = np.random.default_rng(4)
+    words = np.array(["Alpha", "beta", "GAMMA", "delta", "Epsilon", "zeta", "eta", "theta"])
+    picked = words[rng.integers(0, len(words), (rows, 3))]
+    texts: list[str | None] = [f"{a} {b} {c} row{i}" for i, (a, b, c) in enumerate(picked.tolist())]
+    for i in range(3, rows, 1009):
+        texts[i] = None  # dropped rows: the texts are then read through the split's row index
+    return write_parquet(tmp_path / "search.parquet", {"text": texts, "label": [i % 2 for i in range(rows)]}), texts
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_examples_search_on_50k_rows_runs_in_a_worker_and_finds_what_a_scan_finds(tmp_path: Path) -> None:
+    """Through the real app: typing starts no search in the key handler; the worker's rows are the scan's."""
+    import threading
+
+    from textual.widgets import DataTable, Input
+    from ui_fixtures.harness import FakeControl, live_events, run_async, running_app
+
+    from cockpit.ui.control import TrainingExamples
+    from cockpit.ui.examples_screen import MAX_SHOWN, SEARCH_IN_HANDLER_ROWS, ExamplesScreen
+
+    rows = 50_000
+    assert rows > SEARCH_IN_HANDLER_ROWS
+    path, texts = _search_file(tmp_path, rows)
+    data = load_labeled_texts(path)
+    assert data.texts.index is not None  # the Arrow path kept the file's text array
+
+    class Recorded(TrainingExamples):
+        def __init__(self, *args) -> None:
+            super().__init__(*args)
+            self.calls: list[tuple[str, bool]] = []
+
+        def search(self, query: str, limit: int):
+            self.calls.append((query, threading.current_thread() is threading.main_thread()))
+            return super().search(query, limit)
+
+    examples = Recorded(data)
+
+    def scan(query: str) -> list[int]:
+        words = query.lower().split()
+        return [i for i, t in enumerate(texts) if t is not None and all(w in t.lower() for w in words)]
+
+    @run_async
+    async def drive() -> None:
+        async with running_app(live_events(), FakeControl(), examples=examples) as (app, pilot):
+            await pilot.press("e")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, ExamplesScreen)
+            table = screen.query_one(DataTable)
+            for query in ("gamma ALPHA", "gamma alpha row4"):
+                screen.query_one(Input).value = query
+                for _ in range(600):  # until typing's timer fired and the worker's rows are shown
+                    await pilot.pause(0.05)
+                    if not screen.searching:
+                        break
+                assert not screen.searching
+                expected = scan(query)
+                shown = [int(str(key.value)) for key in table.rows]
+                assert shown == expected[:MAX_SHOWN] and len(shown) == min(len(expected), MAX_SHOWN)
+                info = str(screen.query_one("#examples-info").render())
+                assert info.startswith(f"{len(expected)} of {len(data)} rows")
+            await pilot.press("escape")
+
+    drive()
+    searched = [call for call in examples.calls if call[0]]
+    assert searched and searched[-1][0] == "gamma alpha row4"
+    assert not any(in_main for _, in_main in searched)  # every search ran off the event loop's thread
