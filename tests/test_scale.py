@@ -281,3 +281,79 @@ def test_examples_search_on_50k_rows_runs_in_a_worker_and_finds_what_a_scan_find
     searched = [call for call in examples.calls if call[0]]
     assert searched and searched[-1][0] == "gamma alpha row4"
     assert not any(in_main for _, in_main in searched)  # every search ran off the event loop's thread
+
+
+def _mapped_from(column, path: Path) -> bool:
+    """Every data buffer of the text column lies in a memory mapping of `path` (/proc/self/maps): zero-copy."""
+    spans = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5] == str(path.resolve()):
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            spans.append((start, end))
+    chunks = column.array.chunks if hasattr(column.array, "chunks") else [column.array]
+    buffers = [b for chunk in chunks for b in chunk.buffers()[1:] if b is not None and b.size]
+    return bool(buffers) and all(any(s <= b.address and b.address + b.size <= e for s, e in spans) for b in buffers)
+
+
+def _texts_file(tmp_path: Path, rows: int = 4000) -> tuple[Path, dict]:
+    texts = [None if i % 211 == 9 else f"{'good' if i % 2 else 'bad'} thing number {i} " * 3 for i in range(rows)]
+    columns = {"text": texts, "label": [i % 2 for i in range(rows)]}
+    return write_parquet(tmp_path / "d.parquet", columns), columns
+
+
+def test_arrow_ipc_files_are_memory_mapped_not_copied(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    parquet, columns = _texts_file(tmp_path)
+    expected = load_labeled_texts(parquet)
+    plain = tmp_path / "d.arrow"
+    feather.write_feather(pa.table(columns), plain, compression="uncompressed", chunksize=1000)
+    mapped = load_labeled_texts(plain)
+    _same(mapped, expected)
+    assert mapped.texts.index is not None and _mapped_from(mapped.texts, plain)  # the file's pages, in place
+    packed = tmp_path / "d.feather"  # Feather's default lz4: decoded (not zero-copy), still read
+    feather.write_feather(pa.table(columns), packed)
+    _same(load_labeled_texts(packed), expected)
+    assert not _mapped_from(load_labeled_texts(packed).texts, packed)
+    fake = tmp_path / "fake.arrow"
+    fake.write_text("text,label\na,1\n")
+    with pytest.raises(Exception, match="not an Arrow IPC / Feather v2 file"):
+        load_labeled_texts(fake)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_large_parquet_and_csv_are_cached_as_arrow_once_and_memory_mapped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    from cockpit import data as data_module
+
+    parquet, columns = _texts_file(tmp_path)
+    path = parquet
+    if suffix == ".csv":
+        path = tmp_path / "d.csv"
+        pcsv.write_csv(pa.table(columns), path)
+    monkeypatch.setenv("COCKPIT_ARROW_CACHE", "off")
+    expected = load_labeled_texts(path)
+    assert not _mapped_from(expected.texts, path)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("COCKPIT_ARROW_CACHE", str(cache))
+    monkeypatch.setattr(data_module, "ARROW_CACHE_MIN_BYTES", 0)
+    first = load_labeled_texts(path)
+    [entry] = list(cache.glob("*.arrow"))
+    _same(first, expected)
+    assert _mapped_from(first.texts, entry)
+    again = load_labeled_texts(path)  # a later run: the same entry, nothing rewritten
+    assert list(cache.glob("*.arrow")) == [entry] and _mapped_from(again.texts, entry)
+    columns["label"] = [1 - v for v in columns["label"]]  # the file changes: a new entry replaces the old one
+    if suffix == ".csv":
+        pcsv.write_csv(pa.table(columns), path)
+    else:
+        write_parquet(path, columns)
+    changed = load_labeled_texts(path)
+    assert [p.name for p in cache.glob("*.arrow")] != [entry.name] and len(list(cache.glob("*.arrow"))) == 1
+    assert np.array_equal(changed.targets.classes(), 1 - expected.targets.classes())
