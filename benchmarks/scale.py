@@ -3,7 +3,8 @@
 For each size, one parquet file of short review sentences with a binary label (generated, seeded; or
 `--files` of your own with a `text` and a `label` column), and two arms, each in a fresh process:
 
-  cockpit     `cockpit train FILE --headless --max-steps 3 --eval-rows N` (what the design card runs)
+  cockpit     `cockpit train FILE --headless --max-steps 3 --eval-rows N` (what the design card runs),
+              with an empty Arrow cache (COCKPIT_ARROW_CACHE): a first run, which converts a large file
   hf_trainer  the HF tutorial path: `datasets.load_dataset("parquet")`, `Dataset.map(tokenize,
               batched=True)` (a fresh datasets cache per run, so nothing is reused), `Trainer.train()`
               with `max_steps=3`, then `Trainer.evaluate()` on the same eval rows cockpit held out
@@ -11,6 +12,8 @@ For each size, one parquet file of short review sentences with a binary label (g
 Reported per arm and size:
   first_step_s   from launching the process to the end of the first optimizer step
   peak_rss_mib   the process's peak RSS (VmHWM, read in the process at its end)
+  rss_anon_mib / rss_file_mib  resident heap and resident file-backed pages at the end (memory-mapped
+                 Arrow data is file-backed: the page cache's, reclaimable; VmHWM counts both)
   s_per_step     wall time between the ends of steps 1 and 3, halved
   eval_rows_s    eval rows per second: cockpit's final evaluation (from the journal: the last step
                  event to the eval event), Trainer.evaluate() timed around the call
@@ -78,6 +81,18 @@ def make_file(path: Path, rows: int, seed: int = 0) -> Path:
     return path
 
 
+def memory_mib() -> dict[str, float]:
+    """At the end of the run: resident anonymous memory (the heap: what the process itself holds) and
+    resident file-backed pages (libraries, and memory-mapped data such as Arrow caches: the page cache's,
+    reclaimable). VmHWM, the peak, counts both."""
+    found = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("RssAnon", "RssFile"):
+            found[f"{key.lower().replace('rss', 'rss_')}_mib"] = round(int(value.split()[0]) / 1024, 1)
+    return found
+
+
 def peak_rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -112,7 +127,7 @@ def child_cockpit(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     events = [json.loads(line) for line in (out / "run" / "journal.jsonl").read_text().splitlines()]
     steps = [e for e in events if e["type"] == "step"]
     evals = [e for e in events if e["type"] == "eval"]
-    result: dict[str, Any] = {"exit": code, "peak_rss_mib": peak_rss_mib()}
+    result: dict[str, Any] = {"exit": code, "peak_rss_mib": peak_rss_mib(), **memory_mib()}
     # A step's event is emitted when its numbers reach the host, at the next step's transfer (or
     # before an evaluation): its `time` marks the end of that step plus at most one forward pass.
     result["first_step_at"] = steps[0]["time"]
@@ -189,6 +204,7 @@ def child_hf(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     return {
         "exit": 0,
         "peak_rss_mib": peak_rss_mib(),
+        **memory_mib(),
         "first_step_at": marks[0][0],
         "first_step_cpu_s": marks[0][1],
         "s_per_step": (marks[2][0] - marks[0][0]) / 2 if len(marks) >= 3 else None,
@@ -280,6 +296,7 @@ def run_child(arm: str, file: Path, eval_ids: Path, args: argparse.Namespace) ->
         command += ["--model", args.model, "--eval-rows", str(args.eval_rows), "--eval-ids", str(eval_ids)]
         command += ["--hf-eval-batch", str(args.hf_eval_batch), "--threads", str(args.threads)]
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(ROOT)}
+        env["COCKPIT_ARROW_CACHE"] = str(Path(tmp) / "arrow-cache")  # a first run: the file is converted
         load = os.getloadavg()[0]
         launched = time.time()
         done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp)
