@@ -357,3 +357,28 @@ def test_large_parquet_and_csv_are_cached_as_arrow_once_and_memory_mapped(
     changed = load_labeled_texts(path)
     assert [p.name for p in cache.glob("*.arrow")] != [entry.name] and len(list(cache.glob("*.arrow"))) == 1
     assert np.array_equal(changed.targets.classes(), 1 - expected.targets.classes())
+
+
+def test_a_batch_of_a_chunked_text_column_copies_its_rows_not_the_column() -> None:
+    """Arrow's take on a chunked string column concatenates every chunk first (a copy of all the text per
+    batch); TextColumn takes chunk by chunk. Measured on a proxy Arrow pool: bytes, not RSS."""
+    import pyarrow as pa
+
+    from cockpit.data import TextColumn
+
+    chunks = [[f"chunk {c} row {i} " + "y" * 60 for i in range(5000)] for c in range(16)]
+    flat = [t for chunk in chunks for t in chunk]
+    column = TextColumn(pa.chunked_array([pa.array(c) for c in chunks]))
+    split = column.take(np.arange(3, len(flat), 2))  # a split: positions through an index
+    rng = np.random.default_rng(0)
+    default = pa.default_memory_pool()
+    proxy = pa.proxy_memory_pool(default)
+    pa.set_memory_pool(proxy)
+    try:
+        for _ in range(5):
+            positions = rng.integers(0, len(split), 16)
+            assert split.batch(positions) == [flat[3 + 2 * int(p)] for p in positions]
+        assert column.batch(np.arange(7000, 9000)) == flat[7000:9000]  # a run across two chunks: a slice
+    finally:
+        pa.set_memory_pool(default)
+    assert proxy.max_memory() < 100_000  # the whole column is 1.3 MB
