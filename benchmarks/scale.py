@@ -299,7 +299,7 @@ def load_path_child(file: str) -> dict[str, Any]:
     data_fingerprint(data)
     split_for_eval(data, 0.1, 42, eval_rows=1000)
     after = status()
-    grown = {f"{k}_grew_mib": round(after[k] - before[k], 1) for k in after}
+    grown = {f"{k.removesuffix('_mib')}_grew_mib": round(after[k] - before[k], 1) for k in after}
     pool = round(pa.default_memory_pool().max_memory() / 2**20, 1)
     return {"load_cpu_s": round(load_cpu, 2), "total_cpu_s": round(time.process_time() - cpu, 2), **grown,
             "arrow_pool_peak_mib": pool}  # fmt: skip
