@@ -44,7 +44,12 @@ class TextColumn(Sequence[str]):
         if isinstance(values, TextColumn):
             values, index = values.array, values.index if index is None else values.index[index]
         if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-            values = pa.array(list(values), type=pa.large_string())
+            values = list(values)
+            try:
+                values = pa.array(values, type=pa.large_string())
+            except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800" escape) is not UTF-8: kept as \ud800
+                values = [v.encode("utf-8", "backslashreplace").decode() if isinstance(v, str) else v for v in values]
+                values = pa.array(values, type=pa.large_string())
         self.array: pa.Array | pa.ChunkedArray = values  # chunks as read: combining them would copy
         self.index = None if index is None else np.asarray(index, dtype=np.int64)
         self._chunk_starts: np.ndarray | None = None  # where each chunk starts, once a batch needs it
@@ -972,7 +977,8 @@ ARROW_CACHE_MIN_BYTES = 16 << 20
 """Parquet and CSV files from this size on are converted once (batch by batch) into an Arrow IPC file in
 the cache folder and memory-mapped from there, as `datasets` does: the texts then live in the page cache,
 not in the process's heap, and a later run, a resume or an attached cockpit's examples browser opens the
-file in milliseconds. Smaller files are decoded in memory (a few MiB; no cache file is left behind)."""
+file without decoding it (0.25 CPU s at 1M short rows, against 0.5-0.7 to decode the parquet). Smaller
+files are decoded in memory (a few MiB; no cache file is left behind)."""
 
 
 def arrow_cache_dir() -> Path | None:
@@ -1051,15 +1057,21 @@ def load_arrow_labeled_texts(
     try:
         _check_contents(path, suffix)
         cached = None if suffix in ARROW_IPC else arrow_cache(path, suffix)
-        if suffix in ARROW_IPC or cached is not None:
-            table = read_arrow_ipc(cached or path)  # memory-mapped: the texts are not copied into the heap
-        elif suffix == ".parquet":
+        table = None
+        if cached is not None:
+            try:
+                table = read_arrow_ipc(cached)  # memory-mapped: the texts are not copied into the heap
+            except Exception:  # a damaged cache entry: dropped, and the file decoded in memory this time
+                cached.unlink(missing_ok=True)
+        if suffix in ARROW_IPC:
+            table = read_arrow_ipc(path)
+        elif table is None and suffix == ".parquet":
             import pyarrow.parquet as pq
 
             # Batch by batch: the reader's peak is the table plus one batch (read_table's was ~3x the table).
             parquet = pq.ParquetFile(path, memory_map=True)
             table = pa.Table.from_batches(list(parquet.iter_batches(batch_size=65536)), schema=parquet.schema_arrow)
-        else:
+        elif table is None:
             import pyarrow.csv as pcsv
 
             table = pcsv.read_csv(path)

@@ -382,3 +382,24 @@ def test_a_batch_of_a_chunked_text_column_copies_its_rows_not_the_column() -> No
     finally:
         pa.set_memory_pool(default)
     assert proxy.max_memory() < 100_000  # the whole column is 1.3 MB
+
+
+def test_a_damaged_cache_entry_is_dropped_and_a_lone_surrogate_is_kept_visible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cockpit import data as data_module
+
+    parquet, _ = _texts_file(tmp_path)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("COCKPIT_ARROW_CACHE", str(cache))
+    monkeypatch.setattr(data_module, "ARROW_CACHE_MIN_BYTES", 0)
+    expected = load_labeled_texts(parquet)
+    [entry] = list(cache.glob("*.arrow"))
+    damaged = tmp_path / "damaged"  # replaced, not truncated in place: `expected` still maps the old file
+    damaged.write_bytes(entry.read_bytes()[:100])
+    damaged.replace(entry)
+    _same(load_labeled_texts(parquet), expected)  # decoded in memory this time, the entry dropped
+    assert not entry.exists()
+    jsonl = tmp_path / "s.jsonl"  # JSON's "\ud800" escape is a lone surrogate: not UTF-8, yet a valid file
+    jsonl.write_text("\n".join(json.dumps({"text": t, "label": i % 2}) for i, t in enumerate(["\ud800 x"] + ["y"] * 9)))
+    assert load_labeled_texts(jsonl).texts[0] == "\\ud800 x"
