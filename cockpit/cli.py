@@ -400,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # before training starts (model load, tokenizing): nothing to save
         print("cockpit: interrupted before training started; nothing was trained", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `cockpit runs | head`: the reader left, which is no error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
+        return 0
 
 
 if __name__ == "__main__":

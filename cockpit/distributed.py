@@ -40,6 +40,7 @@ The engine's loop is the same on every rank: `DataParallelRanks` is its `paralle
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import os
 import signal
@@ -191,13 +192,21 @@ def wrap_model(model: torch.nn.Module, ranks: Ranks) -> torch.nn.Module:
     flags = [(p, p.requires_grad) for p in model.parameters()]
     for param, _ in flags:
         param.requires_grad_(True)
+    # A transformer's buffers (position ids, token type ids) are constants: broadcasting them
+    # before every forward would add a collective per micro-batch for nothing. (Newer torch names
+    # the switch `forward_sync_buffers` and warns about the old name; both sync them once at init.)
+    no_buffer_sync = (
+        {"forward_sync_buffers": False}
+        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+        else {"broadcast_buffers": False}
+    )
+    # find_unused_parameters=True makes the reducer warn once that it found none unused: expected
+    # here, since a freeze mid-run is what makes parameters unused (docs/distributed.md).
     ddp = DistributedDataParallel(
         model,
         device_ids=[ranks.device.index] if ranks.device.type == "cuda" else None,
         find_unused_parameters=True,
-        # A transformer's buffers (position ids, token type ids) are constants: broadcasting them
-        # before every forward would add a collective per micro-batch for nothing.
-        broadcast_buffers=False,
+        **no_buffer_sync,
     )
     for param, flag in flags:
         param.requires_grad_(flag)

@@ -218,3 +218,13 @@ def test_launcher_resume_pause_past_the_timeout_then_sigterm(two_rank_run: tuple
     first = {e.step: e.loss for e in read_journal(source / "journal.jsonl") if e.type == "step"}
     again = {e.step: e.loss for e in events if e.type == "step"}
     assert again == {6: first[6], 7: first[7]}
+
+
+def test_foreground_with_ranks_is_one_line() -> None:
+    """--foreground trains in this one process: with --nproc it is refused before anything starts."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cockpit", "train", str(DEI), "--nproc", "2", "--foreground"],
+        capture_output=True, text=True, env=_env(), timeout=120,
+    )  # fmt: skip
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and "--foreground" in lines[0] and "--headless" in lines[0], lines
