@@ -223,7 +223,6 @@ def _search_file(tmp_path: Path, rows: int) -> tuple[Path, list[str | None]]:
     return write_parquet(tmp_path / "search.parquet", {"text": texts, "label": [i % 2 for i in range(rows)]}), texts
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_examples_search_on_50k_rows_runs_in_a_worker_and_finds_what_a_scan_finds(tmp_path: Path) -> None:
     """Through the real app: typing starts no search in the key handler; the worker's rows are the scan's."""
     import threading
