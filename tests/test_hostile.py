@@ -556,3 +556,107 @@ def test_resume_never_ignores_a_flag(trained: Path, flags: list[tuple[str, str]]
     for flag, _ in flags:
         assert getattr(config, dest[flag]) == getattr(args, dest[flag])
     assert sorted(m.split()[1] for m in said) == sorted(changed)
+
+
+# ---------------------------------------------------------------------------------------------
+# A real crash: SIGKILL, then --resume from another folder while a client follows the journal
+# ---------------------------------------------------------------------------------------------
+
+
+def _wait_for(path: Path, text: str, count: int = 1, process: subprocess.Popen | None = None) -> None:
+    """Until `text` is in the file `count` times (no wall-clock assertion: the deadline only stops a hang)."""
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if path.exists() and path.read_text(errors="replace").count(text) >= count:
+            return
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the trainer ended ({process.returncode}) before {text!r} x{count}: "
+                                 f"{process.stderr.read() if process.stderr else ''}")  # fmt: skip
+        time.sleep(0.05)
+    raise AssertionError(f"no {text!r} x{count} in {path}")
+
+
+PAUSED = '"type":"state","step":6'
+
+
+@pytest.fixture(scope="module")
+def crash_resumed(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A run started in one folder with relative paths, killed with SIGKILL after step 6 (its last
+    checkpoint: step-4, so steps 5 and 6 are taken again), its config.json put back as older versions
+    wrote it (relative paths), then resumed from another folder while `AttachedRun` (the attach
+    client) follows the journal. `--at 7:pause` holds each process at a known step: the first to be
+    killed there, the resumed one until the test sends `resume` through the inbox."""
+    import queue
+
+    from cockpit.attach import AttachedRun
+    from cockpit.events import Resume
+    from cockpit.inbox import send_command
+
+    root = tmp_path_factory.mktemp("crash")
+    started, elsewhere = root / "project", root / "elsewhere"
+    (started / "data").mkdir(parents=True)
+    elsewhere.mkdir()
+    shutil.copy(SENTIMENT, started / "data" / "sentiment.parquet")
+    argv = ["train", "data/sentiment.parquet", "--model", tiny_model, "--out", "runs/r", "--max-steps", "8",
+            "--save-every", "4", "--eval-every", "3", "--at", "7:pause", "--pin-every", "0", *TINY]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "cockpit.cli"]
+    run = started / "runs" / "r"
+    first = subprocess.Popen([*command, *map(str, argv)], cwd=started, env=env, stderr=subprocess.PIPE, text=True)
+    _wait_for(run / "journal.jsonl", PAUSED, process=first)
+    first.kill()  # SIGKILL: no end event, no checkpoint of steps 5 and 6
+    first.communicate(timeout=60)
+    saved = json.loads((run / "config.json").read_text())
+    older = {**saved, "data": "data/sentiment.parquet"}  # as cockpit wrote it before paths were absolute
+    (run / "config.json").write_text(json.dumps(older))
+
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    client = AttachedRun(run, events)  # follows from the journal's first line, as `cockpit attach` does
+    try:
+        resumed = subprocess.Popen([*command, "train", "--resume", "../project/runs/r", "--headless"], cwd=elsewhere,
+                                   env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            _wait_for(run / "journal.jsonl", PAUSED, count=2, process=resumed)
+            send_command(run, Resume(), "test")
+            _, stderr = resumed.communicate(timeout=240)
+        finally:
+            resumed.kill()
+        assert client.ended.wait(60)
+    finally:
+        client.close()
+    live = []
+    while not events.empty():
+        live.append(events.get())
+    return {"run": run, "saved": saved, "status": resumed.returncode, "stderr": stderr, "live": live}
+
+
+def test_resume_from_another_folder_finds_the_data(crash_resumed: dict) -> None:
+    """config.json now holds absolute paths; an older relative one is read relative to the folder the
+    run was started in (the run directory less its --out), not the current one."""
+    assert Path(crash_resumed["saved"]["data"]).is_absolute()
+    assert Path(crash_resumed["saved"]["data"]) == crash_resumed["run"].parents[1] / "data" / "sentiment.parquet"
+    assert crash_resumed["status"] == 0, crash_resumed["stderr"]
+    end = read_journal(crash_resumed["run"] / "journal.jsonl")[-1]
+    assert end.type == "end" and end.reason == "finished" and end.step == 8
+    config = json.loads((crash_resumed["run"] / "config.json").read_text())
+    assert config["data"] == crash_resumed["saved"]["data"]  # rewritten absolute by the resumed run
+
+
+def test_a_live_attach_after_a_crash_resume_counts_each_step_once(crash_resumed: dict) -> None:
+    """The journal holds steps 5-6 (and the eval at 6) twice; the live fold and the replay agree."""
+    from test_stream import plain
+
+    from cockpit.ui.run_state import RunState
+
+    journal = crash_resumed["run"] / "journal.jsonl"
+    raw = [json.loads(line)["step"] for line in journal.read_text().splitlines() if '"type":"step"' in line]
+    assert raw == [1, 2, 3, 4, 5, 6, 5, 6, 7, 8]  # the crash is real: steps 5 and 6 were taken twice
+    live, replay = RunState(), RunState()
+    for event in crash_resumed["live"]:
+        live.apply(event)
+    for event in read_journal(journal):
+        replay.apply(event)
+    assert live.loss_history.xs == replay.loss_history.xs == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert live.eval_losses.xs == [3, 6, 8]
+    assert [r.step for r in live._evals] == [3, 6, 8]
+    assert plain(live) == plain(replay)
