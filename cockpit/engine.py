@@ -237,7 +237,20 @@ class Engine:
         return weights.to(self.device) if weights is not None else None
 
     def _lr_factor(self, step: int) -> float:
-        """Linear warmup, then linear decay to zero (as HF's get_linear_schedule_with_warmup)."""
+        """Linear warmup, then linear decay to zero (as HF's get_linear_schedule_with_warmup).
+
+        A resumed run whose total changed (`--max-steps`) goes on from where its schedule stood at
+        the step it resumed from (`_lr_from`, set by `_restore`): the rest of its warm-up as it was,
+        then a linear decay to zero at the new total, so the lr never jumps.
+        """
+        joined = getattr(self, "_lr_from", None)  # (step, factor there, warm-up end or None); None: the plan
+        if joined is not None and step >= joined[0]:
+            start, factor, warmup = joined
+            if warmup is not None:
+                if step < warmup:
+                    return (step + 1) / (warmup + 1)
+                start, factor = warmup, 1.0
+            return max(0.0, factor * (self.total_steps - step) / max(1, self.total_steps - start))
         if step < self.warmup_steps:
             return (step + 1) / (self.warmup_steps + 1)
         return max(0.0, (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps))
@@ -248,8 +261,30 @@ class Engine:
         except ValueError as exc:  # a checkpoint of another model
             raise CockpitError(f"--resume: the checkpoint's optimizer state does not fit this model ({exc})") from None
         self.scheduler.load_state_dict(state.scheduler)
-        # The lr of the next step follows this run's plan (a longer --max-steps re-plans the decay;
-        # without this the first extra step trained at the old plan's final lr, 0).
+        # Where the run's schedule stood (its lr over its peak, as saved) against this run's plan:
+        # equal unless the total changed (--max-steps). Then the schedule goes on from that lr, down to
+        # 0 at the new total; a run that had already decayed to 0 (extended past its end) has no lr to
+        # go on from, and the extra steps follow the plan for the new total, said in a notice.
+        saved, planned, step = state.lr_factor, self._lr_factor(state.step), state.step
+        if saved is not None and step < self.total_steps and not math.isclose(saved, planned, rel_tol=1e-9):
+            peak = self.scheduler.base_lrs[0]
+            if saved > 1e-12:
+                warmup = round((step + 1) / saved - 1)  # the run was still warming up to its peak at `warmup`?
+                warming = step < warmup < self.total_steps and math.isclose(saved, (step + 1) / (warmup + 1))
+                self._lr_from = (step, saved, warmup if warming else None)
+                message = (
+                    f"lr schedule for the new total of {self.total_steps} steps: on from {peak * saved:.3g} at "
+                    f"step {step + 1}" + (f", up to the peak {peak:.3g} at step {warmup}," if warming else "")
+                    + f" down to 0 at step {self.total_steps} (no jump)"
+                )  # fmt: skip
+            else:
+                message = (
+                    f"the run's lr had decayed to 0 by step {step} (its old end): the {self.total_steps - step} "
+                    f"extra steps follow a schedule planned for {self.total_steps} steps, from lr "
+                    f"{peak * planned:.3g} at step {step + 1} down to 0 at step {self.total_steps}"
+                )
+            evidence = {"step": step, "lr": peak * self._lr_factor(step), "total_steps": self.total_steps}
+            self.prepared.notices.append(("resume", message, evidence))
         for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
             group["lr"] = base * self._lr_factor(state.step)
         torch.set_rng_state(state.rng_cpu)

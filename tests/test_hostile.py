@@ -203,7 +203,23 @@ def test_resume_applies_flags_with_a_notice_and_continues_the_lr_schedule(
     assert len(extra) == 3 and all(lr > 0 for lr in extra), extra
     assert extra == sorted(extra, reverse=True)
     assert math.isclose(extra[0], 0.002 * 3 / 9)  # step 7 of 9 on the re-planned linear decay from the new peak
+    assert any("had decayed to 0 by step 6" in m and "from lr 0.000667 at step 7" in m for m in said), said
     assert (run / "checkpoints" / "step-9").is_dir()  # --save-every 3 applied
+
+
+def test_a_longer_max_steps_goes_on_from_the_lr_the_run_had(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Resumed from step 4 of 6 with --max-steps 12: the lr goes on from where it was (no jump), down to 0 at 12."""
+    shutil.rmtree(run / "checkpoints" / "step-6")
+    before = {e.step: e.lr for e in read_journal(run / "journal.jsonl") if isinstance(e, StepMetrics)}
+    status, _ = resume(capsys, run, "--max-steps", "12")
+    assert status == 0
+    lrs = {e.step: e.lr for e in read_journal(run / "journal.jsonl") if isinstance(e, StepMetrics)}
+    assert sorted(lrs) == list(range(1, 13))
+    assert math.isclose(lrs[5], before[5])  # the step the crash had taken with the old total: the same lr
+    for step in range(5, 13):  # the lr of step s+1: 1/3 of the peak (where step 4 left it) x (12 - s) / (12 - 4)
+        assert math.isclose(lrs[step], 5e-5 / 3 * (12 - (step - 1)) / 8), (step, lrs)
+    said = [n.message for n in notices(run, "resume")]
+    assert any("on from 1.67e-05 at step 5 down to 0 at step 12" in m for m in said), said
 
 
 def test_a_run_stopped_by_a_scheduled_stop_resumes_past_it(
