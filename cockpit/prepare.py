@@ -85,12 +85,13 @@ def prepare(
     full = load_labeled_texts(data_path, config.text_column, config.label_columns, config.label_names)
     notices = list(full.notices)
     check_enough_rows(full)
+    eval_file = None  # a separate --eval file as read, before it is cut to --eval-rows (fingerprinted)
     if config.eval_path:
         train = full
-        evaluation = load_labeled_texts(
+        eval_file = load_labeled_texts(
             Path(config.eval_path), config.text_column, config.label_columns, config.label_names
         )
-        evaluation = sample_eval(align_eval(train, evaluation), config.eval_rows, config.seed)
+        evaluation = sample_eval(align_eval(train, eval_file), config.eval_rows, config.seed)
     else:
         pinned = frozenset(config.pins or ())
         train, evaluation = split_for_eval(
@@ -105,7 +106,7 @@ def prepare(
     model_source = config.model
     recorded: dict[str, Any] = {}
     if resume_dir is not None:
-        recorded = verify_resume_data(resume_dir, full, config)
+        recorded = verify_resume_data(resume_dir, full, config, eval_file)
         checkpoint, resume, broken = resumable_checkpoint(resume_dir)
         notices += [("resume_checkpoint", message, {}) for message in broken]
         notices += skip_consumed_stops(config, resume.step)
@@ -156,7 +157,7 @@ def prepare(
         summary=summary,
         resume=resume,
         notices=notices,
-        fingerprint=data_fingerprint(full) if resume is None else {},
+        fingerprint=data_fingerprints(full, eval_file) if resume is None else {},
     )
 
 
@@ -219,6 +220,12 @@ def data_fingerprint(data: LabeledTexts) -> dict[str, Any]:
     return {"rows": len(data), "sha256": digest.hexdigest()}
 
 
+def data_fingerprints(full: LabeledTexts, eval_file: LabeledTexts | None) -> dict[str, Any]:
+    """The training file's fingerprint, with a separate --eval file's under "eval"."""
+    found = data_fingerprint(full)
+    return {**found, "eval": data_fingerprint(eval_file)} if eval_file is not None else found
+
+
 def tokenizer_fingerprint(tokenizer: Any) -> str:
     vocab = sorted(tokenizer.get_vocab().items())
     return hashlib.sha256(json.dumps([vocab, type(tokenizer).__name__]).encode()).hexdigest()
@@ -265,8 +272,11 @@ def record_run(prepared: PreparedRun) -> None:
         ) from None
 
 
-def verify_resume_data(run_dir: Path, full: LabeledTexts, config: RunConfig) -> dict[str, Any]:
-    """Refuse to resume on other data than the run's: rows, texts, labels (before the model loads)."""
+def verify_resume_data(
+    run_dir: Path, full: LabeledTexts, config: RunConfig, eval_file: LabeledTexts | None = None
+) -> dict[str, Any]:
+    """Refuse to resume on other data than the run's: rows, texts, labels, and a separate --eval
+    file's (before the model loads)."""
     path = run_dir / FINGERPRINT_FILE
     if not path.exists():
         return {}  # a run written before fingerprints: nothing to compare against
@@ -299,6 +309,20 @@ def verify_resume_data(run_dir: Path, full: LabeledTexts, config: RunConfig) -> 
             f"--resume {run_dir}: the texts or labels of {config.data} changed since the run started "
             "(same row count, different content); resume on the same data or start a new run"
         )
+    evaluated = expected.get("eval")  # recorded since the eval file is fingerprinted too
+    if eval_file is not None and isinstance(evaluated, dict):
+        found = data_fingerprint(eval_file)
+        if found != {"rows": evaluated.get("rows"), "sha256": evaluated.get("sha256")}:
+            change = (
+                f"{found['rows']} usable rows, the run started with {evaluated.get('rows')}"
+                if found["rows"] != evaluated.get("rows")
+                else "same row count, different texts or labels"
+            )
+            raise CockpitError(
+                f"--resume {run_dir}: the eval file {config.eval_path} changed since the run started ({change}); "
+                "its metrics would not compare with the run's earlier ones: resume with the same eval file "
+                "or start a new run"
+            )
     return recorded
 
 

@@ -189,6 +189,29 @@ def test_resume_refuses_other_data_other_model_and_fixed_flags(
     assert "tokenizer is not the one the run started with" in refused(capsys, "train", "--resume", run, *TINY)
 
 
+def test_resume_refuses_a_changed_eval_file(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = pq.read_table(SENTIMENT)
+    train, evaluation = tmp_path / "train.parquet", tmp_path / "eval.parquet"
+    pq.write_table(table.slice(0, 400), train)
+    pq.write_table(table.slice(400), evaluation)
+    run = tmp_path / "run"
+    status, _ = in_process(capsys, "train", train, "--eval", evaluation, "--model", tiny_model, "--out", run,
+                           "--max-steps", "2", "--save-every", "2", *TINY)  # fmt: skip
+    assert status == 0
+    status, _ = resume(capsys, run, "--max-steps", "3")  # the same eval file: resumes
+    assert status == 0
+    pq.write_table(table.slice(401), evaluation)  # a row dropped
+    line = refused(capsys, "train", "--resume", run, *TINY)
+    assert f"the eval file {evaluation} changed since the run started" in line
+    assert "(99 usable rows, the run started with 100)" in line
+    edited = table.slice(400).to_pydict()
+    edited["text"][3] = "edited by hand"
+    pq.write_table(pa.table(edited), evaluation)
+    assert "same row count, different texts or labels" in refused(capsys, "train", "--resume", run, *TINY)
+
+
 def test_resume_applies_flags_with_a_notice_and_continues_the_lr_schedule(
     run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
