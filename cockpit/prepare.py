@@ -25,6 +25,7 @@ from cockpit.data import (
     align_eval,
     check_enough_rows,
     default_pins,
+    eval_row_count,
     load_labeled_texts,
     positions_of_rows,
     sample_eval,
@@ -99,8 +100,8 @@ def prepare(
         )
     if len(train) < 2:
         raise CockpitError(f"{data_path}: only {len(train)} training row(s) after the eval split; add data")
-    if evaluation is None and config.eval_split > 0 and not config.eval_path:
-        notices.append(("no_eval_rows", "no eval rows: the eval split is empty, so no eval metrics", {}))
+    if evaluation is None:
+        notices.append(("no_eval_rows", no_eval_rows_message(config, len(full)), {"rows": len(full)}))
 
     resume = None
     model_source = config.model
@@ -158,6 +159,20 @@ def prepare(
         resume=resume,
         notices=notices,
         fingerprint=data_fingerprints(full, eval_file) if resume is None else {},
+    )
+
+
+def no_eval_rows_message(config: RunConfig, rows: int) -> str:
+    """Why a run has no eval rows, and what gives it some: never trained without a word."""
+    if config.eval_rows == 0 or (config.eval_rows is None and config.eval_split == 0):
+        why = "--eval-rows 0" if config.eval_rows == 0 else "--eval-split 0"
+    elif eval_row_count(rows, config.eval_split, config.eval_rows) == 0:
+        why = f"--eval-split {config.eval_split:g} of {rows} rows is 0 rows"
+    else:
+        why = "every row the eval split took is pinned, and pinned rows stay in training"
+    return (
+        f"no eval rows ({why}): no eval loss or metrics, and no alarm that needs them; "
+        "--eval-rows N or --eval FILE gives the run some"
     )
 
 

@@ -427,6 +427,27 @@ def test_too_few_rows_is_one_line(tmp_path: Path) -> None:
     assert "only 2 usable row(s)" in one_line(cockpit("train", path, "--out", tmp_path / "run"))
 
 
+def test_no_eval_rows_is_said_not_silent(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Enough rows to train, none to evaluate: the run says so (journal and terminal) and why."""
+    path = tmp_path / "eight.csv"
+    path.write_text("text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(4)))
+    cases = {
+        ("--eval-split", "0.05"): "--eval-split 0.05 of 8 rows is 0 rows",
+        ("--eval-rows", "0"): "--eval-rows 0",
+        ("--eval-split", "0"): "--eval-split 0",
+        ("--pin", ",".join(map(str, range(8)))): "every row the eval split took is pinned",
+    }
+    for i, (flags, why) in enumerate(cases.items()):
+        run = tmp_path / f"run{i}"
+        status, err = in_process(capsys, "train", path, "--model", tiny_model, "--out", run, "--max-steps", "1",
+                                 *flags, *TINY)  # fmt: skip
+        assert status == 0
+        [said] = notices(run, "no_eval_rows")
+        assert said.message.startswith("no eval rows") and why in said.message, (flags, said.message)
+        assert f"[notice] {said.message}" in err
+        assert not [e for e in read_journal(run / "journal.jsonl") if e.type == "eval"]
+
+
 # ---------------------------------------------------------------------------------------------
 # 7. The journal
 # ---------------------------------------------------------------------------------------------
