@@ -448,6 +448,41 @@ def test_no_eval_rows_is_said_not_silent(tiny_model: Path, tmp_path: Path, capsy
         assert not [e for e in read_journal(run / "journal.jsonl") if e.type == "eval"]
 
 
+def test_a_trainer_script_below_the_row_thresholds_hears_it(tiny_model: Path, tmp_path: Path) -> None:
+    """CockpitCallback: the thresholds `cockpit train` refuses at are a notice (the script is the user's)."""
+    import contextlib
+    import io
+
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+
+    from cockpit import CockpitCallback
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=2)
+    rows = [{**tokenizer(f"text {i}", truncation=True, max_length=16), "labels": int(i == 0)} for i in range(10)]
+    said = {}
+    for name, dataset in {"six": rows[:6], "one positive": rows}.items():
+        out = tmp_path / name
+        args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=4, max_steps=1, report_to=[],
+                                 save_strategy="no", disable_tqdm=True, use_cpu=True)  # fmt: skip
+        collate = DataCollatorWithPadding(tokenizer)
+        trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collate,
+                          processing_class=tokenizer, callbacks=[CockpitCallback()])  # fmt: skip
+        with contextlib.redirect_stdout(io.StringIO()):
+            trainer.train()
+        said[name] = [n.message for n in notices(out / "cockpit", "too_few_rows")]
+    assert said["six"] == [f"train_dataset: only 6 usable row(s) (with a text and a label); cockpit needs at least "
+                           f"{MIN_ROWS}: add rows or check the text and label columns"]  # fmt: skip
+    [one] = said["one positive"]
+    assert one.startswith("train_dataset: class 'LABEL_1' has only 1 row; every class needs at least 2")
+
+
 # ---------------------------------------------------------------------------------------------
 # 7. The journal
 # ---------------------------------------------------------------------------------------------
