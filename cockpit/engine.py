@@ -241,9 +241,13 @@ class Engine:
 
         A resumed run whose total changed (`--max-steps`) goes on from where its schedule stood at
         the step it resumed from (`_lr_from`, set by `_restore`): the rest of its warm-up as it was,
-        then a linear decay to zero at the new total, so the lr never jumps.
+        then a linear decay to zero at the new total, so the lr never jumps. The plan rides in the
+        scheduler's state (`lr_plan`), so every checkpoint says which plan its lr came from.
         """
         joined = getattr(self, "_lr_from", None)  # (step, factor there, warm-up end or None); None: the plan
+        scheduler = getattr(self, "scheduler", None)  # None while LambdaLR's constructor calls this
+        if scheduler is not None:
+            scheduler.lr_plan = {"total_steps": self.total_steps, "warmup_steps": self.warmup_steps, "joined": joined}
         if joined is not None and step >= joined[0]:
             start, factor, warmup = joined
             if warmup is not None:
@@ -261,27 +265,39 @@ class Engine:
         except ValueError as exc:  # a checkpoint of another model
             raise CockpitError(f"--resume: the checkpoint's optimizer state does not fit this model ({exc})") from None
         self.scheduler.load_state_dict(state.scheduler)
-        # Where the run's schedule stood (its lr over its peak, as saved) against this run's plan:
-        # equal unless the total changed (--max-steps). Then the schedule goes on from that lr, down to
-        # 0 at the new total; a run that had already decayed to 0 (extended past its end) has no lr to
-        # go on from, and the extra steps follow the plan for the new total, said in a notice.
-        saved, planned, step = state.lr_factor, self._lr_factor(state.step), state.step
-        if saved is not None and step < self.total_steps and not math.isclose(saved, planned, rel_tol=1e-9):
+        # The run's plan as its checkpoint recorded it (older checkpoints: none) against this run's
+        # total: the same, the plan goes on as it was (bit-exact). Another total (--max-steps): the
+        # schedule goes on from where it stood (its lr over its peak, as saved), down to 0 at the new
+        # total; a run that had already decayed to 0 (extended past its end) has no lr to go on from,
+        # and the extra steps follow the plan for the new total. Either is said in a notice.
+        plan, saved, step = state.scheduler.get("lr_plan"), state.lr_factor, state.step
+        plan = plan if isinstance(plan, dict) else None
+        if plan is not None and plan.get("total_steps") == self.total_steps:
+            joined = plan.get("joined")
+            self._lr_from = tuple(joined) if joined is not None else None
+        elif (
+            saved is not None
+            and step < self.total_steps
+            and (plan is not None or not math.isclose(saved, self._lr_factor(step), rel_tol=1e-9))
+        ):
             peak = self.scheduler.base_lrs[0]
             if saved > 1e-12:
-                warmup = round((step + 1) / saved - 1)  # the run was still warming up to its peak at `warmup`?
-                warming = step < warmup < self.total_steps and math.isclose(saved, (step + 1) / (warmup + 1))
+                # still warming up at `step`? (known from the recorded plan; an older checkpoint: decay on)
+                joined = (plan or {}).get("joined")
+                warmup = joined[2] if joined is not None else (plan or {}).get("warmup_steps")
+                warming = isinstance(warmup, int) and step < warmup < self.total_steps
                 self._lr_from = (step, saved, warmup if warming else None)
                 message = (
                     f"lr schedule for the new total of {self.total_steps} steps: on from {peak * saved:.3g} at "
-                    f"step {step + 1}" + (f", up to the peak {peak:.3g} at step {warmup}," if warming else "")
+                    f"step {step + 1}" + (f", up to the peak {peak:.3g} at step {warmup + 1}," if warming else "")
                     + f" down to 0 at step {self.total_steps} (no jump)"
                 )  # fmt: skip
             else:
+                self._lr_from = None
                 message = (
                     f"the run's lr had decayed to 0 by step {step} (its old end): the {self.total_steps - step} "
                     f"extra steps follow a schedule planned for {self.total_steps} steps, from lr "
-                    f"{peak * planned:.3g} at step {step + 1} down to 0 at step {self.total_steps}"
+                    f"{peak * self._lr_factor(step):.3g} at step {step + 1} down to 0 at step {self.total_steps}"
                 )
             evidence = {"step": step, "lr": peak * self._lr_factor(step), "total_steps": self.total_steps}
             self.prepared.notices.append(("resume", message, evidence))

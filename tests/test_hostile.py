@@ -247,6 +247,33 @@ def test_a_longer_max_steps_goes_on_from_the_lr_the_run_had(run: Path, capsys: p
         assert math.isclose(lrs[step], 5e-5 / 3 * (12 - (step - 1)) / 8), (step, lrs)
     said = [n.message for n in notices(run, "resume")]
     assert any("on from 1.67e-05 at step 5 down to 0 at step 12" in m for m in said), said
+    # resumed again (from step-8, same total): the continued plan goes on exactly, and is not announced again
+    for step in (10, 12):
+        shutil.rmtree(run / "checkpoints" / f"step-{step}")
+    status, _ = resume(capsys, run)
+    assert status == 0
+    again = {e.step: e.lr for e in read_journal(run / "journal.jsonl") if isinstance(e, StepMetrics)}
+    assert again == lrs
+    assert [n.message for n in notices(run, "resume")] == said
+
+
+def test_a_longer_max_steps_mid_warmup_finishes_the_warmup_then_decays(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """6 steps warming up over the first 3 (--warmup-ratio 0.5), resumed from step 2 with --max-steps 12."""
+    run = tmp_path / "run"
+    status, _ = in_process(capsys, "train", SENTIMENT, "--model", tiny_model, "--out", run, "--max-steps", "6",
+                           "--warmup-ratio", "0.5", "--save-every", "2", *TINY)  # fmt: skip
+    assert status == 0
+    for step in (4, 6):
+        shutil.rmtree(run / "checkpoints" / f"step-{step}")
+    status, _ = resume(capsys, run, "--max-steps", "12")
+    assert status == 0
+    lrs = [e.lr / 5e-5 for e in read_journal(run / "journal.jsonl") if isinstance(e, StepMetrics)]
+    expected = [1 / 4, 2 / 4, 3 / 4, 1.0] + [(12 - s) / (12 - 3) for s in range(4, 12)]  # the old warm-up, then 0 at 12
+    assert len(lrs) == 12 and all(math.isclose(a, b) for a, b in zip(lrs, expected, strict=True)), lrs
+    said = [n.message for n in notices(run, "resume")]
+    assert any("on from 3.75e-05 at step 3, up to the peak 5e-05 at step 4, down to 0 at step 12" in m for m in said)
 
 
 def test_a_run_stopped_by_a_scheduled_stop_resumes_past_it(
