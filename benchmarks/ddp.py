@@ -4,7 +4,8 @@ Two parts, both with gloo:
 
   boundary  under `torch.distributed.run` with 2 ranks: rank 0 runs `StepBoundary.send([])`
             (one int64 flag, what every step pays when no command is due) and, interleaved in blocks
-            of 50, `broadcast_object_list([None])` (what sending an object every step would cost);
+            of 50, `broadcast_object_list([None])` (what sending an object every step would cost)
+            and `StepBoundary.any_rank(False)` (the out-of-memory agreement each micro-batch pays);
             per-call medians and p90 from rank 0.
   steps     `cockpit train --headless` on the same data and model with 1 rank (per-rank batch B) and
             `--nproc 2` (2 ranks, per-rank batch B, so twice the samples per step), alternating
@@ -35,26 +36,29 @@ def boundary_worker(calls: int) -> None:
 
     ranks = setup("cpu")
     boundary = StepBoundary(ranks)
-    flags: list[float] = []
-    objects: list[float] = []
+    timings: dict[str, list[float]] = {"int64_flag": [], "object_list_none": [], "oom_agreement": []}
+    arms = list(timings)
     try:
-        for block in range(calls // 50):  # blocks of 50, alternating, so load drifts hit both arms
+        for block in range(calls // 50):  # blocks of 50, in turn, so load drifts hit every arm
+            arm = arms[block % len(arms)]
             for _ in range(50):
                 started = time.perf_counter()
-                if block % 2:
+                if arm == "object_list_none":
                     dist.broadcast_object_list([None], src=0)
+                elif arm == "oom_agreement":  # what each micro-batch pays: "did any rank run out?"
+                    boundary.any_rank(False)
                 elif ranks.is_main:
                     boundary.send([])
                 else:
                     boundary.receive()
-                (objects if block % 2 else flags).append(time.perf_counter() - started)
+                timings[arm].append(time.perf_counter() - started)
         if ranks.is_main:
 
             def summary(values: list[float]) -> dict[str, float]:
                 values = sorted(values)
                 return {"median_ms": 1e3 * statistics.median(values), "p90_ms": 1e3 * values[int(0.9 * len(values))]}
 
-            print(json.dumps({"int64_flag": summary(flags), "object_list_none": summary(objects)}))
+            print(json.dumps({arm: summary(values) for arm, values in timings.items()}))
     finally:
         teardown()
 

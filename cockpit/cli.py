@@ -227,14 +227,20 @@ def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str
     from cockpit.launch import run_headless
     from cockpit.prepare import check_new_run_dir, prepare, record_run, run_dir_for
 
-    launching = any(getattr(args, f) is not None for f in ("nproc", "nnodes", "node_rank", "rdzv_endpoint"))
-    if launching and not distributed.under_launcher():
-        return distributed.launch(["train", *train_argv])  # each rank comes back here, under torchrun
     if distributed.under_launcher():
         return distributed.run_rank(args, lambda: prepare_from_args(args, given))
+    launching = any(getattr(args, f) is not None for f in ("nproc", "nnodes", "node_rank", "rdzv_endpoint"))
     interactive = not args.headless and sys.stdout.isatty()
+    if launching and args.foreground:
+        raise CockpitError(
+            "--foreground trains in this one process; with --nproc/--nnodes the ranks train headless: "
+            "drop --foreground (the cockpit then attaches to rank 0) or use --headless"
+        )
+    if launching and not interactive:
+        return distributed.launch(["train", *train_argv])  # each rank comes back here, under torchrun
     if interactive and not args.foreground:
-        # The default: the trainer in its own session, this process only a client (cockpit.attach).
+        # The default: the trainer in its own session, this process only a client (cockpit.attach);
+        # with --nproc that trainer is torchrun's launcher, and the cockpit follows rank 0.
         config = _resume_with_flags(args, given)[0] if args.resume else config_from_args(args)
         config.validate()  # flag mistakes as one line here, before anything starts
         if not args.resume and not Path(config.data).exists():
@@ -394,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # before training starts (model load, tokenizing): nothing to save
         print("cockpit: interrupted before training started; nothing was trained", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `cockpit runs | head`: the reader left, which is no error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
+        return 0
 
 
 if __name__ == "__main__":

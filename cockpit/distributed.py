@@ -30,12 +30,18 @@ the inbox, a signal or the `--at` schedule: pause, stop, lr, freeze, ...) is tak
 broadcast at the step boundary (`StepBoundary`): one int64 flag every step, the command texts only
 when there are some. While the others wait at a boundary (rank 0 paused, evaluating, saving), a
 heartbeat on rank 0 sends a keep-alive flag every second, so a pause longer than the process
-group's timeout does not kill the run.
+group's timeout does not kill the run. A CUDA out-of-memory is agreed on too: after each forward,
+and after each backward that does not sync, the ranks ask each other whether any ran out, and all
+retry the step with half the micro-batch together (an OOM inside the syncing backward stays fatal).
+
+The engine's loop is the same on every rank: `DataParallelRanks` is its `parallel.Parallel`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
+import math
 import os
 import signal
 import sys
@@ -49,8 +55,8 @@ import torch
 import torch.distributed as dist
 
 from cockpit.engine import Engine
-from cockpit.events import Command, parse_command
-from cockpit.instruments import training_loss
+from cockpit.events import Stop
+from cockpit.steering import Applied
 
 # torchrun's options that `cockpit train` passes through, with the launcher's spelling.
 LAUNCH_FLAGS = {"--nproc": "--nproc_per_node", "--nnodes": "--nnodes", "--node-rank": "--node_rank"}
@@ -186,13 +192,21 @@ def wrap_model(model: torch.nn.Module, ranks: Ranks) -> torch.nn.Module:
     flags = [(p, p.requires_grad) for p in model.parameters()]
     for param, _ in flags:
         param.requires_grad_(True)
+    # A transformer's buffers (position ids, token type ids) are constants: broadcasting them
+    # before every forward would add a collective per micro-batch for nothing. (Newer torch names
+    # the switch `forward_sync_buffers` and warns about the old name; both sync them once at init.)
+    no_buffer_sync = (
+        {"forward_sync_buffers": False}
+        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+        else {"broadcast_buffers": False}
+    )
+    # find_unused_parameters=True makes the reducer warn once that it found none unused: expected
+    # here, since a freeze mid-run is what makes parameters unused (docs/distributed.md).
     ddp = DistributedDataParallel(
         model,
         device_ids=[ranks.device.index] if ranks.device.type == "cuda" else None,
         find_unused_parameters=True,
-        # A transformer's buffers (position ids, token type ids) are constants: broadcasting them
-        # before every forward would add a collective per micro-batch for nothing.
-        broadcast_buffers=False,
+        **no_buffer_sync,
     )
     for param, flag in flags:
         param.requires_grad_(flag)
@@ -281,100 +295,107 @@ class StepBoundary:
                 dist.broadcast_object_list(box, src=0, group=self.group)
                 return box[0]
 
+    def release_waiting(self, stop: tuple[str, str, str]) -> None:
+        """Rank 0, ending: if the others wait for this boundary's decision, it is `stop`."""
+        with self._lock:
+            if self._waiting:
+                self._waiting = False
+                self._send_flag(COMMANDS_THEN_GO)
+                dist.broadcast_object_list([[tuple(stop)]], src=0, group=self.group)
+
+    def any_rank(self, flag: bool) -> bool:
+        """Whether `flag` is set on any rank; every rank must ask at the same point of its step."""
+        with self._lock:
+            value = torch.tensor([int(flag)], dtype=torch.int64)
+            dist.all_reduce(value, op=dist.ReduceOp.MAX, group=self.group)
+        return bool(value.item())
+
     def close(self) -> None:
         self._closed.set()
 
 
-def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
-    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return tensor
-
-
-def no_sync_unless(last: bool, ddp: torch.nn.Module) -> contextlib.AbstractContextManager:
-    """Accumulation micro-batches skip the all-reduce; the last backward syncs them all."""
-    return contextlib.nullcontext() if last else ddp.no_sync()  # type: ignore[operator]
-
-
 # ---------------------------------------------------------------------------------------------
-# One rank's engine
+# One rank's answers to the engine
 # ---------------------------------------------------------------------------------------------
 
 
-class DistributedEngine(Engine):
-    """The engine on one rank of a DDP job (see the module docstring for the mechanism).
+class DataParallelRanks:
+    """`parallel.Parallel` for one rank of a DDP job (see the module docstring for the mechanism):
+    the engine's loop is the same on every rank; this says how a rank differs from one process."""
 
-    It sets the engine's two distributed seams (`train_model`: the DDP wrapper; `is_main_process`:
-    rank 0 alone writes the run directory, predicts pins and evaluates) and replaces two steps of
-    the loop: the forward/backward of this rank's shard, and the command boundary, where rank 0
-    decides and the others follow.
-    """
-
-    def __init__(self, prepared: Any, ranks: Ranks, on_nonfinite: str = "stop", **engine_options: Any) -> None:
-        prepared.device = ranks.device
-        super().__init__(prepared, on_nonfinite=on_nonfinite, **engine_options)
+    def __init__(self, ranks: Ranks) -> None:
         self.ranks = ranks
-        self.is_main_process = ranks.is_main
-        self.train_model = wrap_model(self.model, ranks)
-        frozen_grads_to_none(self.optimizer)
-        self.boundary = StepBoundary(ranks)
-        if not ranks.is_main:
-            self.schedule = {}  # rank 0 applies the schedule and hands each command on
-        self._applied: list[tuple[str, str, str]] = []
+        self.is_main = ranks.is_main
+        self.world = ranks.world
+        self.boundary_messages = StepBoundary(ranks)
 
-    def _forward_backward(self, rows: list[int]) -> torch.Tensor:
-        """This rank's shard of the global batch. Each micro-batch's mean loss is weighted by its
-        share of the *global* batch, times the world size because DDP averages over ranks: the
-        synced gradient is the global batch's mean whatever the shards' sizes, and the losses,
-        all-reduced, sum to the global mean. (No out-of-memory retry here: see docs/distributed.md.)"""
+    def wrap(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> torch.nn.Module:
+        frozen_grads_to_none(optimizer)
+        return wrap_model(model, self.ranks)
+
+    def micro_batches(self, rows: Sequence[int], micro_batch: int) -> list[tuple[list[int], float]]:
+        """Every world-th row of the global batch, in as many micro-batches on every rank (the ranks
+        ask each other once per micro-batch, see `any_process`). A row's loss weighs world/rows,
+        because DDP averages the gradients over ranks: the synced gradient is the global batch's
+        mean whatever the shards' sizes. A rank short of rows for a micro-batch takes part with
+        one row weighted 0 (its backward must join the others' all-reduce)."""
         mine = shard(rows, self.ranks)
-        weight = self.ranks.world / len(rows)
-        chunks = [mine[i : i + self.micro_batch] for i in range(0, len(mine), self.micro_batch)]
-        if not chunks:  # fewer rows than ranks: take part in the all-reduce with a zero-weight row
-            chunks, weight = [rows[:1]], 0.0
-        total = torch.zeros((), device=self.device)
-        for i, chunk in enumerate(chunks):
-            with no_sync_unless(i == len(chunks) - 1, self.train_model):
-                batch = self._collate(chunk)
-                with self.autocast or contextlib.nullcontext():
-                    logits = self.train_model(**batch).logits
-                targets = self.collator.targets(self.prepared.train, chunk)
-                loss = training_loss(logits, targets, self.task, self.pos_weight)
-                scaled = loss * (len(chunk) * weight)
-                self.scaler.scale(scaled).backward()
-                total += scaled.detach() / self.ranks.world
-        return all_reduce_sum(total)
+        count = max(1, math.ceil(math.ceil(len(rows) / self.world) / micro_batch))
+        chunks = [mine[i * micro_batch : (i + 1) * micro_batch] for i in range(count)]
+        return [(chunk, len(chunk) * (self.world / len(rows))) if chunk else ([rows[0]], 0.0) for chunk in chunks]
 
-    def _apply_commands(self) -> None:
+    def accumulating(self, model: torch.nn.Module, last: bool) -> contextlib.AbstractContextManager:
+        """Accumulation micro-batches skip the all-reduce; the last backward syncs them all."""
+        return contextlib.nullcontext() if last else model.no_sync()  # type: ignore[operator]
+
+    def global_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        """Each rank's loss carries world/rows per row (see `micro_batches`): the sum over ranks, over world."""
+        total = loss / self.world
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        return total
+
+    def any_process(self, flag: bool) -> bool:
+        return self.boundary_messages.any_rank(flag)
+
+    def boundary(self, decide: Callable[[list[Applied]], None], follow: Callable[[Applied], None]) -> None:
         """Rank 0 runs the engine's own boundary (schedule, queue, inbox; waits while paused), noting
         each command it applies, then hands them on; the other ranks apply exactly those, in order."""
-        if not self.ranks.is_main:
-            for text, source, command_id in self.boundary.receive():
-                self._apply(parse_command(text), source, command_id)
+        if not self.is_main:
+            for applied in self.boundary_messages.receive():
+                follow(Applied(*applied))
             return
-        self.boundary.others_wait()
-        self._applied = []
+        self.boundary_messages.others_wait()
+        applied: list[Applied] = []
         try:
-            super()._apply_commands()
+            decide(applied)
         finally:
-            applied, self._applied = self._applied, []
-            self.boundary.send(applied)
+            self.boundary_messages.send([tuple(a) for a in applied])
 
-    def _apply(self, command: Command, source: str, id: str = "") -> None:
-        super()._apply(command, source, id)
-        if self.ranks.is_main:
-            self._applied.append((command.text, source, id))
+    def main_works_alone(self) -> None:
+        """Rank 0 evaluates, predicts and saves next while the others already wait at the boundary."""
+        if self.is_main:
+            self.boundary_messages.others_wait()
 
-    def _after_step(self) -> None:
-        """Rank 0 evaluates, predicts and saves here while the others already wait at the next boundary."""
-        if self.ranks.is_main and self.step < self.total_steps and self._stop_reason is None:
-            self.boundary.others_wait()
-        super()._after_step()
+    def forget_partial_step(self, model: torch.nn.Module) -> None:
+        """Every rank gave up this step after an out-of-memory: a rank whose forward finished had
+        told DDP's reducer to expect a backward; without a reset its next forward would fail
+        ("Expected to have finished reduction in the prior iteration"). `_reset_state` is the
+        reducer's own reset (DDP calls it when its process group changes); with
+        `find_unused_parameters=True` it rebuilds no buckets, so no collective is involved."""
+        model.reducer._reset_state()  # type: ignore[union-attr]
 
-    def run(self) -> Any:
-        try:
-            return super().run()
-        finally:
-            self.boundary.close()
+    def close(self) -> None:
+        """The run is over on this rank: wait for the others (rank 0 may still be saving) so that no
+        rank tears its process group down while another still uses its connections, then stop
+        the heartbeat. If rank 0 ended while the others waited at a boundary, they are told to stop
+        first. A rank that died makes the barrier fail at once (gloo sees the closed connection):
+        there is nothing left to wait for then."""
+        with contextlib.suppress(RuntimeError):
+            if self.is_main:
+                # ended inside a step (an error): the others wait for a decision that would never come
+                self.boundary_messages.release_waiting(Applied(Stop().text, "rank 0 ended", ""))
+            self.boundary_messages.close()
+            dist.barrier(group=self.boundary_messages.group)
 
 
 def run_rank(args: Any, make_prepared: Callable[[], Any], watchers: Callable[[Engine], list] | None = None) -> int:
@@ -402,7 +423,8 @@ def run_rank(args: Any, make_prepared: Callable[[], Any], watchers: Callable[[En
             lock = RunLock(prepared.run_dir).acquire()  # noqa: F841
             CommandInbox(prepared.run_dir, fresh=True)
             record_run(prepared)
-        engine = DistributedEngine(prepared, ranks)
+        prepared.device = ranks.device
+        engine = Engine(prepared, on_nonfinite="stop", parallel=DataParallelRanks(ranks))
         engine.observers.extend(watchers(engine) if watchers else [])
         if ranks.is_main:
             engine.observers.append(ProgressPrinter(engine.total_steps))

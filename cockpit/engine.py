@@ -17,12 +17,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import queue
 import time
 import traceback
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -33,38 +31,27 @@ from cockpit.errors import CockpitError
 from cockpit.events import (
     CheckpointSaved,
     Command,
-    CommandApplied,
     EndReason,
     EvalProgress,
     EvalResult,
     Event,
-    Freeze,
-    LayerStats,
     Notice,
-    Pause,
     PinnedExample,
     PinPredictions,
     PinRows,
     PinsChanged,
-    PredictPins,
-    Resume,
     RunEnded,
     RunStarted,
     RunStatus,
-    SaveCheckpoint,
-    SaveThresholds,
-    SetLearningRate,
-    SetPosWeight,
     StateChanged,
-    StepMetrics,
-    Stop,
-    Unfreeze,
     UnpinRows,
+    parse_command,
     parse_scheduled,
 )
 from cockpit.inbox import CommandInbox
 from cockpit.instruments import (
     GroupNorms,
+    PendingStep,
     best_thresholds,
     classification_metrics,
     clip_gradients,
@@ -76,12 +63,14 @@ from cockpit.instruments import (
     training_loss,
 )
 from cockpit.journal import JOURNAL_NAME, JournalWriteError, JournalWriter
-from cockpit.model import expand_groups
+from cockpit.parallel import Parallel, SingleProcess
 from cockpit.pin_cadence import PinCadence
 from cockpit.prepare import SAID_ON_RESUME, PreparedRun
+from cockpit.steering import Applied, FrozenGroups, Steering
 from cockpit.stream import EventStream, Observer
 from cockpit.thresholds import THRESHOLDS_NAME, thresholds_document, write_thresholds
 
+T = TypeVar("T")
 Phase = Literal["at_boundary", "after_backward", "before_optimizer_step", "after_optimizer_step", "at_step_end"]
 
 
@@ -104,21 +93,6 @@ class StepHooks:
     def at_step_end(self, engine: Engine) -> None: ...
 
 
-@dataclass
-class PendingStep:
-    """A step's numbers, waiting for its update sizes to reach the host with the next step's transfer."""
-
-    step: int
-    epoch: float
-    loss: float
-    lr: float
-    grad_norm: float
-    group_grads: list[float]
-    frozen: frozenset[str]
-    samples_per_s: float = 0.0
-    update: torch.Tensor | None = None  # on the device: update ratios, then weight norms, per group
-
-
 def split_for_weight_decay(named: Iterable[tuple[str, torch.nn.Parameter]]) -> tuple[list, list]:
     """(decayed, not decayed): biases and normalisation weights are not decayed (as HF Trainer does)."""
     decay, no_decay = [], []
@@ -139,7 +113,11 @@ def autocast_dtype(device: torch.device, wanted: str) -> torch.dtype | None:
 
 
 class Engine:
-    """One training run. Construct, register observers, then call `run()` (in a thread)."""
+    """One training run. Construct, register observers, then call `run()`.
+
+    `parallel` is the engine's view of the other processes training the same run (none by
+    default; `cockpit.distributed.DataParallelRanks` for one rank of a DDP job).
+    """
 
     def __init__(
         self,
@@ -149,6 +127,7 @@ class Engine:
         *,
         stream: EventStream | None = None,
         hooks: Iterable[StepHooks] = (),
+        parallel: Parallel | None = None,
     ) -> None:
         self.prepared = prepared
         self.config = prepared.config
@@ -163,8 +142,8 @@ class Engine:
         self.stream = stream or EventStream()
         self.stream.observers += observers or []
         self.hooks: list[StepHooks] = list(hooks)
-        self.commands: queue.Queue[tuple[Command, str, str]] = queue.Queue()  # command, source, id
-        self.inbox: CommandInbox | None = None  # the run's control endpoint, opened by run()
+        self.parallel: Parallel = parallel or SingleProcess()
+        self.steering = Steering(self, self.emit)  # its inbox, the run's control endpoint, is opened by run()
 
         cfg = self.config
         self.effective_batch = cfg.effective_batch
@@ -198,16 +177,10 @@ class Engine:
         self.autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.norms = GroupNorms(self.groups, self.device)
-        # Seams for a distributed job (cockpit/distributed.py sets them on each rank): the module
-        # the training forward runs through (DDP's wrapper there; predictions always use the bare
-        # model), and whether this process is the one that writes the run directory (journal,
-        # config, checkpoints, model), predicts the pinned examples and evaluates: rank 0.
-        self.train_model: torch.nn.Module = self.model
-        self.is_main_process = True
+        self.frozen_groups = FrozenGroups(self.groups, self.norms)
         self.pin_positions = list(prepared.pin_positions)
         self.step = 0
-        self.frozen: set[str] = set()
-        self._paused = False
+        self.paused = False
         self._stop_reason: EndReason | None = None
         self._stop_message = ""
         self.pending: PendingStep | None = None  # the last step's numbers, emitted with the next transfer
@@ -218,7 +191,11 @@ class Engine:
         self._best_thresholds: dict[str, dict[str, float]] = {}
         self._last_pin_step = -1
         self.last_saved_step = -1
-        self._set_frozen(prepared.initial_frozen, frozen=True)
+        self.frozen_groups.set(prepared.initial_frozen, frozen=True)
+        # The module the training forward runs through (DDP's wrapper on a rank of a distributed
+        # job); predictions always use the bare model. Only the main process writes the run
+        # directory (journal, config, checkpoints, model), predicts the pinned examples and evaluates.
+        self.train_model = self.parallel.wrap(self.model, self.optimizer)
         if prepared.resume is not None:
             self._restore(prepared.resume)
 
@@ -319,9 +296,17 @@ class Engine:
         """The stream's observers: append to watch the run (the journal is always first)."""
         return self.stream.observers
 
+    @property
+    def frozen(self) -> set[str]:
+        return self.frozen_groups.names
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_reason is not None
+
     def submit(self, command: Command, source: str = "ui", id: str = "") -> None:
         """Thread-safe: queue a command for the next step boundary; `id` comes back in its CommandApplied."""
-        self.commands.put((command, source, id))
+        self.steering.submit(command, source, id)
 
     def emit(self, event: Event) -> None:
         """Every event of the engine leaves here. A step still waiting for its update sizes is
@@ -331,34 +316,38 @@ class Engine:
             raise self.stream.journal_error  # never train on without a journal, even if an observer swallowed it
         if self.pending is not None:
             pending, self.pending = self.pending, None
-            self._emit_step(pending, pending.update.tolist() if pending.update is not None else [])
+            self._emit_step(pending, pending.update.tolist() if pending.update is not None else None)
         self.stream.emit(event)
 
     def run(self) -> RunEnded:
         """Train to the end (or a stop), then save; never raises: failures end as reason=error."""
         journal = None
-        if self.is_main_process:  # the other ranks of a distributed job write nothing there
+        if self.parallel.is_main:  # the other ranks of a distributed job write nothing there
             try:
                 journal = self.stream.journal = JournalWriter(self.run_dir / JOURNAL_NAME)
                 self.config.save(self.run_dir / "config.json")
             except OSError as exc:
                 return RunEnded(step=self.step, reason=EndReason.ERROR, message=f"{exc}; nothing was trained")
-            self.inbox = CommandInbox(self.run_dir)
+            self.steering.inbox = CommandInbox(self.run_dir)
         try:
             self._announce()
             if self._last_pin_step < 0:
                 self._predict_pins()
-            while self.step < self.total_steps and self._stop_reason is None:
+            while self.step < self.total_steps and not self.stopping:
                 self._call_hooks("at_boundary")
-                self._apply_commands()
-                if self._stop_reason is not None:
+                self._boundary()
+                if self.stopping:
                     break
                 self._train_step()
+                if self.step < self.total_steps and not self.stopping:
+                    self.parallel.main_works_alone()
                 self._after_step()
                 self._call_hooks("at_step_end")
             ended = self._finish()
         except Exception as exc:
             ended = self._fail(exc)
+        finally:
+            self.parallel.close()
         self.emit(ended)  # to the journal too, unless writing it is what failed
         self.stream.journal = None
         if journal is not None:
@@ -395,7 +384,7 @@ class Engine:
                 train_rows=len(train),
                 eval_rows=len(evaluation) if evaluation else 0,
                 constant_loss=constant_loss(train.targets, train.targets, self.task),
-                frozen=sorted(self.frozen, key=self.group_names.index),
+                frozen=self.frozen_groups.in_order(),
                 head=prepared.loaded.head,
                 resumed_from=self.step if prepared.resume else None,
             )
@@ -424,24 +413,18 @@ class Engine:
         return self.collator.rows(self.prepared.train, rows)
 
     def _forward_backward(self, rows: list[int]) -> torch.Tensor:
-        """Loss of the whole batch, accumulated over micro-batches; halves them on CUDA OOM."""
+        """Loss of the whole batch, accumulated over micro-batches; halves them on CUDA OOM.
+
+        In a distributed job every rank retries together: each asks the others after every
+        forward, and after every backward that does not sync gradients, whether any ran out
+        (an OOM inside the backward that syncs them stays fatal: the others are in its all-reduce).
+        """
         while True:
             try:
-                total = torch.zeros((), device=self.device)
-                for start in range(0, len(rows), self.micro_batch):
-                    chunk = rows[start : start + self.micro_batch]
-                    batch = self._collate(chunk)
-                    with self.autocast or contextlib.nullcontext():
-                        logits = self.train_model(**batch).logits
-                    loss = training_loss(
-                        logits, self.collator.targets(self.prepared.train, chunk), self.task, self.pos_weight
-                    )
-                    scaled = loss * (len(chunk) / len(rows))
-                    self.scaler.scale(scaled).backward()  # scale() returns `scaled` itself unless fp16
-                    total += scaled.detach()
-                return total
+                return self._accumulate(rows)
             except torch.cuda.OutOfMemoryError:
                 self.optimizer.zero_grad(set_to_none=True)
+                self.parallel.forget_partial_step(self.train_model)
                 if self.micro_batch == 1:
                     raise
                 torch.cuda.empty_cache()
@@ -456,6 +439,40 @@ class Engine:
                         evidence={"old_micro_batch": old, "micro_batch": self.micro_batch},
                     )
                 )
+
+    def _accumulate(self, rows: list[int]) -> torch.Tensor:
+        """Forward and backward of this process's micro-batches, each loss weighed by its share of
+        the batch: the gradient is the batch's mean, as one big batch would give."""
+        total = torch.zeros((), device=self.device)
+        micro_batches = self.parallel.micro_batches(rows, self.micro_batch)
+        for i, (chunk, share) in enumerate(micro_batches):
+            last = i == len(micro_batches) - 1
+            with self.parallel.accumulating(self.train_model, last):
+                scaled = self._everywhere(lambda chunk=chunk, share=share: self._chunk_loss(chunk, share))
+                if last:
+                    self.scaler.scale(scaled).backward()  # scale() returns `scaled` itself unless fp16
+                else:
+                    self._everywhere(self.scaler.scale(scaled).backward)
+            total += scaled.detach()
+        return self.parallel.global_loss(total)
+
+    def _chunk_loss(self, chunk: list[int], share: float) -> torch.Tensor:
+        batch = self._collate(chunk)
+        with self.autocast or contextlib.nullcontext():
+            logits = self.train_model(**batch).logits
+        loss = training_loss(logits, self.collator.targets(self.prepared.train, chunk), self.task, self.pos_weight)
+        return loss * share
+
+    def _everywhere(self, work: Callable[[], T]) -> T:
+        """`work()`, unless it, or the same work on another process, ran out of CUDA memory: then
+        every process raises, so that all retry with smaller micro-batches together."""
+        try:
+            result, failed = work(), False
+        except torch.cuda.OutOfMemoryError:
+            result, failed = None, True
+        if self.parallel.any_process(failed):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory" + ("" if failed else " on another rank"))
+        return result  # type: ignore[return-value]
 
     def _train_step(self) -> None:
         """One optimizer step: forward and backward, measure, clip, update; its metrics wait for the next transfer."""
@@ -488,7 +505,8 @@ class Engine:
             # (with fp16 the scaler skips such a step itself and lowers its scale)
             self.optimizer.zero_grad(set_to_none=True)
             numbers.samples_per_s = len(rows) / max(time.perf_counter() - started, 1e-9)
-            self._emit_step(numbers, [0.0] * count + [float("nan")] * count)
+            numbers.skipped = True
+            self._emit_step(numbers, None)
             self._nonfinite(numbers.loss, numbers.grad_norm)
             self.pin_cadence.trained(time.perf_counter() - started)
             return
@@ -506,31 +524,9 @@ class Engine:
         self.pending = numbers
         self.pin_cadence.trained(seconds)
 
-    def _emit_step(self, numbers: PendingStep, update_values: list[float]) -> None:
+    def _emit_step(self, numbers: PendingStep, update_values: list[float] | None) -> None:
         """StepMetrics from a step's numbers and its update sizes (ratios, then weight norms, per group)."""
-        count = len(self.group_names)
-        layers = {
-            name: LayerStats(
-                grad_norm=numbers.group_grads[i],
-                weight_norm=update_values[count + i],
-                update_ratio=update_values[i],
-                frozen=name in numbers.frozen,
-            )
-            for i, name in enumerate(self.group_names)
-        }
-        self.stream.emit(
-            StepMetrics(
-                step=numbers.step,
-                epoch=numbers.epoch,
-                loss=numbers.loss,
-                lr=numbers.lr,
-                samples_per_s=numbers.samples_per_s,
-                grad_norm=numbers.grad_norm,
-                layers=layers,
-                micro_batch=self.micro_batch,
-                effective_batch=self.effective_batch,
-            )
-        )
+        self.stream.emit(numbers.metrics(self.group_names, update_values, self.micro_batch, self.effective_batch))
 
     def _nonfinite(self, loss: float, grad: float) -> None:
         """Keep the last good weights (this update was skipped) and stop or pause for a look.
@@ -543,8 +539,8 @@ class Engine:
         if self.on_nonfinite == "stop":
             self._stop_reason, self._stop_message = EndReason.STOPPED, why
         else:
-            self._set_paused(True, reason=why)
-            self._apply_commands()
+            self.set_paused(True, reason=why)
+            self._boundary()
 
     def _after_step(self) -> None:
         cfg = self.config
@@ -564,99 +560,44 @@ class Engine:
 
     # ------------------------------------------------------------------ commands
 
-    def _apply_commands(self) -> None:
-        """Apply what is queued or scheduled for this boundary; while paused, wait for more."""
-        for command in self.schedule.pop(self.step + 1, []):
-            self._apply(command, "schedule")
-        while True:
-            self._take_inbox()
-            try:
-                command, source, id = self.commands.get(timeout=0.2) if self._paused else self.commands.get_nowait()
-            except queue.Empty:
-                if self._paused and self._stop_reason is None:
-                    continue
-                return
-            self._apply(command, source, id)
-            if self._stop_reason is not None:
-                return
+    def _boundary(self) -> None:
+        """Between two steps: the commands due take effect (in a distributed job rank 0 decides
+        and every rank applies the same, in the same order)."""
+        self.parallel.boundary(self._decide, self._follow)
 
-    def _take_inbox(self) -> None:
-        """Commands from other processes (`cockpit attach`, `cockpit send`) join the queue in order."""
-        for item in self.inbox.take() if self.inbox is not None else []:
-            if item.command is None:
-                refused = f"refused: {item.refused}"
-                self.emit(
-                    CommandApplied(step=self.step, command=item.text, source=item.source, result=refused, id=item.id)
-                )
-            else:
-                self.submit(item.command, item.source, item.id)
+    def _decide(self, applied: list[Applied]) -> None:
+        """What is scheduled for the next step, then what arrived; while paused, wait for more."""
+        self.steering.boundary(self.schedule.pop(self.step + 1, []), applied)
 
-    def _apply(self, command: Command, source: str, id: str = "") -> None:
-        result = "ok"
-        try:
-            if isinstance(command, (Freeze, Unfreeze)):
-                names = [n for spec in command.groups for n in expand_groups(spec, self.group_names, flag=command.text)]
-                result = self._set_frozen(names, frozen=isinstance(command, Freeze))
-            elif isinstance(command, SetLearningRate):
-                self.scheduler.base_lrs = [command.lr for _ in self.scheduler.base_lrs]
-                factor = self._lr_factor(self.scheduler.last_epoch)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = command.lr * factor
-            elif isinstance(command, Pause):
-                self._set_paused(True, reason=source)
-            elif isinstance(command, Resume):
-                self._set_paused(False, reason=source)
-            elif isinstance(command, SaveCheckpoint):
-                self._save_checkpoint()
-            elif isinstance(command, Stop):
-                self._stop_reason = command.reason
-            elif isinstance(command, (PinRows, UnpinRows)):
-                result = self._change_pins(command)
-            elif isinstance(command, SaveThresholds):
-                result = self._save_thresholds()
-            elif isinstance(command, PredictPins):
-                if not self.pin_positions:
-                    raise CockpitError("no pinned examples to predict (pin=ROWS pins some)")
-                self._predict_pins()
-                result = f"predicted the {len(self.pin_positions)} pinned examples at step {self.step}"
-            elif isinstance(command, SetPosWeight):
-                self.pos_weight = self._positive_weights(command.value)
-        except CockpitError as exc:
-            result = f"refused: {exc}"
-        self.emit(
-            CommandApplied(step=self.step, command=command.text, source=source, result=result, id=id, parsed=command)
-        )
+    def _follow(self, command: Applied) -> None:
+        self.steering.apply(parse_command(command.text), command.source, command.id)
 
-    def _set_frozen(self, names: list[str], frozen: bool) -> str:
-        """Flip requires_grad and drop grads; the optimizer keeps the state for later.
+    # The `steering.Steerable` surface: what a command can do to this run.
 
-        Returns what it did in words ("froze embeddings, layer.0"), which the cockpit shows.
-        """
-        changed = [g for g in self.group_names if g in names and (g in self.frozen) != frozen]
-        target = (self.frozen | set(names)) if frozen else (self.frozen - set(names))
-        if len(target) == len(self.group_names):
-            raise CockpitError("at least one layer group must stay trainable")
-        for group in self.groups:
-            if group.name in names:
-                for param in group.params:
-                    param.requires_grad_(not frozen)
-                    param.grad = None
-        self.frozen = target
-        self.norms.refresh()
-        verb = "froze" if frozen else "unfroze"
-        unchanged = [g for g in self.group_names if g in names and g not in changed]
-        said = f"{verb} {', '.join(changed)}" if changed else f"nothing to {'freeze' if frozen else 'unfreeze'}"
-        if unchanged:
-            said += f" ({', '.join(unchanged)} already {'frozen' if frozen else 'trainable'})"
-        return said
+    def set_frozen(self, names: list[str], frozen: bool) -> str:
+        return self.frozen_groups.set(names, frozen)
 
-    def _set_paused(self, paused: bool, reason: str) -> None:
-        if paused == self._paused:
+    def set_lr(self, lr: float) -> None:
+        """A new peak learning rate: warmup and decay go on from where they are."""
+        self.scheduler.base_lrs = [lr for _ in self.scheduler.base_lrs]
+        factor = self._lr_factor(self.scheduler.last_epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * factor
+
+    def set_paused(self, paused: bool, reason: str) -> None:
+        if paused == self.paused:
             return
-        self._paused = paused
+        self.paused = paused
         self.emit(StateChanged(step=self.step, state=RunStatus.PAUSED if paused else RunStatus.RUNNING, reason=reason))
 
-    def _change_pins(self, command: PinRows | UnpinRows) -> str:
+    def save_now(self) -> str:
+        self._save_checkpoint()
+        return "ok"
+
+    def stop(self, reason: EndReason) -> None:
+        self._stop_reason = reason
+
+    def change_pins(self, command: PinRows | UnpinRows) -> str:
         from cockpit.data import positions_of_rows
 
         positions = positions_of_rows(self.prepared.train, list(command.rows))
@@ -668,6 +609,15 @@ class Engine:
         self._predict_pins()
         return "ok"
 
+    def predict_pins_now(self) -> str:
+        if not self.pin_positions:
+            raise CockpitError("no pinned examples to predict (pin=ROWS pins some)")
+        self._predict_pins()
+        return f"predicted the {len(self.pin_positions)} pinned examples at step {self.step}"
+
+    def set_pos_weight(self, value: str) -> None:
+        self.pos_weight = self._positive_weights(value)
+
     def _pins(self) -> list[PinnedExample]:
         train = self.prepared.train
         return [
@@ -675,7 +625,7 @@ class Engine:
             for p in self.pin_positions
         ]
 
-    def _save_thresholds(self) -> str:
+    def save_thresholds(self) -> str:
         """Keep the latest evaluation's best thresholds; they are written as model/thresholds.json.
 
         `pipeline()` ignores anything cockpit-specific in config.json, so they go in a file of
@@ -700,7 +650,7 @@ class Engine:
         return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
 
     def _predict_pins(self) -> None:
-        if not self.pin_positions or not self.is_main_process:
+        if not self.pin_positions or not self.parallel.is_main:
             return
         started = time.perf_counter()
         train = self.prepared.train
@@ -722,7 +672,7 @@ class Engine:
 
     def _evaluate(self) -> None:
         evaluation = self.prepared.evaluation
-        if evaluation is None or self._last_eval_step == self.step or not self.is_main_process:
+        if evaluation is None or self._last_eval_step == self.step or not self.parallel.is_main:
             return
         assert self.evaluator is not None
 
@@ -758,7 +708,7 @@ class Engine:
     # ------------------------------------------------------------------ saving and ending
 
     def _save_checkpoint(self) -> None:
-        if self.last_saved_step == self.step or not self.is_main_process:
+        if self.last_saved_step == self.step or not self.parallel.is_main:
             return
         state = ckpt.TrainingState(
             step=self.step,
@@ -766,7 +716,7 @@ class Engine:
             scheduler=self.scheduler.state_dict(),
             rng_cpu=torch.get_rng_state(),
             rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            frozen=sorted(self.frozen, key=self.group_names.index),
+            frozen=self.frozen_groups.in_order(),
             pin_rows=[self.prepared.train.row_ids[p] for p in self.pin_positions],
             micro_batch=self.micro_batch,
             scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
@@ -776,7 +726,7 @@ class Engine:
         self.emit(CheckpointSaved(step=self.step, path=str(path)))
 
     def _save_model(self) -> str:
-        if not self.is_main_process:
+        if not self.parallel.is_main:
             return ""
         target = self.run_dir / "model"
         self.model.save_pretrained(target, safe_serialization=True)

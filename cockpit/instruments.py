@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cockpit.events import LayerStats, StepMetrics
 from cockpit.model import LayerGroup
 
 THRESHOLD = 0.5
@@ -164,6 +165,52 @@ class GroupNorms:
             self._snapshot = None
         ratio = updates / weights.clamp_min(1e-30)
         return torch.cat([ratio, weights])
+
+
+@dataclass
+class PendingStep:
+    """A step's numbers, waiting for its update sizes, which reach the host with the next step's
+    transfer (so measuring them costs no device sync of its own)."""
+
+    step: int
+    loss: float
+    lr: float
+    grad_norm: float
+    group_grads: list[float]
+    frozen: frozenset[str]
+    epoch: float = 0.0
+    samples_per_s: float = 0.0
+    update: torch.Tensor | None = None  # on the device: update ratios, then weight norms, per group
+    skipped: bool = False  # a non-finite step: no update was applied
+
+    def metrics(
+        self, group_names: list[str], update_values: list[float] | None, micro_batch: int, effective_batch: int
+    ) -> StepMetrics:
+        """The journal's StepMetrics, given the update sizes (ratios, then weight norms, per group)
+        once they are on the host; a skipped step moved nothing and has no weight norms."""
+        count = len(group_names)
+        if self.skipped or update_values is None:
+            update_values = [0.0] * count + [float("nan")] * count
+        layers = {
+            name: LayerStats(
+                grad_norm=self.group_grads[i],
+                weight_norm=update_values[count + i],
+                update_ratio=update_values[i],
+                frozen=name in self.frozen,
+            )
+            for i, name in enumerate(group_names)
+        }
+        return StepMetrics(
+            step=self.step,
+            epoch=self.epoch,
+            loss=self.loss,
+            lr=self.lr,
+            samples_per_s=self.samples_per_s,
+            grad_norm=self.grad_norm,
+            layers=layers,
+            micro_batch=micro_batch,
+            effective_batch=effective_batch,
+        )
 
 
 def measured_rows(weight: torch.Tensor, sample_above: int = SAMPLE_ABOVE) -> torch.Tensor:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,32 +39,24 @@ from cockpit.errors import CockpitError
 from cockpit.events import (
     CheckpointSaved,
     Command,
-    CommandApplied,
+    EndReason,
     EvalResult,
     Event,
-    Freeze,
-    LayerStats,
     Notice,
-    Pause,
     PinnedExample,
     PinPredictions,
     PinRows,
     PinsChanged,
-    Resume,
     RunEnded,
     RunStarted,
-    SaveCheckpoint,
-    SaveThresholds,
-    SetLearningRate,
+    RunStatus,
     StateChanged,
-    StepMetrics,
-    Stop,
-    Unfreeze,
     UnpinRows,
 )
 from cockpit.inbox import CommandInbox
 from cockpit.instruments import (
     GroupNorms,
+    PendingStep,
     best_thresholds,
     classification_metrics,
     clip_gradients,
@@ -78,11 +69,10 @@ from cockpit.instruments import (
     training_loss,
 )
 from cockpit.journal import JOURNAL_NAME, JournalWriter
-from cockpit.model import LayerGroup, expand_groups
+from cockpit.model import LayerGroup
 from cockpit.rundir import RunLock
+from cockpit.steering import FrozenGroups, Steering
 from cockpit.stream import EventStream
-
-PAUSE_POLL_S = 0.2
 
 
 @dataclass
@@ -230,7 +220,6 @@ class LiveRun:
         self.device = next(model.parameters()).device
         self.norms = GroupNorms(groups, self.device)
         self.tap = ForwardTap(model, task, len(labels))
-        self.commands: queue.Queue[tuple[Command, str, str]] = queue.Queue()
         # Under data parallelism every rank measures and clips alike; one rank (publish) writes and listens.
         self.publish = publish
         # One trainer per run directory (contract 4): a second one, or `cockpit train --out` here, is refused.
@@ -239,17 +228,20 @@ class LiveRun:
         self.stream: EventStream | _Silent = _Silent()
         if self.journal is not None:  # the run's one stream (contract 1): journal, observers, then the alarms
             self.stream = EventStream(journal=self.journal, observers=observers or [], producers=[Diagnostics()])
-        self.inbox: CommandInbox | None = CommandInbox(self.run_dir) if publish and listen else None
-        self.frozen: set[str] = {g.name for g in groups if g.params and not any(p.requires_grad for p in g.params)}
+        inbox = CommandInbox(self.run_dir) if publish and listen else None
+        self.steering = Steering(self, self.emit, inbox)
+        self.frozen_groups = FrozenGroups(groups, self.norms, toggle_requires_grad)
         self.outside_optimizer: list[str] = []
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self.step = 0
         self.micro_batch = self.effective_batch = 0
         self.paused = False
-        self.stop_reason: str | None = None
+        self.stop_reason: EndReason | None = None
         self.stop_message = ""
-        self._pending: dict[str, Any] | None = None
+        self._measuring: PendingStep | None = None  # this step's numbers, from before_optimizer_step to end_step
+        self._step_rows = 0
+        self._pending: PendingStep | None = None  # an ended step's numbers, waiting for its update sizes
         self._train_seconds_since_pins = 0.0
         self._pin_seconds = 0.0
         self._last_pin_step = -1
@@ -264,7 +256,15 @@ class LiveRun:
 
     def submit(self, command: Command, source: str = "python") -> None:
         """Thread-safe: queue a command for the next step boundary (the inbox is the other door)."""
-        self.commands.put((command, source, ""))
+        self.steering.submit(command, source)
+
+    @property
+    def frozen(self) -> set[str]:
+        return self.frozen_groups.names
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_reason is not None
 
     # ------------------------------------------------------------------ start
 
@@ -311,7 +311,7 @@ class LiveRun:
                 train_rows=len(train_targets),
                 eval_rows=eval_rows,
                 constant_loss=constant_loss(train_targets, train_targets, self.task) if len(train_targets) else 0.0,
-                frozen=[n for n in self.group_names if n in self.frozen],
+                frozen=self.frozen_groups.in_order(),
                 head=head,
                 resumed_from=step if step else None,
             )
@@ -340,75 +340,35 @@ class LiveRun:
 
     def boundary(self) -> Boundary:
         """Apply the commands that arrived since the last step; while paused, wait for more."""
-        while True:
-            self._apply_arrived()
-            if not self.paused or self.stop_reason is not None:
-                break
-            time.sleep(PAUSE_POLL_S)
-        boundary = Boundary(stop=self.stop_reason is not None, save=self._save_requested)
+        self.steering.boundary()
+        boundary = Boundary(stop=self.stopping, save=self._save_requested)
         self._save_requested = False
         return boundary
 
-    def _apply_arrived(self) -> None:
-        if self.inbox is not None:
-            for item in self.inbox.take():
-                if item.command is None:  # not the owner's, or not a command: journaled, never applied
-                    self._journal_command(item.text, item.source, f"refused: {item.refused}", item.id)
-                else:
-                    self._apply(item.command, item.source, item.id)
-        while True:
-            try:
-                command, source, item_id = self.commands.get_nowait()
-            except queue.Empty:
-                return
-            self._apply(command, source, item_id)
-
-    def _journal_command(self, text: str, source: str, result: str, item_id: str) -> None:
-        self.emit(CommandApplied(step=self.step, command=text, source=source, result=result, id=item_id))
-
-    def _apply(self, command: Command, source: str, item_id: str = "") -> None:
-        result = "ok"
-        try:
-            if isinstance(command, (Freeze, Unfreeze)):
-                names = [n for spec in command.groups for n in expand_groups(spec, self.group_names, flag=command.text)]
-                result = self.set_frozen(names, frozen=isinstance(command, Freeze))
-            elif isinstance(command, SetLearningRate):
-                self.set_lr(command.lr)
-            elif isinstance(command, Pause):
-                self._set_paused(True, reason=source)
-            elif isinstance(command, Resume):
-                self._set_paused(False, reason=source)
-            elif isinstance(command, SaveCheckpoint):
-                self._save_requested = True
-                result = "saving at the end of this step"
-            elif isinstance(command, Stop):
-                self.stop_reason = command.reason
-            elif isinstance(command, (PinRows, UnpinRows)):
-                result = self._change_pins(command)
-            elif isinstance(command, SaveThresholds):
-                result = self._save_thresholds()
-        except CockpitError as exc:
-            result = f"refused: {exc}"
-        self._journal_command(command.text, source, result, item_id)
+    # The `steering.Steerable` surface: what a command can do inside someone else's loop.
 
     def set_frozen(self, names: list[str], frozen: bool) -> str:
-        """Freeze or unfreeze groups; exact because frozen grads are None before every optimizer step."""
-        target = (self.frozen | set(names)) if frozen else (self.frozen - set(names))
-        if len(target) == len(self.group_names):
-            raise CockpitError("at least one layer group must stay trainable")
-        added = ""
+        """Freeze or unfreeze groups; exact because frozen grads are None before every optimizer step.
+        A group the optimizer never held is first added to it (#21236), where that can work."""
         outside = [n for n in names if n in self.outside_optimizer]
-        if not frozen and outside:
-            added = self._extend_optimizer(outside)
-        for group in self.groups:
-            if group.name in names:
-                for param in group.params:
-                    param.grad = None
-                    if self.toggle_requires_grad or not frozen:
-                        param.requires_grad_(not frozen)
-        self.frozen = target
-        self.norms.refresh()
-        return "ok" + added
+        added = self._extend_optimizer(outside) if outside and not frozen else ""
+        return self.frozen_groups.set(names, frozen) + added
+
+    def save_now(self) -> str:
+        self._save_requested = True
+        return "saving at the end of this step"
+
+    def stop(self, reason: EndReason) -> None:
+        self.stop_reason = reason
+
+    def predict_pins_now(self) -> str:
+        if not self.pins:
+            raise CockpitError("no pinned examples to predict")
+        self._predict_pins()
+        return f"predicted the {len(self.pins)} pinned examples at step {self.step}"
+
+    def set_pos_weight(self, value: str) -> None:
+        raise CockpitError("pos_weight= is for `cockpit train`: the Trainer computes its own loss")
 
     def _can_extend_optimizer(self) -> bool:
         """A new parameter group needs a scheduler that can follow it, and no gradient sync that missed it."""
@@ -455,15 +415,15 @@ class LiveRun:
         if scheduler is not None and hasattr(scheduler, "base_lrs"):
             scheduler.base_lrs = [lr for _ in scheduler.base_lrs]
 
-    def _set_paused(self, paused: bool, reason: str) -> None:
+    def set_paused(self, paused: bool, reason: str) -> None:
         if paused == self.paused:
             return
         self.paused = paused
         if paused:
             self._flush_pending()
-        self.emit(StateChanged(step=self.step, state="paused" if paused else "running", reason=reason))
+        self.emit(StateChanged(step=self.step, state=RunStatus.PAUSED if paused else RunStatus.RUNNING, reason=reason))
 
-    def _change_pins(self, command: PinRows | UnpinRows) -> str:
+    def change_pins(self, command: PinRows | UnpinRows) -> str:
         if isinstance(command, PinRows):
             if self.pin_rows is None:
                 raise CockpitError("this run cannot look up training rows by number")
@@ -475,7 +435,7 @@ class LiveRun:
         self._predict_pins()
         return "ok"
 
-    def _save_thresholds(self) -> str:
+    def save_thresholds(self) -> str:
         if not self._best_thresholds:
             raise CockpitError("no multilabel evaluation yet: thresholds come from the eval split")
         chosen = {name: t["threshold"] for name, t in self._best_thresholds.items()}
@@ -486,40 +446,37 @@ class LiveRun:
 
     def before_optimizer_step(self) -> None:
         """After the last backward, before the optimizer: make freezing exact, measure, clip."""
-        for group in self.groups:
-            if group.name in self.frozen:
-                for param in group.params:
-                    param.grad = None
+        self.frozen_groups.drop_grads()
         group_grads, grads = self.norms.gradient_norms()
         total = group_grads.pow(2).sum().sqrt()
-        previous = self._pending["update"] if self._pending else torch.zeros(0, device=self.device)
+        previous = self._pending.update if self._pending and self._pending.update is not None else None
         loss = self.tap.step_loss().to(self.device)
-        values = torch.cat([loss.reshape(1), total.reshape(1), group_grads, previous]).tolist()
-        self._flush_pending(values[2 + len(self.group_names) :])
+        parts = [loss.reshape(1), total.reshape(1), group_grads] + ([previous] if previous is not None else [])
+        values = torch.cat(parts).tolist()
+        count = len(self.group_names)
+        self._flush_pending(values[2 + count :] if previous is not None else None)
         loss_value, grad_value = values[0], values[1]
-        rows = self.tap.rows
+        self._step_rows = self.tap.rows
         self.tap.reset_step()
-        self._pending = {
-            "step": self.step + 1,
-            "loss": loss_value,
-            "grad_norm": grad_value,
-            "group_grads": values[2 : 2 + len(self.group_names)],
-            "lr": self.optimizer.param_groups[0]["lr"] if self.optimizer else 0.0,
-            "frozen": frozenset(self.frozen),
-            "rows": rows,
-            "update": None,
-        }
+        self._measuring = PendingStep(
+            step=self.step + 1,
+            loss=loss_value,
+            lr=self.optimizer.param_groups[0]["lr"] if self.optimizer else 0.0,
+            grad_norm=grad_value,
+            group_grads=values[2 : 2 + count],
+            frozen=frozenset(self.frozen),
+        )
         if not is_finite(loss_value, grad_value) and not self._scaled():
             # Dropping every gradient makes the optimizer skip this update: the weights stay the last good ones.
             for param in self.norms.params:
                 param.grad = None
-            self._pending["nonfinite"] = True
+            self._measuring.skipped = True
             what = "loss" if not math.isfinite(loss_value) else "gradient norm"
             self.stop_message = (
                 f"non-finite {what} at step {self.step + 1}: update skipped, weights are the last good ones"
             )
             if self.on_nonfinite == "stop":
-                self.stop_reason = "stopped"
+                self.stop_reason = EndReason.STOPPED
             return
         clip_gradients(grads, grad_value if math.isfinite(grad_value) else 0.0, self.max_grad_norm)
         self.norms.before_update()
@@ -529,54 +486,31 @@ class LiveRun:
         return getattr(self.optimizer, "scaler", None) is not None
 
     def after_optimizer_step(self) -> None:
-        if self._pending is not None and not self._pending.get("nonfinite"):
-            self._pending["update"] = self.norms.update_norms()
+        if self._measuring is not None and not self._measuring.skipped:
+            self._measuring.update = self.norms.update_norms()
 
     def end_step(self, step: int, epoch: float, seconds: float) -> None:
         """The loop finished optimizer step `step` (1-based) in `seconds`; pinned predictions when due."""
         self.step = step
-        if self._pending is not None:
-            self._pending.update(step=step, epoch=epoch, samples_per_s=self._pending["rows"] / max(seconds, 1e-9))
+        ended, self._measuring = self._measuring, None
+        if ended is not None:
+            ended.step, ended.epoch = step, epoch
+            ended.samples_per_s = self._step_rows / max(seconds, 1e-9)
+            self._pending = ended
+            if ended.skipped:
+                self._flush_pending()
         self._train_seconds_since_pins += seconds
-        if self._pending is not None and self._pending.get("nonfinite"):
-            self._flush_pending()
         if self._pin_seconds <= self.pin_budget * self._train_seconds_since_pins:
             self._predict_pins()
 
     def _flush_pending(self, update_values: list[float] | None = None) -> None:
-        """Emit the last step's metrics once its update sizes are on the host (and its step has ended)."""
-        pending = self._pending
-        if pending is None or "epoch" not in pending:
+        """Emit the last ended step's metrics, with its update sizes (brought to the host now unless given)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
             return
-        self._pending = None
-        count = len(self.group_names)
-        if pending["update"] is None:  # a skipped (non-finite) update
-            ratios, weights = [0.0] * count, [float("nan")] * count
-        else:
-            values = update_values if update_values is not None else pending["update"].tolist()
-            ratios, weights = values[:count], values[count:]
-        layers = {
-            name: LayerStats(
-                grad_norm=pending["group_grads"][i],
-                weight_norm=weights[i],
-                update_ratio=ratios[i],
-                frozen=name in pending["frozen"],
-            )
-            for i, name in enumerate(self.group_names)
-        }
-        self.emit(
-            StepMetrics(
-                step=pending["step"],
-                epoch=pending["epoch"],
-                loss=pending["loss"],
-                lr=pending["lr"],
-                samples_per_s=pending["samples_per_s"],
-                grad_norm=pending["grad_norm"],
-                layers=layers,
-                micro_batch=self.micro_batch,
-                effective_batch=self.effective_batch,
-            )
-        )
+        if update_values is None and pending.update is not None and not pending.skipped:
+            update_values = pending.update.tolist()
+        self.emit(pending.metrics(self.group_names, update_values, self.micro_batch, self.effective_batch))
 
     # ------------------------------------------------------------------ predictions and results
 

@@ -2,6 +2,9 @@
 of what the rank holds after each step (tests/test_distributed.py starts it through torchrun).
 
 Usage: torchrun --nproc_per_node N tests/ddp_rank.py RECORD_DIR train DATA [cockpit train options]
+
+COCKPIT_TEST_OOM=R:B makes rank R's forward raise CUDA's out-of-memory error for micro-batches of
+more than B rows (this CPU cannot run out of CUDA memory), so the ranks' joint retry is exercised.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import json
 import os
 import sys
 from pathlib import Path
+
+import torch
 
 from cockpit.cli import build_parser, given_flags, prepare_from_args
 from cockpit.distributed import run_rank
@@ -49,6 +54,21 @@ class Recorder:
         self.out.flush()
 
 
+def out_of_memory_above(engine, rows: int) -> None:
+    def raise_out_of_memory(_module, _args, kwargs) -> None:
+        if kwargs["input_ids"].shape[0] > rows:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (simulated above {rows} rows)")
+
+    engine.model.register_forward_pre_hook(raise_out_of_memory, with_kwargs=True)
+
+
+def watchers(engine, record_dir: Path, rank: int) -> list:
+    fault_rank, _, rows = os.environ.get("COCKPIT_TEST_OOM", "").partition(":")
+    if fault_rank and int(fault_rank) == rank:
+        out_of_memory_above(engine, int(rows))
+    return [Recorder(engine, record_dir / f"rank{rank}.jsonl")]
+
+
 def main() -> int:
     record_dir = Path(sys.argv[1])
     argv = sys.argv[2:]
@@ -59,7 +79,7 @@ def main() -> int:
     return run_rank(
         args,
         lambda: prepare_from_args(args, given),
-        watchers=lambda engine: [Recorder(engine, record_dir / f"rank{rank}.jsonl")],
+        watchers=lambda engine: watchers(engine, record_dir, rank),
     )
 
 

@@ -92,7 +92,9 @@ def test_launcher_flags_pass_through_to_torchrun() -> None:
 @pytest.fixture(scope="module")
 def two_rank_run(model_without_dropout: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(run directory, per-rank records) of 10 steps on 2 ranks, per-rank batch 4, with layer.1 frozen
-    from the start and unfrozen at step 4, embeddings and layer.0 frozen at step 3 and unfrozen at 6."""
+    from the start and unfrozen at step 4, embeddings and layer.0 frozen at step 3 and unfrozen at 6.
+    Rank 1 alone runs out of (simulated) CUDA memory on micro-batches above 2 rows: both ranks must
+    retry the first step with micro-batches of 2, together."""
     tmp = tmp_path_factory.mktemp("ddp")
     run, record = tmp / "run", tmp / "record"
     record.mkdir()
@@ -103,7 +105,7 @@ def two_rank_run(model_without_dropout: Path, tmp_path_factory: pytest.TempPathF
         *_tiny_flags(model_without_dropout, 4), "--max-steps", str(STEPS), "--save-every", "5",
         "--freeze", "layer.1", *schedule,
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+    done = subprocess.run(command, capture_output=True, text=True, env=_env(COCKPIT_TEST_OOM="1:2"), timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "terminate called" not in done.stderr
     return run, record
@@ -124,6 +126,10 @@ def test_ranks_stay_in_sync_through_freezing_and_unfreezing(two_rank_run: tuple[
 
     journal = read_journal(run / "journal.jsonl")
     assert [e.step for e in journal if e.type == "step"] == list(range(1, STEPS + 1))
+    # rank 1's out-of-memory in its first forward: one retry of step 1 on both ranks, said once
+    retries = [e for e in journal if e.type == "notice" and e.kind == "out_of_memory"]
+    assert [(e.step, e.evidence) for e in retries] == [(1, {"old_micro_batch": 4, "micro_batch": 2})]
+    assert {e.micro_batch for e in journal if e.type == "step"} == {2}
     evals = [e for e in journal if e.type == "eval"]
     assert evals and all(e.rows == 50 for e in evals)  # rank 0 alone: each eval row counted once
     assert [c.name for c in list_checkpoints(run)] == ["step-5", "step-10"]
@@ -212,3 +218,13 @@ def test_launcher_resume_pause_past_the_timeout_then_sigterm(two_rank_run: tuple
     first = {e.step: e.loss for e in read_journal(source / "journal.jsonl") if e.type == "step"}
     again = {e.step: e.loss for e in events if e.type == "step"}
     assert again == {6: first[6], 7: first[7]}
+
+
+def test_foreground_with_ranks_is_one_line() -> None:
+    """--foreground trains in this one process: with --nproc it is refused before anything starts."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cockpit", "train", str(DEI), "--nproc", "2", "--foreground"],
+        capture_output=True, text=True, env=_env(), timeout=120,
+    )  # fmt: skip
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and "--foreground" in lines[0] and "--headless" in lines[0], lines

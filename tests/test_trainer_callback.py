@@ -145,7 +145,7 @@ def test_freeze_mid_run_is_exact_with_grad_accumulation(tiny_model: Path, tmp_pa
     train(trainer)
     events = read_journal(tmp_path / "hf" / "cockpit" / "journal.jsonl")
     applied = [e for e in events if isinstance(e, CommandApplied)]
-    assert [(a.command, a.source, a.result) for a in applied] == [("freeze=layer.0", "test", "ok")]
+    assert [(a.command, a.source, a.result) for a in applied] == [("freeze=layer.0", "test", "froze layer.0")]
     frozen_at = applied[0].step
     assert frozen_at == 2
     assert not all(torch.equal(a, b) for a, b in zip(at.weights[1], at.weights[2]))  # it trained before
@@ -169,7 +169,7 @@ def test_unfreezing_a_group_the_optimizer_never_held_trains_it(tiny_model: Path,
     notice = next(e for e in events if isinstance(e, Notice) and e.kind == "not_in_optimizer")
     assert notice.evidence["groups"] == ["embeddings"] and "#21236" in notice.message
     applied = next(e for e in events if isinstance(e, CommandApplied))
-    assert applied.result == "ok (embeddings added to the optimizer)"
+    assert applied.result == "unfroze embeddings (embeddings added to the optimizer)"
     assert applied.step == 2
     assert all(torch.equal(a, b) for a, b in zip(at.weights[0], at.weights[2]))  # frozen until then
     assert not all(torch.equal(a, b) for a, b in zip(at.weights[2], at.weights[6]))  # trains after
