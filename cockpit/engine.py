@@ -33,11 +33,9 @@ from cockpit.events import (
     Command,
     EndReason,
     EvalProgress,
-    EvalResult,
     Event,
     Notice,
     PinnedExample,
-    PinPredictions,
     PinRows,
     PinsChanged,
     RunEnded,
@@ -52,12 +50,10 @@ from cockpit.inbox import CommandInbox
 from cockpit.instruments import (
     GroupNorms,
     PendingStep,
-    best_thresholds,
-    classification_metrics,
     clip_gradients,
     constant_loss,
+    evaluation_result,
     is_finite,
-    majority_accuracy,
     positive_weights,
     predict,
     training_loss,
@@ -661,14 +657,7 @@ class Engine:
         self.pin_seconds = time.perf_counter() - started
         self.pin_cadence.predicted(self.pin_seconds, time.monotonic())
         self._last_pin_step = self.step
-        self.emit(
-            PinPredictions(
-                step=self.step,
-                probs=predictions.probs.round(5).tolist(),
-                losses=predictions.losses.tolist(),
-                loss=float(predictions.losses.mean()),
-            )
-        )
+        self.emit(predictions.pinned(self.step))
 
     def _evaluate(self) -> None:
         evaluation = self.prepared.evaluation
@@ -680,30 +669,19 @@ class Engine:
             self.emit(EvalProgress(step=self.step, rows_done=done, rows_total=total))
 
         predictions = self.evaluator.run(self.model, self.task, autocast=self.autocast, progress=progress)
-        targets = np.asarray(evaluation.targets)  # dense is fine here: the eval split is capped
-        metrics, per_label, predicted, truth = classification_metrics(
-            predictions.probs, targets, self.task, evaluation.label_names
+        result = evaluation_result(
+            predictions.probs,
+            np.asarray(evaluation.targets),  # dense is fine here: the eval split is capped
+            self.prepared.train.targets,
+            self.task,
+            evaluation.label_names,
+            step=self.step,
+            epoch=self.step / self.steps_per_epoch,
+            loss=float(predictions.losses.mean()),
         )
         self._last_eval_step = self.step
-        if self.task == "multilabel":
-            self._best_thresholds = best_thresholds(predictions.probs, targets, evaluation.label_names)
-        self.emit(
-            EvalResult(
-                step=self.step,
-                epoch=self.step / self.steps_per_epoch,
-                loss=float(predictions.losses.mean()),
-                metrics=metrics,
-                per_label_f1=per_label,
-                predicted_distribution=predicted,
-                true_distribution=truth,
-                baselines={
-                    "majority_accuracy": majority_accuracy(targets, self.task),
-                    "constant_loss": constant_loss(self.prepared.train.targets, targets, self.task),
-                },
-                rows=len(evaluation),
-                thresholds=self._best_thresholds,
-            )
-        )
+        self._best_thresholds = result.thresholds
+        self.emit(result)
 
     # ------------------------------------------------------------------ saving and ending
 
