@@ -167,7 +167,11 @@ class Engine:
         self.optimizer = torch.optim.AdamW(
             self._param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None
         )
+        # Where a run resumed with another total joins its schedule (see _lr_factor): (step, factor
+        # there, warm-up end or None); None: the plan as planned.
+        self._lr_from: tuple[int, float, int | None] | None = None
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self._record_lr_plan()
         # One autocast context and one scaler, both inert in fp32 (nanoGPT's `ctx`).
         self.amp_dtype = autocast_dtype(self.device, cfg.precision)
         self.autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else None
@@ -214,13 +218,9 @@ class Engine:
 
         A resumed run whose total changed (`--max-steps`) goes on from where its schedule stood at
         the step it resumed from (`_lr_from`, set by `_restore`): the rest of its warm-up as it was,
-        then a linear decay to zero at the new total, so the lr never jumps. The plan rides in the
-        scheduler's state (`lr_plan`), so every checkpoint says which plan its lr came from.
+        then a linear decay to zero at the new total, so the lr never jumps.
         """
-        joined = getattr(self, "_lr_from", None)  # (step, factor there, warm-up end or None); None: the plan
-        scheduler = getattr(self, "scheduler", None)  # None while LambdaLR's constructor calls this
-        if scheduler is not None:
-            scheduler.lr_plan = {"total_steps": self.total_steps, "warmup_steps": self.warmup_steps, "joined": joined}
+        joined = self._lr_from
         if joined is not None and step >= joined[0]:
             start, factor, warmup = joined
             if warmup is not None:
@@ -231,6 +231,11 @@ class Engine:
         if step < self.warmup_steps:
             return (step + 1) / (self.warmup_steps + 1)
         return max(0.0, (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps))
+
+    def _record_lr_plan(self) -> None:
+        """The plan rides in the scheduler's state, so every checkpoint says which plan its lr came from."""
+        plan = {"total_steps": self.total_steps, "warmup_steps": self.warmup_steps, "joined": self._lr_from}
+        self.scheduler.lr_plan = plan
 
     def _restore(self, state: ckpt.TrainingState) -> None:
         try:
@@ -274,6 +279,7 @@ class Engine:
                 )
             evidence = {"step": step, "lr": peak * self._lr_factor(step), "total_steps": self.total_steps}
             self.prepared.notices.append(("resume", message, evidence))
+        self._record_lr_plan()
         for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
             group["lr"] = base * self._lr_factor(state.step)
         torch.set_rng_state(state.rng_cpu)
