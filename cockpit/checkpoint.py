@@ -39,6 +39,10 @@ class TrainingState:
     pin_rows: list[int]
     micro_batch: int
     scaler: dict[str, Any] | None = None
+    # Set on loading (not saved): the lr the run had after `step` over its peak lr, i.e. where its
+    # schedule stood, read before a --lr given with --resume replaces the peak in `scheduler`;
+    # `Engine._restore` continues the schedule from it when the run's total changes.
+    lr_factor: float | None = None
 
 
 def save_checkpoint(run_dir: Path, model: Any, tokenizer: Any, state: TrainingState, keep: int) -> Path:
@@ -137,7 +141,16 @@ def load_training_state(checkpoint: Path) -> TrainingState:
     state = TrainingState(**data)
     if state.step != checkpoint_step(checkpoint):
         raise CockpitError(f"{STATE_FILE} is for step {state.step}, not {checkpoint_step(checkpoint)}")
+    state.lr_factor = _schedule_factor(state)
     return state
+
+
+def _schedule_factor(state: TrainingState) -> float | None:
+    """The optimizer's lr over the scheduler's peak lr, as saved (None for a state without them)."""
+    try:
+        return float(state.optimizer["param_groups"][0]["lr"]) / float(state.scheduler["base_lrs"][0])
+    except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError):
+        return None
 
 
 def _check_model_files(checkpoint: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from cockpit.events import CommandSyntaxError, parse_scheduled, pos_weight_spec
 
 DEFAULT_MODEL = "embedded:all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# Files a resume reads again: config.json holds them as absolute paths, so that `--resume RUN_DIR`
+# works from any folder. (--model is read from the checkpoint on resume; it stays as given.)
+PATH_FIELDS = ("data", "eval_path")
 
 
 @dataclass
@@ -103,7 +107,11 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        values = self.to_dict()
+        for name in PATH_FIELDS:
+            if values[name]:
+                values[name] = os.path.abspath(values[name])  # abspath, not resolve: the user's links stay
+        path.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
@@ -125,4 +133,32 @@ class RunConfig:
             if (value is None and "None" not in str(f.type)) or (value is not None and not isinstance(value, expected)):
                 raise CockpitError(f"{path}: {f.name!r} is {value!r}, expected {f.type}; fix it or start a new run")
             values[f.name] = value
-        return cls(**values)
+        config = cls(**values)
+        config._find_relative_paths(path.parent)
+        return config
+
+    def _find_relative_paths(self, run_dir: Path) -> None:
+        """A config.json written before paths were stored absolute holds them relative to the folder
+        the run was started in, which a resume from elsewhere must find again.
+
+        That folder is the run directory less its recorded `--out` (`runs/X` under it, the default
+        layout); where that does not tell (an absolute or moved --out), the current folder, as before.
+        """
+        started_in = _started_in(run_dir, self.out)
+        for name in PATH_FIELDS:
+            value = getattr(self, name)
+            if not value or Path(value).is_absolute():
+                continue
+            guesses = ([started_in / value] if started_in is not None else []) + [Path(os.path.abspath(value))]
+            setattr(self, name, str(next((g for g in guesses if g.exists()), guesses[0])))
+
+
+def _started_in(run_dir: Path, out: str | None) -> Path | None:
+    """The folder a run was started in, if its run directory still ends with the relative --out it was given."""
+    if not out or Path(out).is_absolute():
+        return None
+    parts = Path(os.path.normpath(out)).parts
+    where = Path(os.path.abspath(run_dir))
+    if ".." in parts or where.parts[-len(parts) :] != parts:
+        return None
+    return Path(*where.parts[: -len(parts)])

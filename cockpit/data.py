@@ -793,21 +793,33 @@ def check_label_values(path: Path, column: str, values: list[Any]) -> None:
 
 def check_enough_rows(data: LabeledTexts) -> None:
     """Refuse data too small to train and evaluate on, naming the threshold (README: Data in)."""
-    if len(data) < MIN_ROWS:
-        raise CockpitError(
-            f"{data.source}: only {len(data)} usable row(s) (with a text and a label); "
+    problem = rows_below_thresholds(
+        str(data.source), len(data), None if data.task == "multilabel" else data.label_counts
+    )
+    if problem:
+        raise CockpitError(problem)
+
+
+def rows_below_thresholds(source: str, rows: int, class_counts: dict[str, int] | None) -> str | None:
+    """The first row threshold the data falls below, in words, or None (README: Data in).
+
+    `cockpit train` refuses such data (`check_enough_rows`); a Trainer script is the user's own, so
+    `CockpitCallback` says it in a notice. `class_counts`: rows per class, None for multilabel data.
+    """
+    if rows < MIN_ROWS:
+        return (
+            f"{source}: only {rows} usable row(s) (with a text and a label); "
             f"cockpit needs at least {MIN_ROWS}: add rows or check the text and label columns"
         )
-    if data.task == "multilabel":
-        return
-    rare = {name: n for name, n in data.label_counts.items() if n < MIN_ROWS_PER_CLASS}
-    if rare:
-        name, count = next(iter(rare.items()))
-        more = f" (and {len(rare) - 1} more)" if len(rare) > 1 else ""
-        raise CockpitError(
-            f"{data.source}: class {name!r} has only {count} row{more}; every class needs at least "
-            f"{MIN_ROWS_PER_CLASS} (one to learn from, one to evaluate): add rows or fix the label"
-        )
+    rare = {name: n for name, n in (class_counts or {}).items() if n < MIN_ROWS_PER_CLASS}
+    if not rare:
+        return None
+    name, count = next(iter(rare.items()))
+    more = f" (and {len(rare) - 1} more)" if len(rare) > 1 else ""
+    return (
+        f"{source}: class {name!r} has only {count} row{more}; every class needs at least "
+        f"{MIN_ROWS_PER_CLASS} (one to learn from, one to evaluate): add rows or fix the label"
+    )
 
 
 EVAL_ROWS_CAP = 5000

@@ -33,11 +33,9 @@ from cockpit.events import (
     Command,
     EndReason,
     EvalProgress,
-    EvalResult,
     Event,
     Notice,
     PinnedExample,
-    PinPredictions,
     PinRows,
     PinsChanged,
     RunEnded,
@@ -52,12 +50,10 @@ from cockpit.inbox import CommandInbox
 from cockpit.instruments import (
     GroupNorms,
     PendingStep,
-    best_thresholds,
-    classification_metrics,
     clip_gradients,
     constant_loss,
+    evaluation_result,
     is_finite,
-    majority_accuracy,
     positive_weights,
     predict,
     training_loss,
@@ -171,7 +167,11 @@ class Engine:
         self.optimizer = torch.optim.AdamW(
             self._param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None
         )
+        # Where a run resumed with another total joins its schedule (see _lr_factor): (step, factor
+        # there, warm-up end or None); None: the plan as planned.
+        self._lr_from: tuple[int, float, int | None] | None = None
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self._record_lr_plan()
         # One autocast context and one scaler, both inert in fp32 (nanoGPT's `ctx`).
         self.amp_dtype = autocast_dtype(self.device, cfg.precision)
         self.autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else None
@@ -214,10 +214,28 @@ class Engine:
         return weights.to(self.device) if weights is not None else None
 
     def _lr_factor(self, step: int) -> float:
-        """Linear warmup, then linear decay to zero (as HF's get_linear_schedule_with_warmup)."""
+        """Linear warmup, then linear decay to zero (as HF's get_linear_schedule_with_warmup).
+
+        A resumed run whose total changed (`--max-steps`) goes on from where its schedule stood at
+        the step it resumed from (`_lr_from`, set by `_restore`): the rest of its warm-up as it was,
+        then a linear decay to zero at the new total, so the lr never jumps.
+        """
+        joined = self._lr_from
+        if joined is not None and step >= joined[0]:
+            start, factor, warmup = joined
+            if warmup is not None:
+                if step < warmup:
+                    return (step + 1) / (warmup + 1)
+                start, factor = warmup, 1.0
+            return max(0.0, factor * (self.total_steps - step) / max(1, self.total_steps - start))
         if step < self.warmup_steps:
             return (step + 1) / (self.warmup_steps + 1)
         return max(0.0, (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps))
+
+    def _record_lr_plan(self) -> None:
+        """The plan rides in the scheduler's state, so every checkpoint says which plan its lr came from."""
+        plan = {"total_steps": self.total_steps, "warmup_steps": self.warmup_steps, "joined": self._lr_from}
+        self.scheduler.lr_plan = plan
 
     def _restore(self, state: ckpt.TrainingState) -> None:
         try:
@@ -225,8 +243,43 @@ class Engine:
         except ValueError as exc:  # a checkpoint of another model
             raise CockpitError(f"--resume: the checkpoint's optimizer state does not fit this model ({exc})") from None
         self.scheduler.load_state_dict(state.scheduler)
-        # The lr of the next step follows this run's plan (a longer --max-steps re-plans the decay;
-        # without this the first extra step trained at the old plan's final lr, 0).
+        # The run's plan as its checkpoint recorded it (older checkpoints: none) against this run's
+        # total: the same, the plan goes on as it was (bit-exact). Another total (--max-steps): the
+        # schedule goes on from where it stood (its lr over its peak, as saved), down to 0 at the new
+        # total; a run that had already decayed to 0 (extended past its end) has no lr to go on from,
+        # and the extra steps follow the plan for the new total. Either is said in a notice.
+        plan, saved, step = state.scheduler.get("lr_plan"), state.lr_factor, state.step
+        plan = plan if isinstance(plan, dict) else None
+        if plan is not None and plan.get("total_steps") == self.total_steps:
+            joined = plan.get("joined")
+            self._lr_from = tuple(joined) if joined is not None else None
+        elif (
+            saved is not None
+            and step < self.total_steps
+            and (plan is not None or not math.isclose(saved, self._lr_factor(step), rel_tol=1e-9))
+        ):
+            peak = self.scheduler.base_lrs[0]
+            if saved > 1e-12:
+                # still warming up at `step`? (known from the recorded plan; an older checkpoint: decay on)
+                joined = (plan or {}).get("joined")
+                warmup = joined[2] if joined is not None else (plan or {}).get("warmup_steps")
+                warming = isinstance(warmup, int) and step < warmup < self.total_steps
+                self._lr_from = (step, saved, warmup if warming else None)
+                message = (
+                    f"lr schedule for the new total of {self.total_steps} steps: on from {peak * saved:.3g} at "
+                    f"step {step + 1}" + (f", up to the peak {peak:.3g} at step {warmup + 1}," if warming else "")
+                    + f" down to 0 at step {self.total_steps} (no jump)"
+                )  # fmt: skip
+            else:
+                self._lr_from = None
+                message = (
+                    f"the run's lr had decayed to 0 by step {step} (its old end): the {self.total_steps - step} "
+                    f"extra steps follow a schedule planned for {self.total_steps} steps, from lr "
+                    f"{peak * self._lr_factor(step):.3g} at step {step + 1} down to 0 at step {self.total_steps}"
+                )
+            evidence = {"step": step, "lr": peak * self._lr_factor(step), "total_steps": self.total_steps}
+            self.prepared.notices.append(("resume", message, evidence))
+        self._record_lr_plan()
         for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
             group["lr"] = base * self._lr_factor(state.step)
         torch.set_rng_state(state.rng_cpu)
@@ -610,14 +663,7 @@ class Engine:
         self.pin_seconds = time.perf_counter() - started
         self.pin_cadence.predicted(self.pin_seconds, time.monotonic())
         self._last_pin_step = self.step
-        self.emit(
-            PinPredictions(
-                step=self.step,
-                probs=predictions.probs.round(5).tolist(),
-                losses=predictions.losses.tolist(),
-                loss=float(predictions.losses.mean()),
-            )
-        )
+        self.emit(predictions.pinned(self.step))
 
     def _evaluate(self) -> None:
         evaluation = self.prepared.evaluation
@@ -629,30 +675,19 @@ class Engine:
             self.emit(EvalProgress(step=self.step, rows_done=done, rows_total=total))
 
         predictions = self.evaluator.run(self.model, self.task, autocast=self.autocast, progress=progress)
-        targets = np.asarray(evaluation.targets)  # dense is fine here: the eval split is capped
-        metrics, per_label, predicted, truth = classification_metrics(
-            predictions.probs, targets, self.task, evaluation.label_names
+        result = evaluation_result(
+            predictions.probs,
+            np.asarray(evaluation.targets),  # dense is fine here: the eval split is capped
+            self.prepared.train.targets,
+            self.task,
+            evaluation.label_names,
+            step=self.step,
+            epoch=self.step / self.steps_per_epoch,
+            loss=float(predictions.losses.mean()),
         )
         self._last_eval_step = self.step
-        if self.task == "multilabel":
-            self._best_thresholds = best_thresholds(predictions.probs, targets, evaluation.label_names)
-        self.emit(
-            EvalResult(
-                step=self.step,
-                epoch=self.step / self.steps_per_epoch,
-                loss=float(predictions.losses.mean()),
-                metrics=metrics,
-                per_label_f1=per_label,
-                predicted_distribution=predicted,
-                true_distribution=truth,
-                baselines={
-                    "majority_accuracy": majority_accuracy(targets, self.task),
-                    "constant_loss": constant_loss(self.prepared.train.targets, targets, self.task),
-                },
-                rows=len(evaluation),
-                thresholds=self._best_thresholds,
-            )
-        )
+        self._best_thresholds = result.thresholds
+        self.emit(result)
 
     # ------------------------------------------------------------------ saving and ending
 

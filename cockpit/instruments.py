@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cockpit.events import LayerStats, StepMetrics
+from cockpit.events import EvalResult, LayerStats, PinPredictions, StepMetrics
 from cockpit.model import LayerGroup
 
 THRESHOLD = 0.5
@@ -230,6 +230,45 @@ def clip_gradients(grads: list[torch.Tensor], total_norm: float, max_norm: float
 class Predictions:
     probs: np.ndarray  # [rows, labels]
     losses: np.ndarray  # [rows]
+
+    def pinned(self, step: int) -> PinPredictions:
+        """The pinned examples' predictions as the journal keeps them."""
+        return PinPredictions(
+            step=step, probs=self.probs.round(5).tolist(), losses=self.losses.tolist(), loss=float(self.losses.mean())
+        )
+
+
+def evaluation_result(
+    probs: np.ndarray,
+    targets: np.ndarray,
+    train_targets: Any,
+    task: str,
+    label_names: list[str],
+    *,
+    step: int,
+    epoch: float,
+    loss: float,
+    extra_metrics: dict[str, float] | None = None,
+) -> EvalResult:
+    """An evaluation judged one way wherever it ran (cockpit's own eval, or a Trainer's seen by the
+    callback): metrics, per-label F1, both distributions, the baselines a constant predictor gets,
+    and for multilabel the best threshold per label."""
+    metrics, per_label, predicted, truth = classification_metrics(probs, targets, task, label_names)
+    return EvalResult(
+        step=step,
+        epoch=epoch,
+        loss=loss,
+        metrics={**metrics, **(extra_metrics or {})},
+        per_label_f1=per_label,
+        predicted_distribution=predicted,
+        true_distribution=truth,
+        baselines={
+            "majority_accuracy": majority_accuracy(targets, task),
+            "constant_loss": constant_loss(train_targets, targets, task),
+        },
+        rows=len(targets),
+        thresholds=best_thresholds(probs, targets, label_names) if task == "multilabel" else {},
+    )
 
 
 def predict(

@@ -302,7 +302,7 @@ def drop_repeated_steps(events: list[Event]) -> list[Event]:
                 steps = sorted({e.step for e in repeated})
                 kept = [e for e in kept if not (e.type in _PER_STEP and e.step > resumed)]
                 kept.append(event)
-                kept.append(_repeated_notice(resumed, steps))
+                kept.append(_repeated_notice(resumed, steps, event.time))
                 continue
         kept.append(event)
     return kept
@@ -311,7 +311,8 @@ def drop_repeated_steps(events: list[Event]) -> list[Event]:
 _PER_STEP = frozenset({"step", "eval", "pins", "checkpoint", "alarm"})
 
 
-def _repeated_notice(resumed: int, steps: list[int]) -> Notice:
+def _repeated_notice(resumed: int, steps: list[int], at: float) -> Notice:
+    """Said at the resumed run's start (its `time`), so that a replay and a live view tell it alike."""
     return Notice(
         step=resumed,
         kind=REPEATED_KIND,
@@ -320,6 +321,7 @@ def _repeated_notice(resumed: int, steps: list[int]) -> Notice:
             "without saving them are replaced by the resumed run's"
         ),
         evidence={"resumed_from": resumed, "first": steps[0], "last": steps[-1]},
+        time=at,
     )
 
 
@@ -328,7 +330,8 @@ def follow_journal(path: Path, poll_s: float = 0.25, stop: threading.Event | Non
 
     A line without its newline yet is held back until it is complete. A bad line yields a
     `journal_skipped` notice; a resume that repeats steps already yielded yields a
-    `journal_repeated_steps` notice before them (they cannot be taken back from a live view).
+    `journal_repeated_steps` notice after its `run` event: a reader folding events (`RunState`)
+    forgets the steps after the one the run resumed from when that `run` event comes.
     """
     stop = stop or threading.Event()
     while not path.exists():
@@ -362,7 +365,7 @@ def follow_journal(path: Path, poll_s: float = 0.25, stop: threading.Event | Non
                 continue
             if isinstance(event, RunStarted) and event.resumed_from is not None and last_step > event.resumed_from:
                 yield event
-                yield _repeated_notice(event.resumed_from, [event.resumed_from + 1, last_step])
+                yield _repeated_notice(event.resumed_from, [event.resumed_from + 1, last_step], event.time)
                 last_step = event.step
                 continue
             if event.type == "step":

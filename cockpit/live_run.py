@@ -44,7 +44,6 @@ from cockpit.events import (
     Event,
     Notice,
     PinnedExample,
-    PinPredictions,
     PinRows,
     PinsChanged,
     RunEnded,
@@ -57,12 +56,10 @@ from cockpit.inbox import CommandInbox
 from cockpit.instruments import (
     GroupNorms,
     PendingStep,
-    best_thresholds,
-    classification_metrics,
     clip_gradients,
     constant_loss,
+    evaluation_result,
     is_finite,
-    majority_accuracy,
     per_row_loss,
     predict,
     probabilities,
@@ -529,60 +526,35 @@ class LiveRun:
         self._pin_seconds = time.perf_counter() - started
         self._train_seconds_since_pins = 0.0
         self._last_pin_step = self.step
-        self.emit(
-            PinPredictions(
-                step=self.step,
-                probs=predictions.probs.round(5).tolist(),
-                losses=predictions.losses.tolist(),
-                loss=float(predictions.losses.mean()),
-            )
-        )
+        self.emit(predictions.pinned(self.step))
 
     def evaluated(self, step: int, epoch: float, metrics: dict[str, float]) -> None:
         """The loop evaluated: its own metrics, plus distributions from the predictions the tap saw."""
         self._flush_pending()
         tap = self.tap
-        ours: dict[str, float] = {}
-        per_label: dict[str, float] = {}
-        predicted: dict[str, int] = {}
-        truth: dict[str, int] = {}
-        baselines: dict[str, float] = {}
-        rows, loss = 0, float("nan")
-        if tap.eval_probs:
-            probs = torch.cat(tap.eval_probs).numpy()
-            targets = torch.cat(tap.eval_targets).numpy()
-            loss = float(torch.cat(tap.eval_losses).mean())
-            rows = len(targets)
-            ours, per_label, predicted, truth = classification_metrics(probs, targets, self.task, self.labels)
-            train = self._train_targets if self._train_targets is not None and len(self._train_targets) else targets
-            baselines = {
-                "majority_accuracy": majority_accuracy(targets, self.task),
-                "constant_loss": constant_loss(train, targets, self.task),
-            }
-            if self.task == "multilabel":
-                self._best_thresholds = best_thresholds(probs, targets, self.labels)
-        tap.reset_eval()
         theirs = {}
         for key, value in metrics.items():
             name = key.split("_", 1)[1] if key.startswith("eval_") else key
             if isinstance(value, (int, float)) and name not in ("runtime", "samples_per_second", "steps_per_second"):
                 theirs[name] = float(value)
-        loss = theirs.pop("loss", loss)
         theirs.pop("epoch", None)
-        self.emit(
-            EvalResult(
-                step=step,
-                epoch=epoch,
-                loss=loss,
-                metrics={**ours, **theirs},
-                per_label_f1=per_label,
-                predicted_distribution=predicted,
-                true_distribution=truth,
-                baselines=baselines,
-                rows=rows,
-                thresholds=self._best_thresholds,
-            )
-        )
+        if tap.eval_probs:
+            targets = torch.cat(tap.eval_targets).numpy()
+            train = self._train_targets if self._train_targets is not None and len(self._train_targets) else targets
+            loss = theirs.pop("loss", float(torch.cat(tap.eval_losses).mean()))
+            result = evaluation_result(
+                torch.cat(tap.eval_probs).numpy(), targets, train, self.task, self.labels,
+                step=step, epoch=epoch, loss=loss, extra_metrics=theirs,
+            )  # fmt: skip
+            self._best_thresholds = result.thresholds
+        else:  # the tap saw no predictions with labels: the Trainer's own numbers only
+            loss = theirs.pop("loss", float("nan"))
+            result = EvalResult(
+                step=step, epoch=epoch, loss=loss, metrics=theirs, per_label_f1={}, predicted_distribution={},
+                true_distribution={}, baselines={}, rows=0, thresholds=self._best_thresholds,
+            )  # fmt: skip
+        tap.reset_eval()
+        self.emit(result)
 
     def saved(self, step: int, path: str) -> None:
         self._flush_pending()

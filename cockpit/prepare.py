@@ -25,6 +25,7 @@ from cockpit.data import (
     align_eval,
     check_enough_rows,
     default_pins,
+    eval_row_count,
     load_labeled_texts,
     positions_of_rows,
     sample_eval,
@@ -85,12 +86,13 @@ def prepare(
     full = load_labeled_texts(data_path, config.text_column, config.label_columns, config.label_names)
     notices = list(full.notices)
     check_enough_rows(full)
+    eval_file = None  # a separate --eval file as read, before it is cut to --eval-rows (fingerprinted)
     if config.eval_path:
         train = full
-        evaluation = load_labeled_texts(
+        eval_file = load_labeled_texts(
             Path(config.eval_path), config.text_column, config.label_columns, config.label_names
         )
-        evaluation = sample_eval(align_eval(train, evaluation), config.eval_rows, config.seed)
+        evaluation = sample_eval(align_eval(train, eval_file), config.eval_rows, config.seed)
     else:
         pinned = frozenset(config.pins or ())
         train, evaluation = split_for_eval(
@@ -98,14 +100,14 @@ def prepare(
         )
     if len(train) < 2:
         raise CockpitError(f"{data_path}: only {len(train)} training row(s) after the eval split; add data")
-    if evaluation is None and config.eval_split > 0 and not config.eval_path:
-        notices.append(("no_eval_rows", "no eval rows: the eval split is empty, so no eval metrics", {}))
+    if evaluation is None:
+        notices.append(("no_eval_rows", no_eval_rows_message(config, len(full)), {"rows": len(full)}))
 
     resume = None
     model_source = config.model
     recorded: dict[str, Any] = {}
     if resume_dir is not None:
-        recorded = verify_resume_data(resume_dir, full, config)
+        recorded = verify_resume_data(resume_dir, full, config, eval_file)
         checkpoint, resume, broken = resumable_checkpoint(resume_dir)
         notices += [("resume_checkpoint", message, {}) for message in broken]
         notices += skip_consumed_stops(config, resume.step)
@@ -156,7 +158,21 @@ def prepare(
         summary=summary,
         resume=resume,
         notices=notices,
-        fingerprint=data_fingerprint(full) if resume is None else {},
+        fingerprint=data_fingerprints(full, eval_file) if resume is None else {},
+    )
+
+
+def no_eval_rows_message(config: RunConfig, rows: int) -> str:
+    """Why a run has no eval rows, and what gives it some: never trained without a word."""
+    if config.eval_rows == 0 or (config.eval_rows is None and config.eval_split == 0):
+        why = "--eval-rows 0" if config.eval_rows == 0 else "--eval-split 0"
+    elif eval_row_count(rows, config.eval_split, config.eval_rows) == 0:
+        why = f"--eval-split {config.eval_split:g} of {rows} rows is 0 rows"
+    else:
+        why = "every row the eval split took is pinned, and pinned rows stay in training"
+    return (
+        f"no eval rows ({why}): no eval loss or metrics, and no alarm that needs them; "
+        "--eval-rows N or --eval FILE gives the run some"
     )
 
 
@@ -217,6 +233,12 @@ def data_fingerprint(data: LabeledTexts) -> dict[str, Any]:
     digest.update(data.row_ids.array.tobytes())
     digest.update(json.dumps([list(data.label_names), labels.width]).encode())
     return {"rows": len(data), "sha256": digest.hexdigest()}
+
+
+def data_fingerprints(full: LabeledTexts, eval_file: LabeledTexts | None) -> dict[str, Any]:
+    """The training file's fingerprint, with a separate --eval file's under "eval"."""
+    found = data_fingerprint(full)
+    return {**found, "eval": data_fingerprint(eval_file)} if eval_file is not None else found
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:
@@ -297,8 +319,11 @@ def split_train_rows(split: dict[str, Any]) -> np.ndarray:
     return rows
 
 
-def verify_resume_data(run_dir: Path, full: LabeledTexts, config: RunConfig) -> dict[str, Any]:
-    """Refuse to resume on other data than the run's: rows, texts, labels (before the model loads)."""
+def verify_resume_data(
+    run_dir: Path, full: LabeledTexts, config: RunConfig, eval_file: LabeledTexts | None = None
+) -> dict[str, Any]:
+    """Refuse to resume on other data than the run's: rows, texts, labels, and a separate --eval
+    file's (before the model loads)."""
     path = run_dir / FINGERPRINT_FILE
     if not path.exists():
         return {}  # a run written before fingerprints: nothing to compare against
@@ -331,6 +356,20 @@ def verify_resume_data(run_dir: Path, full: LabeledTexts, config: RunConfig) -> 
             f"--resume {run_dir}: the texts or labels of {config.data} changed since the run started "
             "(same row count, different content); resume on the same data or start a new run"
         )
+    evaluated = expected.get("eval")  # recorded since the eval file is fingerprinted too
+    if eval_file is not None and isinstance(evaluated, dict):
+        found = data_fingerprint(eval_file)
+        if found != {"rows": evaluated.get("rows"), "sha256": evaluated.get("sha256")}:
+            change = (
+                f"{found['rows']} usable rows, the run started with {evaluated.get('rows')}"
+                if found["rows"] != evaluated.get("rows")
+                else "same row count, different texts or labels"
+            )
+            raise CockpitError(
+                f"--resume {run_dir}: the eval file {config.eval_path} changed since the run started ({change}); "
+                "its metrics would not compare with the run's earlier ones: resume with the same eval file "
+                "or start a new run"
+            )
     return recorded
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
-from cockpit.data import LabeledTexts, default_pins
+from cockpit.data import LabeledTexts, default_pins, rows_below_thresholds
 from cockpit.errors import CockpitError
 from cockpit.events import Event, HeadFit, Notice, PinnedExample
 from cockpit.live_run import LiveRun, targets_matrix
@@ -83,10 +83,14 @@ class CockpitCallback(TrainerCallback):
         dataloader = kwargs.get("train_dataloader")
         dataset = getattr(dataloader, "dataset", None)
         task, labels, targets, column = read_labels(dataset, model.config)
+        counts = None if task == "multilabel" or len(targets) < len(dataset or ()) else targets.sum(axis=0)
+        below = len(targets) and rows_below_thresholds(
+            "train_dataset", len(dataset), None if counts is None else dict(zip(labels, counts.astype(int).tolist()))
+        )
         parallel = args.world_size > 1
         self._max_grad_norm = args.max_grad_norm or 0.0
         run_dir = self.run_dir or Path(args.output_dir) / "cockpit"
-        notices: list[Notice] = []
+        notices: list[Notice] = [Notice(step=state.global_step, kind="too_few_rows", message=below)] if below else []
         pins, pin_rows = [], None
         if tokenizer is None or not callable(tokenizer):
             notices.append(

@@ -8,6 +8,7 @@ copy one, trained once per module (6 steps of the tiny BERT, a checkpoint every 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -121,10 +123,12 @@ def resume(capsys: pytest.CaptureFixture[str], run: Path, *flags: object) -> tup
 # ---------------------------------------------------------------------------------------------
 
 
-def test_new_run_into_a_used_run_dir_is_refused_and_leaves_it_alone(trained: Path, tiny_model: Path) -> None:
+def test_new_run_into_a_used_run_dir_is_refused_and_leaves_it_alone(
+    trained: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = sorted(p.name for p in (trained / "checkpoints").iterdir())
     journal = (trained / "journal.jsonl").read_bytes()
-    line = one_line(cockpit("train", SENTIMENT, "--model", tiny_model, "--out", trained, "--max-steps", "2", *TINY))
+    line = refused(capsys, "train", SENTIMENT, "--model", tiny_model, "--out", trained, "--max-steps", "2", *TINY)
     assert f"--out {trained}: already holds a cockpit run" in line and "--resume" in line
     assert sorted(p.name for p in (trained / "checkpoints").iterdir()) == before == ["step-2", "step-4", "step-6"]
     assert (trained / "journal.jsonl").read_bytes() == journal
@@ -189,6 +193,29 @@ def test_resume_refuses_other_data_other_model_and_fixed_flags(
     assert "tokenizer is not the one the run started with" in refused(capsys, "train", "--resume", run, *TINY)
 
 
+def test_resume_refuses_a_changed_eval_file(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = pq.read_table(SENTIMENT)
+    train, evaluation = tmp_path / "train.parquet", tmp_path / "eval.parquet"
+    pq.write_table(table.slice(0, 400), train)
+    pq.write_table(table.slice(400), evaluation)
+    run = tmp_path / "run"
+    status, _ = in_process(capsys, "train", train, "--eval", evaluation, "--model", tiny_model, "--out", run,
+                           "--max-steps", "2", "--save-every", "2", *TINY)  # fmt: skip
+    assert status == 0
+    status, _ = resume(capsys, run, "--max-steps", "3")  # the same eval file: resumes
+    assert status == 0
+    pq.write_table(table.slice(401), evaluation)  # a row dropped
+    line = refused(capsys, "train", "--resume", run, *TINY)
+    assert f"the eval file {evaluation} changed since the run started" in line
+    assert "(99 usable rows, the run started with 100)" in line
+    edited = table.slice(400).to_pydict()
+    edited["text"][3] = "edited by hand"
+    pq.write_table(pa.table(edited), evaluation)
+    assert "same row count, different texts or labels" in refused(capsys, "train", "--resume", run, *TINY)
+
+
 def test_resume_applies_flags_with_a_notice_and_continues_the_lr_schedule(
     run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -203,7 +230,50 @@ def test_resume_applies_flags_with_a_notice_and_continues_the_lr_schedule(
     assert len(extra) == 3 and all(lr > 0 for lr in extra), extra
     assert extra == sorted(extra, reverse=True)
     assert math.isclose(extra[0], 0.002 * 3 / 9)  # step 7 of 9 on the re-planned linear decay from the new peak
+    assert any("had decayed to 0 by step 6" in m and "from lr 0.000667 at step 7" in m for m in said), said
     assert (run / "checkpoints" / "step-9").is_dir()  # --save-every 3 applied
+
+
+def test_a_longer_max_steps_goes_on_from_the_lr_the_run_had(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Resumed from step 4 of 6 with --max-steps 12: the lr goes on from where it was (no jump), down to 0 at 12."""
+    shutil.rmtree(run / "checkpoints" / "step-6")
+    before = {e.step: e.lr for e in read_journal(run / "journal.jsonl") if isinstance(e, StepMetrics)}
+    status, _ = resume(capsys, run, "--max-steps", "12")
+    assert status == 0
+    lrs = {e.step: e.lr for e in read_journal(run / "journal.jsonl") if isinstance(e, StepMetrics)}
+    assert sorted(lrs) == list(range(1, 13))
+    assert math.isclose(lrs[5], before[5])  # the step the crash had taken with the old total: the same lr
+    for step in range(5, 13):  # the lr of step s+1: 1/3 of the peak (where step 4 left it) x (12 - s) / (12 - 4)
+        assert math.isclose(lrs[step], 5e-5 / 3 * (12 - (step - 1)) / 8), (step, lrs)
+    said = [n.message for n in notices(run, "resume")]
+    assert any("on from 1.67e-05 at step 5 down to 0 at step 12" in m for m in said), said
+    # resumed again (from step-8, same total): the continued plan goes on exactly, and is not announced again
+    for step in (10, 12):
+        shutil.rmtree(run / "checkpoints" / f"step-{step}")
+    status, _ = resume(capsys, run)
+    assert status == 0
+    again = {e.step: e.lr for e in read_journal(run / "journal.jsonl") if isinstance(e, StepMetrics)}
+    assert again == lrs
+    assert [n.message for n in notices(run, "resume")] == said
+
+
+def test_a_longer_max_steps_mid_warmup_finishes_the_warmup_then_decays(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """6 steps warming up over the first 3 (--warmup-ratio 0.5), resumed from step 2 with --max-steps 12."""
+    run = tmp_path / "run"
+    status, _ = in_process(capsys, "train", SENTIMENT, "--model", tiny_model, "--out", run, "--max-steps", "6",
+                           "--warmup-ratio", "0.5", "--save-every", "2", *TINY)  # fmt: skip
+    assert status == 0
+    for step in (4, 6):
+        shutil.rmtree(run / "checkpoints" / f"step-{step}")
+    status, _ = resume(capsys, run, "--max-steps", "12")
+    assert status == 0
+    lrs = [e.lr / 5e-5 for e in read_journal(run / "journal.jsonl") if isinstance(e, StepMetrics)]
+    expected = [1 / 4, 2 / 4, 3 / 4, 1.0] + [(12 - s) / (12 - 3) for s in range(4, 12)]  # the old warm-up, then 0 at 12
+    assert len(lrs) == 12 and all(math.isclose(a, b) for a, b in zip(lrs, expected, strict=True)), lrs
+    said = [n.message for n in notices(run, "resume")]
+    assert any("on from 3.75e-05 at step 3, up to the peak 5e-05 at step 4, down to 0 at step 12" in m for m in said)
 
 
 def test_a_run_stopped_by_a_scheduled_stop_resumes_past_it(
@@ -270,30 +340,44 @@ def test_resume_runs_remote_code_only_with_the_flag_given_now(
 # ---------------------------------------------------------------------------------------------
 
 
-def test_a_full_disk_while_journaling_stops_the_run(run: Path) -> None:
+def failed(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[str, str]:
+    """A run that stopped on an error: exit 1, one `cockpit: ` line (and stderr, for the rest)."""
+    status, err = in_process(capsys, *argv)
+    lines = error_lines(err)
+    assert status == 1 and len(lines) == 1, err
+    return lines[0], err
+
+
+def test_a_full_disk_while_journaling_stops_the_run(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (run / "journal.jsonl").unlink()
     (run / "journal.jsonl").symlink_to("/dev/full")  # every write: ENOSPC, as on a full disk
-    result = cockpit("train", "--resume", run, "--max-steps", "9", *TINY)
-    line = one_line(result, status=1)
+    line, err = failed(capsys, "train", "--resume", run, "--max-steps", "9", *TINY)
     assert "No space left on device" in line and "journal" in line
-    assert "checkpoints/step-6" in result.stderr
+    assert "checkpoints/step-6" in err
     assert not (run / "checkpoints" / "step-9").exists()
 
 
-def _small_files() -> None:
-    """A file-size limit below training_state.pt (600 KB) and above the weights (290 KB): a disk that fills up."""
+@contextlib.contextmanager
+def small_files() -> Iterator[None]:
+    """A file-size limit below training_state.pt (600 KB) and above the weights (290 KB): a disk that fills up.
+
+    Set in this process for the one call and put back after it (the run writes nothing else that large)."""
+    handler, limits = signal.getsignal(signal.SIGXFSZ), resource.getrlimit(resource.RLIMIT_FSIZE)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write then fails with EFBIG instead of killing the process
-    resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, limits[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
 
 
-def test_a_full_disk_while_saving_a_checkpoint_stops_the_run(run: Path) -> None:
-    result = cockpit("train", "--resume", run, "--max-steps", "8", *TINY, preexec_fn=_small_files)
-    line = one_line(result, status=1)
-    assert "could not write checkpoint step-8" in line and "enforce fail" not in result.stderr
+def test_a_full_disk_while_saving_a_checkpoint_stops_the_run(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with small_files():
+        line, err = failed(capsys, "train", "--resume", run, "--max-steps", "8", *TINY)
+    assert "could not write checkpoint step-8" in line and "enforce fail" not in err
     assert f"last good checkpoint: {run / 'checkpoints' / 'step-6'}" in line
-    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-2", "step-4", "step-6"] or sorted(
-        p.name for p in (run / "checkpoints").iterdir()
-    ) == ["step-2", "step-4", "step-6"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-2", "step-4", "step-6"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,10 +466,66 @@ def test_input_cases(tmp_path: Path) -> None:
     check_enough_rows(load_labeled_texts(tmp_path / "s.parquet"))
 
 
-def test_too_few_rows_is_one_line(tmp_path: Path) -> None:
+def test_too_few_rows_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "two.csv"
     path.write_text("text,label\ngood,pos\nbad,neg\n")
-    assert "only 2 usable row(s)" in one_line(cockpit("train", path, "--out", tmp_path / "run"))
+    assert "only 2 usable row(s)" in refused(capsys, "train", path, "--out", tmp_path / "run")
+
+
+def test_no_eval_rows_is_said_not_silent(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Enough rows to train, none to evaluate: the run says so (journal and terminal) and why."""
+    path = tmp_path / "eight.csv"
+    path.write_text("text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(4)))
+    cases = {
+        ("--eval-split", "0.05"): "--eval-split 0.05 of 8 rows is 0 rows",
+        ("--eval-rows", "0"): "--eval-rows 0",
+        ("--eval-split", "0"): "--eval-split 0",
+        ("--pin", ",".join(map(str, range(8)))): "every row the eval split took is pinned",
+    }
+    for i, (flags, why) in enumerate(cases.items()):
+        run = tmp_path / f"run{i}"
+        status, err = in_process(capsys, "train", path, "--model", tiny_model, "--out", run, "--max-steps", "1",
+                                 *flags, *TINY)  # fmt: skip
+        assert status == 0
+        [said] = notices(run, "no_eval_rows")
+        assert said.message.startswith("no eval rows") and why in said.message, (flags, said.message)
+        assert f"[notice] {said.message}" in err
+        assert not [e for e in read_journal(run / "journal.jsonl") if e.type == "eval"]
+
+
+def test_a_trainer_script_below_the_row_thresholds_hears_it(tiny_model: Path, tmp_path: Path) -> None:
+    """CockpitCallback: the thresholds `cockpit train` refuses at are a notice (the script is the user's)."""
+    import contextlib
+    import io
+
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+
+    from cockpit import CockpitCallback
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=2)
+    rows = [{**tokenizer(f"text {i}", truncation=True, max_length=16), "labels": int(i == 0)} for i in range(10)]
+    said = {}
+    for name, dataset in {"six": rows[:6], "one positive": rows}.items():
+        out = tmp_path / name
+        args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=4, max_steps=1, report_to=[],
+                                 save_strategy="no", disable_tqdm=True, use_cpu=True)  # fmt: skip
+        collate = DataCollatorWithPadding(tokenizer)
+        trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collate,
+                          processing_class=tokenizer, callbacks=[CockpitCallback()])  # fmt: skip
+        with contextlib.redirect_stdout(io.StringIO()):
+            trainer.train()
+        said[name] = [n.message for n in notices(out / "cockpit", "too_few_rows")]
+    assert said["six"] == [f"train_dataset: only 6 usable row(s) (with a text and a label); cockpit needs at least "
+                           f"{MIN_ROWS}: add rows or check the text and label columns"]  # fmt: skip
+    [one] = said["one positive"]
+    assert one.startswith("train_dataset: class 'LABEL_1' has only 1 row; every class needs at least 2")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,7 +641,12 @@ def test_journal_reader_never_raises_nor_loses_good_lines(trained: Path, data: s
 
 @settings(max_examples=60, deadline=None)
 @given(
-    texts=st.lists(st.text(st.characters(blacklist_characters="\x00"), max_size=12), min_size=MIN_ROWS, max_size=12),
+    # no lone surrogates: no data file holds one (UTF-8 cannot), and Arrow's text column refuses them
+    texts=st.lists(
+        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12),
+        min_size=MIN_ROWS,
+        max_size=12,
+    ),  # fmt: skip
     change=st.sampled_from(["none", "drop", "text", "label", "order"]),
     where=st.integers(0, 11),
 )
@@ -557,3 +702,110 @@ def test_resume_never_ignores_a_flag(trained: Path, flags: list[tuple[str, str]]
     for flag, _ in flags:
         assert getattr(config, dest[flag]) == getattr(args, dest[flag])
     assert sorted(m.split()[1] for m in said) == sorted(changed)
+
+
+# ---------------------------------------------------------------------------------------------
+# A real crash: SIGKILL, then --resume from another folder while a client follows the journal
+# ---------------------------------------------------------------------------------------------
+
+
+def _wait_for(path: Path, text: str, count: int, process: subprocess.Popen, log: Path) -> None:
+    """Until `text` is in the file `count` times (no wall-clock assertion: the deadline only stops a hang)."""
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if path.exists() and path.read_text(errors="replace").count(text) >= count:
+            return
+        if process.poll() is not None:
+            raise AssertionError(
+                f"the trainer ended ({process.returncode}) before {text!r} x{count}: {log.read_text()}"
+            )
+        time.sleep(0.05)
+    raise AssertionError(f"no {text!r} x{count} in {path}")
+
+
+PAUSED = '"type":"state","step":6'
+
+
+@pytest.fixture(scope="module")
+def crash_resumed(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A run started in one folder with relative paths, killed with SIGKILL after step 6 (its last
+    checkpoint: step-4, so steps 5 and 6 are taken again), its config.json put back as older versions
+    wrote it (relative paths), then resumed from another folder while `AttachedRun` (the attach
+    client) follows the journal. `--at 7:pause` holds each process at a known step: the first to be
+    killed there, the resumed one until the test sends `resume` through the inbox."""
+    import queue
+
+    from cockpit.attach import AttachedRun
+    from cockpit.events import Resume
+    from cockpit.inbox import send_command
+
+    root = tmp_path_factory.mktemp("crash")
+    started, elsewhere = root / "project", root / "elsewhere"
+    (started / "data").mkdir(parents=True)
+    elsewhere.mkdir()
+    shutil.copy(SENTIMENT, started / "data" / "sentiment.parquet")
+    argv = ["train", "data/sentiment.parquet", "--model", tiny_model, "--out", "runs/r", "--max-steps", "8",
+            "--save-every", "4", "--eval-every", "3", "--at", "7:pause", "--pin-every", "0", *TINY]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "cockpit.cli"]
+    run = started / "runs" / "r"
+    logs = [root / "first.log", root / "resumed.log"]  # stderr to files: a full pipe would block the trainer
+    with open(logs[0], "w") as log:
+        first = subprocess.Popen([*command, *map(str, argv)], cwd=started, env=env, stderr=log)
+    _wait_for(run / "journal.jsonl", PAUSED, 1, first, logs[0])
+    first.kill()  # SIGKILL: no end event, no checkpoint of steps 5 and 6
+    first.wait(timeout=60)
+    saved = json.loads((run / "config.json").read_text())
+    older = {**saved, "data": "data/sentiment.parquet"}  # as cockpit wrote it before paths were absolute
+    (run / "config.json").write_text(json.dumps(older))
+
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    client = AttachedRun(run, events)  # follows from the journal's first line, as `cockpit attach` does
+    try:
+        with open(logs[1], "w") as log:
+            resumed = subprocess.Popen([*command, "train", "--resume", "../project/runs/r", "--headless"],
+                                       cwd=elsewhere, env=env, stderr=log)  # fmt: skip
+        try:
+            _wait_for(run / "journal.jsonl", PAUSED, 2, resumed, logs[1])
+            send_command(run, Resume(), "test")
+            resumed.wait(timeout=240)
+        finally:
+            resumed.kill()
+        assert client.ended.wait(60)
+    finally:
+        client.close()
+    live = []
+    while not events.empty():
+        live.append(events.get())
+    return {"run": run, "saved": saved, "status": resumed.returncode, "stderr": logs[1].read_text(), "live": live}
+
+
+def test_resume_from_another_folder_finds_the_data(crash_resumed: dict) -> None:
+    """config.json now holds absolute paths; an older relative one is read relative to the folder the
+    run was started in (the run directory less its --out), not the current one."""
+    assert Path(crash_resumed["saved"]["data"]).is_absolute()
+    assert Path(crash_resumed["saved"]["data"]) == crash_resumed["run"].parents[1] / "data" / "sentiment.parquet"
+    assert crash_resumed["status"] == 0, crash_resumed["stderr"]
+    end = read_journal(crash_resumed["run"] / "journal.jsonl")[-1]
+    assert end.type == "end" and end.reason == "finished" and end.step == 8
+    config = json.loads((crash_resumed["run"] / "config.json").read_text())
+    assert config["data"] == crash_resumed["saved"]["data"]  # rewritten absolute by the resumed run
+
+
+def test_a_live_attach_after_a_crash_resume_counts_each_step_once(crash_resumed: dict) -> None:
+    """The journal holds steps 5-6 (and the eval at 6) twice; the live fold and the replay agree."""
+    from test_stream import plain
+
+    from cockpit.ui.run_state import RunState
+
+    journal = crash_resumed["run"] / "journal.jsonl"
+    raw = [json.loads(line)["step"] for line in journal.read_text().splitlines() if '"type":"step"' in line]
+    assert raw == [1, 2, 3, 4, 5, 6, 5, 6, 7, 8]  # the crash is real: steps 5 and 6 were taken twice
+    live, replay = RunState(), RunState()
+    for event in crash_resumed["live"]:
+        live.apply(event)
+    for event in read_journal(journal):
+        replay.apply(event)
+    assert live.loss_history.xs == replay.loss_history.xs == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert live.eval_losses.xs == [3, 6, 8] and live.last_eval.step == 8 and live.previous_eval.step == 6
+    assert plain(live) == plain(replay)

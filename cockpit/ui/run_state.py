@@ -4,6 +4,13 @@ Events arrive in batches from a queue; `RunState.apply` does O(1) work per event
 step, O(pins x labels) for pinned predictions) and records which panels have something new, so a
 panel redraws only when its part changed. A live run and a replayed journal go through the very
 same code, which is why replay shows exactly what the live cockpit showed.
+
+A crashed process's steps after its last checkpoint are taken again by the resumed run, so the
+journal holds them twice. `read_journal` drops the crashed copies before a replay sees them; a live
+view (`cockpit attach`, following the journal line by line) has already folded them in when the
+resumed run's `run` event arrives, so `RunState` forgets what it holds after the step the run
+resumed from: the charts, the evaluations, the alarms and checkpoints in the log count each step
+once, live as in replay.
 """
 
 from __future__ import annotations
@@ -54,6 +61,9 @@ VERDICT_PANELS = {PREDICTIONS_LAG: PINS, COLLAPSE: EVAL}
 
 LOG_LIMIT = 300
 RATE_WINDOW = 50  # step events used for the steps/s behind the ETA
+EVAL_MEMORY = 16  # evaluations kept, so that a resume can go back to the last one before it
+# Log entries of per-step events, which a resumed run takes again (journal._PER_STEP's alarms and checkpoints).
+_RETAKEN_LOG_KINDS = frozenset({"alarm", "cleared", "checkpoint"})
 
 
 @dataclass
@@ -126,11 +136,13 @@ class RunState:
 
         self.last_eval: EvalResult | None = None
         self.previous_eval: EvalResult | None = None
+        self._evals: deque[EvalResult] = deque(maxlen=EVAL_MEMORY)
         self.eval_progress: tuple[int, int] | None = None  # (rows done, rows) while a long evaluation runs
 
         self.log: deque[LogEntry] = deque(maxlen=LOG_LIMIT)  # newest first
         self.active_alarms: dict[str, Alarm] = {}
         self._raised: dict[str, LogEntry] = {}
+        self._alarms: list[tuple[Alarm, LogEntry]] = []  # every alarm event and its log line (they are few)
 
         self.changed: set[str] = set()
 
@@ -151,8 +163,11 @@ class RunState:
 
     def _on_run(self, event: RunStarted) -> None:
         first = self.started is None
+        resumed = not first and event.resumed_from is not None
+        if resumed:
+            self._forget_after(event.resumed_from)
         self.started = event
-        self.step = max(self.step, event.step)
+        self.step = event.step if resumed else max(self.step, event.step)
         if self.error is None and self.state in ("waiting", "finished", "stopped", "interrupted", "error"):
             self.state, self.ended = "running", None  # a resumed run appends to the same journal
         self.labels = list(event.labels)
@@ -220,6 +235,7 @@ class RunState:
 
     def _on_eval(self, event: EvalResult) -> None:
         self.previous_eval, self.last_eval = self.last_eval, event
+        self._evals.append(event)
         if self.eval_progress is not None:
             self.eval_progress = None
             self.changed.add(STATUS)
@@ -260,16 +276,12 @@ class RunState:
 
     def _on_alarm(self, event: Alarm) -> None:
         if event.active:
-            self.active_alarms[event.kind] = event
             entry = LogEntry(event.step, "alarm", event.message, event.advice, severity=event.severity)
-            self._raised[event.kind] = entry
-            self._log(entry)
         else:
-            self.active_alarms.pop(event.kind, None)
-            raised = self._raised.pop(event.kind, None)
-            if raised is not None:
-                raised.cleared_at = event.step
-            self._log(LogEntry(event.step, "cleared", f"cleared: {event.message}", event.kind))
+            entry = LogEntry(event.step, "cleared", f"cleared: {event.message}", event.kind)
+        self._alarms.append((event, entry))
+        self._fold_alarm(event, entry)
+        self._log(entry)
         self.changed.add(STATUS)
         if event.kind in VERDICT_PANELS:
             self.changed.add(VERDICT_PANELS[event.kind])
@@ -301,6 +313,48 @@ class RunState:
             )
         )
         self.changed |= {STATUS, LAYERS}
+
+    def _fold_alarm(self, event: Alarm, entry: LogEntry) -> None:
+        if event.active:
+            self.active_alarms[event.kind] = event
+            self._raised[event.kind] = entry
+        else:
+            self.active_alarms.pop(event.kind, None)
+            raised = self._raised.pop(event.kind, None)
+            if raised is not None:
+                raised.cleared_at = event.step
+
+    def _forget_after(self, step: int) -> None:
+        """A run resumed from `step`: what the crashed process did after it is taken again, so forget it.
+
+        The same as if the journal had held each step once (what `read_journal` gives a replay).
+        What the resumed run's `run` event resets anyway (the pins' latest predictions, the smoothed
+        loss) is left to `_on_run`; the speed and the ETA start again from the resumed run's steps.
+        """
+        series = [self.loss_history, self.smoothed_history, self.lr_history, self.grad_history]
+        series += [self.eval_losses, self.pinned_losses]
+        series += [view.grad_history for view in self.layers.values()]
+        series += [history for row in self.pin_history for history in row]
+        for history in series:
+            history.drop_after(step)
+        self.samples_per_s = None
+        self._step_times.clear()
+        self.pin_probs = self.pin_losses = self.pin_loss = self.pin_step = self.pin_time = None
+        while self._evals and self._evals[-1].step > step:
+            self._evals.pop()
+        self.last_eval = self._evals[-1] if self._evals else None
+        self.previous_eval = self._evals[-2] if len(self._evals) > 1 else None
+        self._alarms = [(event, entry) for event, entry in self._alarms if event.step <= step]
+        self.active_alarms, self._raised = {}, {}
+        for _event, entry in self._alarms:
+            entry.cleared_at = None
+        for event, entry in self._alarms:
+            self._fold_alarm(event, entry)
+        kept = [e for e in self.log if not (e.kind in _RETAKEN_LOG_KINDS and e.step > step)]
+        self.log = deque(kept, maxlen=LOG_LIMIT)
+        checkpoints = [e for e in kept if e.kind == "checkpoint"]
+        self.last_checkpoint = checkpoints[0].detail if checkpoints else None
+        self.changed |= {STATUS, LOSS, PINS, LAYERS, EVAL, LOG}
 
     # ------------------------------------------------------------------ things the UI itself learns
 

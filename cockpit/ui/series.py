@@ -52,6 +52,19 @@ class History:
             del self.ys[1::2]
             self.stride *= 2
 
+    def drop_after(self, x: float) -> None:
+        """Forget the points after `x` (a resumed run takes those steps again).
+
+        Exact while no point was thinned out yet (the history then equals one fed only the points up
+        to `x`); after thinning, what is kept is the same up to which of 2**k points survive.
+        """
+        kept = sum(1 for value in self.xs if value <= x)
+        if kept == len(self.xs) and (self.last_x is None or self.last_x <= x):
+            return
+        del self.xs[kept:], self.ys[kept:]
+        self._seen = kept * self.stride
+        self.last_x, self.last_y = (self.xs[-1], self.ys[-1]) if self.xs else (None, None)
+
     def points(self, limit: int) -> tuple[list[float], list[float]]:
         """At most `limit` finite points spread evenly over the series, the newest included."""
         xs, ys = list(self.xs), list(self.ys)
