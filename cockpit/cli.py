@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from cockpit.config import DEFAULT_MODEL, PRECISIONS, RunConfig
 from cockpit.errors import CockpitError
-from cockpit.events import COMMAND_FORMS
+from cockpit.events import COMMAND_FORMS, Notice
 from cockpit.journal import JOURNAL_NAME
 
 if TYPE_CHECKING:
@@ -264,7 +264,7 @@ def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str
 
     def prepare_claimed(on_stage: Callable[[str, str], None] | None) -> PreparedRun:
         prepared = prepare(config, resume_dir=run_dir if args.resume else None, on_stage=on_stage)
-        prepared.notices += [("resume", message, {}) for message in resume_notices]
+        prepared.notices += [Notice(step=0, kind="resume", message=message) for message in resume_notices]
         if prepared.resume is not None and "lr" in given:  # --lr replaces the peak lr the run's schedule scales
             prepared.resume.scheduler["base_lrs"] = [config.lr for _ in prepared.resume.scheduler["base_lrs"]]
         record_run(prepared)
@@ -331,7 +331,7 @@ def prepare_from_args(args: argparse.Namespace, given: dict[str, str]):  # noqa:
         config, notices = _resume_with_flags(args, given)
         config.headless = True
         prepared = prepare(config, resume_dir=Path(args.resume))
-        prepared.notices += [("resume", message, {}) for message in notices]
+        prepared.notices += [Notice(step=0, kind="resume", message=message) for message in notices]
         return prepared
     config = config_from_args(args)
     config.out = str(run_dir_for(config))

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cockpit.errors import CockpitError
+from cockpit.events import Notice
 
 SUPPORTED = (".parquet", ".csv", ".jsonl", ".json", ".arrow", ".feather")
 ARROW_IPC = (".arrow", ".feather")  # Arrow IPC files (Feather v2): memory-mapped, read in place
@@ -311,7 +312,7 @@ class LabeledTexts:
     task: str
     source: str
     row_ids: RowNumbers
-    notices: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)  # stamped with a step when emitted
     file_rows: int | None = None  # data rows in the file, dropped ones included (None: not from a file)
 
     def __post_init__(self) -> None:
@@ -557,9 +558,14 @@ def _pick_text_column(path: Path, columns: dict[str, list[Any]], requested: str 
     raise CockpitError(f"{path}: several text columns ({_column_list(candidates)}); choose one with --text-column")
 
 
+def dropped_rows_notice(dropped: int, rows: int) -> Notice:
+    message = f"dropped {dropped} of {rows} rows with missing text or labels"
+    return Notice(step=0, kind="rows_dropped", message=message, evidence={"dropped": dropped})
+
+
 def _pick_label_columns(
     path: Path, columns: dict[str, list[Any]], requested: list[str] | None, text_hint: str | None
-) -> tuple[list[str], list[tuple[str, str, dict[str, Any]]]]:
+) -> tuple[list[str], list[Notice]]:
     """One label column, or several 0/1 columns (one per label)."""
     if requested:
         missing = [c for c in requested if c not in columns]
@@ -578,10 +584,12 @@ def _pick_label_columns(
             return [name], []
     binary = [n for n, v in columns.items() if n != text_hint and _is_binary_column(v)]
     if len(binary) >= 2:
-        notice = (
-            "label_format",
-            f"no label column; read the {len(binary)} 0/1 columns {', '.join(binary)} as one label each (multilabel)",
-            {"columns": binary, "read_as": "multilabel"},
+        notice = Notice(
+            step=0,
+            kind="label_format",
+            message=f"no label column; read the {len(binary)} 0/1 columns {', '.join(binary)} as one label each "
+            "(multilabel)",
+            evidence={"columns": binary, "read_as": "multilabel"},
         )
         return binary, [notice]
     others = [n for n in columns if n != text_hint]
@@ -629,7 +637,7 @@ def _targets_from_column(
     path: Path, column: str, values: list[Any], label_names: list[str] | None
 ) -> tuple[np.ndarray, list[str], str, list[tuple[str, str, dict[str, Any]]]]:
     values = [_maybe_list(v) for v in values]
-    notices: list[tuple[str, str, dict[str, Any]]] = []
+    notices: list[Notice] = []
     is_list = [isinstance(v, (list, tuple)) for v in values]
     if any(is_list) and not all(is_list):
         raise CockpitError(f"{path}: column {column!r} mixes lists and single values; use one form for every row")
@@ -658,7 +666,11 @@ def _targets_from_column(
             if len(names) != width:
                 raise CockpitError(f"{path}: --label-names gives {len(names)} names for {width} columns of 0/1 labels")
             read_as = f"column {column!r} read as multi-hot 0/1 lists: multilabel, {width} labels"
-            notices.append(("label_format", read_as, {"column": column, "read_as": "multilabel"}))
+            notices.append(
+                Notice(
+                    step=0, kind="label_format", message=read_as, evidence={"column": column, "read_as": "multilabel"}
+                )
+            )
             return np.asarray(values, dtype=np.float32).reshape(len(values), width), names, "multilabel", notices
         raise CockpitError(
             f"{path}: column {column!r} holds lists of {'/'.join(sorted(kinds))}; "
@@ -745,9 +757,7 @@ def load_labeled_texts(
             "nothing to train on: fill them in, or name other columns with --text-column / --label-columns"
         )
     if dropped:
-        notices.append(
-            ("rows_dropped", f"dropped {dropped} of {rows} rows with missing text or labels", {"dropped": dropped})
-        )
+        notices.append(dropped_rows_notice(dropped, rows))
     texts = [columns[text_col][row] for row in keep]
     if len(label_cols) > 1:
         if label_names and len(label_names) != len(label_cols):
@@ -1135,9 +1145,7 @@ def load_arrow_labeled_texts(
         return None
     if rows - len(kept):
         dropped = rows - len(kept)
-        notices.append(
-            ("rows_dropped", f"dropped {dropped} of {rows} rows with missing text or labels", {"dropped": dropped})
-        )
+        notices.append(dropped_rows_notice(dropped, rows))
     text_column = TextColumn(texts, index=kept if len(kept) < rows else None)  # no copy of the text, mapped or not
     loaded = LabeledTexts(text_column, targets, names_out, task, str(path), RowNumbers(kept), notices, rows)
     pa.default_memory_pool().release_unused()  # what the checks above allocated and freed

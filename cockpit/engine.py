@@ -278,7 +278,7 @@ class Engine:
                     f"{peak * self._lr_factor(step):.3g} at step {step + 1} down to 0 at step {self.total_steps}"
                 )
             evidence = {"step": step, "lr": peak * self._lr_factor(step), "total_steps": self.total_steps}
-            self.prepared.notices.append(("resume", message, evidence))
+            self.prepared.notices.append(Notice(step=step, kind="resume", message=message, evidence=evidence))
         self._record_lr_plan()
         for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
             group["lr"] = base * self._lr_factor(state.step)
@@ -391,9 +391,9 @@ class Engine:
                 resumed_from=self.step if prepared.resume else None,
             )
         )
-        for kind, message, evidence in prepared.notices:
-            if prepared.resume is None or kind in SAID_ON_RESUME:
-                self.emit(Notice(step=self.step, kind=kind, message=message, evidence=evidence))
+        for notice in prepared.notices:
+            if prepared.resume is None or notice.kind in SAID_ON_RESUME:
+                self.emit(dataclasses.replace(notice, step=self.step))
         if prepared.resume is None:
             head = prepared.loaded.head
             if head.reinitialised and head.reason:

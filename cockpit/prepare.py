@@ -33,7 +33,7 @@ from cockpit.data import (
     summary_lines,
 )
 from cockpit.errors import CockpitError
-from cockpit.events import parse_scheduled
+from cockpit.events import Notice, parse_scheduled
 from cockpit.model import LoadedModel, expand_groups, load_model, pick_device
 from cockpit.rundir import LOCK_NAME
 
@@ -53,7 +53,7 @@ class PreparedRun:
     initial_frozen: list[str]
     summary: list[str]
     resume: TrainingState | None = None
-    notices: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)  # stamped with the step when the run announces them
     fingerprint: dict[str, Any] = field(default_factory=dict)  # of the whole data file, before the split
 
 
@@ -101,7 +101,8 @@ def prepare(
     if len(train) < 2:
         raise CockpitError(f"{data_path}: only {len(train)} training row(s) after the eval split; add data")
     if evaluation is None:
-        notices.append(("no_eval_rows", no_eval_rows_message(config, len(full)), {"rows": len(full)}))
+        message = no_eval_rows_message(config, len(full))
+        notices.append(Notice(step=0, kind="no_eval_rows", message=message, evidence={"rows": len(full)}))
 
     resume = None
     model_source = config.model
@@ -109,7 +110,7 @@ def prepare(
     if resume_dir is not None:
         recorded = verify_resume_data(resume_dir, full, config, eval_file)
         checkpoint, resume, broken = resumable_checkpoint(resume_dir)
-        notices += [("resume_checkpoint", message, {}) for message in broken]
+        notices += [Notice(step=0, kind="resume_checkpoint", message=message) for message in broken]
         notices += skip_consumed_stops(config, resume.step)
         model_source = str(checkpoint)
     if resume is not None:
@@ -121,7 +122,8 @@ def prepare(
     pin_positions = positions_of_rows(train, pin_rows)  # before the slow model load: fail fast
     check_writable(run_dir)
     if config.trust_remote_code:
-        notices.append(("trust_remote_code", "--trust-remote-code is ON: code from the model folder will run", {}))
+        said = "--trust-remote-code is ON: code from the model folder will run"
+        notices.append(Notice(step=0, kind="trust_remote_code", message=said))
     from transformers import set_seed
 
     set_seed(config.seed)  # the new head's initial weights and dropout follow --seed
@@ -144,7 +146,7 @@ def prepare(
     limit = token_limit(tokenizer, config.max_length)
     lengths, sampled = _summary_token_lengths(train, tokenizer, config.seed)
     summary = summary_lines(train, evaluation, lengths, limit, sampled=sampled)
-    notices = [("data_summary", line, {}) for line in summary] + notices
+    notices = [Notice(step=0, kind="data_summary", message=line) for line in summary] + notices
     return PreparedRun(
         config=config,
         train=train,
@@ -402,13 +404,14 @@ def verify_resume_model(run_dir: Path, recorded: dict[str, Any], loaded: LoadedM
         )
 
 
-def skip_consumed_stops(config: RunConfig, step: int) -> list[tuple[str, str, dict[str, Any]]]:
+def skip_consumed_stops(config: RunConfig, step: int) -> list[Notice]:
     """A scheduled stop that ended the run is done: resuming must train past it, not stop again."""
     kept, notices = [], []
     for entry in config.schedule:
         at, command = parse_scheduled(entry)
         if at <= step + 1 and command.text == "stop":
-            notices.append(("resume", f"--at {entry}: already applied before step {step}; training on", {}))
+            said = f"--at {entry}: already applied before step {step}; training on"
+            notices.append(Notice(step=0, kind="resume", message=said))
             continue
         kept.append(entry)
     config.schedule = kept

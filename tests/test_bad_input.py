@@ -293,7 +293,7 @@ def test_rows_with_missing_text_or_label_are_dropped_with_a_notice(tmp_path: Pat
     assert len(data) == 9 and 1 not in data.row_ids and 4 not in data.row_ids and 7 not in data.row_ids
     config = RunConfig(data=str(path), model=str(tiny_model), out=str(tmp_path / "run"), eval_split=0.2, max_length=16)
     notices = prepare(config).notices
-    dropped = [message for kind, message, _ in notices if kind == "rows_dropped"]
+    dropped = [n.message for n in notices if n.kind == "rows_dropped"]
     assert dropped == ["dropped 3 of 12 rows with missing text or labels"]
 
 
@@ -303,7 +303,7 @@ def test_blank_csv_labels_and_nan_count_as_missing(tmp_path: Path) -> None:
     csv.write_text("text,label\na,pos\nb,\nc,neg\nd,neg\n")
     data = load_labeled_texts(csv)
     assert data.label_names == ["neg", "pos"] and data.row_ids == [0, 2, 3]
-    assert [n for kind, n, _ in data.notices if kind == "rows_dropped"] == [
+    assert [n.message for n in data.notices if n.kind == "rows_dropped"] == [
         "dropped 1 of 4 rows with missing text or labels"
     ]
     nan = write_parquet(tmp_path / "nan.parquet", {"text": ["a", "b", "c"], "label": [0.0, float("nan"), 1.0]})

@@ -26,7 +26,7 @@ def _same(a: LabeledTexts, b: LabeledTexts) -> None:
     assert list(a.texts) == list(b.texts) and list(a.row_ids) == list(b.row_ids)
     assert a.label_names == b.label_names and a.task == b.task
     assert np.array_equal(a.targets.dense(), b.targets.dense())
-    assert [n[:2] for n in a.notices] == [n[:2] for n in b.notices]
+    assert [(n.kind, n.message) for n in a.notices] == [(n.kind, n.message) for n in b.notices]
 
 
 @pytest.mark.parametrize(
