@@ -31,6 +31,22 @@ def _sample_texts() -> list[str]:
     return texts
 
 
+def _wordpiece_vocab(normalizer, pre_tokenizer, size: int = 1500) -> dict[str, int]:
+    """The same vocabulary in every session: the specials, every character seen (alone and as a
+    continuation piece), then the most frequent words of the sample texts, ties broken by spelling.
+    (The `tokenizers` WordPiece trainer breaks ties in a hash map's order, so its vocabulary, and
+    with it every tiny-model run, changed from one test session to the next.)"""
+    from collections import Counter
+
+    counts: Counter[str] = Counter()
+    for text in _sample_texts():
+        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({c for word in counts for c in word})
+    pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars)]
+    words = [w for w, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if w not in pieces]
+    return {token: i for i, token in enumerate(pieces + words[: size - len(pieces)])}
+
+
 def build_tiny_model(target: Path, layers: int = 2, kind: str = "bert") -> Path:
     """Save a tiny random model + a WordPiece tokenizer trained on the sample texts."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
@@ -48,11 +64,9 @@ def build_tiny_model(target: Path, layers: int = 2, kind: str = "bert") -> Path:
         config = GPT2Config(vocab_size=tok.get_vocab_size(), n_embd=32, n_layer=layers, n_head=2, n_positions=128)
         model = GPT2Model(config)
     else:
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        tok.train_from_iterator(_sample_texts(), trainers.WordPieceTrainer(vocab_size=1500, special_tokens=specials))
+        normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+        tok = Tokenizer(models.WordPiece(_wordpiece_vocab(normalizer, pre_tokenizer), unk_token="[UNK]"))
+        tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
         cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
         tok.post_processor = processors.TemplateProcessing(
             single="[CLS] $A [SEP]",
