@@ -83,11 +83,6 @@ class Ranks:
         return self.rank == 0
 
 
-def under_launcher() -> bool:
-    """True inside a rank started by torchrun (or `cockpit train --nproc`)."""
-    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
-
-
 def setup(device_choice: str = "auto") -> Ranks:
     """Join the process group torchrun described: NCCL with one GPU per local rank, else gloo on the CPU."""
     from cockpit.errors import CockpitError
@@ -409,8 +404,8 @@ def run_rank(args: Any, make_prepared: Callable[[], Any], watchers: Callable[[En
     from cockpit.diagnostics import Diagnostics
     from cockpit.inbox import CommandInbox
     from cockpit.launch import EXIT_CODES, ProgressPrinter, SignalGuard, _print_outcome
-    from cockpit.prepare import check_new_run_dir, record_run
-    from cockpit.rundir import RunLock
+    from cockpit.prepare import record_run
+    from cockpit.rundir import RunLock, check_new_run_dir
 
     ranks = setup(args.device)
     try:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +33,7 @@ from cockpit.data import (
 from cockpit.errors import CockpitError
 from cockpit.events import Notice, parse_scheduled
 from cockpit.model import LoadedModel, expand_groups, load_model, pick_device
-from cockpit.rundir import LOCK_NAME
+from cockpit.rundir import check_new_run_dir, run_dir_for
 
 
 @dataclass
@@ -55,18 +53,6 @@ class PreparedRun:
     resume: TrainingState | None = None
     notices: list[Notice] = field(default_factory=list)  # stamped with the step when the run announces them
     fingerprint: dict[str, Any] = field(default_factory=dict)  # of the whole data file, before the split
-
-
-def run_dir_for(config: RunConfig) -> Path:
-    if config.out:
-        return Path(config.out)
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(config.data).stem) or "data"
-    base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}"
-    path, suffix = base, 1
-    while path.exists():  # two runs started in the same second
-        suffix += 1
-        path = base.with_name(f"{base.name}-{suffix}")
-    return path
 
 
 def prepare(
@@ -186,28 +172,6 @@ FINGERPRINT_FILE = "fingerprint.json"
 # Notices the engine repeats when a run is resumed (the data summary and the head were said at its start).
 SAID_ON_RESUME = frozenset({"resume", "resume_checkpoint", "trust_remote_code"})
 EVAL_ROWS_FILE = "eval_rows.json"
-
-
-def check_new_run_dir(run_dir: Path) -> None:
-    """A new run gets an empty directory: another run's checkpoints and journal are never mixed in."""
-    from cockpit.attach import TRAINER_LOG
-    from cockpit.inbox import INBOX
-
-    starting = {LOCK_NAME, TRAINER_LOG, INBOX}  # what this run's own start writes before it gets here
-    try:
-        is_file = run_dir.exists() and not run_dir.is_dir()
-        used = run_dir.is_dir() and any(p.name not in starting for p in run_dir.iterdir())
-    except OSError as exc:
-        raise CockpitError(
-            f"--out {run_dir}: cannot be used ({exc.strerror or exc}); give a writable directory"
-        ) from None
-    if is_file:
-        raise CockpitError(f"--out {run_dir}: is a file; give a directory for the run (it is created if missing)")
-    if used:
-        holds = "a cockpit run" if (run_dir / "config.json").exists() else "files"
-        raise CockpitError(
-            f"--out {run_dir}: already holds {holds}; continue it with --resume {run_dir}, or give a new --out"
-        )
 
 
 def check_writable(run_dir: Path) -> None:

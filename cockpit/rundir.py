@@ -14,12 +14,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cockpit.errors import CockpitError
+
+if TYPE_CHECKING:
+    from cockpit.config import RunConfig
 
 LOCK_NAME = "trainer.lock"
 
@@ -92,3 +96,37 @@ def live_pid(run_dir: Path) -> int | None:
     finally:
         os.close(fd)  # closing drops the shared lock too, if we took it
     return None
+
+
+def run_dir_for(config: RunConfig) -> Path:
+    if config.out:
+        return Path(config.out)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(config.data).stem) or "data"
+    base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}"
+    path, suffix = base, 1
+    while path.exists():  # two runs started in the same second
+        suffix += 1
+        path = base.with_name(f"{base.name}-{suffix}")
+    return path
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """A new run gets an empty directory: another run's checkpoints and journal are never mixed in."""
+    from cockpit.attach import TRAINER_LOG
+    from cockpit.inbox import INBOX
+
+    starting = {LOCK_NAME, TRAINER_LOG, INBOX}  # what this run's own start writes before it gets here
+    try:
+        is_file = run_dir.exists() and not run_dir.is_dir()
+        used = run_dir.is_dir() and any(p.name not in starting for p in run_dir.iterdir())
+    except OSError as exc:
+        raise CockpitError(
+            f"--out {run_dir}: cannot be used ({exc.strerror or exc}); give a writable directory"
+        ) from None
+    if is_file:
+        raise CockpitError(f"--out {run_dir}: is a file; give a directory for the run (it is created if missing)")
+    if used:
+        holds = "a cockpit run" if (run_dir / "config.json").exists() else "files"
+        raise CockpitError(
+            f"--out {run_dir}: already holds {holds}; continue it with --resume {run_dir}, or give a new --out"
+        )
