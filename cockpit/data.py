@@ -424,26 +424,21 @@ def _check_contents(path: Path, suffix: str) -> None:
     kinds = {b"PAR1": "a Parquet file", b"PK\x03\x04": "a zip archive (an Excel .xlsx?)", b"\x1f\x8b": "gzip data"}
     kinds |= {b"ARROW1": "an Arrow IPC (Feather) file", b"\xff\xff\xff\xff": "an Arrow IPC (Feather) file"}
     actual = next((kind for magic, kind in kinds.items() if head.startswith(magic)), None)
-    if suffix in ARROW_IPC:
-        if actual != "an Arrow IPC (Feather) file":
-            looks = actual or ("text (CSV or JSON?)" if b"\x00" not in head else "another binary format")
-            raise CockpitError(
-                f"{path}: not an Arrow IPC / Feather v2 file (it looks like {looks}); "
-                "rename it to its real format or write it with pyarrow.feather.write_feather"
-            )
-        return
-    if actual == "an Arrow IPC (Feather) file":
-        raise CockpitError(f"{path}: is an Arrow IPC (Feather) file named {suffix}; rename it to {path.stem}.arrow")
-    if suffix == ".parquet":
-        if actual != "a Parquet file":
-            looks = actual or ("text (CSV or JSON?)" if b"\x00" not in head else "another binary format")
-            raise CockpitError(
-                f"{path}: not a Parquet file (it looks like {looks}); "
-                "rename it to its real format or export it as parquet"
-            )
-        return
-    if actual == "a Parquet file":
-        raise CockpitError(f"{path}: is a Parquet file named {suffix}; rename it to {path.stem}.parquet")
+    # (the binary formats: what the file must be, how the error names it, how to write one, its suffix)
+    binary = [
+        (ARROW_IPC, "an Arrow IPC (Feather) file", "an Arrow IPC / Feather v2 file",
+         "write it with pyarrow.feather.write_feather", ".arrow"),
+        ((".parquet",), "a Parquet file", "a Parquet file", "export it as parquet", ".parquet"),
+    ]  # fmt: skip
+    for suffixes, kind, named, how, proper in binary:
+        if suffix in suffixes:
+            if actual != kind:
+                looks = actual or ("text (CSV or JSON?)" if b"\x00" not in head else "another binary format")
+                fix = f"rename it to its real format or {how}"
+                raise CockpitError(f"{path}: not {named} (it looks like {looks}); {fix}")
+            return
+        if actual == kind:
+            raise CockpitError(f"{path}: is {kind} named {suffix}; rename it to {path.stem}{proper}")
     if actual is not None:
         raise CockpitError(f"{path}: is {actual}, not {suffix[1:]} text; export or decompress it to {_formats()}")
     if b"\x00" in head:
