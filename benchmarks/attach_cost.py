@@ -23,10 +23,10 @@ import threading
 import time
 from pathlib import Path
 
-from cockpit.attach import spawn_trainer
-from cockpit.config import DEFAULT_MODEL
-from cockpit.journal import read_journal
-from cockpit.rundir import live_pid
+from cockpit.cli.attach import spawn_trainer
+from cockpit.contract.config import DEFAULT_MODEL
+from cockpit.rundir.journal import read_journal
+from cockpit.rundir.lock import live_pid
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def boundary_worker(calls: int) -> None:
     import torch.distributed as dist
 
-    from cockpit.distributed import StepBoundary, setup, teardown
+    from cockpit.training.distributed import StepBoundary, setup, teardown
 
     ranks = setup("cpu")
     boundary = StepBoundary(ranks)
@@ -64,7 +64,7 @@ def boundary_worker(calls: int) -> None:
 
 
 def step_seconds(journal: Path, warmup: int) -> float:
-    from cockpit.journal import read_journal
+    from cockpit.rundir.journal import read_journal
 
     steps = [e for e in read_journal(journal) if e.type == "step" and e.step > warmup]
     return statistics.median(e.effective_batch / e.samples_per_s for e in steps)

@@ -57,12 +57,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from cockpit.config import DEFAULT_MODEL, RunConfig  # noqa: E402
+from cockpit.cli.launch import EngineThread, ProgressPrinter  # noqa: E402
+from cockpit.contract.config import DEFAULT_MODEL, RunConfig  # noqa: E402
+from cockpit.contract.events import Event, PinPredictions  # noqa: E402
 from cockpit.diagnostics import Diagnostics  # noqa: E402
-from cockpit.engine import Engine, StepHooks  # noqa: E402
-from cockpit.events import Event, PinPredictions  # noqa: E402
-from cockpit.launch import EngineThread, ProgressPrinter  # noqa: E402
-from cockpit.prepare import PreparedRun, prepare  # noqa: E402
+from cockpit.training.engine import Engine, StepHooks  # noqa: E402
+from cockpit.training.prepare import PreparedRun, prepare  # noqa: E402
 
 ARMS = ("bare", "headless", "main_thread", "app", "hf_trainer", "hf_cockpit")
 ROOT = Path(__file__).resolve().parents[1]
@@ -371,8 +371,8 @@ def arm_main_thread(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]
 
 def arm_app(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     """The engine in its thread while the Textual cockpit drains its events (launch.engine_for_app)."""
+    from cockpit.contract.control import ExampleRow
     from cockpit.ui.app import CockpitApp  # Textual only where the app runs (the GPU check has none)
-    from cockpit.ui.control import ExampleRow
 
     prepared = fresh_run(setup, out)
     events: queue.SimpleQueue = queue.SimpleQueue()

@@ -16,7 +16,7 @@ import queue
 import statistics
 import time
 
-from cockpit.events import Event, LayerStats, PinnedExample, PinPredictions, RunStarted, StepMetrics
+from cockpit.contract.events import Event, LayerStats, PinnedExample, PinPredictions, RunStarted, StepMetrics
 from cockpit.ui.app import CockpitApp
 
 LABELS = [f"label_{i}" for i in range(15)]

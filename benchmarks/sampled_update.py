@@ -21,10 +21,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cockpit.config import DEFAULT_MODEL, RunConfig  # noqa: E402
-from cockpit.engine import Engine  # noqa: E402
-from cockpit.events import StepMetrics  # noqa: E402
-from cockpit.prepare import prepare  # noqa: E402
+from cockpit.contract.config import DEFAULT_MODEL, RunConfig  # noqa: E402
+from cockpit.contract.events import StepMetrics  # noqa: E402
+from cockpit.training.engine import Engine  # noqa: E402
+from cockpit.training.prepare import prepare  # noqa: E402
 
 
 def main() -> None:

@@ -110,17 +110,17 @@ def peak_rss_mib() -> float:
 def child_cockpit(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """`cockpit train` exactly as the CLI runs it; an observer added to the engine notes the CPU time
     at each step and eval event (CPU seconds stretch far less than wall seconds on a loaded machine)."""
-    import cockpit.launch
-    from cockpit.cli import main
+    import cockpit.cli.launch
+    from cockpit.cli.main import main
 
     cpu_at: dict[str, list[float]] = {"step": [], "eval": []}
 
-    class NotingEngine(cockpit.launch.Engine):
+    class NotingEngine(cockpit.cli.launch.Engine):
         def __init__(self, *a: Any, **k: Any) -> None:
             super().__init__(*a, **k)
             self.observers.append(lambda e: cpu_at[e.type].append(time.process_time()) if e.type in cpu_at else None)
 
-    cockpit.launch.Engine = NotingEngine  # type: ignore[misc]
+    cockpit.cli.launch.Engine = NotingEngine  # type: ignore[misc]
     argv = ["train", args.file, "--headless", "--max-steps", "3", "--out", str(out / "run"), "--model", args.model]
     argv += ["--eval-rows", str(args.eval_rows), "--batch-size", "16", "--max-length", "128", "--seed", "42"]
     code = main(argv)
@@ -232,8 +232,9 @@ def eval_compare(args: argparse.Namespace) -> dict[str, Any]:
         TrainingArguments,
     )
 
-    from cockpit.batches import Evaluator
-    from cockpit.data import load_labeled_texts, split_for_eval
+    from cockpit.data.loading import load_labeled_texts
+    from cockpit.data.splits import split_for_eval
+    from cockpit.training.batches import Evaluator
 
     torch.set_num_threads(args.threads)
     _, evaluation = split_for_eval(load_labeled_texts(Path(args.eval_compare)), 0.1, 42, eval_rows=args.eval_rows)
@@ -286,8 +287,9 @@ def load_path_child(file: str) -> dict[str, Any]:
     `prepare` does: CPU seconds and memory above the imports' (heap, file-backed pages, peak)."""
     import pyarrow as pa
 
-    from cockpit.data import load_labeled_texts, split_for_eval
-    from cockpit.prepare import data_fingerprint
+    from cockpit.data.loading import load_labeled_texts
+    from cockpit.data.splits import split_for_eval
+    from cockpit.training.prepare import data_fingerprint
 
     def status() -> dict[str, float]:
         return {"peak": peak_rss_mib(), **memory_mib()}
@@ -356,7 +358,8 @@ def cockpit_eval_ids(file: Path, eval_rows: int) -> Any:
     """The file rows cockpit's split holds out (seed 42), so that Trainer evaluates the very same rows."""
     import numpy as np
 
-    from cockpit.data import load_labeled_texts, split_for_eval
+    from cockpit.data.loading import load_labeled_texts
+    from cockpit.data.splits import split_for_eval
 
     _, evaluation = split_for_eval(load_labeled_texts(file), 0.1, 42, eval_rows=eval_rows)
     return np.asarray(evaluation.row_ids.array)

@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     """`from cockpit import CockpitCallback` without importing transformers for everything else."""
     if name == "CockpitCallback":
-        from cockpit.trainer_callback import CockpitCallback
+        from cockpit.bridge.trainer_callback import CockpitCallback
 
         return CockpitCallback
     raise AttributeError(f"module 'cockpit' has no attribute {name!r}")

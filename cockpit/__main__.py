@@ -2,6 +2,6 @@
 
 import sys
 
-from cockpit.cli import main
+from cockpit.cli.main import main
 
 sys.exit(main())

@@ -134,9 +134,9 @@ TINY_RUN = {"batch_size": 8, "lr": 1e-3, "eval_split": 0.2, "max_length": 32, "s
 
 def tiny_engine(data: Path, out: Path, model: Path | str, *, on_nonfinite: str = "stop", **overrides):
     """A real Engine, prepared and not yet run, on `TINY_RUN` settings with `overrides` on top."""
-    from cockpit.config import RunConfig
-    from cockpit.engine import Engine
-    from cockpit.prepare import prepare
+    from cockpit.contract.config import RunConfig
+    from cockpit.training.engine import Engine
+    from cockpit.training.prepare import prepare
 
     config = RunConfig(data=str(data), model=str(model), out=str(out), **{**TINY_RUN, **overrides})
     return Engine(prepare(config), on_nonfinite=on_nonfinite)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from cockpit.cli import build_parser, given_flags, prepare_from_args
-from cockpit.distributed import run_rank
-from cockpit.events import StepMetrics
+from cockpit.cli.main import build_parser, given_flags, prepare_from_args
+from cockpit.cli.ranks import run_rank
+from cockpit.contract.events import StepMetrics
 
 
 def digest(tensors) -> str:

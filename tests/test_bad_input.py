@@ -26,11 +26,13 @@ from conftest import write_parquet
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from cockpit.cli import main
-from cockpit.config import RunConfig
-from cockpit.data import TASKS, LabeledTexts, load_labeled_texts
-from cockpit.errors import CockpitError
-from cockpit.prepare import prepare
+from cockpit.cli.main import main
+from cockpit.contract.config import RunConfig
+from cockpit.contract.errors import CockpitError
+from cockpit.data.labeled import LabeledTexts
+from cockpit.data.labels import TASKS
+from cockpit.data.loading import load_labeled_texts
+from cockpit.training.prepare import prepare
 
 ROWS = 20
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.errors import CockpitError
-from cockpit.events import Freeze, Pause, SetLearningRate
-from cockpit.inbox import CommandInbox, send_command
-from cockpit.rundir import RunLock, live_pid
+from cockpit.contract.commands import Freeze, Pause, SetLearningRate
+from cockpit.contract.errors import CockpitError
+from cockpit.rundir.inbox import CommandInbox, send_command
+from cockpit.rundir.lock import RunLock, live_pid
 
 
 def test_lock_names_the_live_holder_and_frees_on_release(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_lock_names_the_live_holder_and_frees_on_release(tmp_path: Path) -> None
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     """kill -9 leaves trainer.lock behind, but the kernel lock is gone: nothing is blocked."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from cockpit.rundir import RunLock; RunLock({str(tmp_path)!r}).acquire(); "
+        [sys.executable, "-c", f"from cockpit.rundir.lock import RunLock; RunLock({str(tmp_path)!r}).acquire(); "
          "print('held', flush=True); import time; time.sleep(60)"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -50,7 +50,7 @@ def test_real_out_of_memory_is_recovered_by_halving(
     evaluation starts at batch 1024 and halves its own batch if that does not fit."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from cockpit import batches
+    from cockpit.training import batches
 
     model_dir = tmp_path / "bert-512"
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)

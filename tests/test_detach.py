@@ -22,10 +22,11 @@ from pathlib import Path
 import pytest
 from ui_fixtures.harness import run_async
 
-from cockpit.attach import AttachedRun, RunExamples, TrainerGone, spawn_trainer
-from cockpit.events import CommandApplied, Event, Freeze, StepMetrics, Unfreeze
-from cockpit.journal import read_journal
-from cockpit.rundir import live_pid
+from cockpit.cli.attach import AttachedRun, RunExamples, TrainerGone, spawn_trainer
+from cockpit.contract.commands import Freeze, Unfreeze
+from cockpit.contract.events import CommandApplied, Event, StepMetrics
+from cockpit.rundir.journal import read_journal
+from cockpit.rundir.lock import live_pid
 from cockpit.ui.app import CockpitApp
 from cockpit.ui.examples_screen import ExamplesScreen
 from cockpit.ui.run_state import RunState

@@ -13,14 +13,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pytest
 
-from cockpit.diagnostics import (
-    LOSS_WINDOW,
-    STALL_STEPS,
-    Diagnostics,
-    LossTracker,
-    RunContext,
-)
-from cockpit.events import (
+from cockpit.contract.events import (
     Alarm,
     EvalResult,
     Event,
@@ -33,7 +26,14 @@ from cockpit.events import (
     StepMetrics,
     event_from_dict,
 )
-from cockpit.stream import EventStream
+from cockpit.contract.stream import EventStream
+from cockpit.diagnostics import (
+    LOSS_WINDOW,
+    STALL_STEPS,
+    Diagnostics,
+    LossTracker,
+    RunContext,
+)
 
 LAYERS = ("embeddings", "layer.0", "layer.1", "head")
 HEALTHY_RATIOS = {"embeddings": 2e-4, "layer.0": 1e-3, "layer.1": 1.2e-3, "head": 3e-3}
@@ -1091,9 +1091,9 @@ def test_advice_names_only_flags_commands_and_keys_that_exist() -> None:
     import re
     from pathlib import Path
 
-    from cockpit.cli import build_parser
+    from cockpit.cli.main import build_parser
+    from cockpit.contract.commands import parse_command
     from cockpit.diagnostics import advice
-    from cockpit.events import parse_command
     from cockpit.ui.app import CockpitApp
 
     text = Path(advice.__file__).read_text()

@@ -18,10 +18,10 @@ import torch
 from conftest import build_tiny_model, tiny_engine, write_colors
 from torch import nn
 
+from cockpit.contract.events import Alarm, EvalResult, Event, RunEnded, RunStarted, StepMetrics
 from cockpit.diagnostics import MIN_SETTLE_STEPS, STALL_STEPS, Diagnostics
-from cockpit.engine import Engine
-from cockpit.events import Alarm, EvalResult, Event, RunEnded, RunStarted, StepMetrics
-from cockpit.journal import read_journal
+from cockpit.rundir.journal import read_journal
+from cockpit.training.engine import Engine
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 SENTIMENT = SAMPLES / "sentiment.parquet"
@@ -224,8 +224,8 @@ def test_a_regression_head_is_named_before_step_one(
     tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Seed 003: gpt2-large's config gives one output. Emulated by swapping the loaded head."""
-    from cockpit import model as model_module
-    from cockpit import prepare as prepare_module
+    from cockpit.training import model as model_module
+    from cockpit.training import prepare as prepare_module
 
     def load_with_regression_head(*args: object, **kwargs: object) -> model_module.LoadedModel:
         loaded = model_module.load_model(*args, **kwargs)  # type: ignore[arg-type]
@@ -289,7 +289,7 @@ def test_low_training_loss_with_wrong_pinned_predictions(tiny_model: Path, tmp_p
 def test_minilm_at_lr_5e5_on_the_dei_sample_predicts_no_label_and_is_told_so(tmp_path: Path) -> None:
     """Seed 000 on the real default model: 15 labels, 3.5 per row; at lr 5e-5 the loss only falls
     towards the label prior (0.546), so every probability stays under 0.5 and nothing is predicted."""
-    from cockpit.config import DEFAULT_MODEL
+    from cockpit.contract.config import DEFAULT_MODEL
 
     events = train(
         SAMPLES / "dei.parquet", tmp_path / "run", DEFAULT_MODEL, batch_size=16, lr=5e-5, max_length=64, epochs=4

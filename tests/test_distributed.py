@@ -24,14 +24,14 @@ import torch
 from conftest import TINY_RUN, build_tiny_model
 from safetensors.torch import load_file
 
-from cockpit.checkpoint import list_checkpoints
-from cockpit.config import RunConfig
-from cockpit.distributed import split_launch_args, torchrun_args
-from cockpit.engine import Engine
-from cockpit.events import SetLearningRate
-from cockpit.inbox import send_command
-from cockpit.journal import parse_event, read_journal
-from cockpit.prepare import prepare
+from cockpit.cli.ranks import split_launch_args, torchrun_args
+from cockpit.contract.commands import SetLearningRate
+from cockpit.contract.config import RunConfig
+from cockpit.rundir.checkpoint import list_checkpoints
+from cockpit.rundir.inbox import send_command
+from cockpit.rundir.journal import parse_event, read_journal
+from cockpit.training.engine import Engine
+from cockpit.training.prepare import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 DEI = ROOT / "sample_data" / "dei.parquet"

@@ -10,12 +10,13 @@ import torch
 from conftest import run_engine, tiny_engine
 from safetensors.torch import load_file
 
-from cockpit.config import RunConfig
-from cockpit.engine import Engine
-from cockpit.events import RunEnded, StepMetrics, Stop
-from cockpit.journal import read_journal
-from cockpit.model import expand_groups, layer_groups
-from cockpit.prepare import prepare
+from cockpit.contract.commands import Stop
+from cockpit.contract.config import RunConfig
+from cockpit.contract.events import RunEnded, StepMetrics
+from cockpit.rundir.journal import read_journal
+from cockpit.training.engine import Engine
+from cockpit.training.model import expand_groups, layer_groups
+from cockpit.training.prepare import prepare
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 DEI = SAMPLES / "dei.parquet"
@@ -268,7 +269,7 @@ def test_saved_model_reproduces_last_pinned_probabilities(tiny_model: Path, tmp_
 def test_headless_cli_trains_and_prints_progress(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    from cockpit.cli import main
+    from cockpit.cli.main import main
 
     rc = main(
         [
@@ -293,7 +294,7 @@ def test_headless_cli_trains_and_prints_progress(
 
 
 def test_thresholds_command_saves_best_thresholds_beside_the_model(tiny_model: Path, tmp_path: Path) -> None:
-    from cockpit.thresholds import load_thresholds
+    from cockpit.rundir.thresholds import load_thresholds
 
     _, ended = run_engine(
         DEI,
@@ -335,7 +336,7 @@ def test_relative_update_is_the_change_of_the_weights(
     that estimate. A step's metrics are emitted after its update and before the next one, so the
     weights an observer sees then are that step's result. The freeze at step 3 resizes the buffer.
     """
-    from cockpit.instruments import GroupNorms
+    from cockpit.training.instruments import GroupNorms
 
     engine = tiny_engine(DEI, tmp_path / "run", tiny_model, max_steps=5, eval_split=0.0, schedule=["3:freeze=layer.0"])
     sampled = sample_above is not None

@@ -7,25 +7,19 @@ import json
 
 import pytest
 
-from cockpit.events import (
+from cockpit.contract.commands import CommandSyntaxError, Freeze, Stop, parse_command
+from cockpit.contract.enums import EndReason, RunStatus, Severity, Task
+from cockpit.contract.events import (
     Alarm,
     CommandApplied,
-    CommandSyntaxError,
-    EndReason,
-    Freeze,
     HeadFit,
     LoadingStage,
     PinnedExample,
     PinsChanged,
     RunEnded,
     RunStarted,
-    RunStatus,
-    Severity,
     StateChanged,
-    Stop,
-    Task,
     event_from_dict,
-    parse_command,
 )
 
 HEAD = HeadFit(outputs=2, labels=2, problem_type="single_label_classification", reinitialised=True, reason="none")

@@ -30,14 +30,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cockpit.checkpoint import STATE_FILE, TrainingState, checkpoint_step, list_checkpoints, save_checkpoint
-from cockpit.cli import main
-from cockpit.data import MIN_ROWS, LabeledTexts, check_enough_rows, load_labeled_texts
-from cockpit.errors import CockpitError
-from cockpit.events import Notice, PinnedExample, RunStarted, StepMetrics
-from cockpit.journal import REPEATED_KIND, SKIPPED_KIND, JournalWriter, parse_event, read_journal
-from cockpit.prepare import data_fingerprint, split_train_rows
-from cockpit.rundir import RunLock
+from cockpit.cli.main import main
+from cockpit.contract.errors import CockpitError
+from cockpit.contract.events import Notice, PinnedExample, RunStarted, StepMetrics
+from cockpit.data.labeled import LabeledTexts
+from cockpit.data.loading import load_labeled_texts
+from cockpit.data.splits import MIN_ROWS, check_enough_rows
+from cockpit.rundir.checkpoint import TrainingState, checkpoint_step, list_checkpoints, save_checkpoint
+from cockpit.rundir.journal import REPEATED_KIND, SKIPPED_KIND, JournalWriter, parse_event, read_journal
+from cockpit.rundir.layout import STATE_FILE
+from cockpit.rundir.lock import RunLock
+from cockpit.training.prepare import data_fingerprint, split_train_rows
 
 SENTIMENT = Path(__file__).resolve().parents[1] / "sample_data" / "sentiment.parquet"
 TINY = ["--max-length", "32", "--batch-size", "8", "--headless"]
@@ -683,8 +686,8 @@ RESUME_FLAGS = [
 @given(flags=st.lists(st.sampled_from(RESUME_FLAGS), unique_by=lambda f: f[0], max_size=4))
 def test_resume_never_ignores_a_flag(trained: Path, flags: list[tuple[str, str]]) -> None:
     """Every flag given with --resume is applied (and said, when it changes something) or refused."""
-    from cockpit.cli import RESUME_MAY_CHANGE, _resume_with_flags, build_parser, given_flags
-    from cockpit.config import RunConfig
+    from cockpit.cli.main import RESUME_MAY_CHANGE, _resume_with_flags, build_parser, given_flags
+    from cockpit.contract.config import RunConfig
 
     argv = ["train", "--resume", str(trained), *[word for flag in flags for word in flag]]
     parser = build_parser()
@@ -735,9 +738,9 @@ def crash_resumed(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) ->
     killed there, the resumed one until the test sends `resume` through the inbox."""
     import queue
 
-    from cockpit.attach import AttachedRun
-    from cockpit.events import Resume
-    from cockpit.inbox import send_command
+    from cockpit.cli.attach import AttachedRun
+    from cockpit.contract.commands import Resume
+    from cockpit.rundir.inbox import send_command
 
     root = tmp_path_factory.mktemp("crash")
     started, elsewhere = root / "project", root / "elsewhere"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.checkpoint import latest_checkpoint
-from cockpit.journal import read_journal
-from cockpit.rundir import live_pid
+from cockpit.rundir.checkpoint import latest_checkpoint
+from cockpit.rundir.journal import read_journal
+from cockpit.rundir.lock import live_pid
 
 DEI = Path(__file__).resolve().parents[1] / "sample_data" / "dei.parquet"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cockpit.pin_cadence import PinCadence
+from cockpit.training.pins import PinCadence
 
 
 def test_cadence_follows_the_interval_and_the_budget_not_the_cold_first_call() -> None:

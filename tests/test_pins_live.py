@@ -10,8 +10,8 @@ from pathlib import Path
 
 from conftest import SAMPLES, run_engine
 
-from cockpit.events import CommandApplied, PinPredictions
-from cockpit.journal import read_journal
+from cockpit.contract.events import CommandApplied, PinPredictions
+from cockpit.rundir.journal import read_journal
 
 DEI = SAMPLES / "dei.parquet"
 

@@ -9,11 +9,12 @@ import torch
 import torch.nn.functional as F
 from conftest import run_engine, tiny_engine, write_colors
 
-from cockpit.config import RunConfig
-from cockpit.errors import CockpitError
-from cockpit.events import CommandApplied, CommandSyntaxError, SetPosWeight, parse_command
-from cockpit.instruments import POS_WEIGHT_CAP, positive_weights, training_loss
-from cockpit.journal import read_journal
+from cockpit.contract.commands import CommandSyntaxError, SetPosWeight, parse_command
+from cockpit.contract.config import RunConfig
+from cockpit.contract.errors import CockpitError
+from cockpit.contract.events import CommandApplied
+from cockpit.rundir.journal import read_journal
+from cockpit.training.instruments import POS_WEIGHT_CAP, positive_weights, training_loss
 
 SENTIMENT = Path(__file__).resolve().parents[1] / "sample_data" / "sentiment.parquet"
 

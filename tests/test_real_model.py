@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from conftest import run_engine
 
-from cockpit.config import DEFAULT_MODEL, RunConfig
-from cockpit.journal import read_journal
-from cockpit.prepare import prepare
+from cockpit.contract.config import DEFAULT_MODEL, RunConfig
+from cockpit.rundir.journal import read_journal
+from cockpit.training.prepare import prepare
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -52,8 +52,8 @@ def test_minilm_sampled_relative_update_is_within_a_tenth_of_the_exact_one(tmp_p
     the estimate stays close to ||w_after - w_before|| / ||w_after|| over the whole group."""
     import torch
 
-    from cockpit.engine import Engine
-    from cockpit.events import StepMetrics
+    from cockpit.contract.events import StepMetrics
+    from cockpit.training.engine import Engine
 
     config = RunConfig(
         data=str(SAMPLES / "dei.parquet"),

@@ -18,8 +18,8 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 from ui_fixtures.harness import FIXTURE, FakeControl, cell_text, plain, run_async, running_app
 
-from cockpit.events import Event
-from cockpit.journal import read_journal
+from cockpit.contract.events import Event
+from cockpit.rundir.journal import read_journal
 from cockpit.ui.app import CockpitApp
 from cockpit.ui.replay import start_journal_reader
 

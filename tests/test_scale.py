@@ -9,16 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from cockpit import batches
-from cockpit.data import (
-    EVAL_ROWS_CAP,
-    LabeledTexts,
-    LabelMatrix,
-    default_pins,
-    load_arrow_labeled_texts,
-    load_labeled_texts,
-    split_for_eval,
-)
+from cockpit.data.labeled import LabeledTexts
+from cockpit.data.labels import LabelMatrix
+from cockpit.data.loading import load_arrow_labeled_texts, load_labeled_texts
+from cockpit.data.splits import EVAL_ROWS_CAP, default_pins, split_for_eval
+from cockpit.training import batches
 from tests.conftest import run_engine, write_parquet
 
 
@@ -128,7 +123,7 @@ def test_eval_split_is_capped_and_eval_rows_sets_its_size() -> None:
 def test_evaluator_gives_predict_results_in_row_order(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from cockpit.instruments import predict
+    from cockpit.training.instruments import predict
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=3)
@@ -167,8 +162,8 @@ def test_200k_rows_of_5000_labels_are_never_made_dense() -> None:
     """Dense, these labels would be 4 GB: split, pins, counts and the constant baseline must not build them."""
     import pyarrow as pa
 
-    from cockpit.data import RowNumbers, TextColumn
-    from cockpit.instruments import constant_loss
+    from cockpit.data.texts import RowNumbers, TextColumn
+    from cockpit.training.instruments import constant_loss
 
     rows, width = 200_000, 5000
     rng = np.random.default_rng(3)
@@ -191,8 +186,8 @@ def test_the_split_record_lists_eval_and_dropped_rows_and_gives_the_training_row
     """eval_rows.json stays small at any size (no list of training rows) and still gives the split exactly."""
     from types import SimpleNamespace
 
-    from cockpit.config import RunConfig
-    from cockpit.prepare import split_record, split_train_rows
+    from cockpit.contract.config import RunConfig
+    from cockpit.training.prepare import split_record, split_train_rows
 
     rows = 3000
     texts = [None if i % 97 == 5 else f"text {i}" for i in range(rows)]
@@ -230,7 +225,7 @@ def test_examples_search_on_50k_rows_runs_in_a_worker_and_finds_what_a_scan_find
     from textual.widgets import DataTable, Input
     from ui_fixtures.harness import FakeControl, live_events, run_async, running_app
 
-    from cockpit.ui.control import TrainingExamples
+    from cockpit.data.examples import TrainingExamples
     from cockpit.ui.examples_screen import MAX_SHOWN, SEARCH_IN_HANDLER_ROWS, ExamplesScreen
 
     rows = 50_000
@@ -329,7 +324,7 @@ def test_large_parquet_and_csv_are_cached_as_arrow_once_and_memory_mapped(
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    from cockpit import data as data_module
+    from cockpit.data import formats as data_module
 
     parquet, columns = _texts_file(tmp_path)
     path = parquet
@@ -363,7 +358,7 @@ def test_a_batch_of_a_chunked_text_column_copies_its_rows_not_the_column() -> No
     batch); TextColumn takes chunk by chunk. Measured on a proxy Arrow pool: bytes, not RSS."""
     import pyarrow as pa
 
-    from cockpit.data import TextColumn
+    from cockpit.data.texts import TextColumn
 
     chunks = [[f"chunk {c} row {i} " + "y" * 60 for i in range(5000)] for c in range(16)]
     flat = [t for chunk in chunks for t in chunk]
@@ -386,7 +381,7 @@ def test_a_batch_of_a_chunked_text_column_copies_its_rows_not_the_column() -> No
 def test_a_damaged_cache_entry_is_dropped_and_a_lone_surrogate_is_kept_visible(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cockpit import data as data_module
+    from cockpit.data import formats as data_module
 
     parquet, _ = _texts_file(tmp_path)
     cache = tmp_path / "cache"

@@ -11,11 +11,12 @@ import torch
 from conftest import ROOT, tiny_engine
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from cockpit.events import CommandApplied, Event, Pause, Resume, SetLearningRate, parse_command
-from cockpit.instruments import GroupNorms
-from cockpit.live_run import LiveRun
-from cockpit.model import layer_groups
-from cockpit.steering import Applied, FrozenGroups, Steering, apply_command
+from cockpit.bridge.live_run import LiveRun
+from cockpit.contract.commands import Pause, Resume, SetLearningRate, parse_command
+from cockpit.contract.events import CommandApplied, Event
+from cockpit.training.instruments import GroupNorms
+from cockpit.training.model import layer_groups
+from cockpit.training.steering import Applied, FrozenGroups, Steering, apply_command
 
 DEI = ROOT / "sample_data" / "dei.parquet"
 

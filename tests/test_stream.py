@@ -9,10 +9,12 @@ from typing import Any
 
 from conftest import tiny_engine
 
+from cockpit.contract.commands import PinRows
+from cockpit.contract.events import Alarm, CommandApplied, Event, Notice, PinsChanged, StepMetrics
+from cockpit.contract.stream import EventStream
 from cockpit.diagnostics import Diagnostics
-from cockpit.events import Alarm, CommandApplied, Event, Notice, PinRows, PinsChanged, StepMetrics
-from cockpit.journal import JOURNAL_NAME, JournalWriter, read_journal
-from cockpit.stream import EventStream
+from cockpit.rundir.journal import JournalWriter, read_journal
+from cockpit.rundir.layout import JOURNAL_NAME
 from cockpit.ui.run_state import RunState
 
 SENTIMENT = Path(__file__).resolve().parents[1] / "sample_data" / "sentiment.parquet"

@@ -23,15 +23,10 @@ from transformers import (  # noqa: E402
 )
 
 from cockpit import CockpitCallback  # noqa: E402
-from cockpit.events import (  # noqa: E402
-    Alarm,
-    CommandApplied,
-    Notice,
-    StepMetrics,
-    parse_command,
-)
-from cockpit.inbox import send_command  # noqa: E402
-from cockpit.journal import read_journal  # noqa: E402
+from cockpit.contract.commands import parse_command
+from cockpit.contract.events import Alarm, CommandApplied, Notice, StepMetrics
+from cockpit.rundir.inbox import send_command  # noqa: E402
+from cockpit.rundir.journal import read_journal  # noqa: E402
 from tests.conftest import SAMPLES, run_engine  # noqa: E402
 
 

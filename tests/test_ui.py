@@ -27,29 +27,31 @@ from ui_fixtures.harness import (
     running_app,
 )
 
-from cockpit.events import (
-    CommandApplied,
-    Event,
+from cockpit.contract.commands import (
     Freeze,
-    LayerStats,
     Pause,
-    PinnedExample,
     PinRows,
-    PinsChanged,
     Resume,
-    RunEnded,
     SaveCheckpoint,
     SaveThresholds,
     SetLearningRate,
-    StateChanged,
-    StepMetrics,
     Stop,
     Unfreeze,
     UnpinRows,
 )
-from cockpit.journal import read_journal
+from cockpit.contract.control import ExampleRow
+from cockpit.contract.events import (
+    CommandApplied,
+    Event,
+    LayerStats,
+    PinnedExample,
+    PinsChanged,
+    RunEnded,
+    StateChanged,
+    StepMetrics,
+)
+from cockpit.rundir.journal import read_journal
 from cockpit.ui.app import CockpitApp
-from cockpit.ui.control import ExampleRow
 from cockpit.ui.examples_screen import ExamplesScreen
 from cockpit.ui.layers_table import LayersTable
 from cockpit.ui.lr_dialog import LearningRateDialog, parse_learning_rate
@@ -60,7 +62,7 @@ from cockpit.ui.themes import THEMES_DIR, load_themes
 from cockpit.ui.thresholds_dialog import ThresholdsDialog
 
 if TYPE_CHECKING:
-    from cockpit.engine import Engine
+    from cockpit.training.engine import Engine
 
 LABELS = [
     "race",
@@ -417,8 +419,8 @@ def test_the_cockpit_the_progress_line_and_the_alarms_show_one_smoothed_loss() -
     import io
     import math
 
+    from cockpit.cli.launch import ProgressPrinter
     from cockpit.diagnostics import Diagnostics
-    from cockpit.launch import ProgressPrinter
 
     state, diagnostics, out = RunState(), Diagnostics(), io.StringIO()
     printer = ProgressPrinter(60, out=out, every_s=0.0)
@@ -459,7 +461,7 @@ def test_alarm_clears_and_command_echo_confirms_freeze() -> None:
 def test_the_panels_mark_what_the_alarms_judged_and_judge_nothing_themselves() -> None:
     """The fixture's first eval has accuracy 0.05 = the majority share: once the eval panel warned on
     that alone, while the collapse rule (two evaluations, hysteresis) never fired."""
-    from cockpit.events import Alarm, EvalResult
+    from cockpit.contract.events import Alarm, EvalResult
     from cockpit.ui.eval_panel import EvalPanel
     from cockpit.ui.run_state import COLLAPSE, EVAL, PINS, PREDICTIONS_LAG
 

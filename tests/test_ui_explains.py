@@ -12,8 +12,8 @@ from pathlib import Path
 from textual.widgets import DataTable, Static
 from ui_fixtures.harness import FakeControl, fixture_events, live_events, notifications, plain, run_async, running_app
 
-from cockpit.events import LoadingStage, RunEnded
-from cockpit.thresholds import apply_thresholds, load_thresholds
+from cockpit.contract.events import LoadingStage, RunEnded
+from cockpit.rundir.thresholds import apply_thresholds, load_thresholds
 from cockpit.ui.app import CockpitApp
 from cockpit.ui.help_screen import KEYS, HelpScreen
 from cockpit.ui.layers_table import LayersTable
@@ -120,9 +120,9 @@ async def test_a_real_launch_shows_each_loading_stage_then_the_cockpit(
 
     from conftest import TINY_RUN
 
-    from cockpit.config import RunConfig
-    from cockpit.prepare import prepare
-    from cockpit.startup import PreparingRun
+    from cockpit.cli.startup import PreparingRun
+    from cockpit.contract.config import RunConfig
+    from cockpit.training.prepare import prepare
 
     config = RunConfig(data=str(multilabel_file), model=str(tiny_model), out=str(tmp_path / "run"), max_steps=2)
     for key, value in TINY_RUN.items():

@@ -18,14 +18,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
+from cockpit.contract.events import Alarm, Event, Notice
 from cockpit.diagnostics.base import MIN_SETTLE_STEPS, Latch, LatchedRule, Rule, RunContext, Streak
 from cockpit.diagnostics.evaluation import ClassNeverPredicted, CollapseToOneClass, ThresholdsBeatHalf
+from cockpit.diagnostics.judgements import LOSS_WINDOW, LossTracker
 from cockpit.diagnostics.layers import STALL_STEPS, LayerNotLearning
 from cockpit.diagnostics.loss import LossRising, NoisyLoss, NonFiniteLoss
 from cockpit.diagnostics.pins import PredictionsDisagreeWithLoss
 from cockpit.diagnostics.setup import HeadFitsLabels, LabelFormat
-from cockpit.events import Alarm, Event, Notice
-from cockpit.judgements import LOSS_WINDOW, LossTracker
 
 __all__ = [
     "LOSS_WINDOW",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cockpit.diagnostics.base import plural
-from cockpit.judgements import LOSS_WINDOW
+from cockpit.diagnostics.judgements import LOSS_WINDOW
 
 # ---------------------------------------------------------------------------------------------
 # Setup: the head and the labels
@@ -362,13 +362,11 @@ def loss_rising_advice(lr: float) -> str:
 LOSS_STOPPED_RISING = "The training loss has stopped rising."
 
 
-def loss_exploded(step: int, loss: float, reference: float, above: int, window: int) -> str:
-    from cockpit.diagnostics.loss import EXPLODE_FACTOR
-
+def loss_exploded(step: int, loss: float, reference: float, above: int, window: int, factor: float) -> str:
     return (
         f"The training loss exploded: {loss:.3g} at step {step}, {loss / reference:.0f}x the loss of an "
         f"untrained model ({reference:.3g}); {above} of the last {window} steps were above "
-        f"{EXPLODE_FACTOR:g}x. Training is diverging."
+        f"{factor:g}x. Training is diverging."
     )
 
 

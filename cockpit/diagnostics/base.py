@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cockpit.events import (
+from cockpit.contract.commands import SetLearningRate
+from cockpit.contract.events import (
     Alarm,
     CommandApplied,
     EvalResult,
@@ -21,10 +22,9 @@ from cockpit.events import (
     PinnedExample,
     PinsChanged,
     RunStarted,
-    SetLearningRate,
     StepMetrics,
 )
-from cockpit.judgements import LOSS_WINDOW, LossTracker
+from cockpit.diagnostics.judgements import LOSS_WINDOW, LossTracker
 
 # Without a warmup the first steps still carry the random head's start; give them this many steps.
 MIN_SETTLE_STEPS = 10

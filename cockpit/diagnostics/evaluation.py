@@ -7,9 +7,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from cockpit.contract.events import Alarm, EvalResult, Event, StepMetrics
 from cockpit.diagnostics import advice
 from cockpit.diagnostics.base import LatchedRule, RunContext, Streak, finite, rounded
-from cockpit.events import Alarm, EvalResult, Event, StepMetrics
 
 ONE_CLASS_SHARE = 0.99  # predictions this concentrated on one class are a collapse...
 ONE_CLASS_RELEASE = 0.95  # ...and it takes this much spread to call it over

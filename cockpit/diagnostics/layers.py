@@ -6,9 +6,9 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from cockpit.contract.events import Alarm, Event, LayerStats, StepMetrics
 from cockpit.diagnostics import advice
 from cockpit.diagnostics.base import LatchedRule, RunContext, Streak, finite, rounded
-from cockpit.events import Alarm, Event, LayerStats, StepMetrics
 
 UPDATE_FLOOR = 1e-7  # update/weight below this per step: float32 noise, the group is not moving
 UPDATE_RELEASE = 1e-6

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from collections import deque
 
+from cockpit.contract.events import Alarm, EvalResult, Event, StepMetrics
 from cockpit.diagnostics import advice
 from cockpit.diagnostics.base import LatchedRule, RunContext, finite, rounded
-from cockpit.events import Alarm, EvalResult, Event, StepMetrics
-from cockpit.judgements import LOSS_WINDOW
+from cockpit.diagnostics.judgements import LOSS_WINDOW
 
 NOISE_FLOOR = 0.15  # noise below 15% of the constant predictor's loss does not hide a chart's trend
 NOISE_RELEASE_FLOOR = 0.10  # released only once the steps themselves calm down: a steep trend for a
@@ -136,7 +136,9 @@ class LossRising(LatchedRule):
             self._exploded = True
             evidence = {"loss": event.loss, "untrained_loss": rounded(reference), "lr": event.lr}
             evidence["steps"] = sum(self._recent)
-            message = advice.loss_exploded(event.step, event.loss, reference, sum(self._recent), len(self._recent))
+            message = advice.loss_exploded(
+                event.step, event.loss, reference, sum(self._recent), len(self._recent), EXPLODE_FACTOR
+            )
             return self.latch.raise_(event, "error", message, advice.loss_exploded_advice(event.lr), evidence)
         return []
 

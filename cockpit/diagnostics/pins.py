@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import statistics
 
+from cockpit.contract.events import Alarm, Event, PinnedExample, PinPredictions
 from cockpit.diagnostics import advice
 from cockpit.diagnostics.base import LatchedRule, finite, rounded
-from cockpit.events import Alarm, Event, PinnedExample, PinPredictions
 
 PIN_RATIO_TRIGGER = 3.0  # pinned rows' loss this many times the training loss...
 PIN_RATIO_RELEASE = 2.0

@@ -7,9 +7,10 @@ engine reports it once, as a notice, since a fresh head is what fine-tuning for 
 
 from __future__ import annotations
 
+from cockpit.contract.enums import Task
+from cockpit.contract.events import Alarm, Event, HeadFit, Notice, RunStarted
 from cockpit.diagnostics import advice
 from cockpit.diagnostics.base import LatchedRule, RunContext
-from cockpit.events import Alarm, Event, HeadFit, Notice, RunStarted, Task
 
 
 def expected_problem_type(task: str) -> str:

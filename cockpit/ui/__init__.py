@@ -4,6 +4,6 @@
 what it needs from a live run, and `start_journal_reader` (cockpit.ui.replay) feeds it a journal.
 """
 
-from cockpit.ui.control import ExampleRow, RunControl
+from cockpit.contract.control import ExampleRow, RunControl
 
 __all__ = ["ExampleRow", "RunControl"]

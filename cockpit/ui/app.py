@@ -21,12 +21,9 @@ from textual.theme import Theme
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from cockpit.events import (
+from cockpit.contract.commands import (
     Command,
-    CommandApplied,
-    Event,
     Freeze,
-    LoadingStage,
     Pause,
     PinRows,
     PredictPins,
@@ -38,8 +35,10 @@ from cockpit.events import (
     Unfreeze,
     UnpinRows,
 )
-from cockpit.thresholds import THRESHOLDS_NAME, thresholds_document, write_thresholds
-from cockpit.ui.control import ExampleRow, RunControl
+from cockpit.contract.control import ExampleRow, RunControl
+from cockpit.contract.events import CommandApplied, Event, LoadingStage
+from cockpit.rundir.layout import THRESHOLDS_NAME
+from cockpit.rundir.thresholds import thresholds_document, write_thresholds
 from cockpit.ui.eval_panel import EvalPanel
 from cockpit.ui.event_log import EventLog
 from cockpit.ui.examples_screen import ExamplesScreen

@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from cockpit.events import Alarm, EvalResult
+from cockpit.contract.events import Alarm, EvalResult
 from cockpit.ui.run_state import COLLAPSE, RunState
 from cockpit.ui.series import bar, fmt_number, shorten
 

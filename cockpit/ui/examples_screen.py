@@ -19,7 +19,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from cockpit.ui.control import ExampleRow
+from cockpit.contract.control import ExampleRow
 from cockpit.ui.series import shorten
 
 MAX_SHOWN = 500  # a search over 100k rows must not build a 100k-row table per keystroke

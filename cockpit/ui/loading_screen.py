@@ -15,7 +15,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from cockpit.events import LoadingStage
+from cockpit.contract.events import LoadingStage
 
 
 class LoadingScreen(Screen[None]):

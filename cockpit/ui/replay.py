@@ -11,8 +11,8 @@ import queue
 import threading
 from pathlib import Path
 
-from cockpit.events import Event, Notice
-from cockpit.journal import follow_journal, read_journal
+from cockpit.contract.events import Event, Notice
+from cockpit.rundir.journal import follow_journal, read_journal
 
 
 def start_journal_reader(

@@ -19,26 +19,24 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from cockpit.events import (
+from cockpit.contract.commands import Freeze, SetLearningRate, Unfreeze
+from cockpit.contract.events import (
     Alarm,
     CheckpointSaved,
     CommandApplied,
     EvalProgress,
     EvalResult,
     Event,
-    Freeze,
     Notice,
     PinnedExample,
     PinPredictions,
     PinsChanged,
     RunEnded,
     RunStarted,
-    SetLearningRate,
     StateChanged,
     StepMetrics,
-    Unfreeze,
 )
-from cockpit.judgements import LossTracker
+from cockpit.diagnostics.judgements import LossTracker
 from cockpit.ui.series import History
 
 # Panels a change can concern; the app redraws only those named in `RunState.changed`.

@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from cockpit.events import EvalResult
+from cockpit.contract.events import EvalResult
 
 FEW_ROWS = 100  # fewer eval rows than this: one row moves a label's F1 by several points
 

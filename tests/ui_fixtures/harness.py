@@ -20,10 +20,11 @@ from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from cockpit.events import Command, Event, RunEnded, Stop
-from cockpit.journal import read_journal
+from cockpit.contract.commands import Command, Stop
+from cockpit.contract.control import RunControl
+from cockpit.contract.events import Event, RunEnded
+from cockpit.rundir.journal import read_journal
 from cockpit.ui.app import CockpitApp
-from cockpit.ui.control import RunControl
 
 FIXTURE = Path(__file__).parent / "journal.jsonl"
 

@@ -12,8 +12,7 @@ import math
 import random
 from pathlib import Path
 
-from cockpit.diagnostics import Diagnostics
-from cockpit.events import (
+from cockpit.contract.events import (
     CheckpointSaved,
     CommandApplied,
     EvalResult,
@@ -26,8 +25,9 @@ from cockpit.events import (
     StateChanged,
     StepMetrics,
 )
-from cockpit.journal import JournalWriter
-from cockpit.stream import EventStream
+from cockpit.contract.stream import EventStream
+from cockpit.diagnostics import Diagnostics
+from cockpit.rundir.journal import JournalWriter
 
 HERE = Path(__file__).resolve().parent
 JOURNAL = HERE / "journal.jsonl"

@@ -1,0 +1,596 @@
+"""The cockpit inside someone else's training loop (HF Trainer today, Lightning later).
+
+`LiveRun` holds what `cockpit train`'s engine does around an optimizer step, without owning the
+loop: per-group gradient norms (before clipping), clipping of the trainable gradients only, the
+relative update, the frozen set, the commands from the run directory's inbox, pinned predictions
+on a time budget, evaluation results, and the journal. It knows torch modules, optimizers and
+schedulers, never a Trainer type: an adapter calls its methods in this order per optimizer step
+
+    boundary()                    between steps: commands (a pause waits here)
+    (forward/backward: the loss and eval predictions arrive through a forward hook)
+    before_optimizer_step()       frozen grads -> None, norms, clip, snapshot for the update
+    after_optimizer_step()        relative update, on the device
+    end_step(step, epoch, secs)   the step's numbers are complete; pinned examples when due
+
+and `begin`, `evaluated`, `saved`, `finish` around them. A step's numbers reach the host in one
+transfer, at the next step's `before_optimizer_step` (or sooner when something must be emitted
+after them), as the engine does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cockpit.contract.commands import Command, PinRows, UnpinRows
+from cockpit.contract.enums import EndReason, RunStatus
+from cockpit.contract.errors import CockpitError
+from cockpit.contract.events import (
+    CheckpointSaved,
+    EvalResult,
+    Event,
+    Notice,
+    PinnedExample,
+    PinsChanged,
+    RunEnded,
+    RunStarted,
+    StateChanged,
+)
+from cockpit.contract.stream import EventStream
+from cockpit.diagnostics import Diagnostics
+from cockpit.rundir.inbox import CommandInbox
+from cockpit.rundir.journal import JournalWriter
+from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME
+from cockpit.rundir.lock import RunLock
+from cockpit.training.engine import split_for_weight_decay
+from cockpit.training.instruments import (
+    GroupNorms,
+    PendingStep,
+    clip_gradients,
+    constant_loss,
+    evaluation_result,
+    is_finite,
+    per_row_loss,
+    predict,
+    probabilities,
+    training_loss,
+)
+from cockpit.training.model import LayerGroup
+from cockpit.training.steering import FrozenGroups, Steering
+
+
+@dataclass
+class Boundary:
+    """What the loop around must do after the commands of a step boundary were applied."""
+
+    stop: bool = False
+    save: bool = False
+
+
+def targets_matrix(labels: list[Any], count: int, task: str) -> np.ndarray:
+    """Class ids (or multi-hot rows) as the float [rows, labels] matrix the instruments take."""
+    if task == "multilabel":
+        return np.asarray(labels, dtype=np.float32).reshape(len(labels), count)
+    ids = np.asarray(labels, dtype=np.float64).reshape(-1).astype(np.int64)
+    return np.eye(count, dtype=np.float32)[ids]
+
+
+def fit_columns(logits: torch.Tensor, count: int) -> torch.Tensor:
+    """A head with fewer outputs than labels (seed 003's single output) scores the missing ones -inf."""
+    if logits.shape[-1] == count:
+        return logits
+    if logits.shape[-1] > count:
+        return logits[..., :count]
+    missing = torch.full((*logits.shape[:-1], count - logits.shape[-1]), -torch.inf, device=logits.device)
+    return torch.cat([logits.float(), missing], dim=-1)
+
+
+class FittedHead(nn.Module):
+    """The model with its logits fitted to the label count (`fit_columns`), for `predict`."""
+
+    def __init__(self, model: nn.Module, label_count: int) -> None:
+        super().__init__()
+        self.model, self.label_count = model, label_count
+
+    def forward(self, **batch: torch.Tensor) -> Any:
+        output = self.model(**batch)
+        return SimpleNamespace(logits=fit_columns(output.logits, self.label_count))
+
+
+class ForwardTap:
+    """A forward hook on the model: the training loss of each micro-batch, and eval predictions.
+
+    The loss stays on the device (summed, no sync); a loop that accumulates gradients over
+    micro-batches gets their mean, which is what it optimizes. Eval predictions (model in eval mode,
+    labels passed, not our own pinned predictions) are kept on the host for `EvalResult`.
+    """
+
+    def __init__(self, model: nn.Module, task: str, label_count: int) -> None:
+        self.task, self.label_count = task, label_count
+        self.paused = False  # while the cockpit predicts its pins
+        self.reset_step()
+        self.reset_eval()
+        self._handle = model.register_forward_hook(self._hook, with_kwargs=True)
+
+    def remove(self) -> None:
+        self._handle.remove()
+
+    def reset_step(self) -> None:
+        self.loss_sum: torch.Tensor | None = None
+        self.batches = 0
+        self.rows = 0
+
+    def reset_eval(self) -> None:
+        self.eval_probs: list[torch.Tensor] = []
+        self.eval_targets: list[torch.Tensor] = []
+        self.eval_losses: list[torch.Tensor] = []
+
+    def _hook(self, module: nn.Module, args: tuple, kwargs: dict[str, Any], output: Any) -> None:
+        if self.paused:
+            return
+        labels = kwargs.get("labels")
+        logits = getattr(output, "logits", None)
+        if logits is None and isinstance(output, (tuple, list)) and output:  # return_dict=False: (loss,) logits, ...
+            logits = output[1] if labels is not None and len(output) > 1 else output[0]
+        if module.training and torch.is_grad_enabled():
+            loss = getattr(output, "loss", None)
+            if loss is None and logits is not None and labels is not None:
+                loss = training_loss(fit_columns(logits, self.label_count), self._targets(labels), self.task)
+            if loss is None:
+                return
+            loss = loss.detach().float()
+            self.loss_sum = loss if self.loss_sum is None else self.loss_sum + loss
+            self.batches += 1
+            self.rows += int(logits.shape[0]) if logits is not None else 0
+        elif not module.training and logits is not None and labels is not None:
+            fitted = fit_columns(logits.detach(), self.label_count)
+            targets = self._targets(labels)
+            self.eval_probs.append(probabilities(fitted, self.task).cpu())
+            self.eval_targets.append(targets.cpu())
+            self.eval_losses.append(per_row_loss(fitted, targets, self.task).cpu())
+
+    def _targets(self, labels: torch.Tensor) -> torch.Tensor:
+        if self.task == "multilabel":
+            return labels.float()
+        return F.one_hot(labels.long().reshape(-1), self.label_count).float()
+
+    def step_loss(self) -> torch.Tensor:
+        """Mean loss of this step's micro-batches (NaN if none came through the model)."""
+        if self.loss_sum is None:
+            return torch.tensor(float("nan"))
+        return self.loss_sum / max(self.batches, 1)
+
+
+class LiveRun:
+    """One run observed and steered from inside another loop; see the module docstring for the order.
+
+    `toggle_requires_grad=False` keeps every parameter trainable for autograd and freezes only by
+    dropping gradients before the optimizer step: what DDP without `find_unused_parameters` needs.
+    `publish`: this process writes the run directory (one rank of several does); `listen`: it takes
+    commands from the run's inbox (off where a command could not reach every rank alike).
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        model: nn.Module,
+        groups: list[LayerGroup],
+        *,
+        task: str,
+        labels: list[str],
+        pins: list[PinnedExample],
+        encode: Callable[[list[str]], dict[str, torch.Tensor]],
+        pin_rows: Callable[[list[int]], list[PinnedExample]] | None = None,
+        max_grad_norm: float = 0.0,
+        pin_budget: float = 0.01,
+        toggle_requires_grad: bool = True,
+        on_nonfinite: str = "stop",
+        observers: list[Callable[[Event], None]] | None = None,
+        publish: bool = True,
+        listen: bool = True,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.model = model
+        self.groups = groups
+        self.group_names = [g.name for g in groups]
+        self.task, self.labels = task, labels
+        self.pins = list(pins)
+        self.encode = encode
+        self.pin_rows = pin_rows
+        self.max_grad_norm = max_grad_norm
+        self.pin_budget = pin_budget
+        self.toggle_requires_grad = toggle_requires_grad
+        self.on_nonfinite = on_nonfinite
+        self.device = next(model.parameters()).device
+        self.norms = GroupNorms(groups, self.device)
+        self.tap = ForwardTap(model, task, len(labels))
+        # Under data parallelism every rank measures and clips alike; one rank (publish) writes and listens.
+        self.publish = publish
+        # One trainer per run directory (contract 4): a second one, or `cockpit train --out` here, is refused.
+        self.lock = RunLock(self.run_dir).acquire() if publish else None
+        self.journal = JournalWriter(self.run_dir / JOURNAL_NAME) if publish else None
+        self.stream: EventStream | _Silent = _Silent()
+        if self.journal is not None:  # the run's one stream (contract 1): journal, observers, then the alarms
+            self.stream = EventStream(journal=self.journal, observers=observers or [], producers=[Diagnostics()])
+        inbox = CommandInbox(self.run_dir) if publish and listen else None
+        self.steering = Steering(self, self.emit, inbox)
+        self.frozen_groups = FrozenGroups(groups, self.norms, toggle_requires_grad)
+        self.outside_optimizer: list[str] = []
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
+        self.step = 0
+        self.micro_batch = self.effective_batch = 0
+        self.paused = False
+        self.stop_reason: EndReason | None = None
+        self.stop_message = ""
+        self._measuring: PendingStep | None = None  # this step's numbers, from before_optimizer_step to end_step
+        self._step_rows = 0
+        self._pending: PendingStep | None = None  # an ended step's numbers, waiting for its update sizes
+        self._train_seconds_since_pins = 0.0
+        self._pin_seconds = 0.0
+        self._last_pin_step = -1
+        self._best_thresholds: dict[str, dict[str, float]] = {}
+        self._train_targets: np.ndarray | None = None
+        self._save_requested = False
+
+    # ------------------------------------------------------------------ events
+
+    def emit(self, event: Event) -> None:
+        self.stream.emit(event)
+
+    def submit(self, command: Command, source: str = "python") -> None:
+        """Thread-safe: queue a command for the next step boundary (the inbox is the other door)."""
+        self.steering.submit(command, source)
+
+    @property
+    def frozen(self) -> set[str]:
+        return self.frozen_groups.names
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_reason is not None
+
+    # ------------------------------------------------------------------ start
+
+    def begin(
+        self,
+        *,
+        step: int,
+        model_name: str,
+        config: dict[str, Any],
+        total_steps: int,
+        steps_per_epoch: int,
+        micro_batch: int,
+        effective_batch: int,
+        train_targets: np.ndarray,
+        eval_rows: int,
+        head: dict[str, Any],
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any = None,
+        notices: list[Notice] | None = None,
+    ) -> None:
+        """Announce the run, say which groups the optimizer cannot move, predict the pins once."""
+        self.step = step
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.micro_batch, self.effective_batch = micro_batch, effective_batch
+        self._train_targets = train_targets
+        if self.publish:
+            text = json.dumps(config, indent=2, default=str) + "\n"
+            (self.run_dir / CONFIG_NAME).write_text(text, encoding="utf-8")
+        self.outside_optimizer = groups_outside(self.groups, optimizer)
+        self.emit(
+            RunStarted(
+                step=step,
+                model=model_name,
+                task=self.task,
+                labels=self.labels,
+                layers=self.group_names,
+                layer_params={g.name: g.size for g in self.groups},
+                pins=self.pins,
+                device=str(self.device),
+                config=config,
+                total_steps=total_steps,
+                steps_per_epoch=steps_per_epoch,
+                run_dir=str(self.run_dir),
+                train_rows=len(train_targets),
+                eval_rows=eval_rows,
+                constant_loss=constant_loss(train_targets, train_targets, self.task) if len(train_targets) else 0.0,
+                frozen=self.frozen_groups.in_order(),
+                head=head,
+                resumed_from=step if step else None,
+            )
+        )
+        for notice in notices or []:
+            self.emit(notice)
+        if self.outside_optimizer:
+            self.emit(self._outside_notice())
+        self._predict_pins()
+
+    def _outside_notice(self) -> Notice:
+        names = ", ".join(self.outside_optimizer)
+        if self._can_extend_optimizer():
+            what = "an unfreeze adds them to the optimizer as a new parameter group, so they do train"
+        else:
+            what = "an unfreeze of them is refused: they cannot train in this run"
+        return Notice(
+            step=self.step,
+            kind="not_in_optimizer",
+            message=f"{names} had no trainable parameters when the optimizer was built, so it does not hold "
+            f"them (transformers issue #21236); {what}",
+            evidence={"groups": list(self.outside_optimizer)},
+        )
+
+    # ------------------------------------------------------------------ commands
+
+    def boundary(self) -> Boundary:
+        """Apply the commands that arrived since the last step; while paused, wait for more."""
+        self.steering.boundary()
+        boundary = Boundary(stop=self.stopping, save=self._save_requested)
+        self._save_requested = False
+        return boundary
+
+    # The `steering.Steerable` surface: what a command can do inside someone else's loop.
+
+    def set_frozen(self, names: list[str], frozen: bool) -> str:
+        """Freeze or unfreeze groups; exact because frozen grads are None before every optimizer step.
+        A group the optimizer never held is first added to it (#21236), where that can work."""
+        outside = [n for n in names if n in self.outside_optimizer]
+        added = self._extend_optimizer(outside) if outside and not frozen else ""
+        return self.frozen_groups.set(names, frozen) + added
+
+    def save_now(self) -> str:
+        self._save_requested = True
+        return "saving at the end of this step"
+
+    def stop(self, reason: EndReason) -> None:
+        self.stop_reason = reason
+
+    def predict_pins_now(self) -> str:
+        if not self.pins:
+            raise CockpitError("no pinned examples to predict")
+        self._predict_pins()
+        return f"predicted the {len(self.pins)} pinned examples at step {self.step}"
+
+    def set_pos_weight(self, value: str) -> None:
+        raise CockpitError("pos_weight= is for `cockpit train`: the Trainer computes its own loss")
+
+    def _can_extend_optimizer(self) -> bool:
+        """A new parameter group needs a scheduler that can follow it, and no gradient sync that missed it."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return False  # never registered with DDP: its gradients would not be all-reduced
+        scheduler = getattr(self.scheduler, "scheduler", self.scheduler)  # accelerate wraps it
+        return scheduler is None or hasattr(scheduler, "lr_lambdas")
+
+    def _extend_optimizer(self, names: list[str]) -> str:
+        """#21236: give groups the optimizer never held a parameter group, scheduled like the others."""
+        if not self._can_extend_optimizer():
+            raise CockpitError(
+                f"{', '.join(names)} were frozen when the optimizer was built and are not in it "
+                "(transformers #21236); they cannot train in this run: unfreeze them before building the Trainer"
+            )
+        assert self.optimizer is not None
+        held = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
+        wanted = {id(p) for g in self.groups if g.name in names for p in g.params} - held
+        decay, no_decay = split_for_weight_decay((n, p) for n, p in self.model.named_parameters() if id(p) in wanted)
+        template = self.optimizer.param_groups[0]
+        scheduler = getattr(self.scheduler, "scheduler", self.scheduler)
+        for params, decayed in ((decay, True), (no_decay, False)):
+            if not params:
+                continue
+            group = {k: v for k, v in template.items() if k != "params"}
+            group["params"] = params
+            if not decayed:
+                group["weight_decay"] = 0.0
+            self.optimizer.add_param_group(group)
+            if scheduler is not None:
+                scheduler.base_lrs.append(scheduler.base_lrs[0])
+                scheduler.lr_lambdas.append(scheduler.lr_lambdas[0])
+        self.outside_optimizer = [n for n in self.outside_optimizer if n not in names]
+        return f" ({', '.join(names)} added to the optimizer)"
+
+    def set_lr(self, lr: float) -> None:
+        """A new peak learning rate; the schedule's shape (warmup, decay) goes on from where it is."""
+        assert self.optimizer is not None
+        scheduler = getattr(self.scheduler, "scheduler", self.scheduler)
+        base = list(getattr(scheduler, "base_lrs", []) or [g["lr"] for g in self.optimizer.param_groups])
+        for i, group in enumerate(self.optimizer.param_groups):
+            old = base[i] if i < len(base) else group["lr"]
+            group["lr"] = group["lr"] * lr / old if old else lr
+        if scheduler is not None and hasattr(scheduler, "base_lrs"):
+            scheduler.base_lrs = [lr for _ in scheduler.base_lrs]
+
+    def set_paused(self, paused: bool, reason: str) -> None:
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if paused:
+            self._flush_pending()
+        self.emit(StateChanged(step=self.step, state=RunStatus.PAUSED if paused else RunStatus.RUNNING, reason=reason))
+
+    def change_pins(self, command: PinRows | UnpinRows) -> str:
+        if isinstance(command, PinRows):
+            if self.pin_rows is None:
+                raise CockpitError("this run cannot look up training rows by number")
+            known = {p.index for p in self.pins}
+            self.pins += [p for p in self.pin_rows(list(command.rows)) if p.index not in known]
+        else:
+            self.pins = [p for p in self.pins if p.index not in command.rows]
+        self.emit(PinsChanged(step=self.step, pins=list(self.pins)))
+        self._predict_pins()
+        return "ok"
+
+    def save_thresholds(self) -> str:
+        if not self._best_thresholds:
+            raise CockpitError("no multilabel evaluation yet: thresholds come from the eval split")
+        chosen = {name: t["threshold"] for name, t in self._best_thresholds.items()}
+        self.model.config.cockpit_thresholds = chosen
+        return "saved in the model config as cockpit_thresholds: " + ", ".join(f"{n} {t:g}" for n, t in chosen.items())
+
+    # ------------------------------------------------------------------ one optimizer step
+
+    def before_optimizer_step(self) -> None:
+        """After the last backward, before the optimizer: make freezing exact, measure, clip."""
+        self.frozen_groups.drop_grads()
+        group_grads, grads = self.norms.gradient_norms()
+        total = group_grads.pow(2).sum().sqrt()
+        previous = self._pending.update if self._pending and self._pending.update is not None else None
+        loss = self.tap.step_loss().to(self.device)
+        parts = [loss.reshape(1), total.reshape(1), group_grads] + ([previous] if previous is not None else [])
+        values = torch.cat(parts).tolist()
+        count = len(self.group_names)
+        self._flush_pending(values[2 + count :] if previous is not None else None)
+        loss_value, grad_value = values[0], values[1]
+        self._step_rows = self.tap.rows
+        self.tap.reset_step()
+        self._measuring = PendingStep(
+            step=self.step + 1,
+            loss=loss_value,
+            lr=self.optimizer.param_groups[0]["lr"] if self.optimizer else 0.0,
+            grad_norm=grad_value,
+            group_grads=values[2 : 2 + count],
+            frozen=frozenset(self.frozen),
+        )
+        if not is_finite(loss_value, grad_value) and not self._scaled():
+            # Dropping every gradient makes the optimizer skip this update: the weights stay the last good ones.
+            for param in self.norms.params:
+                param.grad = None
+            self._measuring.skipped = True
+            what = "loss" if not math.isfinite(loss_value) else "gradient norm"
+            self.stop_message = (
+                f"non-finite {what} at step {self.step + 1}: update skipped, weights are the last good ones"
+            )
+            if self.on_nonfinite == "stop":
+                self.stop_reason = EndReason.STOPPED
+            return
+        clip_gradients(grads, grad_value if math.isfinite(grad_value) else 0.0, self.max_grad_norm)
+        self.norms.before_update()
+
+    def _scaled(self) -> bool:
+        """fp16 with a gradient scaler: an inf step is the scaler's business (it skips and lowers its scale)."""
+        return getattr(self.optimizer, "scaler", None) is not None
+
+    def after_optimizer_step(self) -> None:
+        if self._measuring is not None and not self._measuring.skipped:
+            self._measuring.update = self.norms.update_norms()
+
+    def end_step(self, step: int, epoch: float, seconds: float) -> None:
+        """The loop finished optimizer step `step` (1-based) in `seconds`; pinned predictions when due."""
+        self.step = step
+        ended, self._measuring = self._measuring, None
+        if ended is not None:
+            ended.step, ended.epoch = step, epoch
+            ended.samples_per_s = self._step_rows / max(seconds, 1e-9)
+            self._pending = ended
+            if ended.skipped:
+                self._flush_pending()
+        self._train_seconds_since_pins += seconds
+        if self._pin_seconds <= self.pin_budget * self._train_seconds_since_pins:
+            self._predict_pins()
+
+    def _flush_pending(self, update_values: list[float] | None = None) -> None:
+        """Emit the last ended step's metrics, with its update sizes (brought to the host now unless given)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        if update_values is None and pending.update is not None and not pending.skipped:
+            update_values = pending.update.tolist()
+        self.emit(pending.metrics(self.group_names, update_values, self.micro_batch, self.effective_batch))
+
+    # ------------------------------------------------------------------ predictions and results
+
+    def _predict_pins(self) -> None:
+        if not self.pins or not self.publish:
+            return
+        self._flush_pending()
+        started = time.perf_counter()
+        texts = [p.text for p in self.pins]
+        targets = np.asarray([p.targets for p in self.pins], dtype=np.float32)
+        self.tap.paused = True
+        try:
+            predictions = predict(FittedHead(self.model, len(self.labels)), self.encode, texts, targets, self.task)
+        finally:
+            self.tap.paused = False
+        self._pin_seconds = time.perf_counter() - started
+        self._train_seconds_since_pins = 0.0
+        self._last_pin_step = self.step
+        self.emit(predictions.pinned(self.step))
+
+    def evaluated(self, step: int, epoch: float, metrics: dict[str, float]) -> None:
+        """The loop evaluated: its own metrics, plus distributions from the predictions the tap saw."""
+        self._flush_pending()
+        tap = self.tap
+        theirs = {}
+        for key, value in metrics.items():
+            name = key.split("_", 1)[1] if key.startswith("eval_") else key
+            if isinstance(value, (int, float)) and name not in ("runtime", "samples_per_second", "steps_per_second"):
+                theirs[name] = float(value)
+        theirs.pop("epoch", None)
+        if tap.eval_probs:
+            targets = torch.cat(tap.eval_targets).numpy()
+            train = self._train_targets if self._train_targets is not None and len(self._train_targets) else targets
+            loss = theirs.pop("loss", float(torch.cat(tap.eval_losses).mean()))
+            result = evaluation_result(
+                torch.cat(tap.eval_probs).numpy(), targets, train, self.task, self.labels,
+                step=step, epoch=epoch, loss=loss, extra_metrics=theirs,
+            )  # fmt: skip
+            self._best_thresholds = result.thresholds
+        else:  # the tap saw no predictions with labels: the Trainer's own numbers only
+            loss = theirs.pop("loss", float("nan"))
+            result = EvalResult(
+                step=step, epoch=epoch, loss=loss, metrics=theirs, per_label_f1={}, predicted_distribution={},
+                true_distribution={}, baselines={}, rows=0, thresholds=self._best_thresholds,
+            )  # fmt: skip
+        tap.reset_eval()
+        self.emit(result)
+
+    def saved(self, step: int, path: str) -> None:
+        self._flush_pending()
+        self.emit(CheckpointSaved(step=step, path=path))
+
+    def finish(self, step: int, model_dir: str | None = None, checkpoint: str | None = None) -> RunEnded:
+        """The loop ended: last metrics, last pinned predictions, the end event; the journal is closed."""
+        self.step = step
+        self._flush_pending()
+        if self._last_pin_step != step:
+            self._predict_pins()
+        ended = RunEnded(
+            step=step,
+            reason=self.stop_reason or "finished",
+            model_dir=model_dir,
+            checkpoint=checkpoint,
+            message=self.stop_message,
+        )
+        self.emit(ended)
+        self.close()
+        return ended
+
+    def close(self) -> None:
+        self.tap.remove()
+        if self.journal is not None:
+            self.journal.close()
+        if self.lock is not None:
+            self.lock.release()
+
+
+def groups_outside(groups: list[LayerGroup], optimizer: torch.optim.Optimizer) -> list[str]:
+    """Groups with a parameter the optimizer does not hold: an unfreeze would never move it (#21236)."""
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    return [g.name for g in groups if any(id(p) not in held for p in g.params)]
+
+
+class _Silent:
+    """The stream of a rank that does not publish: events go nowhere."""
+
+    def emit(self, event: Event) -> None:
+        pass

@@ -1,0 +1,421 @@
+"""Argument parsing only: build a RunConfig, then train headless, open the cockpit, or replay.
+
+A CockpitError (bad input, worded for the user) is caught here, once, and printed as one line
+with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from cockpit.contract.commands import COMMAND_FORMS
+from cockpit.contract.config import DEFAULT_MODEL, PRECISIONS, RunConfig
+from cockpit.contract.errors import CockpitError
+from cockpit.contract.events import Notice
+from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME, LOCK_NAME
+
+if TYPE_CHECKING:
+    from cockpit.training.prepare import PreparedRun
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected row numbers like 3,17,42, got {text!r}") from None
+
+
+def _str_list(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as the one line every other error is (the full usage is one `--help` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"cockpit: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cockpit", description="A terminal training cockpit for text classifiers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="fine-tune a classifier on a data file (opens the cockpit)")
+    train.add_argument("data", nargs="?", help=".parquet, .csv, .jsonl or .json with a text and a label column")
+    train.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a run from its latest good checkpoint, on the same data; --max-steps, --lr, --save-every, "
+        "--eval-every, --keep-checkpoints and --device may change, other flags must match the run",
+    )
+    train.add_argument(
+        "--headless", action="store_true", help="no UI, in this process: a progress line on stderr (for scripts, nohup)"
+    )
+    train.add_argument(
+        "--foreground",
+        action="store_true",
+        help="train inside the cockpit's own process: it ends when the cockpit closes (no detach)",
+    )
+    train.add_argument(
+        "--model", default=DEFAULT_MODEL, help="local model folder or Hub name (default: embedded MiniLM)"
+    )
+    train.add_argument("--out", help="run directory (default runs/<time>-<data name>)")
+    train.add_argument("--eval", dest="eval_path", metavar="PATH", help="separate eval file (else --eval-split)")
+    train.add_argument(
+        "--eval-split", type=float, default=0.1, help="share of rows held out for eval (default 0.1, at most 5000 rows)"
+    )
+    train.add_argument(
+        "--eval-rows", type=int, metavar="N", help="hold out N rows for eval instead (or cut an --eval file to N)"
+    )
+    train.add_argument("--eval-every", type=int, metavar="N", help="also evaluate every N steps")
+    train.add_argument("--text-column", help="the text column (default: text, sentence, or the only string column)")
+    train.add_argument(
+        "--label-columns", type=_str_list, help="a label column, or several 0/1 columns, one per label (multilabel)"
+    )
+    train.add_argument("--label-names", type=_str_list, help="names for integer classes or 0/1 multi-hot lists")
+    train.add_argument("--max-length", type=int, default=128, help="tokens per text (default 128)")
+    train.add_argument("--batch-size", type=int, default=16, help="micro-batch size (default 16)")
+    train.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
+    train.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (default 5e-5)")
+    train.add_argument("--weight-decay", type=float, default=0.01)
+    train.add_argument("--warmup-ratio", type=float, default=0.1)
+    train.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping (0 = off)")
+    train.add_argument("--epochs", type=float, default=3.0)
+    train.add_argument("--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs)")
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
+    train.add_argument("--precision", default="auto", choices=PRECISIONS, help="autocast on CUDA")
+    train.add_argument(
+        "--freeze", default="none", help="layer groups to freeze: embeddings,layer.0-3 | all | none | 0.5"
+    )
+    train.add_argument(
+        "--at",
+        dest="schedule",
+        action="append",
+        default=[],
+        metavar="STEP:COMMAND",
+        help="schedule a command, e.g. 40:unfreeze=layer.4-5 or 100:lr=1e-5 (repeatable)",
+    )
+    train.add_argument("--pin", dest="pins", type=_int_list, help="training rows to follow, e.g. 3,17,42")
+    train.add_argument("--pin-budget", type=float, default=0.03, help="share of time for pinned predictions (0.03)")
+    train.add_argument(
+        "--pin-every",
+        dest="pin_every_s",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="predict the pinned examples about this often, budget permitting (default 2)",
+    )
+    train.add_argument(
+        "--pos-weight",
+        default="off",
+        help="multilabel: weigh positive labels up in the loss; auto = negatives/positives per label (default off)",
+    )
+    train.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N steps")
+    train.add_argument("--keep-checkpoints", type=int, default=3)
+    train.add_argument("--trust-remote-code", action="store_true", help="run code shipped in the model folder (off)")
+    train.add_argument("--theme", default="cockpit-dark", help="cockpit-dark (default) or cockpit-light")
+    ranks = train.add_argument_group("several GPUs or machines (torchrun's options, passed through)")
+    ranks.add_argument("--nproc", type=int, metavar="N", help="ranks on this machine: one per GPU (or CPU processes)")
+    ranks.add_argument("--nnodes", metavar="N", help="machines (or MIN:MAX), as torchrun's --nnodes")
+    ranks.add_argument("--node-rank", metavar="R", help="this machine's rank, as torchrun's --node_rank")
+    ranks.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous endpoint on the first machine")
+
+    attach = commands.add_parser("attach", help="open the cockpit on a run: live with full control, else its replay")
+    attach.add_argument("run_dir", nargs="?", help="a run directory (default: the newest live run under ./runs)")
+    attach.add_argument("--theme", default="cockpit-dark")
+
+    runs = commands.add_parser("runs", help="list the runs under a folder: state, step, loss, eval, age")
+    runs.add_argument("folder", nargs="?", default="runs", help="where the run directories are (default ./runs)")
+
+    send = commands.add_parser("send", help="apply one command to a live run, e.g. freeze=layer.0-3 or lr=1e-5")
+    send.add_argument("run_dir", help="the run directory")
+    send.add_argument("run_command", metavar="COMMAND", help="the --at grammar: " + COMMAND_FORMS)
+    send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the run to apply it (60)")
+
+    replay = commands.add_parser("replay", help="open the cockpit on a run's journal (read-only)")
+    replay.add_argument("run_dir", help="a run directory (or its journal.jsonl)")
+    replay.add_argument("--follow", action="store_true", help="keep reading as a headless run writes")
+    replay.add_argument("--theme", default="cockpit-dark")
+    return parser
+
+
+CONFIG_FLAGS = {f for f in RunConfig.__dataclass_fields__ if f != "data"}
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    values = {k: v for k, v in vars(args).items() if k in CONFIG_FLAGS}
+    if not args.data:
+        raise CockpitError("cockpit train needs a data file (or --resume RUN_DIR)")
+    return RunConfig(data=args.data, **values)
+
+
+def _resume_config(run_dir: Path) -> RunConfig:
+    config_path = run_dir / CONFIG_NAME
+    if not config_path.exists():
+        raise CockpitError(f"--resume {run_dir}: no config.json there; is it a cockpit run directory?")
+    return RunConfig.load(config_path)
+
+
+# What `--resume` may change, and what it must not: a flag given with --resume is applied with a
+# notice or refused with one line, never silently ignored.
+RESUME_MAY_CHANGE = ("max_steps", "lr", "save_every", "eval_every", "keep_checkpoints", "device")
+RESUME_PER_PROCESS = {"headless", "theme", "trust_remote_code", "resume", "data", "command"}
+
+
+def given_flags(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, str]:
+    """The options written on the command line (not their defaults): destination -> the option's name."""
+    train = parser._subparsers._group_actions[0].choices["train"]  # type: ignore[union-attr]
+    options = {o: a.dest for a in train._actions for o in a.option_strings}
+    given = {}
+    for word in argv:
+        name = word.split("=", 1)[0]
+        if name in options:
+            given[options[name]] = name
+        elif name.startswith("--"):  # an unambiguous prefix, as argparse accepts (--max-s 5)
+            matches = {o for o in options if o.startswith(name)}
+            if len({options[o] for o in matches}) == 1:
+                given[options[matches.pop()]] = name
+    return given
+
+
+def _resume_with_flags(args: argparse.Namespace, given: dict[str, str]) -> tuple[RunConfig, list[str]]:
+    """The run's saved config, with the flags given now applied (and said) or refused."""
+    run_dir = Path(args.resume)
+    config = _resume_config(run_dir)
+    notices = []
+    for name in sorted((given.keys() & CONFIG_FLAGS) - RESUME_PER_PROCESS):
+        new, old = getattr(args, name), getattr(config, name)
+        flag = given[name]
+        if name == "schedule":
+            if new:
+                config.schedule = list(config.schedule) + list(new)
+                notices.append(f"--resume: {flag} {' '.join(new)} added to the run's schedule")
+            continue
+        if new == old:
+            continue
+        if name not in RESUME_MAY_CHANGE:
+            raise CockpitError(
+                f"--resume {run_dir}: {flag} cannot change when resuming (the run has {flag} {_shown(old)}); "
+                f"drop {flag}, or start a new run with --out"
+            )
+        setattr(config, name, new)
+        notices.append(f"--resume: {flag} is now {_shown(new)} (was {_shown(old)})")
+    if args.data and Path(args.data).resolve() != Path(config.data).resolve():
+        notices.append(f"--resume: reading the data from {args.data} (the run started on {config.data})")
+        config.data = args.data
+    # Remote code runs only when this command line asks for it, whatever the run's config says.
+    config.trust_remote_code = args.trust_remote_code
+    config.headless = args.headless
+    return config, notices
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "(none)"
+    return "(not set)" if value is None else str(value)
+
+
+def _under_launcher() -> bool:
+    """True inside a rank started by torchrun (or `cockpit train --nproc`)."""
+    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str]) -> int:
+    # torch and transformers are imported only where this process trains: the default mode's
+    # client (the cockpit) opens without them, about 1.5 s sooner.
+    from cockpit.cli.attach import run_attached
+    from cockpit.rundir.inbox import CommandInbox
+    from cockpit.rundir.lock import check_new_run_dir, run_dir_for
+
+    if _under_launcher():
+        from cockpit.training import distributed
+
+        return distributed.run_rank(args, lambda: prepare_from_args(args, given))
+    launching = any(getattr(args, f) is not None for f in ("nproc", "nnodes", "node_rank", "rdzv_endpoint"))
+    interactive = not args.headless and sys.stdout.isatty()
+    if launching and args.foreground:
+        raise CockpitError(
+            "--foreground trains in this one process; with --nproc/--nnodes the ranks train headless: "
+            "drop --foreground (the cockpit then attaches to rank 0) or use --headless"
+        )
+    if launching and not interactive:
+        from cockpit.training import distributed
+
+        return distributed.launch(["train", *train_argv])  # each rank comes back here, under torchrun
+    if interactive and not args.foreground:
+        # The default: the trainer in its own session, this process only a client (cockpit.attach);
+        # with --nproc that trainer is torchrun's launcher, and the cockpit follows rank 0.
+        config = _resume_with_flags(args, given)[0] if args.resume else config_from_args(args)
+        config.validate()  # flag mistakes as one line here, before anything starts
+        if not args.resume and not Path(config.data).exists():
+            raise CockpitError(f"{config.data}: no such data file")
+        run_dir = Path(args.resume) if args.resume else run_dir_for(config)
+        if not args.resume:
+            check_new_run_dir(run_dir)
+        extra = [] if args.resume else ["--out", str(run_dir)]
+        return run_attached(run_dir, args.theme, train_argv=[*train_argv, *extra])
+    if args.resume:
+        config, resume_notices = _resume_with_flags(args, given)
+        run_dir = Path(args.resume)
+    else:
+        config, resume_notices = config_from_args(args), []
+        run_dir = run_dir_for(config)
+        config.out = str(run_dir)
+    lock = _claim(run_dir, new=not args.resume)
+    CommandInbox(run_dir, fresh=True)  # commands sent while data and model load wait for step 1
+
+    prepared_runs: list[PreparedRun] = []
+
+    def prepare_claimed(on_stage: Callable[[str, str], None] | None) -> PreparedRun:
+        from cockpit.training.prepare import prepare, record_run  # torch: behind the cockpit's loading screen
+
+        prepared = prepare(config, resume_dir=run_dir if args.resume else None, on_stage=on_stage)
+        prepared.notices += [Notice(step=0, kind="resume", message=message) for message in resume_notices]
+        if prepared.resume is not None and "lr" in given:  # --lr replaces the peak lr the run's schedule scales
+            prepared.resume.scheduler["base_lrs"] = [config.lr for _ in prepared.resume.scheduler["base_lrs"]]
+        record_run(prepared)
+        prepared_runs.append(prepared)
+        return prepared
+
+    try:
+        if interactive:  # --foreground: the cockpit opens at once and prepares the run behind its loading screen
+            from cockpit.cli.startup import train_with_app
+
+            return train_with_app(prepare_claimed, args.theme, run_label=str(run_dir))
+        on_stage = None
+        if os.environ.get("COCKPIT_DETACHED"):  # the attached cockpit shows the loading steps from the journal
+            from cockpit.cli.startup import journal_stages
+
+            on_stage = journal_stages(run_dir)
+        from cockpit.cli.launch import run_headless
+
+        return run_headless(prepare_claimed(on_stage))
+    except BaseException:
+        if not prepared_runs and not args.resume:  # refused before training: leave no run directory behind
+            lock.release()
+            (run_dir / JOURNAL_NAME).unlink(missing_ok=True)  # it holds loading stages only
+            _remove_if_only_lock(run_dir)
+        raise
+    finally:
+        lock.release()
+
+
+def _claim(run_dir: Path, new: bool):  # -> RunLock
+    """One trainer per run directory, held until this process ends (the kernel frees it on a kill).
+
+    Taken before anything is read or written, so that of two trainers started at once into one
+    directory, the second gets one line instead of a race on the checkpoint folders.
+    """
+    from cockpit.rundir.lock import RunLock, check_new_run_dir
+
+    if new:
+        check_new_run_dir(run_dir)
+    elif not run_dir.is_dir():
+        raise CockpitError(f"--resume {run_dir}: no such run directory")
+    return RunLock(run_dir).acquire()
+
+
+def _remove_if_only_lock(run_dir: Path) -> None:
+    """A new run that failed before training leaves no directory behind, so the same --out works next time."""
+    from cockpit.rundir.inbox import inbox_dir
+
+    try:
+        if {p.name for p in run_dir.iterdir()} <= {LOCK_NAME, inbox_dir(run_dir).name}:
+            (run_dir / LOCK_NAME).unlink(missing_ok=True)
+            if inbox_dir(run_dir).is_dir():
+                inbox_dir(run_dir).rmdir()  # fails, and keeps the run dir, if a command is waiting in it
+            run_dir.rmdir()
+    except OSError:
+        pass
+
+
+def prepare_from_args(args: argparse.Namespace, given: dict[str, str]):  # noqa: ANN201
+    """The PreparedRun of one rank of `cockpit train` ARGS under torchrun: a new run, or the run --resume names."""
+    from cockpit.rundir.lock import run_dir_for
+    from cockpit.training.prepare import prepare
+
+    if args.resume:
+        config, notices = _resume_with_flags(args, given)
+        config.headless = True
+        prepared = prepare(config, resume_dir=Path(args.resume))
+        prepared.notices += [Notice(step=0, kind="resume", message=message) for message in notices]
+        return prepared
+    config = config_from_args(args)
+    config.out = str(run_dir_for(config))
+    config.ranks = int(os.environ.get("WORLD_SIZE", "1"))  # the global batch is defined on these ranks
+    return prepare(config)
+
+
+def _attach(args: argparse.Namespace) -> int:
+    from cockpit.cli.attach import resolve_attach_target, run_attached
+
+    return run_attached(resolve_attach_target(args.run_dir), args.theme)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from cockpit.cli.runs import format_runs, list_runs
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise CockpitError(f"{folder}: no such folder; runs are written under ./runs by default")
+    summaries = list_runs(folder)
+    print(format_runs(summaries) if summaries else f"no runs under {folder}")
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    from cockpit.cli.attach import send_and_wait
+
+    print(send_and_wait(Path(args.run_dir), args.run_command, args.timeout))
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import queue
+
+    from cockpit.ui.app import CockpitApp
+    from cockpit.ui.replay import start_journal_reader
+
+    path = Path(args.run_dir)
+    journal = path if path.is_file() else path / JOURNAL_NAME
+    if not journal.exists() and not args.follow:
+        raise CockpitError(f"{journal}: no such journal; give a run directory written by cockpit train")
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    start_journal_reader(journal, events, follow=args.follow)
+    CockpitApp(events, control=None, theme_name=args.theme, run_label=str(path)).run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning.
+    # Spinning pays on an idle machine; beside other busy processes one team's spinning thread holds
+    # the core its master needs, and a MiniLM step took 5-25x the CPU (benchmarks/README.md, threads.py).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args, argv[argv.index("train") + 1 :], given_flags(parser, argv))
+        handlers = {"attach": _attach, "runs": _runs, "send": _send, "replay": _replay}
+        return handlers[args.command](args)
+    except CockpitError as exc:
+        print(f"cockpit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # before training starts (model load, tokenizing): nothing to save
+        print("cockpit: interrupted before training started; nothing was trained", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `cockpit runs | head`: the reader left, which is no error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The fixed vocabularies of the contract.
+
+StrEnums: written to the journal as their plain string values, equal to those strings, and a typo
+(`EndReason.FINSHED`) fails at once instead of never matching.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+# ---------------------------------------------------------------------------------------------
+# The fixed vocabularies. StrEnums: written to the journal as their plain string values, equal to
+# those strings, and a typo (`EndReason.FINSHED`) fails at once instead of never matching.
+# ---------------------------------------------------------------------------------------------
+
+
+class Task(StrEnum):
+    BINARY = "binary"  # one label per row, two labels
+    MULTICLASS = "multiclass"  # one label per row
+    MULTILABEL = "multilabel"  # any number of labels per row
+
+
+class RunStatus(StrEnum):
+    """What `StateChanged` reports; the end of a run is `RunEnded` with an `EndReason`."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+
+
+class EndReason(StrEnum):
+    FINISHED = "finished"  # every step trained
+    STOPPED = "stopped"  # a stop command, or a non-finite loss in a headless run
+    INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM, SIGHUP
+    ERROR = "error"  # an exception; `RunEnded.message` says which and where
+
+
+class Severity(StrEnum):
+    WARNING = "warning"  # the run goes on, and is probably wasting its time
+    ERROR = "error"  # the run cannot give a useful model as it is

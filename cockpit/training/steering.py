@@ -1,0 +1,207 @@
+"""Commands, applied the same way in every loop the cockpit steers.
+
+`cockpit train`'s engine and the Trainer bridge (`live_run.LiveRun`) own different loops, but a
+command must mean the same in both: `freeze=layer.0` freezes exactly, `lr=1e-5` keeps the
+schedule's shape, a refused command is journaled with why. So the dispatch (`apply_command`),
+the arrival order and the wait while paused (`Steering`), and the mechanics of freezing
+(`FrozenGroups`) live here once; each loop offers the small `Steerable` surface they act on.
+
+A command arrives from this process (`Steering.submit`, thread-safe: the app, a signal handler)
+or from another (the run's inbox: `cockpit attach`, `cockpit send`) and takes effect at the next
+step boundary, never inside a step: that is what makes a freeze exact.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable, Iterable
+from typing import NamedTuple, Protocol
+
+from cockpit.contract.commands import (
+    Command,
+    Freeze,
+    Pause,
+    PinRows,
+    PredictPins,
+    Resume,
+    SaveCheckpoint,
+    SaveThresholds,
+    SetLearningRate,
+    SetPosWeight,
+    Stop,
+    Unfreeze,
+    UnpinRows,
+)
+from cockpit.contract.enums import EndReason
+from cockpit.contract.errors import CockpitError
+from cockpit.contract.events import CommandApplied, Event
+from cockpit.rundir.inbox import CommandInbox
+from cockpit.training.instruments import GroupNorms
+from cockpit.training.model import LayerGroup, expand_groups
+
+PAUSE_POLL_S = 0.2  # while paused: how often the inbox is looked at
+
+
+class Applied(NamedTuple):
+    """A command as applied at a boundary: what a distributed job's other ranks replay in order."""
+
+    text: str
+    source: str
+    id: str
+
+
+class Steerable(Protocol):
+    """What a training loop offers to be steered. A method refuses by raising CockpitError."""
+
+    step: int
+    group_names: list[str]
+
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def stopping(self) -> bool: ...
+    def set_frozen(self, names: list[str], frozen: bool) -> str: ...
+    def set_lr(self, lr: float) -> None: ...
+    def set_paused(self, paused: bool, reason: str) -> None: ...
+    def save_now(self) -> str: ...
+    def stop(self, reason: EndReason) -> None: ...
+    def change_pins(self, command: PinRows | UnpinRows) -> str: ...
+    def save_thresholds(self) -> str: ...
+    def predict_pins_now(self) -> str: ...
+    def set_pos_weight(self, value: str) -> None: ...
+
+
+def apply_command(loop: Steerable, command: Command, source: str) -> str:
+    """Apply one command to `loop`; what it did in words ("ok" when there is nothing more to say),
+    or "refused: why"."""
+    try:
+        match command:
+            case Freeze() | Unfreeze():
+                names = [n for spec in command.groups for n in expand_groups(spec, loop.group_names, flag=command.text)]
+                return loop.set_frozen(names, frozen=isinstance(command, Freeze))
+            case SetLearningRate():
+                loop.set_lr(command.lr)
+            case Pause() | Resume():
+                loop.set_paused(isinstance(command, Pause), reason=source)
+            case SaveCheckpoint():
+                return loop.save_now()
+            case Stop():
+                loop.stop(command.reason)
+            case PinRows() | UnpinRows():
+                return loop.change_pins(command)
+            case SaveThresholds():
+                return loop.save_thresholds()
+            case PredictPins():
+                return loop.predict_pins_now()
+            case SetPosWeight():
+                loop.set_pos_weight(command.value)
+    except CockpitError as exc:
+        return f"refused: {exc}"
+    return "ok"
+
+
+class Steering:
+    """The commands of one loop: queued from this process, read from the run's inbox, applied in
+    arrival order at the loop's step boundaries, each journaled as a `CommandApplied`."""
+
+    def __init__(self, loop: Steerable, emit: Callable[[Event], None], inbox: CommandInbox | None = None) -> None:
+        self.loop = loop
+        self.emit = emit
+        self.inbox = inbox  # set once the run directory is the loop's (rank 0 of a distributed job)
+        self.queue: queue.Queue[tuple[Command, str, str]] = queue.Queue()  # command, source, id
+
+    def submit(self, command: Command, source: str = "ui", id: str = "") -> None:
+        """Thread-safe: queue a command for the next step boundary; `id` comes back in its CommandApplied."""
+        self.queue.put((command, source, id))
+
+    def boundary(self, scheduled: Iterable[Command] = (), applied: list[Applied] | None = None) -> None:
+        """Apply the scheduled commands, then those that arrived, in order; while the loop is
+        paused, wait for more. Each applied command is appended to `applied`."""
+        for command in scheduled:
+            self.apply(command, "schedule", applied=applied)
+        while not self.loop.stopping:
+            self._take_inbox()
+            try:
+                if self.loop.paused:
+                    command, source, id = self.queue.get(timeout=PAUSE_POLL_S)
+                else:
+                    command, source, id = self.queue.get_nowait()
+            except queue.Empty:
+                if self.loop.paused:
+                    continue
+                return
+            self.apply(command, source, id, applied=applied)
+
+    def apply(self, command: Command, source: str, id: str = "", applied: list[Applied] | None = None) -> None:
+        result = apply_command(self.loop, command, source)
+        if applied is not None:
+            applied.append(Applied(command.text, source, id))
+        text, step = command.text, self.loop.step
+        self.emit(CommandApplied(step=step, command=text, source=source, result=result, id=id, parsed=command))
+
+    def _take_inbox(self) -> None:
+        """Commands from other processes join the queue behind those already in it; a file that is
+        not the owner's, or not a command, is journaled as refused and never applied."""
+        for item in self.inbox.take() if self.inbox is not None else []:
+            if item.command is None:
+                self.emit(
+                    CommandApplied(
+                        step=self.loop.step,
+                        command=item.text,
+                        source=item.source,
+                        result=f"refused: {item.refused}",
+                        id=item.id,
+                    )
+                )
+            else:
+                self.submit(item.command, item.source, item.id)
+
+
+class FrozenGroups:
+    """Which layer groups are frozen, and the mechanics that make (un)freezing exact mid-run.
+
+    A frozen group's gradients are None (not zero: AdamW would still move a parameter with a zero
+    gradient, through momentum and weight decay), so the optimizer skips it and its weights stay
+    bit-identical; its optimizer state is kept for an unfreeze. `toggle_requires_grad` also stops
+    autograd from computing them (the speed-up of not running backward below frozen layers); a loop
+    whose gradient sync needs every parameter in every backward turns it off and relies on
+    `drop_grads` before each optimizer step.
+    """
+
+    def __init__(self, groups: list[LayerGroup], norms: GroupNorms, toggle_requires_grad: bool = True) -> None:
+        self.groups = groups
+        self.group_names = [g.name for g in groups]
+        self.norms = norms
+        self.toggle_requires_grad = toggle_requires_grad
+        self.names: set[str] = {g.name for g in groups if g.params and not any(p.requires_grad for p in g.params)}
+
+    def set(self, names: list[str], frozen: bool) -> str:
+        """Freeze or unfreeze `names`; what changed in words ("froze embeddings, layer.0")."""
+        changed = [g for g in self.group_names if g in names and (g in self.names) != frozen]
+        target = (self.names | set(names)) if frozen else (self.names - set(names))
+        if len(target) == len(self.group_names):
+            raise CockpitError("at least one layer group must stay trainable")
+        for group in self.groups:
+            if group.name in names:
+                for param in group.params:
+                    param.grad = None
+                    if self.toggle_requires_grad or not frozen:
+                        param.requires_grad_(not frozen)
+        self.names = target
+        self.norms.refresh()
+        verb = "froze" if frozen else "unfroze"
+        unchanged = [g for g in self.group_names if g in names and g not in changed]
+        said = f"{verb} {', '.join(changed)}" if changed else f"nothing to {'freeze' if frozen else 'unfreeze'}"
+        if unchanged:
+            said += f" ({', '.join(unchanged)} already {'frozen' if frozen else 'trainable'})"
+        return said
+
+    def drop_grads(self) -> None:
+        """Right before an optimizer step: every frozen parameter's gradient is None."""
+        for group in self.groups:
+            if group.name in self.names:
+                for param in group.params:
+                    param.grad = None
+
+    def in_order(self) -> list[str]:
+        return [n for n in self.group_names if n in self.names]
