@@ -234,9 +234,9 @@ def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str
     from cockpit.rundir.lock import check_new_run_dir, run_dir_for
 
     if _under_launcher():
-        from cockpit.training import distributed
+        from cockpit.cli import ranks
 
-        return distributed.run_rank(args, lambda: prepare_from_args(args, given))
+        return ranks.run_rank(args, lambda: prepare_from_args(args, given))
     launching = any(getattr(args, f) is not None for f in ("nproc", "nnodes", "node_rank", "rdzv_endpoint"))
     interactive = not args.headless and sys.stdout.isatty()
     if launching and args.foreground:
@@ -245,9 +245,9 @@ def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str
             "drop --foreground (the cockpit then attaches to rank 0) or use --headless"
         )
     if launching and not interactive:
-        from cockpit.training import distributed
+        from cockpit.cli import ranks
 
-        return distributed.launch(["train", *train_argv])  # each rank comes back here, under torchrun
+        return ranks.launch(["train", *train_argv])  # each rank comes back here, under torchrun
     if interactive and not args.foreground:
         # The default: the trainer in its own session, this process only a client (cockpit.attach);
         # with --nproc that trainer is torchrun's launcher, and the cockpit follows rank 0.
