@@ -211,7 +211,7 @@ def fresh_run(setup: Setup, out: Path) -> PreparedRun:
 
 
 class EngineOrder(torch.utils.data.Sampler):
-    """The engine's row order: a seeded shuffle per epoch (see `Engine._batch_rows`).
+    """The engine's row order: a seeded shuffle per epoch (see `Engine.batch_rows`).
 
     Every arm trains on the same batches in the same order, so with dynamic padding they do the
     same work: HF Trainer's own random order pads differently, which moved its time by ~1%.

@@ -58,7 +58,7 @@ async def time_redraws(steps: int, repeats: int) -> list[float]:
         for _ in range(repeats):
             started = time.perf_counter()
             app.run_state.changed |= {"status", "loss", "layers", "pins"}
-            app._render_changes(force=True)
+            app.render_changes(force=True)
             await pilot.pause()  # let the compositor paint what changed
             seconds.append(time.perf_counter() - started)
     return seconds

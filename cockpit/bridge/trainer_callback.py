@@ -36,7 +36,7 @@ from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import Event, HeadFit, Notice, PinnedExample
 from cockpit.data.labeled import LabeledTexts
 from cockpit.data.splits import default_pins, rows_below_thresholds
-from cockpit.training.model import PROBLEM_TYPES, _head_parameter_names, describe_head, layer_groups
+from cockpit.training.model import PROBLEM_TYPES, head_parameter_names, describe_head, layer_groups
 
 LABEL_COLUMNS = ("labels", "label", "label_ids")
 TEXT_COLUMNS = ("text", "sentence", "content", "review", "document")
@@ -335,7 +335,7 @@ def head_report(model: torch.nn.Module, task: str, label_count: int) -> HeadFit:
     configured = getattr(model.config, "problem_type", None)
     if configured is None and getattr(model.config, "num_labels", 0) == 1:
         configured = "regression"
-    head = describe_head(model, label_count, configured or PROBLEM_TYPES[task], None, [], _head_parameter_names(model))
+    head = describe_head(model, label_count, configured or PROBLEM_TYPES[task], None, [], head_parameter_names(model))
     return dataclasses.replace(head, problem_type=configured or head.problem_type, group="head")
 
 

@@ -196,7 +196,7 @@ class ProgressPrinter:
             pass
 
 
-def _print_outcome(ended: RunEnded | None, prepared: PreparedRun) -> int:
+def print_outcome(ended: RunEnded | None, prepared: PreparedRun) -> int:
     if ended is None:
         print("cockpit: the run did not end cleanly", file=sys.stderr)
         return 1
@@ -226,7 +226,7 @@ def run_headless(prepared: PreparedRun) -> int:
     engine.stream.observers.append(ProgressPrinter(engine.total_steps))
     engine.stream.producers.append(Diagnostics())
     SignalGuard(engine).install()
-    return _print_outcome(engine.run(), prepared)
+    return print_outcome(engine.run(), prepared)
 
 
 def engine_for_app(prepared: PreparedRun, put: Callable[[Event], None]) -> Engine:

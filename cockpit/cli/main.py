@@ -41,59 +41,103 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"cockpit: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cockpit", description="A terminal training cockpit for text classifiers.")
-    commands = parser.add_subparsers(dest="command", required=True)
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every flag's default in its help line (as `git`/`kubectl` users expect), examples kept as written."""
 
-    train = commands.add_parser("train", help="fine-tune a classifier on a data file (opens the cockpit)")
-    train.add_argument("data", nargs="?", help=".parquet, .csv, .jsonl or .json with a text and a label column")
-    train.add_argument(
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, [], argparse.SUPPRESS) and "(default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+TRAIN_EXAMPLES = """examples:
+  cockpit train data/all.parquet                     open the cockpit on a new run (d detaches, q quits)
+  cockpit train data.csv --lr 3e-4 --epochs 6 --pos-weight auto
+  cockpit train data.jsonl --freeze 0.5 --at 200:unfreeze=all --headless
+  cockpit train --resume runs/20261207-101500-all     continue after Ctrl-C, kill -9 or a crash
+  cockpit train data.parquet --model roberta-base --nproc 4   four GPUs, one run
+"""
+
+MAIN_EXAMPLES = """examples:
+  cockpit train sample_data/dei.parquet     fine-tune the embedded MiniLM on the shipped sample
+  cockpit attach                            the newest live run under ./runs
+  cockpit runs                              every run under ./runs
+  cockpit send runs/x freeze=layer.0-3      steer a live run from a script
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cockpit import __version__
+
+    parser = _Parser(
+        prog="cockpit",
+        description="A terminal training cockpit for fine-tuning Hugging Face text classifiers.",
+        epilog=MAIN_EXAMPLES,
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train",
+        help="fine-tune a classifier on a data file (opens the cockpit)",
+        description="Fine-tune a text classifier with the cockpit open (or --headless).",
+        usage="cockpit train DATA [options]\n       cockpit train --resume RUN_DIR [options]",
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=_HelpFormatter,
+    )
+    what = train.add_argument_group("what to train")
+    what.add_argument(
+        "data", nargs="?", help="a .parquet, .csv, .jsonl, .json, .arrow or .feather file with texts and labels"
+    )
+    what.add_argument("--model", default=DEFAULT_MODEL, help="a local model folder or a Hub name")
+    what.add_argument(
         "--resume",
         metavar="RUN_DIR",
         help="continue a run from its latest good checkpoint, on the same data; --max-steps, --lr, --save-every, "
         "--eval-every, --keep-checkpoints and --device may change, other flags must match the run",
     )
-    train.add_argument(
-        "--headless", action="store_true", help="no UI, in this process: a progress line on stderr (for scripts, nohup)"
-    )
-    train.add_argument(
-        "--foreground",
-        action="store_true",
-        help="train inside the cockpit's own process: it ends when the cockpit closes (no detach)",
-    )
-    train.add_argument(
-        "--model", default=DEFAULT_MODEL, help="local model folder or Hub name (default: embedded MiniLM)"
-    )
-    train.add_argument("--out", help="run directory (default runs/<time>-<data name>)")
-    train.add_argument("--eval", dest="eval_path", metavar="PATH", help="separate eval file (else --eval-split)")
-    train.add_argument(
-        "--eval-split", type=float, default=0.1, help="share of rows held out for eval (default 0.1, at most 5000 rows)"
-    )
-    train.add_argument(
-        "--eval-rows", type=int, metavar="N", help="hold out N rows for eval instead (or cut an --eval file to N)"
-    )
-    train.add_argument("--eval-every", type=int, metavar="N", help="also evaluate every N steps")
-    train.add_argument("--text-column", help="the text column (default: text, sentence, or the only string column)")
-    train.add_argument(
+    what.add_argument("--text-column", help="the text column (default: text, sentence, or the only string column)")
+    what.add_argument(
         "--label-columns", type=_str_list, help="a label column, or several 0/1 columns, one per label (multilabel)"
     )
-    train.add_argument("--label-names", type=_str_list, help="names for integer classes or 0/1 multi-hot lists")
-    train.add_argument("--max-length", type=int, default=128, help="tokens per text (default 128)")
-    train.add_argument("--batch-size", type=int, default=16, help="micro-batch size (default 16)")
-    train.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
-    train.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (default 5e-5)")
-    train.add_argument("--weight-decay", type=float, default=0.01)
-    train.add_argument("--warmup-ratio", type=float, default=0.1)
-    train.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping (0 = off)")
-    train.add_argument("--epochs", type=float, default=3.0)
-    train.add_argument("--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs)")
-    train.add_argument("--seed", type=int, default=42)
-    train.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
-    train.add_argument("--precision", default="auto", choices=PRECISIONS, help="autocast on CUDA")
-    train.add_argument(
+    what.add_argument("--label-names", type=_str_list, help="names for integer classes or 0/1 multi-hot lists")
+
+    evaluation = train.add_argument_group("evaluation")
+    evaluation.add_argument("--eval", dest="eval_path", metavar="PATH", help="a separate eval file (else --eval-split)")
+    evaluation.add_argument(
+        "--eval-split", type=float, default=0.1, help="share of rows held out for eval (at most 5000 rows)"
+    )
+    evaluation.add_argument(
+        "--eval-rows", type=int, metavar="N", help="hold out N rows for eval instead (or cut an --eval file to N)"
+    )
+    evaluation.add_argument("--eval-every", type=int, metavar="N", help="also evaluate every N steps")
+
+    optimisation = train.add_argument_group("optimisation")
+    optimisation.add_argument("--lr", type=float, default=5e-5, help="peak learning rate")
+    optimisation.add_argument("--batch-size", type=int, default=16, help="micro-batch size (per rank)")
+    optimisation.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    optimisation.add_argument("--epochs", type=float, default=3.0, help="passes over the training rows")
+    optimisation.add_argument("--max-steps", type=int, help="stop after N optimizer steps (overrides --epochs)")
+    optimisation.add_argument("--warmup-ratio", type=float, default=0.1, help="share of the steps warming up the lr")
+    optimisation.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
+    optimisation.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping (0: off)")
+    optimisation.add_argument("--max-length", type=int, default=128, help="tokens per text")
+    optimisation.add_argument(
+        "--pos-weight",
+        default="off",
+        help="multilabel: weigh positive labels up in the loss; auto = negatives/positives per label, or a number",
+    )
+    optimisation.add_argument("--seed", type=int, default=42, help="shuffling, the eval split, the new head")
+    optimisation.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
+    optimisation.add_argument("--precision", default="auto", choices=PRECISIONS, help="autocast on CUDA")
+
+    steering = train.add_argument_group("layers, pinned examples and scheduled commands")
+    steering.add_argument(
         "--freeze", default="none", help="layer groups to freeze: embeddings,layer.0-3 | all | none | 0.5"
     )
-    train.add_argument(
+    steering.add_argument(
         "--at",
         dest="schedule",
         action="append",
@@ -101,47 +145,70 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STEP:COMMAND",
         help="schedule a command, e.g. 40:unfreeze=layer.4-5 or 100:lr=1e-5 (repeatable)",
     )
-    train.add_argument("--pin", dest="pins", type=_int_list, help="training rows to follow, e.g. 3,17,42")
-    train.add_argument("--pin-budget", type=float, default=0.03, help="share of time for pinned predictions (0.03)")
-    train.add_argument(
+    steering.add_argument("--pin", dest="pins", type=_int_list, help="training rows to follow, e.g. 3,17,42")
+    steering.add_argument(
         "--pin-every",
         dest="pin_every_s",
         type=float,
         default=2.0,
         metavar="SECONDS",
-        help="predict the pinned examples about this often, budget permitting (default 2)",
+        help="predict the pinned examples about this often, budget permitting",
     )
-    train.add_argument(
-        "--pos-weight",
-        default="off",
-        help="multilabel: weigh positive labels up in the loss; auto = negatives/positives per label (default off)",
+    steering.add_argument("--pin-budget", type=float, default=0.03, help="share of the time for pinned predictions")
+
+    saving = train.add_argument_group("run directory and checkpoints")
+    saving.add_argument("--out", help="run directory (default runs/<time>-<data name>)")
+    saving.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N steps")
+    saving.add_argument("--keep-checkpoints", type=int, default=3, help="checkpoints kept (the newest)")
+
+    running = train.add_argument_group("how it runs")
+    running.add_argument(
+        "--headless", action="store_true", help="no UI, in this process: a progress line on stderr (for scripts, nohup)"
     )
-    train.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N steps")
-    train.add_argument("--keep-checkpoints", type=int, default=3)
-    train.add_argument("--trust-remote-code", action="store_true", help="run code shipped in the model folder (off)")
-    train.add_argument("--theme", default="cockpit-dark", help="cockpit-dark (default) or cockpit-light")
+    running.add_argument(
+        "--foreground",
+        action="store_true",
+        help="train inside the cockpit's own process: it ends when the cockpit closes (no detach)",
+    )
+    running.add_argument("--theme", default="cockpit-dark", help="cockpit-dark, cockpit-light or cockpit-high-contrast")
+    running.add_argument(
+        "--trust-remote-code", action="store_true", help="run code shipped in the model folder (say it each time)"
+    )
+
     ranks = train.add_argument_group("several GPUs or machines (torchrun's options, passed through)")
     ranks.add_argument("--nproc", type=int, metavar="N", help="ranks on this machine: one per GPU (or CPU processes)")
     ranks.add_argument("--nnodes", metavar="N", help="machines (or MIN:MAX), as torchrun's --nnodes")
     ranks.add_argument("--node-rank", metavar="R", help="this machine's rank, as torchrun's --node_rank")
     ranks.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous endpoint on the first machine")
 
-    attach = commands.add_parser("attach", help="open the cockpit on a run: live with full control, else its replay")
+    attach = commands.add_parser(
+        "attach",
+        help="open the cockpit on a run: live with full control, else its replay",
+        formatter_class=_HelpFormatter,
+    )
     attach.add_argument("run_dir", nargs="?", help="a run directory (default: the newest live run under ./runs)")
-    attach.add_argument("--theme", default="cockpit-dark")
+    attach.add_argument("--theme", default="cockpit-dark", help="colour theme")
 
-    runs = commands.add_parser("runs", help="list the runs under a folder: state, step, loss, eval, age")
-    runs.add_argument("folder", nargs="?", default="runs", help="where the run directories are (default ./runs)")
+    runs = commands.add_parser(
+        "runs", help="list the runs under a folder: state, step, loss, eval, age", formatter_class=_HelpFormatter
+    )
+    runs.add_argument("folder", nargs="?", default="runs", help="where the run directories are")
 
-    send = commands.add_parser("send", help="apply one command to a live run, e.g. freeze=layer.0-3 or lr=1e-5")
+    send = commands.add_parser(
+        "send",
+        help="apply one command to a live run, e.g. freeze=layer.0-3 or lr=1e-5",
+        formatter_class=_HelpFormatter,
+    )
     send.add_argument("run_dir", help="the run directory")
     send.add_argument("run_command", metavar="COMMAND", help="the --at grammar: " + COMMAND_FORMS)
-    send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the run to apply it (60)")
+    send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the run to apply it")
 
-    replay = commands.add_parser("replay", help="open the cockpit on a run's journal (read-only)")
+    replay = commands.add_parser(
+        "replay", help="open the cockpit on a run's journal (read-only)", formatter_class=_HelpFormatter
+    )
     replay.add_argument("run_dir", help="a run directory (or its journal.jsonl)")
     replay.add_argument("--follow", action="store_true", help="keep reading as a headless run writes")
-    replay.add_argument("--theme", default="cockpit-dark")
+    replay.add_argument("--theme", default="cockpit-dark", help="colour theme")
     return parser
 
 
@@ -184,7 +251,7 @@ def given_flags(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, s
     return given
 
 
-def _resume_with_flags(args: argparse.Namespace, given: dict[str, str]) -> tuple[RunConfig, list[str]]:
+def resume_with_flags(args: argparse.Namespace, given: dict[str, str]) -> tuple[RunConfig, list[str]]:
     """The run's saved config, with the flags given now applied (and said) or refused."""
     run_dir = Path(args.resume)
     config = _resume_config(run_dir)
@@ -251,7 +318,7 @@ def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str
     if interactive and not args.foreground:
         # The default: the trainer in its own session, this process only a client (cockpit.attach);
         # with --nproc that trainer is torchrun's launcher, and the cockpit follows rank 0.
-        config = _resume_with_flags(args, given)[0] if args.resume else config_from_args(args)
+        config = resume_with_flags(args, given)[0] if args.resume else config_from_args(args)
         config.validate()  # flag mistakes as one line here, before anything starts
         if not args.resume and not Path(config.data).exists():
             raise CockpitError(f"{config.data}: no such data file")
@@ -261,7 +328,7 @@ def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str
         extra = [] if args.resume else ["--out", str(run_dir)]
         return run_attached(run_dir, args.theme, train_argv=[*train_argv, *extra])
     if args.resume:
-        config, resume_notices = _resume_with_flags(args, given)
+        config, resume_notices = resume_with_flags(args, given)
         run_dir = Path(args.resume)
     else:
         config, resume_notices = config_from_args(args), []
@@ -341,7 +408,7 @@ def prepare_from_args(args: argparse.Namespace, given: dict[str, str]):  # noqa:
     from cockpit.training.prepare import prepare
 
     if args.resume:
-        config, notices = _resume_with_flags(args, given)
+        config, notices = resume_with_flags(args, given)
         config.headless = True
         prepared = prepare(config, resume_dir=Path(args.resume))
         prepared.notices += [Notice(step=0, kind="resume", message=message) for message in notices]

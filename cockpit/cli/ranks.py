@@ -92,7 +92,7 @@ def run_rank(args: Any, make_prepared: Callable[[], Any], watchers: Callable[[En
     same boundary; the other ranks wait for that decision rather than act on their own).
     `watchers(engine)` gives extra observers (the tests' checksums).
     """
-    from cockpit.cli.launch import EXIT_CODES, ProgressPrinter, SignalGuard, _print_outcome
+    from cockpit.cli.launch import EXIT_CODES, ProgressPrinter, SignalGuard, print_outcome
     from cockpit.diagnostics import Diagnostics
     from cockpit.rundir.inbox import CommandInbox
     from cockpit.rundir.lock import RunLock, check_new_run_dir
@@ -128,7 +128,7 @@ def run_rank(args: Any, make_prepared: Callable[[], Any], watchers: Callable[[En
         # In the main thread, as run_headless does: one OpenMP pool; signals only set a flag.
         ended = engine.run()
         if ranks.is_main:
-            return _print_outcome(ended, prepared)
+            return print_outcome(ended, prepared)
         return EXIT_CODES.get(ended.reason, 1)
     finally:
         teardown()

@@ -145,6 +145,6 @@ def train_with_app(prepare_run: Callable[[StageCallback], PreparedRun], theme: s
     ended = control.stop_and_wait("interrupted")
     if control.prepared is None or ended is None:
         return 130
-    from cockpit.cli.launch import _print_outcome
+    from cockpit.cli.launch import print_outcome
 
-    return _print_outcome(ended, control.prepared)
+    return print_outcome(ended, control.prepared)

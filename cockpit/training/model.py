@@ -196,7 +196,7 @@ def load_model(name: str, task: str, label_names: list[str], trust_remote_code: 
     finally:
         hf_logging.set_verbosity(previous)
     groups = layer_groups(model)
-    head_names = _head_parameter_names(model)
+    head_names = head_parameter_names(model)
     reinitialised = sorted(
         {k for k in info.get("missing_keys", [])}
         | {m[0] if isinstance(m, tuple) else m for m in info.get("mismatched_keys", [])}
@@ -213,7 +213,7 @@ def _checkpoint_head_outputs(config: Any) -> int | None:
     return None
 
 
-def _head_parameter_names(model: nn.Module) -> list[str]:
+def head_parameter_names(model: nn.Module) -> list[str]:
     prefix = getattr(model, "base_model_prefix", "") + "."
     return [n for n, _ in model.named_parameters() if not n.startswith(prefix)]
 

@@ -194,7 +194,7 @@ class CockpitApp(App[None]):
         self.query_one("#loss-panel").border_title = "Loss"
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self._set_compact(self.size.width, self.size.height)
-        self._render_changes(force=True)
+        self.render_changes(force=True)
         self.set_interval(self.DRAIN_INTERVAL_S, self._tick)
         if not self.compact:
             self._layers.focus()
@@ -226,7 +226,7 @@ class CockpitApp(App[None]):
     def _on_theme_changed(self, _theme: Theme) -> None:
         # Table cells carry resolved colours (Rich text), so they are redrawn in the new ones.
         self.run_state.changed |= {LAYERS_LAYOUT, PINS_LAYOUT, LOSS}
-        self._render_changes(force=True)
+        self.render_changes(force=True)
 
     def on_resize(self, event: textual_events.Resize) -> None:
         if self._main_screen is not None:  # before mount there is nothing to lay out
@@ -262,7 +262,7 @@ class CockpitApp(App[None]):
     def action_show_view(self, view: str) -> None:
         """Number keys: in the compact layout, which panel fills the screen."""
         self._show_view(view)
-        self.call_after_refresh(self._render_changes, True)
+        self.call_after_refresh(self.render_changes, True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Over a dialog or the examples browser, the cockpit's keys rest, except quitting."""
@@ -282,12 +282,12 @@ class CockpitApp(App[None]):
         self._drain(self.DRAIN_BUDGET_S)
         if self.control is not None and self.run_state.pin_time is not None:
             self._due.add(PINS)  # "predicted ... 3 s ago" keeps counting while nothing else changes
-        self._render_changes()
+        self.render_changes()
 
     def catch_up(self) -> None:
         """Drain every queued event and redraw everything now (tests and snapshots use this)."""
         self._drain(None)
-        self._render_changes(force=True)
+        self.render_changes(force=True)
 
     def _drain(self, budget_s: float | None) -> None:
         deadline = time.monotonic() + budget_s if budget_s is not None else None
@@ -319,7 +319,7 @@ class CockpitApp(App[None]):
             severity = "error" if ended.reason == "error" else "information"
             self.notify(f"run {ended.reason} at step {ended.step}{where}. q quits", severity=severity, timeout=10)
 
-    def _render_changes(self, force: bool = False) -> None:
+    def render_changes(self, force: bool = False) -> None:
         """Redraw the panels whose part of the state changed, each at most at its own rate."""
         state = self.run_state
         now = time.monotonic()
@@ -417,7 +417,7 @@ class CockpitApp(App[None]):
             if len(message.groups) > 1:
                 verb = "freezing" if message.freeze else "unfreezing"
                 self.notify(f"{verb} {len(message.groups)} layer groups at the next step: {', '.join(message.groups)}")
-            self._render_changes(force=True)  # the user sees the request at once
+            self.render_changes(force=True)  # the user sees the request at once
 
     def on_examples_screen_pin_toggled(self, message: ExamplesScreen.PinToggled) -> None:
         command = PinRows((message.row,)) if message.pin else UnpinRows((message.row,))

@@ -64,9 +64,9 @@ class EvalPanel(VerticalScroll):
         if result is None:
             return
         self._width = self._text_width()
-        self.query_one("#eval-body", Static).update(self._body(result, state.previous_eval, state.verdict(COLLAPSE)))
+        self.query_one("#eval-body", Static).update(self.body(result, state.previous_eval, state.verdict(COLLAPSE)))
 
-    def _body(self, result: EvalResult, previous: EvalResult | None, collapse: Alarm | None) -> Content:
+    def body(self, result: EvalResult, previous: EvalResult | None, collapse: Alarm | None) -> Content:
         wide = self._width >= 64  # else the loss goes on a line of its own rather than wrap anywhere
         lines = [
             Content.assemble(

@@ -18,7 +18,7 @@ from cockpit.training.engine import Engine
 from cockpit.training.model import expand_groups, layer_groups
 from cockpit.training.prepare import prepare
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 DEI = SAMPLES / "dei.parquet"
 
 

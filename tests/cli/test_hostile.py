@@ -42,7 +42,7 @@ from cockpit.rundir.layout import STATE_FILE
 from cockpit.rundir.lock import RunLock
 from cockpit.training.prepare import data_fingerprint, split_train_rows
 
-SENTIMENT = Path(__file__).resolve().parents[1] / "sample_data" / "sentiment.parquet"
+SENTIMENT = Path(__file__).resolve().parents[2] / "sample_data" / "sentiment.parquet"
 TINY = ["--max-length", "32", "--batch-size", "8", "--headless"]
 
 
@@ -686,7 +686,7 @@ RESUME_FLAGS = [
 @given(flags=st.lists(st.sampled_from(RESUME_FLAGS), unique_by=lambda f: f[0], max_size=4))
 def test_resume_never_ignores_a_flag(trained: Path, flags: list[tuple[str, str]]) -> None:
     """Every flag given with --resume is applied (and said, when it changes something) or refused."""
-    from cockpit.cli.main import RESUME_MAY_CHANGE, _resume_with_flags, build_parser, given_flags
+    from cockpit.cli.main import RESUME_MAY_CHANGE, resume_with_flags, build_parser, given_flags
     from cockpit.contract.config import RunConfig
 
     argv = ["train", "--resume", str(trained), *[word for flag in flags for word in flag]]
@@ -697,7 +697,7 @@ def test_resume_never_ignores_a_flag(trained: Path, flags: list[tuple[str, str]]
     changed = {f for f, _ in flags if getattr(args, dest[f]) != getattr(old, dest[f])}
     fixed = [f for f in changed if dest[f] not in RESUME_MAY_CHANGE]
     try:
-        config, said = _resume_with_flags(args, given_flags(parser, argv))
+        config, said = resume_with_flags(args, given_flags(parser, argv))
     except CockpitError as exc:
         assert fixed and any(f"{f} cannot change" in str(exc) for f in fixed), exc
         return
@@ -749,7 +749,7 @@ def crash_resumed(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) ->
     shutil.copy(SENTIMENT, started / "data" / "sentiment.parquet")
     argv = ["train", "data/sentiment.parquet", "--model", tiny_model, "--out", "runs/r", "--max-steps", "8",
             "--save-every", "4", "--eval-every", "3", "--at", "7:pause", "--pin-every", "0", *TINY]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     command = [sys.executable, "-m", "cockpit.cli"]
     run = started / "runs" / "r"
     logs = [root / "first.log", root / "resumed.log"]  # stderr to files: a full pipe would block the trainer
@@ -787,7 +787,7 @@ def test_resume_from_another_folder_finds_the_data(crash_resumed: dict) -> None:
     """config.json now holds absolute paths; an older relative one is read relative to the folder the
     run was started in (the run directory less its --out), not the current one."""
     assert Path(crash_resumed["saved"]["data"]).is_absolute()
-    assert Path(crash_resumed["saved"]["data"]) == crash_resumed["run"].parents[1] / "data" / "sentiment.parquet"
+    assert Path(crash_resumed["saved"]["data"]) == crash_resumed["run"].parents[2] / "data" / "sentiment.parquet"
     assert crash_resumed["status"] == 0, crash_resumed["stderr"]
     end = read_journal(crash_resumed["run"] / "journal.jsonl")[-1]
     assert end.type == "end" and end.reason == "finished" and end.step == 8

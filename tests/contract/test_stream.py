@@ -17,7 +17,7 @@ from cockpit.rundir.journal import JournalWriter, read_journal
 from cockpit.rundir.layout import JOURNAL_NAME
 from cockpit.ui.run_state import RunState
 
-SENTIMENT = Path(__file__).resolve().parents[1] / "sample_data" / "sentiment.parquet"
+SENTIMENT = Path(__file__).resolve().parents[2] / "sample_data" / "sentiment.parquet"
 
 
 def note(step: int, kind: str = "n") -> Notice:

@@ -12,7 +12,7 @@ from cockpit.contract.config import DEFAULT_MODEL, RunConfig
 from cockpit.rundir.journal import read_journal
 from cockpit.training.prepare import prepare
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from cockpit.contract.events import CommandApplied
 from cockpit.rundir.journal import read_journal
 from cockpit.training.instruments import POS_WEIGHT_CAP, positive_weights, training_loss
 
-SENTIMENT = Path(__file__).resolve().parents[1] / "sample_data" / "sentiment.parquet"
+SENTIMENT = Path(__file__).resolve().parents[2] / "sample_data" / "sentiment.parquet"
 
 
 def test_the_command_and_the_flag_take_auto_off_or_a_positive_number() -> None:

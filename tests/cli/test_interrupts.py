@@ -17,7 +17,7 @@ from cockpit.rundir.checkpoint import latest_checkpoint
 from cockpit.rundir.journal import read_journal
 from cockpit.rundir.lock import live_pid
 
-DEI = Path(__file__).resolve().parents[1] / "sample_data" / "dei.parquet"
+DEI = Path(__file__).resolve().parents[2] / "sample_data" / "dei.parquet"
 
 
 def _train_command(tiny_model: Path, run: Path, *extra: str) -> list[str]:

@@ -473,12 +473,12 @@ def test_the_panels_mark_what_the_alarms_judged_and_judge_nothing_themselves() -
     result = state.last_eval
     assert result is not None and result.metrics["accuracy"] <= result.baselines["majority_accuracy"]
     panel = EvalPanel()
-    assert "⚠" not in panel._body(result, None, state.verdict(COLLAPSE)).plain
+    assert "⚠" not in panel.body(result, None, state.verdict(COLLAPSE)).plain
     assert state.verdict(PREDICTIONS_LAG) is None  # raised at step 40, after this eval
     state.take_changes()
     state.apply(Alarm(step=30, kind="collapse", severity="warning", message="Accuracy sat at the majority.", advice=""))
     assert EVAL in state.take_changes()
-    assert "⚠ Accuracy sat at the majority." in panel._body(result, None, state.verdict(COLLAPSE)).plain
+    assert "⚠ Accuracy sat at the majority." in panel.body(result, None, state.verdict(COLLAPSE)).plain
     state.apply(Alarm(step=31, kind="predictions_disagree", severity="warning", message="lag", advice=""))
     assert PINS in state.take_changes() and state.verdict(PREDICTIONS_LAG) is not None
 

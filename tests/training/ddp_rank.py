@@ -1,7 +1,7 @@
 """One rank of `cockpit train` under torchrun, as `python -m cockpit train` runs it, plus a recorder
 of what the rank holds after each step (tests/test_distributed.py starts it through torchrun).
 
-Usage: torchrun --nproc_per_node N tests/ddp_rank.py RECORD_DIR train DATA [cockpit train options]
+Usage: torchrun --nproc_per_node N tests/training/ddp_rank.py RECORD_DIR train DATA [cockpit train options]
 
 COCKPIT_TEST_OOM=R:B makes rank R's forward raise CUDA's out-of-memory error for micro-batches of
 more than B rows (this CPU cannot run out of CUDA memory), so the ranks' joint retry is exercised.

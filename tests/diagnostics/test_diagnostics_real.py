@@ -23,7 +23,7 @@ from cockpit.diagnostics import MIN_SETTLE_STEPS, STALL_STEPS, Diagnostics
 from cockpit.rundir.journal import read_journal
 from cockpit.training.engine import Engine
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 SENTIMENT = SAMPLES / "sentiment.parquet"
 
 Tweak = Callable[[Engine], None]

@@ -31,7 +31,7 @@ from cockpit.ui.app import CockpitApp
 from cockpit.ui.examples_screen import ExamplesScreen
 from cockpit.ui.run_state import RunState
 
-DEI = Path(__file__).resolve().parents[1] / "sample_data" / "dei.parquet"
+DEI = Path(__file__).resolve().parents[2] / "sample_data" / "dei.parquet"
 TIMEOUT_S = 120  # loading torch and the data on a busy 2-core machine takes a while
 
 

@@ -33,7 +33,7 @@ from cockpit.rundir.journal import parse_event, read_journal
 from cockpit.training.engine import Engine
 from cockpit.training.prepare import prepare
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEI = ROOT / "sample_data" / "dei.parquet"
 SCHEDULE = ["4:unfreeze=layer.1", "3:freeze=embeddings,layer.0", "6:unfreeze=embeddings,layer.0"]
 STEPS = 10
@@ -101,7 +101,7 @@ def two_rank_run(model_without_dropout: Path, tmp_path_factory: pytest.TempPathF
     schedule = [flag for entry in SCHEDULE for flag in ("--at", entry)]
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        str(ROOT / "tests" / "ddp_rank.py"), str(record), "train", str(DEI), "--out", str(run),
+        str(ROOT / "tests" / "training" / "ddp_rank.py"), str(record), "train", str(DEI), "--out", str(run),
         *_tiny_flags(model_without_dropout, 4), "--max-steps", str(STEPS), "--save-every", "5",
         "--freeze", "layer.1", *schedule,
     ]  # fmt: skip

@@ -21,7 +21,7 @@ from cockpit.ui.loading_screen import LoadingScreen
 from cockpit.ui.loss_chart import LossChart
 from cockpit.ui.thresholds_dialog import ThresholdsDialog
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
