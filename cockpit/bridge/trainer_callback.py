@@ -36,7 +36,7 @@ from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import Event, HeadFit, Notice, PinnedExample
 from cockpit.data.labeled import LabeledTexts
 from cockpit.data.splits import default_pins, rows_below_thresholds
-from cockpit.training.model import PROBLEM_TYPES, head_parameter_names, describe_head, layer_groups
+from cockpit.training.model import PROBLEM_TYPES, describe_head, head_parameter_names, layer_groups
 
 LABEL_COLUMNS = ("labels", "label", "label_ids")
 TEXT_COLUMNS = ("text", "sentence", "content", "review", "document")

@@ -686,7 +686,7 @@ RESUME_FLAGS = [
 @given(flags=st.lists(st.sampled_from(RESUME_FLAGS), unique_by=lambda f: f[0], max_size=4))
 def test_resume_never_ignores_a_flag(trained: Path, flags: list[tuple[str, str]]) -> None:
     """Every flag given with --resume is applied (and said, when it changes something) or refused."""
-    from cockpit.cli.main import RESUME_MAY_CHANGE, resume_with_flags, build_parser, given_flags
+    from cockpit.cli.main import RESUME_MAY_CHANGE, build_parser, given_flags, resume_with_flags
     from cockpit.contract.config import RunConfig
 
     argv = ["train", "--resume", str(trained), *[word for flag in flags for word in flag]]
