@@ -31,7 +31,7 @@ from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import Event, RunEnded, RunStarted
 from cockpit.rundir.inbox import send_command
 from cockpit.rundir.journal import follow_journal
-from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME, TRAINER_LOG
+from cockpit.rundir.layout import CONFIG_NAME, EVAL_ROWS_NAME, JOURNAL_NAME, TRAINER_LOG
 from cockpit.rundir.lock import live_pid
 
 # How often a client looks whether the trainer is still alive: a dead trainer is named within this.
@@ -83,7 +83,11 @@ def how_to_resume(run_dir: Path) -> str:
 
 class RunExamples(Sequence):
     """The examples browser's rows for a run trained in another process: read from the run's own
-    data file (config.json says which, and how) the first time the browser opens, not before."""
+    data file (config.json says which, and how) the first time the browser opens, not before.
+
+    The file holds the eval split too: `eval_rows.json` (written before the first step) says which
+    rows, and the browser lists them as eval rows, which cannot be pinned.
+    """
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
@@ -97,8 +101,16 @@ class RunExamples(Sequence):
 
             config = RunConfig.load(self.run_dir / CONFIG_NAME)
             data = load_labeled_texts(Path(config.data), config.text_column, config.label_columns, config.label_names)
-            self._rows = TrainingExamples(data)
+            self._rows = TrainingExamples(data, eval_rows=self._eval_rows())
         return self._rows
+
+    def _eval_rows(self) -> list[int]:
+        """The run's eval split as file row numbers; none if the file is not there yet (or is damaged)."""
+        try:
+            rows = json.loads((self.run_dir / EVAL_ROWS_NAME).read_text(encoding="utf-8")).get("eval_rows", [])
+        except (OSError, ValueError, AttributeError):
+            return []
+        return [int(row) for row in rows] if isinstance(rows, list) else []
 
     def __len__(self) -> int:
         return len(self._loaded())

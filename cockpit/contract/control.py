@@ -30,8 +30,11 @@ class RunControl(Protocol):
 
 @dataclass
 class ExampleRow:
-    """One training row as the examples browser lists it: its row number, text and labels."""
+    """One row of the data file as the examples browser lists it: its row number, text and labels, and
+    whether it is a training row or in the eval split (an eval row cannot be pinned: the run never
+    trains on it, so its predictions would not say how training goes)."""
 
     index: int
     text: str
     labels: list[str] = field(default_factory=list)
+    split: str = "train"  # "train" | "eval"

@@ -1,35 +1,43 @@
-"""The examples browser's rows over a run's training data: made when read, searched in Arrow."""
+"""The examples browser's rows over a run's data: made when read, searched in Arrow."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
 from cockpit.contract.control import ExampleRow
 from cockpit.data.labeled import LabeledTexts
 
 
 class TrainingExamples(Sequence):
-    """The examples browser's rows, made when read: no Python object per training row held (#14)."""
+    """The examples browser's rows, made when read: no Python object per row held (#14).
 
-    def __init__(self, train: LabeledTexts, row_type: type = ExampleRow) -> None:
-        self.train, self.row_type = train, row_type
+    `eval_rows`: file row numbers in the run's eval split, when `data` is the whole file (an attached
+    cockpit reads the file, not the run's split); those rows are listed as `eval`, the rest as `train`.
+    """
+
+    def __init__(self, data: LabeledTexts, eval_rows: Sequence[int] = ()) -> None:
+        self.data = data
+        self._in_eval = np.isin(data.row_ids.array, np.asarray(eval_rows, dtype=np.int64)) if len(eval_rows) else None
 
     def __len__(self) -> int:
-        return len(self.train)
+        return len(self.data)
 
     def _row(self, position: int, text: str, targets: Any) -> Any:
-        labels = [n for n, t in zip(self.train.label_names, targets) if t > 0.5]
-        return self.row_type(index=self.train.row_ids[position], text=text, labels=labels)
+        labels = [n for n, t in zip(self.data.label_names, targets) if t > 0.5]
+        split = "eval" if self._in_eval is not None and self._in_eval[position] else "train"
+        return ExampleRow(index=self.data.row_ids[position], text=text, labels=labels, split=split)
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         position = int(index) + (len(self) if int(index) < 0 else 0)
-        return self._row(position, self.train.texts[position], self.train.targets[position])
+        return self._row(position, self.data.texts[position], self.data.targets[position])
 
     def __iter__(self) -> Iterator[Any]:
-        for position, (text, targets) in enumerate(zip(self.train.texts, self.train.targets)):
+        for position, (text, targets) in enumerate(zip(self.data.texts, self.data.targets)):
             yield self._row(position, text, targets)
 
     def search(self, query: str, limit: int) -> tuple[int, list[Any]]:
@@ -38,5 +46,5 @@ class TrainingExamples(Sequence):
         words = query.lower().split()
         if not words:
             return len(self), self[:limit]
-        positions = self.train.texts.matching(words)
+        positions = self.data.texts.matching(words)
         return len(positions), [self[int(p)] for p in positions[:limit]]

@@ -100,8 +100,19 @@ class TextColumn(Sequence[str]):
         for word in words:
             hit = pc.match_substring(self.array, word, ignore_case=True)
             found = hit if found is None else pc.and_(found, hit)
-        mask = np.asarray(pc.fill_null(found, False).to_numpy(), dtype=bool)
-        return np.flatnonzero(mask if self.index is None else mask[self.index])
+        return np.flatnonzero(self._positions_mask(pc.fill_null(found, False)))
+
+    def _positions_mask(self, found: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """A boolean Arrow mask over the whole array as numpy, for this column's positions.
+
+        Arrow packs booleans as bits, so no zero-copy view of them exists: a plain `Array.to_numpy()`
+        raises ArrowInvalid. Texts read column-wise (parquet, CSV, Arrow) are chunks, which convert by
+        copying; texts built from Python values (JSON files, list-of-names labels) are one Array, and
+        the examples browser crashed on those (issue #25). The copy is one byte a row.
+        """
+        mask = found.to_numpy(zero_copy_only=False) if isinstance(found, pa.Array) else found.to_numpy()
+        mask = np.asarray(mask, dtype=bool)
+        return mask if self.index is None else mask[self.index]
 
     def char_lengths(self) -> np.ndarray:
         lengths = pc.utf8_length(self.array).to_numpy(zero_copy_only=False)

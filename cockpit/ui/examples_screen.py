@@ -1,7 +1,9 @@
-"""The examples browser: find training rows by their text and pin or unpin them with enter.
+"""The examples browser: find rows by their text and pin or unpin training rows with enter.
 
 A pinned row's predictions are then followed live in the pinned-examples panel, so the user can
-pick the very sentences they doubt (seed 000) rather than the ones chosen for them.
+pick the very sentences they doubt (seed 000) rather than the ones chosen for them. Rows of the eval
+split are listed too (an attached cockpit reads the whole file), marked `eval`: enter on one says
+here why it cannot be pinned instead of sending a command the run would refuse.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class ExamplesScreen(Screen[None]):
 
     BINDINGS = [
         Binding("escape", "close", "Back"),
-        Binding("ctrl+f", "focus_search", "Search"),
+        Binding("slash,ctrl+f", "focus_search", "Search"),
     ]
 
     DEFAULT_CSS = """
@@ -100,6 +102,7 @@ class ExamplesScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_column("row", key="row", width=7)
+        table.add_column("split", key="split", width=5)
         table.add_column("pinned", key="pin", width=6)
         table.add_column("labels", key="labels", width=20)
         table.add_column("text", key="text")
@@ -166,6 +169,7 @@ class ExamplesScreen(Screen[None]):
         for example in self._matches:
             table.add_row(
                 str(example.index),
+                Text(example.split, style="bold" if example.split == "train" else "dim italic"),
                 self._pin_mark(example.index),
                 shorten(", ".join(example.labels), 20),
                 shorten(example.text, TEXT_WIDTH),
@@ -202,6 +206,13 @@ class ExamplesScreen(Screen[None]):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         row = int(str(event.row_key.value))
+        example = next((e for e in self._matches if e.index == row), None)
+        if example is not None and example.split != "train":
+            self._info(
+                f"row {row} is in the eval split: it cannot be pinned (the run never trains on it); "
+                "pin a training row, or start a run with --pin to keep a row out of the eval split"
+            )
+            return
         pin = row not in self.pinned()
         self.requested[row] = pin
         self.query_one(DataTable).update_cell(str(row), "pin", self._pin_mark(row))
