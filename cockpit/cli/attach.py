@@ -25,7 +25,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from cockpit.cli.crash import crashed_line, keep_traceback
 from cockpit.cli.runs import describe_run
+from cockpit.cli.summary import run_summary
 from cockpit.contract.commands import Command, CommandSyntaxError, parse_command
 from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import Event, RunEnded, RunStarted
@@ -327,20 +329,33 @@ def run_attached(run_dir: Path, theme: str, train_argv: list[str] | None = None)
         control.on_failed_start = lambda: app.call_from_thread(app.exit)
     _close_on_hangup(app)
     app.run()
-    if control is None:
-        return 0
+    code, words = client_outcome(app, control, run_dir, trainer)
+    if words:
+        print(words, file=sys.stderr)
+    return code
+
+
+def client_outcome(
+    app: Any, control: AttachedRun | None, run_dir: Path, trainer: subprocess.Popen[bytes] | None
+) -> tuple[int, str]:
+    """(exit status, what to tell the user) once the cockpit has closed on `run_dir`.
+
+    A cockpit that crashed says so first, and where its traceback is: issue #25 found a crash
+    reported as "detached: the run goes on", exit 0. What happened to the run follows either way.
+    """
+    crashed = ""
+    if app.crash is not None:
+        crashed = crashed_line(app.crash, keep_traceback(run_dir, app.crash)) + "\n"
+    if control is None:  # a replay
+        return (1, crashed.rstrip()) if crashed else (0, "")
     failed = control.failed_to_start()
     if failed is not None:  # refused before training: its one line, its status (2 for bad input)
-        print(
-            "\n".join(trainer_log_tail(run_dir)) or f"cockpit: the trainer exited with status {failed}", file=sys.stderr
-        )
-        return failed
+        return failed, "\n".join(trainer_log_tail(run_dir)) or f"cockpit: the trainer exited with status {failed}"
     pid = trainer.pid if trainer is not None else live_pid(run_dir)
     if control.ended.is_set():
-        print(f"run directory: {run_dir}", file=sys.stderr)
-        return 0
+        return (1 if crashed else 0), crashed + run_summary(run_dir)
+    if crashed and control.trainer_alive():
+        return 1, crashed + f"The run goes on (pid {pid}); re-attach with: cockpit attach {run_dir}"
     if app.detached or control.trainer_alive():
-        print(f"detached: the run goes on (pid {pid}); re-attach with: cockpit attach {run_dir}", file=sys.stderr)
-        return 0
-    print(f"cockpit: the trainer is gone without ending the run: {how_to_resume(run_dir)}", file=sys.stderr)
-    return 1
+        return 0, f"detached: the run goes on (pid {pid}); re-attach with: cockpit attach {run_dir}"
+    return 1, crashed + f"cockpit: the trainer is gone without ending the run: {how_to_resume(run_dir)}"

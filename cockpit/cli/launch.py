@@ -210,6 +210,11 @@ def print_outcome(ended: RunEnded | None, prepared: PreparedRun) -> int:
         )
     if ended.reason == EndReason.ERROR:
         print(f"cockpit: training failed: {ended.message}", file=sys.stderr)
+    return outcome_code(ended)
+
+
+def outcome_code(ended: RunEnded) -> int:
+    """The exit status a run's end gives the process (a stop with a message: a non-finite loss, 1)."""
     return 1 if ended.reason == EndReason.STOPPED and ended.message else EXIT_CODES.get(ended.reason, 1)
 
 

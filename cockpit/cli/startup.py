@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from cockpit.contract.commands import Command, Stop
 from cockpit.contract.errors import CockpitError
-from cockpit.contract.events import Event, LoadingStage
+from cockpit.contract.events import Event, LoadingStage, RunEnded
 from cockpit.rundir.journal import JournalWriter, read_journal
 from cockpit.rundir.layout import JOURNAL_NAME
 
 if TYPE_CHECKING:
-    from cockpit.cli.launch import EngineThread
+    from cockpit.cli.launch import EngineThread, SignalGuard
     from cockpit.training.prepare import PreparedRun
 
 StageCallback = Callable[[str, str], None]
@@ -48,6 +48,7 @@ class PreparingRun:
         self.on_error: Callable[[CockpitError], None] | None = None
         self._early: list[tuple[Command, str]] = []
         self._lock = threading.Lock()
+        self._closed = threading.Event()  # the cockpit has closed: `run` need not wait for the end
 
     @property
     def engine(self) -> Any:
@@ -91,7 +92,16 @@ class PreparingRun:
         if self.on_engine is not None:
             self.on_engine(runner)
         runner.start()
-        runner.run()
+        while runner.thread.is_alive() and not self._closed.is_set():
+            runner.thread.join(0.25)
+
+    def close(self) -> None:
+        """The cockpit is closing: stop waiting for the run in the app's worker.
+
+        Textual's shutdown waits for its thread workers, so a cockpit that crashed used to sit on a
+        blank terminal until the run ended (#25); the engine thread itself goes on either way.
+        """
+        self._closed.set()
 
     def stop_and_wait(self, reason: str = "interrupted") -> Any:
         with self._lock:
@@ -124,6 +134,11 @@ def train_with_app(prepare_run: Callable[[StageCallback], PreparedRun], theme: s
     events: queue.SimpleQueue[Event] = queue.SimpleQueue()
     control = PreparingRun(prepare_run, events)
     app = CockpitApp(events, control, theme_name=theme, run_label=run_label)
+    guards: list[SignalGuard] = []
+
+    def close_app() -> None:
+        if app.is_running:  # (after a crash there is no app left to close)
+            app.call_from_thread(app.exit)
 
     def prepared(run: PreparedRun) -> None:
         app.examples = TrainingExamples(run.train)  # rows made when read: none held per training row
@@ -132,19 +147,55 @@ def train_with_app(prepare_run: Callable[[StageCallback], PreparedRun], theme: s
         from cockpit.cli.launch import SignalGuard
 
         # signal handlers can only be installed from the main thread, where the app's loop runs
-        guard = SignalGuard(runner.engine, on_first=lambda: app.call_from_thread(app.exit), stop_on_hangup=True)
-        app.call_from_thread(guard.install)
+        guard = SignalGuard(runner.engine, on_first=close_app, stop_on_hangup=True)
+        try:
+            app.call_from_thread(guard.install)
+        except RuntimeError:  # the app has closed (crashed) meanwhile: the main thread installs one
+            return
+        guards.append(guard)
 
     control.on_prepared, control.on_engine = prepared, engine_ready
-    control.on_error = lambda _error: app.call_from_thread(app.exit)
+    control.on_error = lambda _error: close_app()
     app.run()
     if control.error is not None:
         raise control.error
+    if app.crash is not None and control.runner is not None and control.runner.thread.is_alive():
+        return _train_on_without_app(app.crash, control, guards)
     if control.runner is None:
         print("cockpit: stopped while the run was being prepared; nothing was trained", file=sys.stderr)
     ended = control.stop_and_wait("interrupted")
     if control.prepared is None or ended is None:
         return 130
-    from cockpit.cli.launch import print_outcome
+    return _outcome(ended, control.prepared)
 
-    return print_outcome(ended, control.prepared)
+
+def _train_on_without_app(crash: str, control: PreparingRun, guards: list[SignalGuard]) -> int:
+    """The cockpit crashed, the training thread did not: say so, and go on as `--headless` would."""
+    from cockpit.cli.crash import crashed_line, keep_traceback
+    from cockpit.cli.launch import ProgressPrinter, SignalGuard
+
+    assert control.runner is not None and control.prepared is not None
+    engine = control.runner.engine
+    print(crashed_line(crash, keep_traceback(control.prepared.run_dir, crash)), file=sys.stderr)
+    print(
+        "The run goes on in this process, with a progress line; Ctrl-C stops it after a checkpoint.",
+        file=sys.stderr,
+    )
+    # nothing drains the app's queue any more: the progress line takes its place (a new list, as the
+    # stream dispatches over a copy of it)
+    engine.stream.observers = [o for o in engine.stream.observers if o != control.events.put]
+    engine.stream.observers.append(ProgressPrinter(engine.total_steps))
+    if not guards:  # the app closed before it could install one; this is the main thread
+        SignalGuard(engine).install()
+    control.runner.thread.join()
+    assert control.runner.ended is not None
+    return max(_outcome(control.runner.ended, control.prepared), 1)
+
+
+def _outcome(ended: RunEnded, prepared: PreparedRun) -> int:
+    """The one-paragraph summary, then the run's exit status."""
+    from cockpit.cli.launch import outcome_code
+    from cockpit.cli.summary import run_summary
+
+    print(run_summary(prepared.run_dir), file=sys.stderr)
+    return outcome_code(ended)

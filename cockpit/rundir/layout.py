@@ -12,6 +12,7 @@ CONFIG_NAME = "config.json"  # the RunConfig (cockpit train) or the Trainer's se
 FINGERPRINT_NAME = "fingerprint.json"  # what --resume checks the data against
 EVAL_ROWS_NAME = "eval_rows.json"  # the eval split as file row numbers
 TRAINER_LOG = "trainer.log"  # a detached trainer's stdout and stderr
+CRASH_LOG = "cockpit-crash.log"  # the traceback of a cockpit (the UI, not the trainer) that crashed
 LOCK_NAME = "trainer.lock"  # flock'd by the live trainer for its whole life
 INBOX = "inbox"  # commands from other processes, one small JSON file each
 CHECKPOINTS = "checkpoints"  # checkpoints/step-N/

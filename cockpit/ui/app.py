@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import queue
 import time
+import traceback
 
 from textual import events as textual_events
 from textual.app import App, ComposeResult
@@ -156,6 +157,7 @@ class CockpitApp(App[None]):
         self._due: set[str] = set()  # changed panels whose redraw interval has not passed yet
         self._drawn_at: dict[str, float] = {}
         self._main_screen: Screen | None = None  # set on mount; the panels live on it
+        self.crash: str | None = None  # the traceback of an exception that closed the cockpit
         self._loading: LoadingScreen | None = None  # shown from launch until the run's `run` event
         themes, self._theme_problems = load_themes()
         for theme in themes:
@@ -203,6 +205,13 @@ class CockpitApp(App[None]):
                 self._loading = LoadingScreen(self.run_label)
                 self.push_screen(self._loading)
             self._worker = self.run_worker(self.control.run, name="training", thread=True, exit_on_error=False)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Textual closes the app on an unhandled exception; keep its traceback as text first, so that
+        the CLI says the cockpit crashed (and where the traceback is) instead of "detached" (#25)."""
+        if self.crash is None:
+            self.crash = "".join(traceback.format_exception(error))
+        super()._handle_exception(error)
 
     def on_unmount(self) -> None:
         # A control that waits on another process (an attached run) must stop waiting, or the
