@@ -308,7 +308,7 @@ def _close_on_hangup(app: Any) -> None:
     signal.signal(signal.SIGHUP, hangup)
 
 
-def run_attached(run_dir: Path, theme: str, train_argv: list[str] | None = None) -> int:
+def run_attached(run_dir: Path, theme: str, train_argv: list[str] | None = None, ascii: bool | None = None) -> int:
     """The cockpit as a client of a trainer in another process (started here first if `train_argv`).
 
     Closing this cockpit, detaching (`d`), a dropped SSH session or kill -9 of this process leave the
@@ -324,7 +324,7 @@ def run_attached(run_dir: Path, theme: str, train_argv: list[str] | None = None)
     if control is None:  # a finished (or dead) run: its replay
         start_journal_reader(run_dir / JOURNAL_NAME, events, follow=False)
     examples = RunExamples(run_dir) if (run_dir / CONFIG_NAME).exists() or train_argv is not None else None
-    app = CockpitApp(events, control, examples=examples, theme_name=theme, run_label=str(run_dir))
+    app = CockpitApp(events, control, examples=examples, theme_name=theme, run_label=str(run_dir), ascii=ascii)
     if control is not None:
         control.on_failed_start = lambda: app.call_from_thread(app.exit)
     _close_on_hangup(app)

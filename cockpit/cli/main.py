@@ -170,7 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="train inside the cockpit's own process: it ends when the cockpit closes (no detach)",
     )
-    running.add_argument("--theme", default="cockpit-dark", help="cockpit-dark, cockpit-light or cockpit-high-contrast")
+    running.add_argument(
+        "--theme",
+        default="cockpit-dark",
+        help="cockpit-dark, cockpit-light, cockpit-high-contrast, or ansi-dark (the terminal's own 16 colours)",
+    )
+    running.add_argument(
+        "--ascii", action="store_true", default=None,
+        help="draw with ASCII only (no braille, emoji or box drawing); on by itself under TERM=linux",
+    )  # fmt: skip
     running.add_argument(
         "--trust-remote-code", action="store_true", help="run code shipped in the model folder (say it each time)"
     )
@@ -188,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     attach.add_argument("run_dir", nargs="?", help="a run directory (default: the newest live run under ./runs)")
     attach.add_argument("--theme", default="cockpit-dark", help="colour theme")
+    attach.add_argument("--ascii", action="store_true", default=None, help="draw with ASCII only")
 
     runs = commands.add_parser(
         "runs", help="list the runs under a folder: state, step, loss, eval, age", formatter_class=_HelpFormatter
@@ -209,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("run_dir", help="a run directory (or its journal.jsonl)")
     replay.add_argument("--follow", action="store_true", help="keep reading as a headless run writes")
     replay.add_argument("--theme", default="cockpit-dark", help="colour theme")
+    replay.add_argument("--ascii", action="store_true", default=None, help="draw with ASCII only")
     return parser
 
 
@@ -326,7 +336,7 @@ def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str
         if not args.resume:
             check_new_run_dir(run_dir)
         extra = [] if args.resume else ["--out", str(run_dir)]
-        return run_attached(run_dir, args.theme, train_argv=[*train_argv, *extra])
+        return run_attached(run_dir, args.theme, train_argv=[*train_argv, *extra], ascii=args.ascii)
     if args.resume:
         config, resume_notices = resume_with_flags(args, given)
         run_dir = Path(args.resume)
@@ -354,7 +364,7 @@ def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str
         if interactive:  # --foreground: the cockpit opens at once and prepares the run behind its loading screen
             from cockpit.cli.startup import train_with_app
 
-            return train_with_app(prepare_claimed, args.theme, run_label=str(run_dir))
+            return train_with_app(prepare_claimed, args.theme, run_label=str(run_dir), ascii=args.ascii)
         on_stage = None
         if os.environ.get("COCKPIT_DETACHED"):  # the attached cockpit shows the loading steps from the journal
             from cockpit.cli.startup import journal_stages
@@ -422,7 +432,7 @@ def prepare_from_args(args: argparse.Namespace, given: dict[str, str]):  # noqa:
 def _attach(args: argparse.Namespace) -> int:
     from cockpit.cli.attach import resolve_attach_target, run_attached
 
-    return run_attached(resolve_attach_target(args.run_dir), args.theme)
+    return run_attached(resolve_attach_target(args.run_dir), args.theme, ascii=args.ascii)
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -455,8 +465,14 @@ def _replay(args: argparse.Namespace) -> int:
         raise CockpitError(f"{journal}: no such journal; give a run directory written by cockpit train")
     events: queue.SimpleQueue = queue.SimpleQueue()
     start_journal_reader(journal, events, follow=args.follow)
-    CockpitApp(events, control=None, theme_name=args.theme, run_label=str(path)).run()
-    return 0
+    app = CockpitApp(events, control=None, theme_name=args.theme, run_label=str(path), ascii=args.ascii)
+    app.run()
+    from cockpit.cli.attach import client_outcome
+
+    code, words = client_outcome(app, None, path if path.is_dir() else path.parent, None)
+    if words:
+        print(words, file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -469,6 +485,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "theme", None) is not None:
+            from cockpit.ui.themes import check_theme
+
+            check_theme(args.theme)
         if args.command == "train":
             return _train(args, argv[argv.index("train") + 1 :], given_flags(parser, argv))
         handlers = {"attach": _attach, "runs": _runs, "send": _send, "replay": _replay}

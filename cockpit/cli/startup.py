@@ -126,14 +126,16 @@ def journal_stages(run_dir: Path) -> StageCallback:
     return stage
 
 
-def train_with_app(prepare_run: Callable[[StageCallback], PreparedRun], theme: str, run_label: str = "") -> int:
+def train_with_app(
+    prepare_run: Callable[[StageCallback], PreparedRun], theme: str, run_label: str = "", ascii: bool | None = None
+) -> int:
     """Open the cockpit at once and prepare + train behind it; the exit status of the run."""
     from cockpit.data.examples import TrainingExamples
     from cockpit.ui.app import CockpitApp
 
     events: queue.SimpleQueue[Event] = queue.SimpleQueue()
     control = PreparingRun(prepare_run, events)
-    app = CockpitApp(events, control, theme_name=theme, run_label=run_label)
+    app = CockpitApp(events, control, theme_name=theme, run_label=run_label, ascii=ascii)
     guards: list[SignalGuard] = []
 
     def close_app() -> None:

@@ -32,3 +32,7 @@ class EndReason(StrEnum):
 class Severity(StrEnum):
     WARNING = "warning"  # the run goes on, and is probably wasting its time
     ERROR = "error"  # the run cannot give a useful model as it is
+    INFO = "info"  # worth knowing while watching, nothing to fix (pinned rows not learned yet)
+    # A released alarm (`active` False). Journals before #25 repeated the raised severity there, so a
+    # script counting "warning" counted each alarm twice; `active` still tells them apart in old journals.
+    CLEARED = "cleared"

@@ -1,7 +1,8 @@
 """Rules over the event stream that name a problem while the run is still going.
 
 Each rule answers a problem people have met: a head that cannot fit the labels, predictions
-collapsed to one class, a low training loss whose predictions are still wrong, a layer that does
+collapsed to one class, a low training loss whose predictions are still wrong (or pinned rows not
+learned yet), a layer that does
 not learn, a loss too noisy to read, and a run that diverges. One module per family of rules
 (`setup`, `evaluation`, `pins`, `layers`, `loss`), what they share in `base`, their words in
 `advice`.
@@ -24,7 +25,7 @@ from cockpit.diagnostics.evaluation import ClassNeverPredicted, CollapseToOneCla
 from cockpit.diagnostics.judgements import LOSS_WINDOW, LossTracker
 from cockpit.diagnostics.layers import STALL_STEPS, LayerNotLearning
 from cockpit.diagnostics.loss import LossRising, NoisyLoss, NonFiniteLoss
-from cockpit.diagnostics.pins import PredictionsDisagreeWithLoss
+from cockpit.diagnostics.pins import PinsNotLearned, PredictionsDisagreeWithLoss
 from cockpit.diagnostics.setup import HeadFitsLabels, LabelFormat
 
 __all__ = [
@@ -49,6 +50,7 @@ RULES: tuple[Callable[[RunContext], Rule], ...] = (
     CollapseToOneClass,
     ClassNeverPredicted,
     PredictionsDisagreeWithLoss,
+    PinsNotLearned,
     LayerNotLearning,
     NoisyLoss,
     NonFiniteLoss,

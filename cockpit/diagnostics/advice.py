@@ -108,12 +108,12 @@ def collapse_advice(task: str, active: set[str]) -> str:
         thresholds = (
             "the thresholds alarm lists the labels that gain, and `t` keeps them in the saved model"
             if "thresholds" in active
-            else "the evaluation panel's `best thr` column shows each label's best one; `t` keeps them"
+            else "the evaluation panel's `thr` column shows each label's best one; `t` keeps them"
         )
         return (
             "Each label is rare, so answering 'no' everywhere already gives a low loss. Try a lower "
-            f"decision threshold ({thresholds}), weigh positive labels up (`--pos-weight auto`, or the "
-            "`pos_weight=auto` command), train the head longer or with a higher learning rate, and watch "
+            f"decision threshold ({thresholds}), weigh positive labels up (`--pos-weight auto` at the start, "
+            "or mid-run `:` then `pos_weight=auto`), train the head longer or with a higher learning rate, and watch "
             "whether the pinned examples' probabilities for their true labels rise at all."
         )
     head = (
@@ -169,8 +169,8 @@ def predicted_again(named: list[str]) -> str:
 
 
 THRESHOLDS_ADVICE = (
-    "Review them in the evaluation panel (`best thr`) and save them with the model (`t`, or the "
-    "`thresholds=save` command; they go into the model config), so that inference uses them "
+    "Review them in the evaluation panel (the `thr` column) and save them with the model (`t`, or the "
+    "`thresholds=save` command; they go into the model folder), so that inference uses them "
     "instead of 0.5. They are tuned on the "
     "evaluation split: with few evaluation rows, trust thresholds that hold over several "
     "evaluations."
@@ -182,16 +182,23 @@ THRESHOLDS_CLEARED = "A threshold of 0.5 now serves every label about as well."
 # ---------------------------------------------------------------------------------------------
 
 
-def predictions_disagree(train: float, pinned: float, ratio: float, updates: int) -> str:
+def predictions_disagree(evidence: dict[str, Any]) -> str:
+    """Quotes the evidence's own numbers: the median pinned loss the rule judged, and their mean (the
+    panel's), so that neither reads as a mistake for the other (#25)."""
     return (
-        f"The training loss is low ({train:.3g}, smoothed), but the pinned training rows, "
-        f"predicted the way inference does (eval mode), have loss {pinned:.3g}: {ratio:.0f}x "
-        f"higher, for {updates} pin updates in a row. The inference path does not see what "
-        "the training loss sees."
+        f"The training loss is low ({evidence['training_loss']:.3g}, smoothed), but every pinned training row, "
+        "predicted the way inference does (eval mode), is far above it: median loss "
+        f"{evidence['pinned_loss']:.3g} ({evidence['ratio']:.3g}x; mean {evidence['pinned_mean_loss']:.3g}), "
+        f"for {evidence['pin_updates']} pin updates in a row, and not one row agrees with the training loss. "
+        "The inference path does not see what the training loss sees."
     )
 
 
 PREDICTIONS_AGREE = "Pinned predictions agree with the training loss again."
+PATH_PROVEN = (
+    "Some pinned rows (or an evaluation) now agree with the training loss through the same eval-mode path: "
+    "the path works; the rows still far off are not learned yet."
+)
 
 
 def predictions_disagree_advice(evidence: dict[str, Any]) -> str:
@@ -214,8 +221,38 @@ def predictions_disagree_advice(evidence: dict[str, Any]) -> str:
         "Likely causes: layers that act differently in train and eval mode (dropout; batch-norm "
         "statistics in frozen layers); predicting with other weights, another checkpoint or another "
         "tokenizer than the one trained; a training loss computed against other targets (label order, "
-        "label format); a decision threshold that does not suit the labels (the evaluation panel's `best thr`)."
+        "label format); a decision threshold that does not suit the labels (the evaluation panel's `thr` column)."
     )
+
+
+def pins_not_learned(evidence: dict[str, Any], rows: list[tuple[int, list[str], float]]) -> str:
+    """`rows`: (row, its classes, its loss) of each pinned row far above the training loss."""
+    lagging = "; ".join(f"#{row} ({', '.join(classes) or 'no label'}, loss {loss:.3g})" for row, classes, loss in rows)
+    agreeing = [f"#{row}" for row in evidence["agreeing_rows"]]
+    if agreeing:
+        proof = f"{plural(agreeing)} {'agrees' if len(agreeing) == 1 else 'agree'} with the training loss"
+    else:
+        proof = f"the latest evaluation is good ({evidence['eval_metric']:.3g})"
+    return (
+        f"Pinned rows not learned yet: {lagging}, while the training loss is {evidence['training_loss']:.3g} "
+        f"(smoothed; median pinned loss {evidence['pinned_loss']:.3g}, {evidence['pin_updates']} pin updates in a "
+        f"row). The inference path works: {proof}, predicted the same way (eval mode)."
+    )
+
+
+def pins_not_learned_advice(shares: dict[str, float]) -> str:
+    """`shares`: each lagging row's classes and their share of the latest evaluation's rows, when known."""
+    rare = ", ".join(f"'{name}' is {share:.1%} of the eval rows" for name, share in shares.items())
+    return (
+        "Nothing is broken: rows of rare or hard classes are learned late"
+        + (f" ({rare})" if rare else "")
+        + ". Watch whether their loss falls over the next epoch and their class's F1 in the evaluation panel; "
+        "if it stays at 0, the class may need more labelled rows (`e` lists the training rows with their labels)."
+    )
+
+
+PINS_LEARNED = "The pinned rows are learned now: their loss is near the training loss."
+PINS_LAG_EVERYWHERE = "Every pinned row is far off now, with no good evaluation: see the predictions_disagree alarm."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,16 +310,30 @@ def not_learning_advice(reasons: set[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def noisy_loss(noise: float, drop: float, batch: int, micro: int, accum: int) -> str:
+def noisy_loss(evidence: dict[str, Any]) -> str:
+    """What makes this noise a problem, in the evidence's numbers: single steps scatter more than the
+    loss has come down from a constant guess's (nothing learned shows through it), or by a large share
+    of the loss itself; and more than the curve still falls."""
+    noise, drop, window = evidence["noise"], evidence["drop"], evidence["window"]
+    level, scale, progress = evidence["smoothed_loss"], evidence["loss_scale"], evidence["progress"]
+    if noise > progress:
+        learned = (
+            f"more than the smoothed loss ({level:.3g}) has come down from a constant guess's ({scale:.3g})"
+            if progress > 0
+            else f"while the smoothed loss ({level:.3g}) is no lower than a constant guess's ({scale:.3g})"
+        )
+    else:
+        learned = f"{evidence['relative_noise']:.2g} times the smoothed loss itself ({level:.3g})"
     trend = (
-        f"more than the curve fell over the last {LOSS_WINDOW} steps ({drop:.3g})"
+        f"more than the curve fell over the last {window} steps ({drop:.3g})"
         if drop > 0
-        else (f"while the curve did not fall over the last {LOSS_WINDOW} steps (it rose by {-drop:.3g})")
+        else f"and the curve did not fall over the last {window} steps (it rose by {-drop:.3g})"
     )
     return (
-        f"The training loss is noisy: single steps scatter by {noise:.3g} (standard "
-        f"deviation) around the smoothed curve, {trend}. Effective batch: {batch} ({micro} per "
-        f"forward pass x {accum} accumulated)."
+        f"The training loss is noisy: single steps scatter by {noise:.3g} (standard deviation) around the "
+        f"smoothed curve, {learned}, {'and ' if drop > 0 else ''}{trend}. Effective batch: "
+        f"{evidence['effective_batch']} ({evidence['micro_batch']} per forward pass x "
+        f"{evidence['accumulation']} accumulated)."
     )
 
 

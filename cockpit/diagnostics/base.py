@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cockpit.contract.commands import SetLearningRate
+from cockpit.contract.enums import Severity
 from cockpit.contract.events import (
     Alarm,
     CommandApplied,
@@ -85,6 +86,8 @@ class RunContext:
     best_eval_metric: float | None = None
     eval_good: bool = False  # the latest evaluation is good and holding (see `_judge_eval`)
     eval_levelled: bool = False  # ...and no longer climbing: within EVAL_HOLD of the evaluation before
+    eval_improving: bool = False  # the latest evaluation's metric rose more than EVAL_HOLD over the one before
+    label_shares: dict[str, float] = field(default_factory=dict)  # share of the latest eval's rows per label
 
     def observe(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -114,7 +117,8 @@ class RunContext:
         self.peak_lr = float(run.config["lr"]) if finite(run.config.get("lr")) else None
         self.active = set()
         self.eval_metric = self.best_eval_metric = None
-        self.eval_good = self.eval_levelled = False
+        self.eval_good = self.eval_levelled = self.eval_improving = False
+        self.label_shares = {}
 
     def _judge_eval(self, result: EvalResult) -> None:
         """Is this evaluation good, and as good as the best one so far? (A noisy chart then says nothing.)"""
@@ -123,10 +127,13 @@ class RunContext:
         else:
             metric, majority = result.metrics.get("accuracy"), result.baselines.get("majority_accuracy")
             good_from = majority + GOOD_ACCURACY_WAY * (1 - majority) if finite(majority) else math.inf
+        if result.rows > 0:
+            self.label_shares = {name: rounded(n / result.rows) for name, n in result.true_distribution.items()}
         if not finite(metric):
-            self.eval_good = self.eval_levelled = False
+            self.eval_good = self.eval_levelled = self.eval_improving = False
             return
         self.eval_levelled = self.eval_metric is not None and metric - self.eval_metric <= EVAL_HOLD
+        self.eval_improving = self.eval_metric is not None and metric - self.eval_metric > EVAL_HOLD
         self.eval_metric = metric
         self.best_eval_metric = max(metric, self.best_eval_metric or metric)
         self.eval_good = metric >= good_from and metric >= self.best_eval_metric - EVAL_HOLD
@@ -183,12 +190,11 @@ class Latch:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.active = False
-        self.severity = "warning"
 
     def raise_(self, event: Event, severity: str, message: str, advice: str, evidence: dict[str, Any]) -> list[Alarm]:
         if self.active:
             return []
-        self.active, self.severity = True, severity
+        self.active = True
         return [
             Alarm(
                 step=event.step,
@@ -210,7 +216,7 @@ class Latch:
                 step=event.step,
                 time=event.time,
                 kind=self.kind,
-                severity=self.severity,
+                severity=Severity.CLEARED,
                 message=message,
                 advice="",
                 evidence=evidence or {},

@@ -12,14 +12,14 @@ import math
 import queue
 import time
 import traceback
+from collections.abc import Iterable
 
 from textual import events as textual_events
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.theme import Theme
-from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from cockpit.contract.commands import (
@@ -40,14 +40,19 @@ from cockpit.contract.control import ExampleRow, RunControl
 from cockpit.contract.events import CommandApplied, Event, LoadingStage
 from cockpit.rundir.layout import THRESHOLDS_NAME
 from cockpit.rundir.thresholds import save_thresholds
+from cockpit.ui.command_line import CommandLine
 from cockpit.ui.eval_panel import EvalPanel
 from cockpit.ui.event_log import EventLog
 from cockpit.ui.examples_screen import ExamplesScreen
+from cockpit.ui.filter_bar import FilterBar
+from cockpit.ui.footer import CockpitFooter
 from cockpit.ui.help_screen import HelpScreen
 from cockpit.ui.layers_table import LayersTable
 from cockpit.ui.loading_screen import LoadingScreen
+from cockpit.ui.look import low_colour, use_ascii, wants_ascii
 from cockpit.ui.loss_chart import LossChart
 from cockpit.ui.lr_dialog import LearningRateDialog
+from cockpit.ui.palette import cockpit_commands
 from cockpit.ui.pinned_examples import PinnedExamples
 from cockpit.ui.quit_dialog import QuitDialog
 from cockpit.ui.rates_strip import RatesStrip
@@ -63,7 +68,8 @@ __all__ = ["CockpitApp", "ExampleRow", "RunControl"]
 COCKPIT_ACTIONS = frozenset(
     {
         "focus_layers",
-        "toggle_pause",
+        "pause",
+        "resume",
         "save",
         "predict_pins",
         "set_learning_rate",
@@ -72,7 +78,13 @@ COCKPIT_ACTIONS = frozenset(
         "quit_cockpit",
         "detach",
         "show_view",
+        "filter",
+        "command_line",
     }
+)
+# the actions that change the run: a replay hides them rather than offer keys that only say "read-only"
+RUN_ACTIONS = frozenset(
+    {"pause", "resume", "save", "predict_pins", "set_learning_rate", "save_thresholds", "detach", "command_line"}
 )
 
 # view name -> the panels shown for it in the compact layout
@@ -114,17 +126,21 @@ class CockpitApp(App[None]):
     _eval: EvalPanel
     _log: EventLog
 
+    # `?` and `q` first: the footer keeps them at its left, where a narrow terminal does not cut them
     BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit_cockpit", "Quit"),
         Binding("l", "focus_layers", "Layers"),
-        Binding("p", "toggle_pause", "Pause"),
+        Binding("p", "pause", "Pause"),
+        Binding("p", "resume", "Resume"),  # one key, two meanings: the footer names the one it has now
         Binding("s", "save", "Save"),
-        Binding("u", "predict_pins", "Predict pins"),
+        Binding("u", "predict_pins", "Predict"),
         Binding("r", "set_learning_rate", "LR"),
         Binding("e", "examples", "Examples"),
         Binding("t", "save_thresholds", "Thresholds"),
         Binding("d", "detach", "Detach"),
-        Binding("q", "quit_cockpit", "Quit"),
-        Binding("question_mark", "help", "Help"),
+        Binding("slash", "filter", "Filter"),
+        Binding("colon", "command_line", "Command"),
         # Ctrl-C is a key in a raw-mode terminal, not SIGINT: make it do what users expect of it.
         Binding("ctrl+c", "quit_cockpit", "Quit", show=False, priority=True),
         *[
@@ -140,8 +156,11 @@ class CockpitApp(App[None]):
         examples: list[ExampleRow] | None = None,
         theme_name: str = DEFAULT_THEME,
         run_label: str = "",
+        ascii: bool | None = None,
     ) -> None:
         super().__init__()
+        self.ascii = wants_ascii(ascii)  # --ascii, COCKPIT_ASCII=1 or TERM=linux: no braille or emoji
+        use_ascii(self.ascii)
         self.events = events
         self.control = control
         self.examples = examples
@@ -177,8 +196,9 @@ class CockpitApp(App[None]):
                 yield EventLog(id="log", classes="panel")
             with Vertical(id="right", classes="column"):
                 yield PinnedExamples(id="pins", classes="panel")
-                yield EvalPanel(id="eval", classes="panel")
-        yield Footer(compact=True, show_command_palette=False)
+                yield EvalPanel(id="eval", classes="panel -empty")
+        yield FilterBar(id="filter")
+        yield CockpitFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         # Widgets the timer updates, found once; dialogs and the examples browser go on top.
@@ -191,7 +211,9 @@ class CockpitApp(App[None]):
         self._pins = self.query_one(PinnedExamples)
         self._eval = self.query_one(EvalPanel)
         self._log = self.query_one(EventLog)
-        self._pins.live = self.control is not None
+        self._pins.live = self._layers.live = self.control is not None
+        self.screen.set_class(self.ascii, "-ascii")
+        self.screen.set_class(low_colour(self), "-low-colour")  # NO_COLOR, 16 colours: focus by border, not hue
         self._apply_theme()
         self.query_one("#loss-panel").border_title = "Loss"
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
@@ -256,7 +278,7 @@ class CockpitApp(App[None]):
         for column in ("left", "right"):
             main.query_one(f"#{column}").set_class(any(PANEL_COLUMN[p] == column for p in shown), "-current")
         main.set_class(len(shown) > 1, "-split")
-        self._view_bar.select(view, len(self.run_state.active_alarms))
+        self._view_bar.select(view, self.run_state.problems)
         self.run_state.changed.add(LOSS)  # a chart coming into view is drawn at its new size
         if self.compact:  # keys (arrows, space) go to the panel on screen, or to none
             targets = {
@@ -277,6 +299,10 @@ class CockpitApp(App[None]):
         """Over a dialog or the examples browser, the cockpit's keys rest, except quitting."""
         if action in COCKPIT_ACTIONS and self._main_screen not in (None, self.screen):
             return action == "quit_cockpit" and not isinstance(self.screen, QuitDialog)
+        if action in RUN_ACTIONS and self.control is None:
+            return False  # a replay: no key that could only say "read-only"
+        if action in ("pause", "resume"):  # `p` is one of the two, as the run stands
+            return (self.run_state.state == "paused") == (action == "resume")
         if action == "focus_layers" and self._main_screen is not None:
             return self.focused is not self._layers  # no need to offer it where it already is
         if action == "detach":  # only a trainer in another process goes on without the cockpit
@@ -351,11 +377,15 @@ class CockpitApp(App[None]):
                 self.screen.refresh_marks()
         if EVAL in changed:
             self._eval.show(state)
+            self._eval.set_class(state.last_eval is None, "-empty")  # small until there is an eval
             self.refresh_bindings()  # `t` (keep thresholds) may have become available
         if LOG in changed:
             self._log.show(state)
         if LOG in changed or STATUS in changed:
-            self._view_bar.select(self.view, len(state.active_alarms))
+            self._log.set_class(state.problems > 0, "-alarms")  # the log grows while alarms are up
+            self._view_bar.select(self.view, state.problems)
+        if STATUS in changed:
+            self.refresh_bindings()  # `p` says Pause or Resume
         if LOSS in changed:
             if not self._loss_chart.draw(state):  # no size yet: draw when laid out
                 self._due.add(LOSS)
@@ -438,12 +468,46 @@ class CockpitApp(App[None]):
             self._show_view("layers")
         self._layers.focus()
 
-    def action_toggle_pause(self) -> None:
-        paused = self.run_state.state == "paused"
-        if self._submit(Resume() if paused else Pause()):
-            saying = "resuming" if paused else "pausing after this step"
-            self._status_bar.request("running" if paused else "paused", saying)
-            self.notify(saying)
+    def action_pause(self) -> None:
+        if self._submit(Pause()):
+            self._status_bar.request("paused", "pausing after this step")
+            self.notify("pausing after this step; p resumes")
+
+    def action_resume(self) -> None:
+        if self._submit(Resume()):
+            self._status_bar.request("running", "resuming")
+            self.notify("resuming")
+
+    def action_filter(self) -> None:
+        """`/`: filter the list in view (the focused one, else the log or the compact view's list)."""
+        focused = self.focused
+        filterable = (self._layers, self._log)
+        target = focused if focused in filterable else None
+        if target is None and self.compact:
+            target = {"layers": self._layers, "log": self._log}.get(self.view)
+        if target is None and not self.compact:
+            target = self._log
+        if target is None:
+            self.notify("/ filters a list: 4 shows the layers, 6 the log", severity="warning")
+            return
+        self.query_one(FilterBar).open_on(target)
+
+    def action_command_line(self, text: str = "") -> None:
+        """`:`: any command in the `--at` grammar (pos_weight=auto, freeze=layer.0-3, unpin=17)."""
+        if not self._can_command():
+            return
+
+        def chosen(command: Command | None) -> None:
+            if command is not None and self._submit(command):
+                self.notify(f"{command.text}: sent, applied at the next step")
+
+        self.push_screen(CommandLine(self.run_state.start_lr, text), chosen)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """ctrl+p: the cockpit's own actions by name first, then Textual's (its Quit replaced by ours,
+        which asks before it stops a run: Textual's closed the cockpit without the dialog)."""
+        yield from cockpit_commands(self)
+        yield from (command for command in super().get_system_commands(screen) if command.title != "Quit")
 
     def action_predict_pins(self) -> None:
         if not self.run_state.pins:
@@ -463,7 +527,8 @@ class CockpitApp(App[None]):
             if lr is not None and self._submit(SetLearningRate(lr)):
                 self.notify(f"learning rate set to {lr:g} (applies from the next step)")
 
-        self.push_screen(LearningRateDialog(self.run_state.peak_lr, self.run_state.lr), chosen)
+        state = self.run_state
+        self.push_screen(LearningRateDialog(state.peak_lr, state.lr, state.start_lr), chosen)
 
     def action_save_thresholds(self) -> None:
         """Multilabel: after a confirmation, keep the latest eval's best per-label thresholds with the model.

@@ -13,6 +13,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from cockpit.contract.events import Alarm, EvalResult
+from cockpit.ui.look import MARKS
 from cockpit.ui.run_state import COLLAPSE, RunState
 from cockpit.ui.series import bar, fmt_number, shorten
 
@@ -23,7 +24,7 @@ METRIC_ORDER = ("accuracy", "micro_f1", "macro_f1")
 def _delta(now: float, before: float | None) -> Content:
     if before is None or abs(now - before) < 5e-5:
         return Content("")
-    arrow, colour = ("↑", "$text-success") if now > before else ("↓", "$text-error")
+    arrow, colour = (MARKS.up, "$text-success") if now > before else (MARKS.down, "$text-error")
     return Content.styled(f" {arrow}{abs(now - before):.4f}", colour)
 
 
@@ -88,7 +89,7 @@ class EvalPanel(VerticalScroll):
                 line += Content.styled(f"   majority baseline {majority:.4f}", "$text-muted")
             lines.append(line)
         if collapse is not None:  # the collapse rule's verdict, in its words (two evaluations, hysteresis)
-            lines.append(Content.styled(f"⚠ {collapse.message}", "bold $text-warning"))
+            lines.append(Content.styled(f"{MARKS.warning} {collapse.message}", "bold $text-warning"))
         lines.append(Content(""))
         lines.extend(self._label_table(result))
         return Content("\n").join(lines)

@@ -9,22 +9,32 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from cockpit.ui.look import MARKS, tone
 from cockpit.ui.run_state import LogEntry, RunState
 
 LOOK = {
-    # kind: (symbol, theme colour variable); symbols keep the log readable without colour
-    "notice": ("ℹ", "text-secondary"),
-    "command": ("⌘", "text-primary"),
-    "checkpoint": ("◆", "text-secondary"),
-    "state": ("⏵", "text-secondary"),
-    "cleared": ("✓", "text-success"),
-    "end": ("■", "foreground"),
-    "error": ("✖", "text-error"),
+    # kind: (the glyph's name in MARKS, its meaning); glyphs keep the log readable without colour
+    "notice": ("info", "info"),
+    "command": ("command", ""),
+    "checkpoint": ("checkpoint", "info"),
+    "state": ("state", "info"),
+    "cleared": ("cleared", "success"),
+    "end": ("stopped", ""),
+    "error": ("error", "error"),
+}
+# an alarm's head: glyph, word, meaning; each severity differs by glyph, word and weight, not only colour
+ALARM_HEAD = {
+    "error": ("error", "ERROR", "error"),
+    "warning": ("warning", "WARNING", "warning"),
+    "info": ("info", "NOTE", "info"),
 }
 
 
 class EventLog(VerticalScroll):
-    """A two-column grid (step | entry) so that long alarms wrap under their own text."""
+    """A two-column grid (step | entry) so that long alarms wrap under their own text.
+
+    `filter_text` (set by `/`) keeps the entries whose words hold it, as a pager's search would.
+    """
 
     DEFAULT_CSS = """
     EventLog > Static {
@@ -35,43 +45,57 @@ class EventLog(VerticalScroll):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.border_title = "Alarms & log"
+        self.filter_text = ""
+        self.run_state: RunState | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("nothing yet", id="log-body")
 
+    def filter(self, text: str) -> None:
+        """Show only the entries that hold `text` (ignoring case); "" shows them all."""
+        self.filter_text = text
+        self.border_subtitle = f"/{text}" if text else ""
+        if self.run_state is not None:
+            self.show(self.run_state)
+
     def show(self, state: RunState) -> None:
+        self.run_state = state
         if not state.log:
             return
+        wanted = self.filter_text.lower()
         grid = Table.grid(padding=(0, 1))
         grid.add_column(justify="right", width=6, style="dim")
         grid.add_column(ratio=1)
+        shown = 0
         for entry in state.log:
+            if wanted and wanted not in f"{entry.kind} {entry.title} {entry.detail} {entry.severity}".lower():
+                continue
             grid.add_row(str(entry.step), self._entry(entry))
-        self.query_one("#log-body", Static).update(grid)
-
-    def _colour(self, variable: str) -> str:
-        return self.app.theme_variables.get(variable, "")
+            shown += 1
+        body = self.query_one("#log-body", Static)
+        body.update(grid if shown else Text(f"no entry holds {self.filter_text!r} (escape clears the filter)"))
 
     def _entry(self, entry: LogEntry) -> Text:
         if entry.kind == "alarm":
+            glyph, word, meaning = ALARM_HEAD.get(entry.severity, ALARM_HEAD["warning"])
             if entry.cleared_at is not None:
                 return Text.assemble(
-                    (f"⚠ {entry.title}", "dim strike"), (f"  (cleared at step {entry.cleared_at})", "dim")
+                    (f"{getattr(MARKS, glyph)} {entry.title}", "dim strike"),
+                    (f"  ({MARKS.cleared} cleared at step {entry.cleared_at})", "dim"),
                 )
-            colour = self._colour("text-error" if entry.severity == "error" else "text-warning")
-            symbol = "✖" if entry.severity == "error" else "⚠"
+            style = tone(self.app, meaning)
             text = Text.assemble(
-                (f"{symbol} {entry.severity.upper()}", f"bold reverse {colour}"),
-                (f" {entry.title}", f"bold {colour}"),
+                (f"{getattr(MARKS, glyph)} {word}", f"bold {style}"),
+                (f" {entry.title}", f"bold {style.replace('reverse', '').strip()}"),
             )
             if entry.detail:
-                text.append(f"\n→ {entry.detail}", style=colour)
+                text.append(f"\n{MARKS.arrow} {entry.detail}", style=style.replace("reverse", "").replace("bold", ""))
             return text
-        symbol, variable = LOOK.get(entry.kind, ("·", "foreground"))
-        colour = self._colour("text-warning" if entry.severity == "warning" else variable)
-        if entry.severity == "error":
-            colour = f"bold {self._colour('text-error')}"
-        text = Text(f"{symbol} {entry.title}", style=colour)
+        glyph, meaning = LOOK.get(entry.kind, ("state", ""))
+        if entry.severity in ("warning", "error"):
+            meaning = entry.severity
+        style = tone(self.app, meaning) if meaning else ""
+        text = Text(f"{getattr(MARKS, glyph)} {entry.title}", style=style)
         if entry.detail:
             text.append(f"  {entry.detail}", style="dim")
         return text

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from cockpit.contract.control import ExampleRow
+from cockpit.ui.look import MARKS
 from cockpit.ui.series import shorten
 
 MAX_SHOWN = 500  # a search over 100k rows must not build a 100k-row table per keystroke
@@ -183,8 +184,8 @@ class ExamplesScreen(Screen[None]):
 
     def _pin_mark(self, row: int) -> Text:
         if row in self.requested:
-            return Text("…", style="bold")
-        return Text("●", style="bold") if row in self.pinned() else Text("")
+            return Text(MARKS.pending, style="bold")
+        return Text(MARKS.pinned, style="bold") if row in self.pinned() else Text("")
 
     def forget_request(self, row: int) -> None:
         """The request was refused (e.g. read-only replay): drop its '…' mark."""

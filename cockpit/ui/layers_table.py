@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
+from cockpit.ui.look import MARKS, tone
 from cockpit.ui.run_state import LayerView, RunState
 from cockpit.ui.series import fmt_count, fmt_number, fmt_sci, sparkline
 
@@ -30,7 +31,10 @@ SPARK_MIN, SPARK_MAX = 6, 24
 
 
 class LayersTable(DataTable):
-    """Cells are updated in place (never rebuilt) so a 4 Hz refresh costs next to nothing."""
+    """Cells are updated in place (never rebuilt) so a 4 Hz refresh costs next to nothing.
+
+    `filter_text` (set by `/`) keeps the groups whose names hold it: a 48-layer model's table is long.
+    """
 
     BINDINGS = [
         Binding("space", "toggle_freeze", "Freeze"),
@@ -55,7 +59,20 @@ class LayersTable(DataTable):
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
         self.border_title = "Layers"
         self.run_state: RunState | None = None
+        self.live = True  # False in a replay: no freeze keys, the run cannot change
+        self.filter_text = ""
         self._shown: dict[tuple[str, str], object] = {}
+
+    def filter(self, text: str) -> None:
+        """Show only the layer groups whose names hold `text`; "" shows them all."""
+        self.filter_text = text
+        self.border_subtitle = f"/{text}" if text else ""
+        if self.run_state is not None:
+            self.show(self.run_state, rebuild=True)
+
+    def _listed(self, state: RunState) -> list[LayerView]:
+        wanted = self.filter_text.lower()
+        return [view for view in state.layers.values() if wanted in view.name.lower()]
 
     def on_mount(self) -> None:
         self.fixed_columns = 1  # if the table must scroll sideways, the layer names stay
@@ -103,13 +120,14 @@ class LayersTable(DataTable):
         self.run_state = state
         if self._fit_columns():
             rebuild = True
-        if rebuild or list(self.rows) != [name for name in state.layers]:
+        listed = self._listed(state)
+        if rebuild or [str(key.value) for key in self.rows] != [view.name for view in listed]:
             self.clear()
             self._shown.clear()
-            for view in state.layers.values():
+            for view in listed:
                 self.add_row(*[""] * len(COLUMNS), key=view.name)
         ended = state.ended is not None
-        for view in state.layers.values():
+        for view in listed:
             for key, value in self._cells(view, ended).items():
                 if self._shown.get((view.name, key)) != value:
                     self._shown[(view.name, key)] = value
@@ -117,12 +135,14 @@ class LayersTable(DataTable):
 
     def _cells(self, view: LayerView, ended: bool) -> dict[str, object]:
         dim = "dim" if view.frozen else ""
+        # train and frozen differ by glyph and weight, not only colour (#25: both came out as colour 37)
         if view.requested_frozen is not None and not ended:
-            state = Text("…freeze" if view.requested_frozen else "…unfreeze", style="bold " + self._colour("warning"))
+            asked = "freeze" if view.requested_frozen else "unfreeze"
+            state = Text(f"{MARKS.pending}{asked}", style=f"reverse {tone(self.app, 'warning')}")
         elif view.frozen:
-            state = Text("❄ frozen", style=self._colour("text-primary"))
+            state = Text(f"{MARKS.frozen} frozen", style=f"dim italic {self._colour('text-primary')}")
         else:
-            state = Text("● train", style="bold " + self._colour("text-success"))
+            state = Text(f"{MARKS.train} train", style=f"bold {tone(self.app, 'success')}")
         width = self.spark_width
         history = view.grad_history.values(width)
         return {
@@ -138,6 +158,10 @@ class LayersTable(DataTable):
         return self.app.theme_variables.get(variable, "")
 
     # -- keys
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A replay hides the freeze keys rather than offer keys that can only say "read-only"."""
+        return self.live or action not in ("toggle_freeze", "freeze_below")
 
     @property
     def highlighted_layer(self) -> str | None:

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from cockpit.contract.events import LoadingStage
+from cockpit.ui.look import MARKS
 
 
 class LoadingScreen(Screen[None]):
@@ -34,8 +35,6 @@ class LoadingScreen(Screen[None]):
         border-title-color: $text-primary;
     }
     """
-
-    SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
     def __init__(self, title: str = "") -> None:
         super().__init__()
@@ -69,15 +68,15 @@ class LoadingScreen(Screen[None]):
         now = time.monotonic()
         lines = [Content.styled(self.title_text, "$text-muted")] if self.title_text else []
         if not self.stages:
-            spinner = self.SPINNER[self._frame % len(self.SPINNER)]
+            spinner = MARKS.spinner[self._frame % len(MARKS.spinner)]
             lines.append(Content.assemble((f"{spinner} ", "bold $text-primary"), "starting the trainer"))
         for i, (stage, since) in enumerate(self.stages):
             done = i + 1 < len(self.stages)
             until = self.stages[i + 1][1] if done else now
             if done:
-                mark = ("✓ ", "$text-success")
+                mark = (f"{MARKS.right} ", "$text-success")
             else:
-                mark = (self.SPINNER[self._frame % len(self.SPINNER)] + " ", "bold $text-primary")
+                mark = (MARKS.spinner[self._frame % len(MARKS.spinner)] + " ", "bold $text-primary")
             lines.append(
                 Content.assemble(
                     mark,

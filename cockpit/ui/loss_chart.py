@@ -8,16 +8,42 @@ the training loss; the constant-predictor line says whether the model learned an
 
 from __future__ import annotations
 
+import itertools
+import math
+
 from textual.color import Color
 from textual_plotext import PlotextPlot
 
+from cockpit.ui.look import MARKS
 from cockpit.ui.run_state import RunState
 
 # Each series has its own marker as well as its own colour, so the chart reads with NO_COLOR or
 # on a 16-colour terminal: raw losses are dots, the smoothed loss a braille line, the pinned
-# examples' loss (eval mode) a line of +, eval losses diamonds; the constant line is labelled.
-RAW_MARKER, PINNED_MARKER, EVAL_MARKER = "·", "+", "◆"
+# examples' loss (eval mode) a line of +, eval losses diamonds; the constant line is labelled. The
+# legend is not drawn inside the plot, where it covered the first steps (#25): the line under the
+# chart (`RatesStrip`) names each marker with its value.
 GAP_ALARM = "predictions_disagree"  # the rule that judges whether the pinned loss lags the training loss
+HEADROOM = 0.25  # the x axis runs this much past the last step seen (at least 10 steps), up to the run's end
+
+
+def x_span(last_step: float, total_steps: int) -> int:
+    """The x axis's end: the steps seen so far and some room for the next ones, never past the run's end.
+
+    It used to be the run's whole length, so early in a run every point sat in the left tenth (#25).
+    """
+    end = max(last_step * (1 + HEADROOM), last_step + 10, 10)
+    if total_steps:
+        end = min(end, max(total_steps, last_step))
+    return max(int(math.ceil(end)), 1)
+
+
+def integer_ticks(end: int, room: int) -> list[int]:
+    """Round step numbers for the x axis (1, 2 or 5 times a power of ten apart), at most `room` of them
+    (plotext's own ticks fell on 37.5 and 112.5 for integer steps)."""
+    step, factors = 1, itertools.cycle((2.0, 2.5, 2.0))  # 1, 2, 5, 10, 20, 50, 100, ...
+    while end // step + 1 > max(room, 2):
+        step = round(step * next(factors))
+    return list(range(0, end + 1, step))
 
 
 class LossChart(PlotextPlot):
@@ -26,7 +52,7 @@ class LossChart(PlotextPlot):
     DEFAULT_CSS = """
     LossChart {
         height: 1fr;
-        min-height: 8;
+        min-height: 5;
     }
     """
 
@@ -54,22 +80,24 @@ class LossChart(PlotextPlot):
         eval_x, eval_y = state.eval_losses.points(limit)
         pin_x, pin_y = state.pinned_losses.points(limit)
         if raw_x:
-            plt.scatter(raw_x, raw_y, marker=RAW_MARKER, color=self._colour("foreground-darken-3"), label="loss")
+            plt.scatter(raw_x, raw_y, marker=MARKS.raw_marker, color=self._colour("foreground-darken-3"))
         if smooth_x:
-            plt.plot(smooth_x, smooth_y, marker="braille", color=self._colour("primary"), label="smoothed")
+            plt.plot(smooth_x, smooth_y, marker=MARKS.smooth_marker, color=self._colour("primary"))
         if pin_x:
-            colour = self._colour("accent")
-            plt.plot(pin_x, pin_y, marker=PINNED_MARKER, color=colour, label="pinned (eval mode)")
+            plt.plot(pin_x, pin_y, marker=MARKS.pinned_marker, color=self._colour("accent"))
         if eval_x:
-            plt.scatter(eval_x, eval_y, marker=EVAL_MARKER, color=self._colour("warning"), label="eval")
-        end = max(state.total_steps, raw_x[-1] if raw_x else 1)
+            plt.scatter(eval_x, eval_y, marker=MARKS.eval_marker, color=self._colour("warning"))
+        end = x_span(raw_x[-1] if raw_x else 0, state.total_steps)
         if started is not None and raw_x:
+            # the label at the right end, where the headroom keeps the plot empty
             plt.hline(started.constant_loss, color=self._colour("error"))
             plt.text("constant", x=end, y=started.constant_loss, alignment="right", color=self._colour("error"))
         gap = self.gap_label(state)
         if gap and pin_x:
             plt.text(gap, x=pin_x[-1], y=pin_y[-1], alignment="right", color=self._colour("warning"))
         plt.xlim(0, end)
+        ticks = integer_ticks(end, max(width // 10, 2))
+        plt.xticks(ticks, [str(t) for t in ticks])
         if self.content_region.height >= 12:  # a small chart keeps its rows for the curves
             plt.xlabel("step")
         self.refresh()
@@ -77,11 +105,11 @@ class LossChart(PlotextPlot):
 
     @staticmethod
     def gap_label(state: RunState) -> str:
-        """`gap 0.44 ↑`, named on the chart only while the alarm rule says the gap is large."""
+        """`gap 0.44 ⚠`, named on the chart only while the alarm rule says the gap is large."""
         alarm = state.active_alarms.get(GAP_ALARM)
         if alarm is None or state.pin_loss is None or state.smoothed_loss is None:
             return ""
-        return f"gap {state.pin_loss - state.smoothed_loss:.2f} ⚠ "
+        return f"gap {state.pin_loss - state.smoothed_loss:.2f} {MARKS.warning} "
 
     def on_resize(self) -> None:
         """First layout (or a view switch in the compact layout): draw what was waiting."""

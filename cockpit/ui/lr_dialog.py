@@ -1,4 +1,6 @@
-"""A small input for setting the learning rate by hand; the number is checked before it is sent."""
+"""A small input for setting the learning rate by hand; the number is checked before it is sent, and
+one far above the run's starting learning rate is asked about once more (#25: 0.5, 10,000x the
+default, went through without a question)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,21 @@ def parse_learning_rate(text: str) -> float:
     if not math.isfinite(value) or not 0 < value < 1:
         raise ValueError(f"a learning rate must be between 0 and 1, got {text.strip()}")
     return value
+
+
+# Above this many times the run's starting learning rate, a new one is set only when entered twice:
+# fine-tuning rates span about 1e-6 to 1e-3, so 100x the start is almost always a slipped exponent.
+CONFIRM_ABOVE = 100
+
+
+def lr_needs_confirming(lr: float, start_lr: float | None) -> str:
+    """The question to ask before setting `lr` (enter again to set it), or "" when none is needed."""
+    if not start_lr or lr <= CONFIRM_ABOVE * start_lr:
+        return ""
+    return (
+        f"{lr:g} is {lr / start_lr:,.0f}x the run's starting learning rate ({start_lr:g}); such a jump "
+        "usually diverges. Enter again to set it, escape to cancel."
+    )
 
 
 class LearningRateDialog(ModalScreen[float | None]):
@@ -51,10 +68,12 @@ class LearningRateDialog(ModalScreen[float | None]):
     }
     """
 
-    def __init__(self, peak: float | None, current: float | None) -> None:
+    def __init__(self, peak: float | None, current: float | None, start: float | None = None) -> None:
         super().__init__()
         self.peak = peak
         self.current = current
+        self.start = start  # the run's starting learning rate (its --lr)
+        self._confirming: float | None = None  # a large value already asked about once
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -68,10 +87,16 @@ class LearningRateDialog(ModalScreen[float | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        error = self.query_one("#lr-error", Label)
         try:
             value = parse_learning_rate(event.value)
         except ValueError as exc:
-            self.query_one("#lr-error", Label).update(str(exc))
+            error.update(str(exc))
+            return
+        question = lr_needs_confirming(value, self.start)
+        if question and self._confirming != value:
+            self._confirming = value
+            error.update(question)
             return
         self.dismiss(value)
 

@@ -17,28 +17,42 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from cockpit.ui.run_state import PREDICTIONS_LAG, RunState
+from cockpit.ui.look import MARKS, content_tone, tone
+from cockpit.ui.run_state import PINS_NOT_LEARNED, PREDICTIONS_LAG, RunState
 from cockpit.ui.series import fmt_number, shorten, sparkline, update_static
 
 THRESHOLD = 0.5
 LABEL_MIN = 8  # narrower than this, the matrix scrolls sideways instead (the label column stays)
-SPARK_MIN, SPARK_MAX = 1, 20
+SPARK_MAX = 20
 CELL_TEXT = 8  # "1 .34 ✗ " before the sparkline
 PADDING = 2  # a DataTable cell's padding, both sides
+# Who gets the width, in turn: label names up to 20 characters, a short history, whole names, more history.
+# At 120x40 names were cut to 7 characters to keep 2-cell sparklines (#25); a name says which label it is.
+FIT_ORDER = (("label", 20), ("spark", 4), ("label", None), ("spark", SPARK_MAX))
 
 
 def fit_matrix(available: int, longest_label: int, pins: int) -> tuple[int, int]:
     """(label width, sparkline width) for a matrix `available` cells wide.
 
-    Label names get the width there is (up to their longest); each pin's sparkline shows more of
-    its history when there is room, and at least SPARK_MIN cells of it when there is not (then the
-    matrix scrolls sideways, its label column fixed).
+    The cells' numbers always show; the width left goes to label names and sparklines in FIT_ORDER. When
+    not even LABEL_MIN and the numbers fit, the matrix scrolls sideways (its label column fixed).
     """
     pins = max(pins, 1)
-    room_for_label = available - PADDING - pins * (CELL_TEXT + 4 + PADDING)
-    label = max(min(longest_label, LABEL_MIN), min(longest_label, room_for_label))
-    spark = (available - label - PADDING) // pins - CELL_TEXT - PADDING
-    return label, max(SPARK_MIN, min(SPARK_MAX, spark))
+    label = min(longest_label, LABEL_MIN)
+    spark = 0
+    budget = available - PADDING - label - pins * (CELL_TEXT + PADDING)
+    for what, upto in FIT_ORDER:
+        if budget <= 0:
+            break
+        if what == "label":
+            grow = min(min(longest_label, upto or longest_label) - label, budget)
+            if grow > 0:
+                label, budget = label + grow, budget - grow
+        else:
+            grow = min(upto - spark, budget // pins)
+            if grow > 0:
+                spark, budget = spark + grow, budget - grow * pins
+    return label, spark
 
 
 def ago(seconds: float) -> str:
@@ -136,14 +150,22 @@ class PinnedExamples(Vertical):
             return Content.styled(waiting, "$text-muted")
         # when the numbers below were computed, on the panel's bottom edge (a line saved at 80x24)
         self.border_subtitle = self.freshness(state)
-        # the gap seed 000 fell into, as the predictions_disagree alarm judged it (not judged again here)
-        lag = state.verdict(PREDICTIONS_LAG)
+        # the gap seed 000 fell into, as the pin alarms judged it (not judged again here): the inference
+        # path, or rows not learned yet
+        lag, unlearned = state.verdict(PREDICTIONS_LAG), state.verdict(PINS_NOT_LEARNED)
+        if lag:
+            verdict = (f"  {MARKS.warning} predictions lag the loss", content_tone(self.app, "warning"))
+        elif unlearned:
+            rows = " ".join(f"#{row}" for row in unlearned.evidence.get("lagging_rows", []))
+            verdict = (f"  {MARKS.info} not learned yet: {rows}", "italic")
+        else:
+            verdict = ("", "")
         return Content.assemble(
             ("pinned loss ", "bold"),
             (fmt_number(state.pin_loss, 3), "bold $text-warning" if lag else "bold"),
             " vs training ",
             f"{fmt_number(state.smoothed_loss, 3)} (smoothed)",
-            ("  ⚠ predictions lag the loss" if lag else "", "bold $text-warning"),
+            verdict,
         )
 
     def freshness(self, state: RunState) -> str:
@@ -151,9 +173,9 @@ class PinnedExamples(Vertical):
         if state.pin_step is None:
             return ""
         when = f"predicted at step {state.pin_step}"
-        now = time.time() if self.live and state.ended is None else state.last_time
-        if state.pin_time is not None and now is not None:
-            when += f", {ago(now - state.pin_time)} ago"
+        # "ago" only while the clock runs: a replay's (or a finished run's) "1 s ago" never changed (#25)
+        if self.live and state.ended is None and state.pin_time is not None:
+            when += f", {ago(time.time() - state.pin_time)} ago"
         behind = state.step - state.pin_step
         if behind > 0:
             when += f" · {behind} step{'s' if behind > 1 else ''} behind (u: now)"
@@ -171,7 +193,8 @@ class PinnedExamples(Vertical):
             if state.pin_losses is not None and i < len(state.pin_losses):
                 loss = f"loss {fmt_number(state.pin_losses[i], 3)}"
             if total:
-                mark = ("✓", "$text-success") if wrong == 0 else ("✗", "bold reverse $text-error")
+                ok = (MARKS.right, content_tone(self.app, "success"))
+                mark = ok if wrong == 0 else (MARKS.wrong, f"bold reverse {content_tone(self.app, 'error')}")
                 score = (f"{mark[0]} {total - wrong}/{total} ", mark[1])
             else:
                 score = ("", "")
@@ -195,8 +218,7 @@ class PinnedExamples(Vertical):
         if state.pin_probs is None:
             return
         table = self.matrix
-        success = self.app.theme_variables.get("text-success", "green")
-        error = self.app.theme_variables.get("text-error", "red")
+        success, error = tone(self.app, "success"), tone(self.app, "error").replace("reverse", "").strip()
         for i, pin in enumerate(state.pins[: len(state.pin_probs)]):
             probs = state.pin_probs[i]
             for k, (target, prob) in enumerate(zip(pin.targets, probs, strict=False)):
@@ -211,8 +233,8 @@ class PinnedExamples(Vertical):
                         f"{_target_text(target)} {_probability_text(prob)} ",
                         success if right else f"bold {error}",
                     ),
-                    ("✓", success) if right else ("✗", f"bold reverse {error}"),
-                    " ",
+                    (MARKS.right, success) if right else (MARKS.wrong, f"bold reverse {error}"),
+                    " " if spark else "",
                     (sparkline(history, spark, 0.0, 1.0), "dim"),
                 )
                 key = (f"label{k}", f"pin{i}")

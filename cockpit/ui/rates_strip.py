@@ -1,9 +1,11 @@
-"""Under the loss chart: the losses as numbers, then learning rate and total gradient norm over
-the run as two sparklines.
+"""Under the loss chart: the chart's legend with each curve's value, then learning rate and total
+gradient norm over the run as two sparklines.
 
-The numbers line names each curve in the chart's colours (with the loss's recent spread, for seed
-002's "fluctuates wildly"); the schedule (warmup, decay, a learning rate set by hand) and the
-gradient's size explain most loss curves, and two lines of blocks show them without a second chart.
+The legend line names each curve by its marker, in the chart's colours (with the loss's recent
+spread, for seed 002's "fluctuates wildly"); drawn here, it covers no point of the chart (#25), and
+it stays when a small terminal hides the sparklines. The schedule (warmup, decay, a learning rate
+set by hand) and the gradient's size explain most loss curves, and two lines of blocks show them
+without a second chart.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widget import Widget
 
+from cockpit.ui.look import MARKS
 from cockpit.ui.run_state import RunState
 from cockpit.ui.series import History, fmt_number, fmt_sci, sparkline
 
@@ -52,15 +55,26 @@ class RatesStrip(Widget):
         )
 
     def _numbers(self, state: RunState) -> Content:
-        """The chart's legend with values, each name in its curve's colour."""
-        parts: list[Content] = [Content.assemble(("smoothed ", "bold $primary"), fmt_number(state.smoothed_loss))]
-        noise = state.loss_noise
-        if noise is not None:  # how far single steps scatter around the smoothed loss (the noise alarm's measure)
-            parts[0] += Content.styled(f" ±{fmt_number(noise, 3)}", "$text-muted")
+        """The chart's legend with values: each curve's marker and name in its colour; on a narrow
+        panel the raw loss (also in the status bar) goes first, then the spread."""
+        loss = Content.assemble((f"{MARKS.raw_marker * 2} loss ", "bold"), fmt_number(state.loss, 3))
+        smoothed = Content.assemble((f"{MARKS.smooth_legend * 2} smoothed ", "bold $primary"))
+        smoothed += fmt_number(state.smoothed_loss)
+        noise = state.loss_noise  # how far single steps scatter around the smoothed loss (the noise alarm's measure)
+        spread = Content.styled(f" ±{fmt_number(noise, 3)}", "$text-muted") if noise is not None else Content("")
+        rest: list[Content] = []
         if state.pin_loss is not None:
-            parts.append(Content.assemble(("pinned ", "bold $accent"), fmt_number(state.pin_loss, 3)))
+            marker = MARKS.pinned_marker * 2
+            rest.append(Content.assemble((f"{marker} pinned ", "bold $accent"), fmt_number(state.pin_loss, 3)))
         if state.last_eval is not None:
-            parts.append(Content.assemble(("eval ", "bold $warning"), fmt_number(state.last_eval.loss, 3)))
+            marker = MARKS.eval_marker
+            rest.append(Content.assemble((f"{marker} eval ", "bold $warning"), fmt_number(state.last_eval.loss, 3)))
         if state.started is not None:
-            parts.append(Content.assemble(("constant ", "bold $error"), fmt_number(state.started.constant_loss, 3)))
-        return Content("  ").join(parts)
+            constant = fmt_number(state.started.constant_loss, 3)
+            rest.append(Content.assemble((f"{MARKS.rule * 2} constant ", "bold $error"), constant))
+        width = self.content_region.width or 1000
+        for parts in ([loss, smoothed + spread, *rest], [smoothed + spread, *rest], [smoothed, *rest]):
+            line = Content("  ").join(parts)
+            if line.cell_length <= width:
+                break
+        return line

@@ -54,8 +54,9 @@ ALL_PANELS = frozenset({STATUS, LOSS, PINS, PINS_LAYOUT, LAYERS, LAYERS_LAYOUT, 
 
 # Verdicts the panels show are the alarms' own: the alarm kind, and the panel that shows it.
 PREDICTIONS_LAG = "predictions_disagree"  # pinned rows predicted far worse than the training loss says
+PINS_NOT_LEARNED = "pins_not_learned"  # ...because those rows are not learned yet (the path is fine)
 COLLAPSE = "collapse"  # predictions on one class, at the majority share, or no label at all
-VERDICT_PANELS = {PREDICTIONS_LAG: PINS, COLLAPSE: EVAL}
+VERDICT_PANELS = {PREDICTIONS_LAG: PINS, PINS_NOT_LEARNED: PINS, COLLAPSE: EVAL}
 
 LOG_LIMIT = 300
 RATE_WINDOW = 50  # step events used for the steps/s behind the ETA
@@ -86,7 +87,7 @@ class LogEntry:
     kind: str  # "alarm" | "cleared" | "notice" | "command" | "checkpoint" | "state" | "end" | "error"
     title: str
     detail: str = ""
-    severity: str = ""  # alarms: "warning" | "error"
+    severity: str = ""  # alarms: "warning" | "error" | "info"
     cleared_at: int | None = None  # for a raised alarm, the step it cleared at
 
 
@@ -378,6 +379,12 @@ class RunState:
         return self.started.total_steps if self.started else 0
 
     @property
+    def start_lr(self) -> float | None:
+        """The learning rate the run started with (its --lr): what a new one is compared with."""
+        lr = self.started.config.get("lr") if self.started else None
+        return float(lr) if isinstance(lr, (int, float)) else self.peak_lr
+
+    @property
     def smoothed_loss(self) -> float | None:
         return self.loss_tracker.ema
 
@@ -385,6 +392,15 @@ class RunState:
     def loss_noise(self) -> float | None:
         """How far single steps scatter around the smoothed loss (the noise alarm's measure)."""
         return self.loss_tracker.shown_noise()
+
+    def raised(self, severity: str) -> list[Alarm]:
+        """The alarms up now of one severity ("error", "warning", "info")."""
+        return [alarm for alarm in self.active_alarms.values() if alarm.severity == severity]
+
+    @property
+    def problems(self) -> int:
+        """Alarms up now that ask for something (errors and warnings; an info alarm only informs)."""
+        return len(self.raised("error")) + len(self.raised("warning"))
 
     def verdict(self, kind: str) -> Alarm | None:
         """The alarm of this kind while it is raised: what a panel marks, judged by the rule alone."""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from textual.content import Content
 from textual.widgets import Static
 
-SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+from cockpit.ui.look import MARKS
 
 
 class History:
@@ -95,20 +95,21 @@ def sparkline(values: Sequence[float], width: int, low: float | None = None, hig
     them the series' own range is used. Non-finite values show as a space.
     """
     picked = [values[i] for i in spread_indices(len(values), width)]
+    blocks = MARKS.spark
     finite = [v for v in picked if math.isfinite(v)]
     if not finite:
         return " " * len(picked)
     lo = min(finite) if low is None else low
     hi = max(finite) if high is None else high
     span = hi - lo
-    top = len(SPARK_BLOCKS) - 1
+    top = len(blocks) - 1
     chars = []
     for value in picked:
         if not math.isfinite(value):
             chars.append(" ")
             continue
         level = 0 if span <= 0 else round((min(max(value, lo), hi) - lo) / span * top)
-        chars.append(SPARK_BLOCKS[level])
+        chars.append(blocks[level])
     return "".join(chars)
 
 
@@ -118,7 +119,7 @@ def bar(value: float, maximum: float, width: int) -> str:
         return ""
     eighths = round(max(0.0, min(value / maximum, 1.0)) * width * 8)
     full, part = divmod(eighths, 8)
-    return "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
+    return (MARKS.bar_full * full + (MARKS.bar_parts[part] if part else "")).rstrip()
 
 
 def fmt_number(value: float | None, digits: int = 4) -> str:
@@ -171,7 +172,7 @@ def shorten(text: str, width: int) -> str:
     flat = " ".join(text.split())
     if len(flat) <= width:
         return flat
-    return flat[: max(width - 1, 0)] + "…"
+    return flat[: max(width - len(MARKS.ellipsis), 0)] + MARKS.ellipsis
 
 
 def update_static(widget: Static, content: Content) -> None:

@@ -8,18 +8,19 @@ from textual.content import Content
 from textual.geometry import Size
 from textual.widget import Widget
 
+from cockpit.ui.look import MARKS, content_tone
 from cockpit.ui.run_state import RunState
 from cockpit.ui.series import bar, fmt_duration, fmt_number, fmt_sci, shorten
 
 STATE_LOOK = {
-    # state: (symbol, theme colour); the symbol keeps the state readable without colour
-    "waiting": ("…", "$text-muted"),
-    "running": ("▶", "$text-success"),
-    "paused": ("⏸", "$text-warning"),
-    "finished": ("✔", "$text-success"),
-    "stopped": ("■", "$text-warning"),
-    "interrupted": ("■", "$text-warning"),
-    "error": ("✖", "$text-error"),
+    # state: (the glyph's name in MARKS, its meaning); the glyph keeps the state readable without colour
+    "waiting": ("waiting", "muted"),
+    "running": ("running", "success"),
+    "paused": ("paused", "warning"),
+    "finished": ("finished", "success"),
+    "stopped": ("stopped", "warning"),
+    "interrupted": ("stopped", "warning"),
+    "error": ("failed", "error"),
 }
 SEPARATOR = "  "
 
@@ -73,14 +74,14 @@ class StatusBar(Widget):
         """Chips grouped by line; groups may wrap further on a narrow screen."""
         state = self.run_state or RunState()
         started = state.started
-        symbol, colour = STATE_LOOK.get(state.state, ("?", "$text-warning"))
-        head = [Content.assemble((f"{symbol} {state.state}", f"bold {colour}"))]
+        glyph, meaning = STATE_LOOK.get(state.state, ("warning", "warning"))
+        head = [Content.styled(f"{getattr(MARKS, glyph)} {state.state}", f"bold {content_tone(self.app, meaning)}")]
         if self._request is not None:
             awaited, saying = self._request
             if state.state == awaited or state.ended is not None or state.error:
                 self._request = None
             else:
-                head.append(Content.styled(f"… {saying}", "bold reverse $text-warning"))
+                head.append(Content.styled(f"{MARKS.pending} {saying}", "bold reverse $text-warning"))
         if self.replay:
             head.append(Content.styled("read-only replay", "$text-muted italic"))
         if started:
@@ -98,13 +99,17 @@ class StatusBar(Widget):
         progress = [
             Content.assemble(
                 (filled, "$primary"),
-                ("░" * (bar_width - len(filled)), "$text-muted"),
+                (MARKS.bar_empty * (bar_width - len(filled)), "$text-muted"),
                 f" {fraction:4.0%}",
             ),
             Content(f"step {state.step}/{total or '?'}"),
             Content(f"epoch {state.epoch:.2f}"),
         ]
-        if state.samples_per_s is not None:
+        if state.state == "paused":  # no speed, no ETA: nothing moves until `p` resumes it
+            why = f" ({shorten(state.state_reason, 40)})" if state.state_reason else ""
+            paused = f"paused at step {state.step}{why}"
+            progress.append(Content.styled(f"{paused}; p resumes", content_tone(self.app, "warning")))
+        elif state.samples_per_s is not None:
             progress.append(Content(f"{state.samples_per_s:.1f} samples/s"))
         if state.state == "running":
             progress.append(Content(f"ETA {fmt_duration(state.eta_s)}"))
@@ -120,11 +125,15 @@ class StatusBar(Widget):
         if state.micro_batch and state.effective_batch:
             accumulation = -(-state.effective_batch // state.micro_batch)
             numbers.append(Content(f"batch {state.micro_batch}×{accumulation}={state.effective_batch}"))
-        alarms = state.active_alarms
-        if alarms:
-            worst = "error" if any(a.severity == "error" for a in alarms.values()) else "warning"
-            noun = "alarm" if len(alarms) == 1 else "alarms"
-            numbers.append(Content.styled(f"⚠ {len(alarms)} {noun}", f"bold $text-{worst} reverse"))
+        # each severity its own chip, glyph and weight: an error must never read as a warning (#25)
+        for severity, glyph, noun in (("error", MARKS.error, "error"), ("warning", MARKS.warning, "warning")):
+            count = len(state.raised(severity))
+            if count:
+                chip = f"{glyph} {count} {noun}{'s' if count > 1 else ''}"
+                numbers.append(Content.styled(chip, f"reverse {content_tone(self.app, severity)}"))
+        notes = len(state.raised("info"))
+        if notes:
+            numbers.append(Content.styled(f"{MARKS.info} {notes} note{'s' if notes > 1 else ''}", "italic"))
         if state.error or (state.ended and state.ended.reason == "error"):
             message = state.error or (state.ended.message if state.ended else "")
             numbers.append(Content.styled(shorten(f"error: {message}", width), "bold $text-error"))

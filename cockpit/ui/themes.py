@@ -15,7 +15,9 @@ import json
 import os
 from pathlib import Path
 
-from textual.theme import Theme
+from textual.theme import BUILTIN_THEMES, Theme
+
+from cockpit.contract.errors import CockpitError
 
 THEMES_DIR = Path(__file__).resolve().parents[1] / "themes"  # cockpit/themes, shipped with the package
 DEFAULT_THEME = "cockpit-dark"
@@ -60,3 +62,17 @@ def load_themes(*directories: Path) -> tuple[list[Theme], list[str]]:
             else:
                 found[theme.name] = theme
     return list(found.values()), problems
+
+
+def check_theme(name: str) -> None:
+    """`--theme NAME`: a CockpitError (one line, exit 2) for a name no theme has, before anything starts.
+
+    The cockpit used to start anyway with a toast (#25); a typo in a flag is an error like any other.
+    """
+    ours = [theme.name for theme in load_themes()[0]]
+    if name in ours or name in BUILTIN_THEMES:
+        return
+    raise CockpitError(
+        f"--theme {name}: no such theme; cockpit's: {', '.join(ours)} (yours go in {user_themes_dir()}); "
+        f"Textual's: {', '.join(BUILTIN_THEMES)}"
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widget import Widget
 
+from cockpit.ui.look import MARKS
+
 # "split" (the default) shows the loss chart above the pinned examples: the gap between them is
 # the cockpit's point, so even 80x24 shows both at once.
 VIEWS: dict[str, str] = {
@@ -41,7 +43,7 @@ class ViewBar(Widget):
         parts = []
         for number, (key, title) in enumerate(VIEWS.items(), start=1):
             if key == "log" and self.alarms:
-                title += f" ⚠{self.alarms}"
+                title += f" {MARKS.warning}{self.alarms}"
             style = "bold reverse $primary" if key == self.current else ""
             parts.append(Content.assemble((f"{number}", "bold $text-primary"), " ", (f" {title} ", style)))
         return Content("  ").join(parts)

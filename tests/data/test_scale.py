@@ -68,17 +68,22 @@ def test_label_matrix_reads_like_its_dense_matrix() -> None:
     assert np.array_equal(compact[:, 2], single[:, 2]) and np.array_equal(compact.argmax(axis=1), single.argmax(1))
 
 
-def _pins_by_row_scan(data: LabeledTexts, count: int = 4) -> list[int]:
-    """The greedy cover as it was written before #14 (a Python scan over every row)."""
+def _pins_by_row_scan(data: LabeledTexts, count: int = 4, most: int = 8) -> list[int]:
+    """The greedy cover as it was written before #14 (a Python scan over every row), going on past
+    `count` rows until every label has a pinned row (#25: up to `most`, when the labels are few)."""
     targets = data.targets.dense()
     uncovered, chosen = set(range(len(data.label_names))), []
-    while len(chosen) < min(count, len(data)):
+    never_pinned = set(uncovered)
+    while len(chosen) < min(count, len(data)) or (never_pinned and len(chosen) < most):
         gains = [
             (len(uncovered & set(np.flatnonzero(targets[i]).tolist())), -i) for i in range(len(data)) if i not in chosen
         ]
         best_gain, neg_i = max(gains)
+        if len(chosen) >= count and best_gain == 0:
+            break
         chosen.append(-neg_i)
         uncovered -= set(np.flatnonzero(targets[-neg_i]).tolist())
+        never_pinned -= set(np.flatnonzero(targets[-neg_i]).tolist())
         if best_gain == 0 and not uncovered:
             uncovered = set(range(len(data.label_names)))
     return [data.row_ids[i] for i in chosen]
@@ -94,7 +99,12 @@ def test_default_pins_are_the_rows_the_row_scan_chose(task: str) -> None:
     data = LabeledTexts(
         [f"t{i}" for i in range(300)], dense, [f"l{j}" for j in range(dense.shape[1])], task, "x", range(300)
     )
-    assert default_pins(data) == _pins_by_row_scan(data)
+    pins = default_pins(data)
+    assert pins == _pins_by_row_scan(data)
+    covered = {int(j) for row in pins for j in np.flatnonzero(dense[row])}
+    assert covered == set(range(dense.shape[1])) and len(pins) >= 4  # every class has a pinned row
+    if task == "multiclass":
+        assert len(pins) == 6
 
 
 def test_eval_split_is_capped_and_eval_rows_sets_its_size() -> None:

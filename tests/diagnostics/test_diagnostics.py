@@ -8,6 +8,7 @@ during warmup. Loss curves are seeded random walks shaped like real fine-tuning 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -173,7 +174,33 @@ def flat(n: int, level: float, noise: float, seed: int = 1) -> np.ndarray:
 
 
 def raised_then_released(alarms: list[Alarm]) -> bool:
-    return [a.active for a in alarms] == [True, False]
+    """Raised once, then released once; a released alarm is `cleared`, not counted as a warning again (#25)."""
+    return [(a.active, a.severity == "cleared") for a in alarms] == [(True, False), (False, True)]
+
+
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def _evidence_numbers(value: object) -> list[float]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _evidence_numbers(v)]
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in _evidence_numbers(v)]
+    return []
+
+
+def assert_numbers_are_the_evidences(alarm: Alarm) -> None:
+    """#25: every number an alarm's message quotes is one of its evidence's numbers, as rounded for
+    reading (the message once quoted a median as "pinned loss" beside an evidence whose mean differed)."""
+    known = _evidence_numbers(alarm.evidence)
+    shown = {f"{sign * n:{form}}" for n in known for sign in (1, -1) for form in (".2g", ".3g", ".4g", "g")}
+    shown |= {str(int(n)) for n in known if n == int(n)}
+    for number in NUMBER.findall(alarm.message):
+        assert number in shown, f"{number} in {alarm.message!r} is not in the evidence {alarm.evidence}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,7 +451,7 @@ def test_collapse_advice_points_only_to_alarms_that_fired() -> None:
         s.steps(half)
         s.feed(multilabel_eval(s.step, 0))
     [alarm] = s.of("collapse")
-    assert s.of("thresholds") == [] and "thresholds alarm" not in alarm.advice and "best thr" in alarm.advice
+    assert s.of("thresholds") == [] and "thresholds alarm" not in alarm.advice and "`thr` column" in alarm.advice
     one_class = {"neg": 872, "pos": 0}
     for head, named in ((BINARY_HEAD, False), ({**BINARY_HEAD, "outputs": 1}, True)):
         s = Scenario(head=head)
@@ -595,6 +622,67 @@ def test_disagreement_during_warmup_is_ignored() -> None:
     assert [a.step for a in s.of("predictions_disagree")] == [120]
 
 
+SIX = ["DESC", "ENTY", "ABBR", "HUM", "NUM", "LOC"]  # a 6-class question set, ABBR and HUM rare
+
+
+def six_class_pins(step: int, losses: Sequence[float]) -> PinPredictions:
+    """One pinned row per class (the default pins cover the classes): each predicts its class at exp(-loss)."""
+    probs = []
+    for k, loss in enumerate(losses):
+        p = float(np.exp(-loss))
+        probs.append([p if j == k else (1 - p) / 5 for j in range(6)])
+    return PinPredictions(step=step, probs=probs, losses=list(losses), loss=float(np.mean(losses)))
+
+
+def six_class_scenario() -> Scenario:
+    pins = [PinnedExample(index=10 * k, text=f"row {10 * k}", targets=[float(j == k) for j in range(6)]) for k in range(6)]
+    return Scenario(task="multiclass", labels=SIX, pins=pins, constant_loss=1.7, head={**BINARY_HEAD, "outputs": 6})
+
+
+def test_a_rare_class_not_learned_yet_is_not_a_broken_inference_path() -> None:
+    """#25: 6 classes, half an epoch in: pinned rows of rare classes far above the training loss raised
+    predictions_disagree ("the inference path does not see what the training loss sees"); eval reached 0.96
+    and pipeline() reproduced it. Rows that agree with the loss through the same path prove the path."""
+    s = six_class_scenario()
+    s.steps(falling(160, start=1.7, end=0.25, noise=0.05, tau=30))
+    for _ in range(3):
+        s.feed(six_class_pins(s.step, [0.2, 0.3, 2.5, 3.1, 0.4, 1.2]))  # ABBR, HUM and LOC lag
+        s.steps(flat(10, 0.25, 0.02))
+    assert s.of("predictions_disagree") == []
+    [alarm] = s.of("pins_not_learned")
+    assert alarm.severity == "info" and alarm.evidence["cause"] == "not_learned"
+    assert alarm.evidence["lagging_rows"] == [20, 30, 50] and alarm.evidence["agreeing_rows"] == [0, 10, 40]
+    assert "#20 (ABBR, loss 2.5)" in alarm.message and "#0, #10 and #40 agree" in alarm.message
+    assert_numbers_are_the_evidences(alarm)
+    s.feed(EvalResult(
+        step=s.step, epoch=0.5, loss=0.3, metrics={"accuracy": 0.9}, per_label_f1={}, predicted_distribution={},
+        true_distribution={"DESC": 200, "ENTY": 150, "ABBR": 8, "HUM": 20, "NUM": 70, "LOC": 52},
+        baselines={"majority_accuracy": 0.4}, rows=500,
+    ))  # fmt: skip
+    for _ in range(2):  # every pinned row far off now, but an evaluation through that path is good
+        s.feed(six_class_pins(s.step, [1.0, 1.1, 2.5, 3.1, 1.3, 1.2]))
+        s.steps(flat(10, 0.25, 0.02))
+    assert s.of("predictions_disagree") == [] and [a.active for a in s.of("pins_not_learned")] == [True]
+
+
+def test_every_pinned_row_off_with_no_good_eval_is_the_inference_path() -> None:
+    """The control: the easy rows too, and nothing else (no eval) shows the eval-mode path works."""
+    s = six_class_scenario()
+    s.steps(falling(160, start=1.7, end=0.25, noise=0.05, tau=30))
+    for _ in range(2):
+        s.feed(six_class_pins(s.step, [1.0, 1.1, 2.5, 3.1, 1.3, 1.2]))
+        s.steps(flat(10, 0.25, 0.02))
+    assert s.of("pins_not_learned") == []
+    [alarm] = s.of("predictions_disagree")
+    assert alarm.severity == "warning" and alarm.evidence["agreeing_rows"] == []
+    assert "median loss 1.25" in alarm.message and "mean 1.7" in alarm.message  # both named, both the evidence's
+    assert_numbers_are_the_evidences(alarm)
+    for _ in range(2):  # the easy rows come back to the training loss: the path works, rare rows lag
+        s.feed(six_class_pins(s.step, [0.2, 0.3, 2.5, 3.1, 0.4, 1.2]))
+        s.steps(flat(10, 0.25, 0.02))
+    assert raised_then_released(s.of("predictions_disagree")) and len(s.of("pins_not_learned")) == 1
+
+
 def test_disagreement_raises_once_and_releases_once() -> None:
     s = disagreement_scenario()
     s.steps(falling(200, start=0.64, end=0.05, noise=0.003, tau=40))
@@ -697,15 +785,36 @@ def test_freezing_the_stalled_group_releases() -> None:
 
 
 def test_a_noisy_loss_names_the_effective_batch_and_grad_accum() -> None:
-    """Seed 002: Longformer, batch 1 x 8 GPUs; the loss jumps more than it falls."""
+    """Seed 002's setup (batch 1 x 8 GPUs); the loss jumps more than it falls, and more than all it
+    has come down from a constant guess's loss: the noise hides whether the model learns at all."""
     s = Scenario(warmup=20)
-    s.steps(falling(200, start=0.5, end=0.3, noise=0.2, tau=400), batch=8, micro=1)
+    s.steps(falling(200, start=0.69, end=0.6, noise=0.25, tau=400), batch=8, micro=1)
     [alarm] = s.of("noisy_loss")
     assert alarm.evidence["effective_batch"] == 8 and alarm.evidence["micro_batch"] == 1
-    assert alarm.evidence["noise"] == pytest.approx(0.2, rel=0.3)
-    assert alarm.evidence["noise"] > alarm.evidence["drop"]
+    assert alarm.evidence["noise"] == pytest.approx(0.25, rel=0.3)
+    assert alarm.evidence["noise"] > max(alarm.evidence["drop"], alarm.evidence["progress"])
     assert "--grad-accum 32" in alarm.advice and "effective batch of 32" in alarm.advice
     assert "Effective batch: 8 (1 per forward pass x 8 accumulated)" in alarm.message
+    assert "a constant guess's (0.693)" in alarm.message
+    assert_numbers_are_the_evidences(alarm)
+
+
+def test_a_healthy_plateau_late_in_a_decaying_schedule_is_not_noisy() -> None:
+    """#25: binary, 4,000 rows, batch 16, 250 steps, final accuracy 0.83: noisy_loss warned at step 128
+    ("single steps scatter by 0.127 ... more than the curve fell over the last 50 steps (0.0375)") and
+    cleared only at the final eval. Batch 16's ordinary scatter (about a quarter of the loss) on a
+    loss 0.29 below a constant guess's hides nothing."""
+    s = Scenario(warmup=25, total_steps=250)
+    rng = np.random.default_rng(25)
+    steps = np.arange(250)
+    losses = 0.39 + 0.3 * np.exp(-steps / 40) + rng.normal(0, 0.12, 250)
+    lrs = [5e-5 * min((k + 1) / 25, (250 - k) / 225) for k in steps]
+    for loss, lr in zip(losses, lrs):
+        s.steps([max(loss, 0.01)], lr=lr)
+    assert s.kinds() == set()
+    assert 0.11 < s.diagnostics.context.loss.noise() < 0.16  # the issue's scatter, and no eval yet
+    s.steps(np.clip(0.25 + rng.normal(0, 0.2, 200), 0.01, None), batch=4)  # the control: a batch of 4
+    assert len(s.of("noisy_loss")) == 1
 
 
 def test_a_falling_or_converged_loss_with_ordinary_noise_stays_quiet() -> None:
@@ -770,7 +879,7 @@ def test_noise_during_warmup_is_ignored() -> None:
 
 def test_noise_raises_once_and_releases_once() -> None:
     s = Scenario(warmup=20)
-    s.steps(flat(300, 0.45, 0.22, seed=3), batch=8)
+    s.steps(flat(300, 0.45, 0.3, seed=3), batch=8)
     s.steps(flat(300, 0.40, 0.04, seed=4), batch=32)
     alarms = s.of("noisy_loss")
     assert raised_then_released(alarms)

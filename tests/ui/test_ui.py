@@ -120,7 +120,7 @@ async def test_panels_show_the_runs_labels_layers_and_pins() -> None:
 
         status = str(app.query_one("#status").render())
         assert "finished" in status and "step 60/60" in status and "read-only replay" in status
-        assert "⚠ 1 alarm" in status and "runs/20240501-101500-dei" in status and "cuda:0" in status
+        assert "⚠ 1 warning" in status and "runs/20240501-101500-dei" in status and "cuda:0" in status
 
 
 @run_async
@@ -312,12 +312,20 @@ async def test_finished_run_quits_without_asking() -> None:
 
 
 @run_async
-async def test_replay_is_read_only() -> None:
+async def test_replay_is_read_only_and_offers_no_key_that_would_change_it() -> None:
+    """#25: the replay's footer listed keys that only toasted "read-only"; now it does not offer them."""
     async with running_app(fixture_events()) as (app, pilot):
-        await pilot.press("p", "s", "r", "l", "space", "e")
+        await pilot.press("l")
         await pilot.pause()
+        shown = {active.binding.key for active in app.screen.active_bindings.values() if active.binding.show}
+        assert {"question_mark", "q", "e", "slash"} <= shown
+        assert not shown & {"p", "s", "u", "r", "t", "d", "colon", "space", "f"}
+        before = (app.run_state.state, [view.requested_frozen for view in app.run_state.layers.values()])
+        await pilot.press("p", "s", "r", "space", "e")
+        await pilot.pause()
+        assert (app.run_state.state, [view.requested_frozen for view in app.run_state.layers.values()]) == before
+        assert app.screen is app._main_screen  # no dialog opened
         messages = notifications(app)
-        assert sum("read-only replay" in m for m in messages) == 4  # p, s, r, space
         assert any("no training rows" in m for m in messages)  # e: replay has no examples
         await pilot.press("q")
         await pilot.pause()

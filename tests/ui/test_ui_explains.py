@@ -19,6 +19,7 @@ from cockpit.ui.help_screen import KEYS, HelpScreen
 from cockpit.ui.layers_table import LayersTable
 from cockpit.ui.loading_screen import LoadingScreen
 from cockpit.ui.loss_chart import LossChart
+from cockpit.ui.rates_strip import RatesStrip
 from cockpit.ui.thresholds_dialog import ThresholdsDialog
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -31,7 +32,7 @@ def _bound_keys() -> set[str]:
         for key in binding.key.split(","):
             if key.isdigit() or key.startswith("ctrl+"):
                 continue
-            keys.add({"question_mark": "?"}.get(key, key))
+            keys.add({"question_mark": "?", "slash": "/", "colon": ":"}.get(key, key))
     return keys
 
 
@@ -50,8 +51,11 @@ async def test_question_mark_opens_a_help_that_explains_columns_and_marks() -> N
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        text = plain(app.screen.query_one("#help-body", Static))
-        for term in ("rel. update", "constant", "✗ 10/15", "grad history", "thr", "pinned", "f  freeze"):
+        text = "\n".join(plain(static) for static in app.screen.query(Static))
+        for term in ("rel. update", "constant", "✗ 10/15", "grad history", "thr", "pinned", "f      freeze"):
+            assert term in text, term
+        # #25: how to move around is there too (Tab, the mouse, the palette, the browser's ctrl+f)
+        for term in ("tab ", "mouse", "ctrl+p", "ctrl+f", "PageUp"):
             assert term in text, term
         await pilot.press("escape")
         await pilot.pause()
@@ -101,8 +105,13 @@ async def test_chart_series_and_wrong_predictions_read_without_colour() -> None:
         chart = app.query_one(LossChart)
         drawn = ANSI.sub("", chart.plt.build())
         # each series its own marker; the constant line and the gap (the alarm is on) named in words
-        for mark in ("··", "⢕⢕", "++", "◆◆", "constant", "gap 0.4"):
+        for mark in ("··", "++", "◆", "constant", "gap 0.4"):
             assert mark in drawn, mark
+        assert any("\u2801" <= char <= "\u28ff" for char in drawn)  # the smoothed loss, in braille
+        assert "smoothed" not in drawn  # #25: no legend inside the plot, over the first steps
+        legend = str(app.query_one(RatesStrip).render()).splitlines()[0]
+        for entry in ("⢕⢕ smoothed", "++ pinned", "◆ eval", "── constant"):  # (the raw loss: when there is room)
+            assert entry in legend, entry
         matrix = app.query_one("#pins-matrix", DataTable)
         wrong = matrix.get_cell("label0", "pin0")
         assert wrong.plain.startswith("1 .33 ✗")
