@@ -26,7 +26,7 @@ class FilterBar(Input):
     BINDINGS = [Binding("escape", "clear", "Clear the filter")]
 
     DEFAULT_CSS = """
-    FilterBar {
+    FilterBar, FilterBar:focus {
         dock: bottom;
         display: none;
         border: none;
@@ -34,7 +34,7 @@ class FilterBar(Input):
         padding: 0 1;
         background: $panel;
     }
-    FilterBar.-open {
+    FilterBar.-open, FilterBar.-open:focus {
         display: block;
     }
     """

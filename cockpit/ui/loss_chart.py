@@ -98,7 +98,7 @@ class LossChart(PlotextPlot):
         plt.xlim(0, end)
         ticks = integer_ticks(end, max(width // 10, 2))
         plt.xticks(ticks, [str(t) for t in ticks])
-        if self.content_region.height >= 12:  # a small chart keeps its rows for the curves
+        if self.content_region.height >= 16:  # a small chart keeps its rows for the curves
             plt.xlabel("step")
         self.refresh()
         return True

@@ -25,6 +25,8 @@ class RatesStrip(Widget):
     RatesStrip {
         height: 3;
         padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: clip;
     }
     """
 
@@ -62,18 +64,21 @@ class RatesStrip(Widget):
         smoothed += fmt_number(state.smoothed_loss)
         noise = state.loss_noise  # how far single steps scatter around the smoothed loss (the noise alarm's measure)
         spread = Content.styled(f" ±{fmt_number(noise, 3)}", "$text-muted") if noise is not None else Content("")
-        rest: list[Content] = []
+        # (marker, name, value, style) of the other curves; narrow, their names go, then the constant
+        curves = []
         if state.pin_loss is not None:
-            marker = MARKS.pinned_marker * 2
-            rest.append(Content.assemble((f"{marker} pinned ", "bold $accent"), fmt_number(state.pin_loss, 3)))
+            curves.append((MARKS.pinned_marker * 2, "pinned", fmt_number(state.pin_loss, 3), "bold $accent"))
         if state.last_eval is not None:
-            marker = MARKS.eval_marker
-            rest.append(Content.assemble((f"{marker} eval ", "bold $warning"), fmt_number(state.last_eval.loss, 3)))
+            curves.append((MARKS.eval_marker, "eval", fmt_number(state.last_eval.loss, 3), "bold $warning"))
         if state.started is not None:
             constant = fmt_number(state.started.constant_loss, 3)
-            rest.append(Content.assemble((f"{MARKS.rule * 2} constant ", "bold $error"), constant))
+            curves.append((MARKS.rule * 2, "constant", constant, "bold $error"))
+        named = [Content.assemble((f"{m} {name} ", style), value) for m, name, value, style in curves]
+        bare = [Content.assemble((f"{m} ", style), value) for m, _name, value, style in curves]
         width = self.content_region.width or 1000
-        for parts in ([loss, smoothed + spread, *rest], [smoothed + spread, *rest], [smoothed, *rest]):
+        tries = [[loss, smoothed + spread, *named], [smoothed + spread, *named], [smoothed, *named]]
+        tries += [[smoothed, *bare], [smoothed, *bare[:-1]]]
+        for parts in tries:
             line = Content("  ").join(parts)
             if line.cell_length <= width:
                 break

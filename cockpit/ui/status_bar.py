@@ -84,10 +84,14 @@ class StatusBar(Widget):
                 head.append(Content.styled(f"{MARKS.pending} {saying}", "bold reverse $text-warning"))
         if self.replay:
             head.append(Content.styled("read-only replay", "$text-muted italic"))
+        about: list[Content] = []  # what is trained where: on a narrow screen it ends the last line
         if started:
             head.append(Content.styled(_short_model(started.model), "bold"))
-            head.append(Content(f"{started.task} · {len(started.labels)} labels"))
+            about.append(Content(f"{started.task} · {len(started.labels)} labels"))
             head.append(Content(started.device))
+        if width >= 100:
+            head += about
+            about = []
         run_dir = started.run_dir if started else self.run_label
         if run_dir and width >= 100:  # narrower, it would take a line of its own
             head.append(Content.styled(f"run {run_dir}", "$text-muted"))
@@ -137,7 +141,7 @@ class StatusBar(Widget):
         if state.error or (state.ended and state.ended.reason == "error"):
             message = state.error or (state.ended.message if state.ended else "")
             numbers.append(Content.styled(shorten(f"error: {message}", width), "bold $text-error"))
-        return [head, progress, numbers]
+        return [head, progress, numbers + about]
 
     def _lines(self, width: int) -> list[Content]:
         width = max(width, 20)

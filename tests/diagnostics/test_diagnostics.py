@@ -635,7 +635,9 @@ def six_class_pins(step: int, losses: Sequence[float]) -> PinPredictions:
 
 
 def six_class_scenario() -> Scenario:
-    pins = [PinnedExample(index=10 * k, text=f"row {10 * k}", targets=[float(j == k) for j in range(6)]) for k in range(6)]
+    pins = [
+        PinnedExample(index=10 * k, text=f"row {10 * k}", targets=[float(j == k) for j in range(6)]) for k in range(6)
+    ]
     return Scenario(task="multiclass", labels=SIX, pins=pins, constant_loss=1.7, head={**BINARY_HEAD, "outputs": 6})
 
 
