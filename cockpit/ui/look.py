@@ -55,6 +55,8 @@ class Marks:
     smooth_marker: str = "braille"  # plotext's braille dots: two per cell across, four down
     smooth_legend: str = "⢕"  # how the legend shows that line
     rule: str = "─"  # a horizontal line (the constant predictor's)
+    dot: str = "·"  # between the parts of a chip ("multilabel · 15 labels")
+    plot_frame: bool = True  # plotext's frame and tick marks are box drawing
     spinner: str = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
     pinned_marker: str = "+"
     eval_marker: str = "◆"
@@ -94,6 +96,8 @@ ASCII = Marks(
     smooth_marker="*",
     smooth_legend="*",
     rule="-",
+    dot="-",
+    plot_frame=False,
     spinner="|/-\\",
     pinned_marker="+",
     eval_marker="o",

@@ -90,12 +90,16 @@ class LossChart(PlotextPlot):
         end = x_span(raw_x[-1] if raw_x else 0, state.total_steps)
         if started is not None and raw_x:
             # the label at the right end, where the headroom keeps the plot empty
-            plt.hline(started.constant_loss, color=self._colour("error"))
-            plt.text("constant", x=end, y=started.constant_loss, alignment="right", color=self._colour("error"))
+            constant = started.constant_loss
+            plt.plot([0, end], [constant, constant], marker=MARKS.rule, color=self._colour("error"))
+            canvas = self._colour("surface")  # textual-plotext's canvas: plotext paints a text's cells white
+            plt.text("constant", x=end, y=constant, alignment="right", color=self._colour("error"), background=canvas)
         gap = self.gap_label(state)
         if gap and pin_x:
-            plt.text(gap, x=pin_x[-1], y=pin_y[-1], alignment="right", color=self._colour("warning"))
+            warning, canvas = self._colour("warning"), self._colour("surface")
+            plt.text(gap, x=pin_x[-1], y=pin_y[-1], alignment="right", color=warning, background=canvas)
         plt.xlim(0, end)
+        plt.frame(MARKS.plot_frame)
         ticks = integer_ticks(end, max(width // 10, 2))
         plt.xticks(ticks, [str(t) for t in ticks])
         if self.content_region.height >= 16:  # a small chart keeps its rows for the curves

@@ -87,7 +87,7 @@ class StatusBar(Widget):
         about: list[Content] = []  # what is trained where: on a narrow screen it ends the last line
         if started:
             head.append(Content.styled(_short_model(started.model), "bold"))
-            about.append(Content(f"{started.task} · {len(started.labels)} labels"))
+            about.append(Content(f"{started.task} {MARKS.dot} {len(started.labels)} labels"))
             head.append(Content(started.device))
         if width >= 100:
             head += about
