@@ -1,8 +1,9 @@
-"""A crash of the cockpit is never reported as a detach (issue #25): real processes in a real terminal.
+"""What a cockpit says as it closes (issue #25): real processes in a real terminal.
 
-The crash is put into the child process only (its `?` key divides by zero), so the code under test
-is the real `cockpit attach` / `cockpit train` exit path: the client says it crashed, where the
-traceback went, and what became of the run, which goes on either way.
+A crash of the cockpit is never reported as a detach. The crash is put into the child process only
+(its `?` key divides by zero), so the code under test is the real `cockpit attach` / `cockpit train`
+exit path: the client says it crashed, where the traceback went, and what became of the run, which
+goes on either way. And `q` then `s` ends with a paragraph on the run, not a bare directory name.
 """
 
 from __future__ import annotations
@@ -78,10 +79,15 @@ class Terminal:
     def text(self) -> str:
         return self.output.decode("utf-8", "replace").replace("\r", "")
 
-    def crash(self) -> None:
-        """Wait for the cockpit's screen, then press the key that crashes it."""
+    def press(self, keys: bytes) -> None:
+        """Wait for the cockpit's screen, then press `keys` (`?` crashes it)."""
         _wait(lambda: b"Layers" in self.output, "the cockpit's screen")
-        os.write(self.controller, b"?")
+        for key in keys:
+            os.write(self.controller, bytes([key]))
+            time.sleep(0.5)
+
+    def crash(self) -> None:
+        self.press(b"?")
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -130,3 +136,28 @@ def test_a_crashed_foreground_cockpit_trains_on_with_a_progress_line(tiny_model:
         assert "ZeroDivisionError" in (run / CRASH_LOG).read_text()
     finally:
         terminal.close()
+
+
+def test_q_then_s_stops_the_run_and_says_what_it_got(tiny_model: Path, tmp_path: Path) -> None:
+    """#25: `q` then `s` exited with no summary."""
+    run = tmp_path / "run"
+    trainer = spawn_trainer(
+        _tiny_args(tiny_model, run, "--max-steps", "3000", "--eval-every", "5", "--eval-split", "0.2"), run
+    )
+    terminal = Terminal("attach", str(run))
+    try:
+        _wait(lambda: _steps(run) >= 6, "the trainer's first steps and an eval")
+        terminal.press(b"qs")
+        assert terminal.process.wait(timeout=TIMEOUT_S) == 0
+        assert trainer.wait(timeout=TIMEOUT_S) == 0
+        time.sleep(0.3)
+        said = " ".join(terminal.text.split())
+        end = read_journal(run / "journal.jsonl")[-1]
+        assert end.reason == "stopped"
+        assert f"Run stopped at step {end.step} of 3000" in said and "Best eval: micro-f1" in said, said[-1500:]
+        assert f"Last checkpoint: {run}/checkpoints/step-{end.step}" in said
+        assert f"cockpit train --resume {run}" in said and f"cockpit replay {run}" in said
+    finally:
+        terminal.close()
+        if trainer.poll() is None:
+            trainer.kill()
