@@ -209,10 +209,7 @@ class ExamplesScreen(Screen[None]):
         row = int(str(event.row_key.value))
         example = next((e for e in self._matches if e.index == row), None)
         if example is not None and example.split != "train":
-            self._info(
-                f"row {row} is in the eval split: it cannot be pinned (the run never trains on it); "
-                "pin a training row, or start a run with --pin to keep a row out of the eval split"
-            )
+            self._info(f"row {row} is an eval row: it cannot be pinned (the run never trains on it)")
             return
         pin = row not in self.pinned()
         self.requested[row] = pin

@@ -145,4 +145,4 @@ async def test_search_in_an_attached_cockpit_marks_eval_rows_and_refuses_to_pin_
         await pilot.press("enter")
         await pilot.pause()
         assert control.commands == []  # nothing sent: an eval row cannot be pinned
-        assert "eval split" in plain(screen.query_one("#examples-info", Static))
+        assert "is an eval row: it cannot be pinned" in plain(screen.query_one("#examples-info", Static))

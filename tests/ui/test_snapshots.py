@@ -24,7 +24,7 @@ IDS = [f"{w}x{h}" for w, h in SIZES]
 
 @pytest.fixture(autouse=True)
 def _frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """"predicted at step 8, 2 s ago" counts from the wall clock: here from the fixture run's own."""
+    """ "predicted at step 8, 2 s ago" counts from the wall clock: here from the fixture run's own."""
     last = max(e.time for e in live_events())
 
     class Clock:  # what pinned_examples asks of `time`
