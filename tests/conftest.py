@@ -70,7 +70,7 @@ def build_tiny_model(target: Path, layers: int = 2, kind: str = "bert") -> Path:
         cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
         tok.post_processor = processors.TemplateProcessing(
             single="[CLS] $A [SEP]",
-            pair="[CLS] $A [SEP] $B [SEP]",
+            pair="[CLS] $A:0 [SEP]:0 $B:1 [SEP]:1",  # segment ids as BERT's own tokenizer gives them
             special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
         )
         tokenizer = BertTokenizerFast(
