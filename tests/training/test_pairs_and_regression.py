@@ -4,33 +4,18 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import SAMPLES, run_engine, write_parquet
+from conftest import run_engine, sentiment_pairs
 
 from cockpit.contract.events import EvalResult, PinPredictions, RunStarted
 from cockpit.rundir.journal import read_journal
 
 TINY_PAIRS = {"max_steps": 24, "eval_every": 12, "eval_split": 0.25, "max_length": 64}
-
-
-def sentiment_pairs(path: Path, rows: int = 80, score: bool = False) -> Path:
-    """Two sample sentences per row; the label says whether they share a sentiment (or a score does)."""
-    table = pq.read_table(SAMPLES / "sentiment.parquet").to_pydict()
-    rng = random.Random(3)
-    first, second, labels = [], [], []
-    for _ in range(rows):
-        a, b = rng.randrange(len(table["text"])), rng.randrange(len(table["text"]))
-        same = table["label"][a] == table["label"][b]
-        first.append(table["text"][a])
-        second.append(table["text"][b])
-        labels.append(round((4.0 if same else 1.0) + rng.uniform(-0.7, 0.7), 2) if score else int(same))
-    return write_parquet(path, {"sentence1": first, "sentence2": second, ("score" if score else "label"): labels})
 
 
 def eval_rows(rows: list[int], path: Path) -> tuple[list[str], list[str], list]:
