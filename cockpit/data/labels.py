@@ -19,7 +19,49 @@ from cockpit.contract.events import Notice
 TASKS = ("binary", "multiclass", "multilabel", "regression")
 
 
-class LabelMatrix:
+class DenseView:
+    """What reads targets as the float32 matrix `targets[row, label]` without holding it: a subclass
+    stores its rows compactly and densifies what is asked for (`dense(positions)`)."""
+
+    dtype = np.dtype(np.float32)
+    ndim = 2
+    rows: int
+    width: int
+
+    def dense(self, positions: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows, self.width)
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __getitem__(self, index):
+        """int -> one dense row; positions or a slice -> dense rows; anything else as numpy would."""
+        if isinstance(index, (int, np.integer)):
+            return self.dense([int(index)])[0]
+        if isinstance(index, slice):
+            return self.dense(np.arange(self.rows)[index])
+        if isinstance(index, (list, np.ndarray)) and np.asarray(index).dtype.kind in "iu":
+            return self.dense(index)
+        return self.dense()[index]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        dense = self.dense()
+        return dense if dtype is None else dense.astype(dtype)
+
+    def tolist(self) -> list[list[float]]:
+        return self.dense().tolist()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Dense rows, densified 4096 at a time."""
+        for start in range(0, self.rows, 4096):
+            yield from self.dense(np.arange(start, min(start + 4096, self.rows)))
+
+
+class LabelMatrix(DenseView):
     """Which labels each row has, stored compactly; reads like the float32 matrix `targets[row, label]`.
 
     Binary and multiclass rows hold one int32 class each (4 bytes a row, whatever the label count);
@@ -28,9 +70,6 @@ class LabelMatrix:
     eval sets): a 1M-row, 500-label file would be 2 GB dense. The reductions the metrics use
     (`sum`, `mean`, `argmax`) are computed without densifying.
     """
-
-    dtype = np.dtype(np.float32)
-    ndim = 2
 
     def __init__(self, indices: np.ndarray, width: int, offsets: np.ndarray | None = None) -> None:
         self.indices = np.asarray(indices, dtype=np.int32)
@@ -48,13 +87,6 @@ class LabelMatrix:
         rows, cols = np.nonzero(dense > 0.5)
         offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=dense.shape[0]))])
         return cls(cols, dense.shape[1], offsets)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.rows, self.width)
-
-    def __len__(self) -> int:
-        return self.rows
 
     def __repr__(self) -> str:
         kind = "one class a row" if self.offsets is None else "multi-hot"
@@ -89,28 +121,6 @@ class LabelMatrix:
         within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         offsets = np.concatenate([[0], np.cumsum(counts)])
         return LabelMatrix(self.indices[np.repeat(starts, counts) + within], self.width, offsets)
-
-    def __getitem__(self, index):
-        """int -> one dense row; positions or a slice -> dense rows; anything else as numpy would."""
-        if isinstance(index, (int, np.integer)):
-            return self.dense([int(index)])[0]
-        if isinstance(index, slice):
-            return self.dense(np.arange(self.rows)[index])
-        if isinstance(index, (list, np.ndarray)) and np.asarray(index).dtype.kind in "iu":
-            return self.dense(index)
-        return self.dense()[index]
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        dense = self.dense()
-        return dense if dtype is None else dense.astype(dtype)
-
-    def tolist(self) -> list[list[float]]:
-        return self.dense().tolist()
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        """Dense rows, densified 4096 at a time."""
-        for start in range(0, self.rows, 4096):
-            yield from self.dense(np.arange(start, min(start + 4096, self.rows)))
 
     def classes(self) -> np.ndarray:
         """Each row's class (multilabel: its first label, 0 for none), as `argmax(axis=1)` gives."""
@@ -425,30 +435,18 @@ def _classes(
     return ReadLabels(LabelMatrix(np.asarray(ids, dtype=np.int32), len(names)), names, task, notices, keep)
 
 
-class Scores:
+class Scores(DenseView):
     """Regression targets: one float32 per row; reads like the [rows, 1] matrix `targets[row, 0]`, so
     batches, predictions and the pinned examples take them as they take a `LabelMatrix`."""
 
-    dtype = np.dtype(np.float32)
-    ndim = 2
     width = 1
 
     def __init__(self, values: Sequence[float] | np.ndarray) -> None:
         self.values = np.asarray(values, dtype=np.float32).reshape(-1)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (len(self.values), 1)
-
-    @property
-    def rows(self) -> int:
-        return len(self.values)
-
-    def __len__(self) -> int:
-        return len(self.values)
+        self.rows = len(self.values)
 
     def __repr__(self) -> str:
-        return f"Scores({len(self.values)} rows)"
+        return f"Scores({self.rows} rows)"
 
     def dense(self, positions: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         picked = self.values if positions is None else self.values[np.asarray(positions, dtype=np.int64)]
@@ -456,25 +454,6 @@ class Scores:
 
     def take(self, positions: Sequence[int] | np.ndarray) -> Scores:
         return Scores(self.values[np.asarray(positions, dtype=np.int64)])
-
-    def __getitem__(self, index):
-        if isinstance(index, (int, np.integer)):
-            return self.values[[int(index)]].copy()
-        if isinstance(index, slice):
-            return self.values[index][:, None].copy()
-        if isinstance(index, (list, np.ndarray)) and np.asarray(index).dtype.kind in "iu":
-            return self.dense(index)
-        return self.dense()[index]
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        dense = self.dense()
-        return dense if dtype is None else dense.astype(dtype)
-
-    def tolist(self) -> list[list[float]]:
-        return self.dense().tolist()
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        yield from self.dense()
 
     def sum(self, axis: int | None = None) -> np.ndarray | float:
         return self.dense().sum(axis=axis) if axis is not None else float(self.values.sum())

@@ -103,9 +103,7 @@ def describe_data(config: RunConfig) -> list[str]:
     a run shows before step 1 (with the model's tokenizer, not the model) and every notice."""
     config.validate()
     data = read_run_data(config)
-    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
-    lengths, sampled = _summary_token_lengths(data.train, tokenizer, config.seed)
-    summary = summary_lines(data.train, data.evaluation, lengths, token_limit(tokenizer, config.max_length), sampled)
+    summary = data_summary(data.train, data.evaluation, load_tokenizer(config.model, config.trust_remote_code), config)
     pinned = ", ".join(str(r) for r in config.pins or default_pins(data.train))
     return summary + [f"[notice] {n.message}" for n in data.notices] + [f"pinned rows (--pin): {pinned}"]
 
@@ -167,9 +165,7 @@ def prepare(
 
     tokenizer = loaded.tokenizer
     stage("tokenizing", f"{len(train)} rows")
-    limit = token_limit(tokenizer, config.max_length)
-    lengths, sampled = _summary_token_lengths(train, tokenizer, config.seed)
-    summary = summary_lines(train, evaluation, lengths, limit, sampled=sampled)
+    summary = data_summary(train, evaluation, tokenizer, config)
     notices = [Notice(step=0, kind="data_summary", message=line) for line in summary] + notices
     return PreparedRun(
         config=config,
@@ -434,6 +430,7 @@ standard error at worst), the median and p95 within a token or two for short tex
 tokenizer whatever the file's size (tokenizing 200k rows twice took 12 s before the first step)."""
 
 
-def _summary_token_lengths(train: LabeledTexts, tokenizer: Any, seed: int) -> tuple[Any, bool]:
-    """Untruncated token lengths of a seeded sample of the training rows (all of them when fewer)."""
-    return sample_token_lengths(train, tokenizer, SUMMARY_SAMPLE_ROWS, seed)
+def data_summary(train: LabeledTexts, evaluation: LabeledTexts | None, tokenizer: Any, config: RunConfig) -> list[str]:
+    """The data summary said before step 1, with token lengths from a seeded sample of the training rows."""
+    lengths, sampled = sample_token_lengths(train, tokenizer, SUMMARY_SAMPLE_ROWS, config.seed)
+    return summary_lines(train, evaluation, lengths, token_limit(tokenizer, config.max_length), sampled=sampled)
