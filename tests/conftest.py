@@ -161,3 +161,23 @@ def run_engine(data: Path, out: Path, model: Path, *, observers: list | None = N
     engine = tiny_engine(data, out, model, **{"max_steps": 6, **overrides})
     engine.observers.extend(observers or [])
     return engine, engine.run()
+
+
+UI_TESTS = Path(__file__).parent / "ui"
+
+
+@pytest.fixture(autouse=True)
+def _one_terminal_for_ui_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The UI tests see one terminal, whatever terminal runs pytest: a 256-colour xterm with true colour.
+
+    The cockpit picks its marks' colours by the terminal's colour depth (`cockpit.ui.look.low_colour`)
+    and its glyphs by `TERM` (`TERM=linux` draws ASCII), so a CI job without `TERM`, or the Linux
+    console, would draw other screens than the snapshots hold. A test that wants another terminal
+    sets it itself (monkeypatch), after this.
+    """
+    if UI_TESTS not in Path(str(request.node.fspath)).parents:
+        return
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLORTERM", "truecolor")
+    for name in ("NO_COLOR", "COCKPIT_ASCII", "TEXTUAL_COLOR_SYSTEM"):
+        monkeypatch.delenv(name, raising=False)

@@ -39,6 +39,10 @@ NOISE_EVIDENCE = {
 CALLS: dict[str, list[tuple[Any, ...]]] = {
     "head_output_count": [(1, 2), (3, 15)],
     "head_softmax_for_multilabel": [("single_label_classification",)],
+    "head_classifies_a_score": [("single_label_classification", 2)],
+    "regression_collapsed": [(2.5, 0.01, 1.2, 2, 1.44, 1.45), (2.5, 0.01, 1.2, 2, None, None)],
+    "target_scale": [(1500.0, 300.0)],
+    "target_scale_advice": [(1500.0, 300.0)],
     "head_mismatch": [(["a", "b"],)],
     "head_mismatch_advice": [(2, "single_label_classification")],
     "label_format": [("multilabel", "read as lists", "binary")],
