@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
 from cockpit.contract.commands import COMMAND_FORMS, Command, CommandSyntaxError, SetLearningRate, parse_command
-from cockpit.ui.lr_dialog import lr_needs_confirming
+from cockpit.ui.lr_dialog import AskTwice, lr_needs_confirming
 
 
 class CommandLine(ModalScreen[Command | None]):
@@ -48,7 +48,7 @@ class CommandLine(ModalScreen[Command | None]):
         super().__init__()
         self.start_lr = start_lr
         self.text = text
-        self._confirming: str | None = None  # the text of a large lr already warned about once
+        self._ask = AskTwice()
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -65,11 +65,10 @@ class CommandLine(ModalScreen[Command | None]):
         except CommandSyntaxError as exc:
             error.update(str(exc))
             return
-        if isinstance(command, SetLearningRate) and self._confirming != event.value:
-            warning = lr_needs_confirming(command.lr, self.start_lr)
-            if warning:
-                self._confirming = event.value
-                error.update(warning)
+        if isinstance(command, SetLearningRate):
+            question = lr_needs_confirming(command.lr, self.start_lr)
+            if self._ask.asking(command.lr, question):
+                error.update(question)
                 return
         self.dismiss(command)
 

@@ -31,6 +31,20 @@ def parse_learning_rate(text: str) -> float:
 CONFIRM_ABOVE = 100
 
 
+class AskTwice:
+    """A value that needs a question is taken on the second enter of the same value."""
+
+    def __init__(self) -> None:
+        self._asked: object = None
+
+    def asking(self, value: object, question: str) -> bool:
+        """True (ask now: show `question`) on the first enter of `value`; False once asked, or with no question."""
+        if not question or self._asked == value:
+            return False
+        self._asked = value
+        return True
+
+
 def lr_needs_confirming(lr: float, start_lr: float | None) -> str:
     """The question to ask before setting `lr` (enter again to set it), or "" when none is needed."""
     if not start_lr or lr <= CONFIRM_ABOVE * start_lr:
@@ -73,7 +87,7 @@ class LearningRateDialog(ModalScreen[float | None]):
         self.peak = peak
         self.current = current
         self.start = start  # the run's starting learning rate (its --lr)
-        self._confirming: float | None = None  # a large value already asked about once
+        self._ask = AskTwice()
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -94,8 +108,7 @@ class LearningRateDialog(ModalScreen[float | None]):
             error.update(str(exc))
             return
         question = lr_needs_confirming(value, self.start)
-        if question and self._confirming != value:
-            self._confirming = value
+        if self._ask.asking(value, question):
             error.update(question)
             return
         self.dismiss(value)

@@ -53,33 +53,17 @@ async def caught_up(pilot: Pilot) -> None:
     await pilot.pause()
 
 
-def _close(app: CockpitApp) -> None:
-    assert isinstance(app.control, FakeControl)
-    app.control.close()
+# (what, the journal read up to this step, keys pressed): early in a run (no eval yet: the chart spans
+# the steps so far, the eval panel is one line), with an eval (step 30), and the help screen
+SCREENS = [("early", 8, []), ("with_an_eval", 32, []), ("help", 32, ["question_mark"])]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=IDS)
-def test_live_early_in_a_run(snap_compare, size: tuple[int, int]) -> None:
-    app = live_app(8)
+@pytest.mark.parametrize(("screen", "until_step", "press"), SCREENS, ids=[name for name, _, _ in SCREENS])
+def test_live_screen(snap_compare, screen: str, until_step: int, press: list[str], size: tuple[int, int]) -> None:
+    app = live_app(until_step)
     try:
-        assert snap_compare(app, terminal_size=size, run_before=caught_up)
+        assert snap_compare(app, terminal_size=size, run_before=caught_up, press=press)
     finally:
-        _close(app)
-
-
-@pytest.mark.parametrize("size", SIZES, ids=IDS)
-def test_live_with_an_eval(snap_compare, size: tuple[int, int]) -> None:
-    app = live_app(32)
-    try:
-        assert snap_compare(app, terminal_size=size, run_before=caught_up)
-    finally:
-        _close(app)
-
-
-@pytest.mark.parametrize("size", SIZES, ids=IDS)
-def test_help_screen(snap_compare, size: tuple[int, int]) -> None:
-    app = live_app(32)
-    try:
-        assert snap_compare(app, terminal_size=size, run_before=caught_up, press=["question_mark"])
-    finally:
-        _close(app)
+        assert isinstance(app.control, FakeControl)
+        app.control.close()
