@@ -54,7 +54,12 @@ def load_themes(*directories: Path) -> tuple[list[Theme], list[str]]:
     found: dict[str, Theme] = {}
     problems = []
     for directory in directories or (THEMES_DIR, user_themes_dir()):
-        for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
+        except OSError as exc:  # a folder this user cannot read (a shared home, seteuid)
+            problems.append(f"{directory}: cannot be read ({exc.strerror or exc})")
+            continue
+        for path in paths:
             try:
                 theme = load_theme(path)
             except ValueError as exc:
@@ -69,8 +74,10 @@ def check_theme(name: str) -> None:
 
     The cockpit used to start anyway with a toast (#25); a typo in a flag is an error like any other.
     """
+    if name == DEFAULT_THEME or name in BUILTIN_THEMES:
+        return
     ours = [theme.name for theme in load_themes()[0]]
-    if name in ours or name in BUILTIN_THEMES:
+    if name in ours:
         return
     raise CockpitError(
         f"--theme {name}: no such theme; cockpit's: {', '.join(ours)} (yours go in {user_themes_dir()}); "
