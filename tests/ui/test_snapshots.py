@@ -50,6 +50,9 @@ async def caught_up(pilot: Pilot) -> None:
     pilot.app.catch_up()
     await pilot.pause()
     pilot.app.catch_up()
+    # the journal's command from this UI ("step 10: froze embeddings") toasts for 6 s: gone or not by
+    # the screenshot depending on the machine's speed
+    pilot.app.clear_notifications()
     await pilot.pause()
 
 
