@@ -1,0 +1,58 @@
+"""The pinned examples the runs share, side by side: each run's latest probability per label.
+
+A row per run under each shared example: its glyph, then for every label the probability, marked
+✓/✗ against the target at 0.5 (a mark as well as a colour, so it reads without colour).
+"""
+
+from __future__ import annotations
+
+import math
+
+from textual.content import Content
+from textual.widgets import Static
+
+from cockpit.ui.compare_chart import run_colour_variable
+from cockpit.ui.compare_state import ComparedRun, shared_pins
+from cockpit.ui.series import shorten, update_static
+
+THRESHOLD = 0.5
+CELL = 7  # "0.41✗ " and a space
+
+
+class ComparePins(Static):
+    DEFAULT_CSS = """
+    ComparePins {
+        height: auto;
+        padding: 0 1;
+        text-wrap: nowrap;
+    }
+    """
+
+    def show(self, runs: list[ComparedRun]) -> None:
+        update_static(self, self.table(runs, self.content_region.width or 80))
+
+    @staticmethod
+    def table(runs: list[ComparedRun], width: int) -> Content:
+        pins = shared_pins(runs)
+        if not pins:
+            return Content.styled("no pinned example is shared by every run", "$text-muted")
+        labels = pins[0].labels
+        lines = [Content.styled("  " + "".join(f"{shorten(label, CELL - 1):<{CELL}}" for label in labels), "bold")]
+        for shared in pins:
+            lines.append(Content.styled(shorten(f"#{shared.pin.index} {shared.pin.text}", width), "bold"))
+            targets = "".join(f"{(str(int(t)) if t in (0.0, 1.0) else f'{t:.1f}'):<{CELL}}" for t in shared.pin.targets)
+            lines.append(Content.styled(f"  {targets}target", "$text-muted"))
+            for position, (run, probs) in enumerate(zip(runs, shared.probs, strict=True)):
+                line = Content.styled(f"{run.glyph} ", f"bold ${run_colour_variable(position)}")
+                if probs is None:
+                    lines.append(line + Content.styled("not predicted yet", "$text-muted"))
+                    continue
+                for prob, target in zip(probs, shared.pin.targets, strict=False):
+                    if not math.isfinite(prob):
+                        line += Content(f"{'-':<{CELL}}")
+                        continue
+                    right = (prob >= THRESHOLD) == (target >= THRESHOLD)
+                    cell = f"{prob:.2f}{'✓' if right else '✗'}".ljust(CELL)
+                    line += Content.styled(cell, "" if right else "bold $text-error")
+                lines.append(line)
+        return Content("\n").join(lines)
