@@ -114,7 +114,7 @@ async def test_the_app_shows_both_runs_the_freeze_and_the_diff(two_runs: tuple[P
         assert all(tail in table for tail in tails) and table.count("finished") == 2
         config = plain(app.query_one("#config", Static))
         assert "--schedule" in config and "6:freeze=layer.0" in config
-        assert "● -" in config  # the plain run's schedule: none
+        assert "● (none)" in config  # the plain run has no schedule
         assert app.group == "layer.0"  # the group the runs part at
         await pilot.press("c")
         assert app.chart == "eval"
