@@ -50,8 +50,9 @@ from cockpit.ui.lr_dialog import LearningRateDialog
 from cockpit.ui.pinned_examples import PinnedExamples
 from cockpit.ui.quit_dialog import QuitDialog
 from cockpit.ui.rates_strip import RatesStrip
-from cockpit.ui.run_state import EVAL, LAYERS, LAYERS_LAYOUT, LOG, LOSS, PINS, PINS_LAYOUT, STATUS, RunState
+from cockpit.ui.run_state import EVAL, LAYERS, LAYERS_LAYOUT, LOG, LOSS, PINS, PINS_LAYOUT, STATUS, SYSTEM, RunState
 from cockpit.ui.status_bar import StatusBar
+from cockpit.ui.system_screen import SystemScreen
 from cockpit.ui.themes import DEFAULT_THEME, FALLBACK_THEME, load_themes
 from cockpit.ui.thresholds_dialog import ThresholdsDialog
 from cockpit.ui.view_bar import VIEWS, ViewBar
@@ -71,6 +72,7 @@ COCKPIT_ACTIONS = frozenset(
         "quit_cockpit",
         "detach",
         "show_view",
+        "machine",
     }
 )
 
@@ -121,6 +123,7 @@ class CockpitApp(App[None]):
         Binding("r", "set_learning_rate", "LR"),
         Binding("e", "examples", "Examples"),
         Binding("t", "save_thresholds", "Thresholds"),
+        Binding("m", "machine", "Machine"),
         Binding("d", "detach", "Detach"),
         Binding("q", "quit_cockpit", "Quit"),
         Binding("question_mark", "help", "Help"),
@@ -345,6 +348,8 @@ class CockpitApp(App[None]):
             self.refresh_bindings()  # `t` (keep thresholds) may have become available
         if LOG in changed:
             self._log.show(state)
+        if SYSTEM in changed and isinstance(self.screen, SystemScreen):
+            self.screen.show(state)
         if LOG in changed or STATUS in changed:
             self._view_bar.select(self.view, len(state.active_alarms))
         if LOSS in changed:
@@ -497,6 +502,10 @@ class CockpitApp(App[None]):
             self.notify(f"thresholds saved in {path} (README: applying them to pipeline output)")
 
         self.push_screen(ThresholdsDialog(result, destination), answered)
+
+    def action_machine(self) -> None:
+        """`m`: the trainer's memory, GPUs and step-time split (ui/system_panel.py)."""
+        self.push_screen(SystemScreen(self.run_state))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
