@@ -93,9 +93,7 @@ def test_bad_arguments_are_one_line(two_runs: tuple[Path, Path], tmp_path: Path)
 
 
 def test_without_runs_the_newest_two_under_runs_are_compared(two_runs: tuple[Path, Path]) -> None:
-    assert {p.resolve() for p in resolve_runs([], newest=2, root=two_runs[0].parent)} == {
-        p.resolve() for p in two_runs
-    }
+    assert {p.resolve() for p in resolve_runs([], newest=2, root=two_runs[0].parent)} == {p.resolve() for p in two_runs}
 
 
 @run_async

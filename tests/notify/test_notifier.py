@@ -35,7 +35,7 @@ def recorder_command(out: Path) -> str:
         f"open({str(out)!r}, 'a').write(json.dumps({{'at': time.time(), 'stdin': json.load(sys.stdin), "
         "'summary': os.environ['COCKPIT_SUMMARY'], 'kind': os.environ['COCKPIT_KIND']}) + '\\n')"
     )
-    return f"{sys.executable} -c \"{script}\""
+    return f'{sys.executable} -c "{script}"'
 
 
 def read_lines(path: Path, count: int, timeout_s: float = 10.0) -> list[dict]:
