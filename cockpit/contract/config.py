@@ -16,6 +16,7 @@ from cockpit.contract.commands import (
     SetNotify,
     notify_kinds_spec,
     notify_url_spec,
+    parse_schedule,
     parse_scheduled,
     pos_weight_spec,
     redact_target,
@@ -114,12 +115,7 @@ class RunConfig:
             self.notify_url = notify_url_spec(self.notify_url) if self.notify_url else None
         except CommandSyntaxError as exc:
             raise CockpitError(f"--notify-url: {exc}") from None
-        for entry in self.schedule:
-            try:
-                parse_scheduled(entry)
-            except CommandSyntaxError as exc:
-                message = str(exc)
-                raise CockpitError(message if message.startswith("--at") else f"--at {entry}: {message}") from None
+        parse_schedule(self.schedule)
 
     @property
     def effective_batch(self) -> int:
