@@ -209,6 +209,15 @@ class CommandSyntaxError(ValueError):
     """A command string that cannot be parsed; the message says what forms exist."""
 
 
+def shown_text(text: str) -> str:
+    """`text` as written, less any secret it holds (`Command.shown`); text that is no command, as it is."""
+    try:
+        command = parse_command(text)
+    except CommandSyntaxError:
+        return text
+    return text if command.shown == command.text else command.shown
+
+
 def pos_weight_spec(value: str) -> str:
     """`auto`, `off` or a positive number, as written back in the journal."""
     value = value.strip().lower()

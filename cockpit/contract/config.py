@@ -13,13 +13,12 @@ from typing import Any
 from cockpit.contract.commands import (
     DEFAULT_NOTIFY_KINDS,
     CommandSyntaxError,
-    SetNotify,
     notify_kinds_spec,
     notify_url_spec,
     parse_schedule,
-    parse_scheduled,
     pos_weight_spec,
     redact_target,
+    shown_text,
 )
 from cockpit.contract.errors import CockpitError
 
@@ -186,11 +185,9 @@ class RunConfig:
 
 
 def _shown_entry(entry: str) -> str:
-    try:
-        at, command = parse_scheduled(entry)
-    except CommandSyntaxError:
-        return entry
-    return f"{at}:{command.shown}" if isinstance(command, SetNotify) else entry
+    """`--at STEP:COMMAND` as the journal shows it (a notify URL without its secret path)."""
+    step, _, command = entry.partition(":")
+    return f"{step}:{shown_text(command)}" if command else entry
 
 
 def _started_in(run_dir: Path, out: str | None) -> Path | None:

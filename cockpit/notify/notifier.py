@@ -207,6 +207,8 @@ class Notifier:
             pass
         wait = wait_s if wait_s is not None else 2 * self.timeout_s + 1.0
         thread.join(wait)
+        with self._lock:
+            self._thread = None  # a later notification (the same callback, another train()) starts a new worker
         for notice in self._take_failures():
             print(f"cockpit: {notice.message}", file=sys.stderr)
         if thread.is_alive():

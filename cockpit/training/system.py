@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from cockpit.contract.events import DeviceStats, StepTimes, SystemSample
+from cockpit.training.engine import Engine, StepHooks
 
 MIB = 1024 * 1024
 DEFAULT_EVERY_S = 10.0
@@ -143,6 +144,24 @@ class PhaseClock:
         )
 
 
+class SampleCadence:
+    """When to sample: `first_after_s` after the first ask (past the first steps' warm-up), then
+    every `every_s`, and at the run's last step whatever the clock says."""
+
+    def __init__(self, every_s: float = DEFAULT_EVERY_S, first_after_s: float = FIRST_AFTER_S) -> None:
+        self.every_s, self.first_after_s = every_s, first_after_s
+        self._next_at: float | None = None
+
+    def due(self, last: bool = False) -> bool:
+        now = time.monotonic()
+        if self._next_at is None:
+            self._next_at = now + self.first_after_s
+        if now < self._next_at and not last:
+            return False
+        self._next_at = now + self.every_s
+        return True
+
+
 class MachineSampler:
     """`SystemSample`s of this process: call `sample(step, times)` every few seconds."""
 
@@ -171,3 +190,62 @@ class MachineSampler:
             step_times=times,
             note=self.note,
         )
+
+
+class SystemSampler(StepHooks):
+    """The engine's hook (`Engine(..., hooks=[SystemSampler()])`, as `cockpit train` runs it): clocks
+    each step's parts at the loop's phases and emits a `SystemSample` about every `every_s` seconds
+    (the first after `first_after_s`, once the first steps' warm-up is over) and at the last step.
+
+    Parts of a step: data = the collator's clock; forward+backward = from the step's start to the
+    last backward, less the data; optimizer = between the two optimizer phases; instruments = from
+    the backward to the optimizer (norms, the transfer, the previous step's events, clipping), from
+    the optimizer to the step's numbers being complete (update sizes), and the pinned predictions
+    made at this step; the rest of the step (evaluation, a checkpoint) is `other`.
+    """
+
+    def __init__(self, every_s: float = DEFAULT_EVERY_S, first_after_s: float = FIRST_AFTER_S) -> None:
+        self.cadence = SampleCadence(every_s, first_after_s)
+        self.machine: MachineSampler | None = None  # made at the first step, on the engine's device
+        self.clock = PhaseClock()
+        self.samples = 0
+        self._start = self._data = self._backward = self._measured = 0.0
+        self._optimizer: tuple[float, float] | None = None
+
+    def at_step_start(self, engine: Engine) -> None:
+        self._start = time.perf_counter()
+        self._data = engine.collator.seconds
+        self._optimizer = None
+        if self.machine is None:
+            self.machine = MachineSampler(engine.device)
+
+    def after_backward(self, engine: Engine) -> None:
+        self._backward = time.perf_counter()
+
+    def before_optimizer_step(self, engine: Engine) -> None:
+        self._optimizer = (time.perf_counter(), 0.0)
+
+    def after_optimizer_step(self, engine: Engine) -> None:
+        if self._optimizer is not None:
+            self._optimizer = (self._optimizer[0], time.perf_counter())
+
+    def after_measure(self, engine: Engine) -> None:
+        self._measured = time.perf_counter()
+
+    def at_step_end(self, engine: Engine) -> None:
+        if self.machine is None:  # a hook added mid-run: from the next step on
+            return
+        end = time.perf_counter()
+        data = engine.collator.seconds - self._data
+        instruments = self._measured - self._backward
+        optimizer = 0.0
+        if self._optimizer is not None and self._optimizer[1]:  # a non-finite step skips the optimizer
+            optimizer = self._optimizer[1] - self._optimizer[0]
+            instruments -= optimizer
+        if engine.last_pin_step == engine.step:  # the pinned examples were predicted after this step
+            instruments += min(engine.pin_seconds, end - self._measured)
+        self.clock.add(end - self._start, data, self._backward - self._start - data, optimizer, instruments)
+        if engine.publishes and self.cadence.due(last=engine.step >= engine.total_steps):
+            engine.emit(self.machine.sample(engine.step, self.clock.means()))
+            self.samples += 1
+            self.clock = PhaseClock()
