@@ -25,9 +25,7 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -39,37 +37,20 @@ ARMS = ("off", "hanging", "failing")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def serve(status: int, hold: threading.Event | None) -> tuple[ThreadingHTTPServer, str]:
-    """A receiver on 127.0.0.1: answers `status`, after `hold` is set if given."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if hold is not None:
-                hold.wait(600)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/hook"
-
-
 def run_arm(arm: str, options: dict[str, Any]) -> dict[str, Any]:
-    """One arm, in this (fresh) process."""
+    """One arm, in this (fresh) process, beside its receiver."""
+    sys.path.insert(0, str(ROOT))
+    from tests.notify.receiver import receiver  # the tests' server on 127.0.0.1
+
+    with receiver(status=500 if arm == "failing" else 200, hold=arm == "hanging") as server:
+        return measure(arm, options, server.url if arm != "off" else None)
+
+
+def measure(arm: str, options: dict[str, Any], url: str | None) -> dict[str, Any]:
     from cockpit.contract.config import RunConfig
     from cockpit.training.engine import Engine, StepHooks
     from cockpit.training.prepare import prepare
 
-    release = threading.Event()
-    server, url = (None, None)
-    if arm != "off":
-        server, url = serve(500 if arm == "failing" else 200, release if arm == "hanging" else None)
     out = Path(tempfile.mkdtemp(prefix=f"cockpit-notify-{arm}-"))
     config = RunConfig(
         data=options["data"], model=options["model"], out=str(out / "run"), batch_size=options["batch_size"],
@@ -99,9 +80,6 @@ def run_arm(arm: str, options: dict[str, Any]) -> dict[str, Any]:
     engine.stream.producers[position] = timed
     load_before = os.getloadavg()[0]
     ended = engine.run()  # closes the notifier: waits at most 2 timeouts + 1 s for the end's message
-    release.set()
-    if server is not None:
-        server.shutdown()
     measured = options["steps"]
     wall = marks[options["warmup"] + measured] - marks[options["warmup"]]
     return {

@@ -50,6 +50,7 @@ from cockpit.ui.lr_dialog import LearningRateDialog
 from cockpit.ui.pinned_examples import PinnedExamples
 from cockpit.ui.quit_dialog import QuitDialog
 from cockpit.ui.rates_strip import RatesStrip
+from cockpit.ui.replay import drain_events
 from cockpit.ui.run_state import EVAL, LAYERS, LAYERS_LAYOUT, LOG, LOSS, PINS, PINS_LAYOUT, STATUS, SYSTEM, RunState
 from cockpit.ui.status_bar import StatusBar
 from cockpit.ui.system_screen import SystemScreen
@@ -295,22 +296,7 @@ class CockpitApp(App[None]):
     def _drain(self, budget_s: float | None) -> None:
         deadline = time.monotonic() + budget_s if budget_s is not None else None
         was_running = self.run_state.ended is None
-        count = 0
-        while True:
-            try:
-                event = self.events.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(event, LoadingStage):
-                if self._loading is not None:
-                    self._loading.add(event)
-            else:
-                self.run_state.apply(event)
-                if isinstance(event, CommandApplied) and event.source == "ui" and self.control is not None:
-                    self._say_what_was_done(event)
-            count += 1
-            if deadline is not None and count % 64 == 0 and time.monotonic() > deadline:
-                break
+        drain_events(self.events, self._apply, deadline)
         if self._loading is not None and (self.run_state.started is not None or self.run_state.error):
             self._close_loading()
         ended = self.run_state.ended
@@ -321,6 +307,15 @@ class CockpitApp(App[None]):
             where = f": model in {ended.model_dir}" if ended.model_dir else ""
             severity = "error" if ended.reason == "error" else "information"
             self.notify(f"run {ended.reason} at step {ended.step}{where}. q quits", severity=severity, timeout=10)
+
+    def _apply(self, event: Event) -> None:
+        if isinstance(event, LoadingStage):
+            if self._loading is not None:
+                self._loading.add(event)
+            return
+        self.run_state.apply(event)
+        if isinstance(event, CommandApplied) and event.source == "ui" and self.control is not None:
+            self._say_what_was_done(event)
 
     def render_changes(self, force: bool = False) -> None:
         """Redraw the panels whose part of the state changed, each at most at its own rate."""

@@ -19,12 +19,13 @@ from textual.content import Content
 from textual.widgets import Footer, Static
 
 from cockpit.contract.events import Event
-from cockpit.ui.compare_chart import CHARTS, CompareChart, run_colour_variable
+from cockpit.ui.compare_chart import CHARTS, CompareChart
 from cockpit.ui.compare_config import CompareConfig
+from cockpit.ui.compare_panel import run_colour_variable
 from cockpit.ui.compare_pins import ComparePins
 from cockpit.ui.compare_runs import CompareRuns, shorten_left
 from cockpit.ui.compare_state import ComparedRun, compared_runs
-from cockpit.ui.replay import start_journal_reader
+from cockpit.ui.replay import drain_events, start_journal_reader
 from cockpit.ui.series import update_static
 from cockpit.ui.themes import DEFAULT_THEME, FALLBACK_THEME, load_themes
 
@@ -93,33 +94,21 @@ class CompareApp(App[None]):
         self.query_one("#pins").border_title = "Pinned examples the runs share"
         for (_, journal, live), events in zip(self.sources, self.queues, strict=True):
             start_journal_reader(journal, events, follow=live)
-        self.set_interval(self.DRAIN_INTERVAL_S, self._tick)
+        self.set_interval(self.DRAIN_INTERVAL_S, self.update_runs)
 
     # ------------------------------------------------------------------ events in
 
-    def _tick(self) -> None:
-        self._drain(self.DRAIN_BUDGET_S)
-        self.render_changes()
+    def update_runs(self, budget_s: float | None = DRAIN_BUDGET_S, force: bool = False) -> None:
+        """Fold what the readers queued (for at most `budget_s` seconds), then redraw what changed."""
+        deadline = time.monotonic() + budget_s if budget_s is not None else None
+        for run, events in zip(self.runs, self.queues, strict=True):
+            if drain_events(events, run.apply, deadline):
+                self._changed = self._chart_due = True
+        self.render_changes(force)
 
     def catch_up(self) -> None:
         """Fold everything queued and redraw all now (tests use this)."""
-        self._drain(None)
-        self.render_changes(force=True)
-
-    def _drain(self, budget_s: float | None) -> None:
-        deadline = time.monotonic() + budget_s if budget_s is not None else None
-        for run, events in zip(self.runs, self.queues, strict=True):
-            count = 0
-            while True:
-                try:
-                    event = events.get_nowait()
-                except queue.Empty:
-                    break
-                run.apply(event)
-                self._changed = self._chart_due = True
-                count += 1
-                if deadline is not None and count % 64 == 0 and time.monotonic() > deadline:
-                    break
+        self.update_runs(None, force=True)
 
     def render_changes(self, force: bool = False) -> None:
         if self._changed or force:

@@ -14,6 +14,7 @@ import math
 from textual.color import Color
 from textual_plotext import PlotextPlot
 
+from cockpit.ui.compare_panel import run_colour_variable
 from cockpit.ui.compare_state import ComparedRun
 from cockpit.ui.series import History
 
@@ -25,12 +26,6 @@ CHARTS: dict[str, str] = {
     "grad": "gradient norm of a layer group",
     "update": "relative update of a layer group (‖Δw‖/‖w‖, log scale)",
 }
-# Theme colours of the runs, in order (the glyphs tell them apart where colour does not).
-RUN_COLOURS = ("primary", "warning", "success", "error", "accent", "secondary", "foreground", "foreground-darken-3")
-
-
-def run_colour_variable(position: int) -> str:
-    return RUN_COLOURS[position % len(RUN_COLOURS)]
 
 
 def series(run: ComparedRun, chart: str, group: str, metric: str, limit: int) -> tuple[list[float], list[float]]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from textual.content import Content
-from textual.widgets import Static
 
-from cockpit.ui.compare_chart import run_colour_variable
+from cockpit.ui.compare_panel import ComparePanel, run_colour_variable
 from cockpit.ui.compare_state import ComparedRun, config_diff
-from cockpit.ui.series import shorten, update_static
+from cockpit.ui.series import shorten
 
 VALUE_WIDTH = 28
 
@@ -22,19 +21,9 @@ def shown_value(value: Any) -> str:
     return str(value)
 
 
-class CompareConfig(Static):
-    DEFAULT_CSS = """
-    CompareConfig {
-        height: auto;
-        padding: 0 1;
-    }
-    """
-
-    def show(self, runs: list[ComparedRun]) -> None:
-        update_static(self, self.table(runs))
-
+class CompareConfig(ComparePanel):
     @staticmethod
-    def table(runs: list[ComparedRun]) -> Content:
+    def table(runs: list[ComparedRun], width: int = 80) -> Content:
         diff = config_diff(runs)
         if not diff:
             waiting = any(run.state.started is None for run in runs)

@@ -9,28 +9,16 @@ from __future__ import annotations
 import math
 
 from textual.content import Content
-from textual.widgets import Static
 
-from cockpit.ui.compare_chart import run_colour_variable
+from cockpit.ui.compare_panel import ComparePanel, run_colour_variable
 from cockpit.ui.compare_state import ComparedRun, shared_pins
-from cockpit.ui.series import shorten, update_static
+from cockpit.ui.series import shorten
 
 THRESHOLD = 0.5
 CELL = 7  # "0.41✗ " and a space
 
 
-class ComparePins(Static):
-    DEFAULT_CSS = """
-    ComparePins {
-        height: auto;
-        padding: 0 1;
-        text-wrap: nowrap;
-    }
-    """
-
-    def show(self, runs: list[ComparedRun]) -> None:
-        update_static(self, self.table(runs, self.content_region.width or 80))
-
+class ComparePins(ComparePanel):
     @staticmethod
     def table(runs: list[ComparedRun], width: int) -> Content:
         pins = shared_pins(runs)

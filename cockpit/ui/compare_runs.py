@@ -7,12 +7,11 @@ training loss, the last and the best evaluation (by micro-F1), and the commands 
 from __future__ import annotations
 
 from textual.content import Content
-from textual.widgets import Static
 
 from cockpit.contract.events import headline_metric
-from cockpit.ui.compare_chart import run_colour_variable
+from cockpit.ui.compare_panel import ComparePanel, run_colour_variable
 from cockpit.ui.compare_state import ComparedRun
-from cockpit.ui.series import fmt_duration, fmt_number, update_static
+from cockpit.ui.series import fmt_duration, fmt_number
 
 RUN_WIDTH = 40
 
@@ -27,20 +26,9 @@ def _eval_cell(metrics: dict[str, float] | None, step: int | None) -> str:
     return f"{headline[1]:.3f} @{step}" if headline else "-"
 
 
-class CompareRuns(Static):
-    DEFAULT_CSS = """
-    CompareRuns {
-        height: auto;
-        padding: 0 1;
-        text-wrap: nowrap;
-    }
-    """
-
-    def show(self, runs: list[ComparedRun]) -> None:
-        update_static(self, self.table(runs))
-
+class CompareRuns(ComparePanel):
     @staticmethod
-    def table(runs: list[ComparedRun]) -> Content:
+    def table(runs: list[ComparedRun], width: int = 80) -> Content:
         metric = next((h[0] for r in runs for e in r.evals if (h := headline_metric(e.metrics))), "eval")
         name = metric.replace("_", "-")
         width = min(RUN_WIDTH, max([len(r.label) for r in runs] + [3]))

@@ -118,3 +118,32 @@ async def test_the_app_shows_both_runs_the_freeze_and_the_diff(two_runs: tuple[P
         assert app.chart == "eval"
         await pilot.press("g")
         assert app.chart == "grad" and app.group != "layer.0"
+
+
+@run_async
+async def test_a_live_run_keeps_updating(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    """A journal still being written (here: appended by the test, as a trainer does) is followed."""
+    lines = (two_runs[1] / JOURNAL_NAME).read_text().splitlines(keepends=True)
+    first_half = [i for i, line in enumerate(lines) if '"type":"step"' in line and '"step":6,' in line][0]
+    growing = tmp_path / "live" / JOURNAL_NAME
+    growing.parent.mkdir()
+    growing.write_text("".join(lines[: first_half + 1]))
+    app = CompareApp([(str(two_runs[0]), two_runs[0] / JOURNAL_NAME, False), ("live", growing, True)])
+    async with app.run_test(size=(160, 48)) as pilot:
+
+        async def settled(step: int) -> None:
+            for _ in range(200):
+                await pilot.pause(0.05)
+                app.catch_up()
+                if app.runs[1].state.step == step and app.runs[0].state.ended:
+                    return
+            raise AssertionError(f"the live run did not reach step {step}: {app.runs[1].state.step}")
+
+        await settled(6)
+        assert "6/12" in plain(app.query_one("#runs", Static))
+        with open(growing, "a", encoding="utf-8") as handle:
+            handle.write("".join(lines[first_half + 1 :]))
+        await settled(12)
+        table = plain(app.query_one("#runs", Static))
+        assert "12/12" in table and table.count("finished") == 2
+        assert "▲ parts from ● at step 7" in plain(app.query_one("#marks", Static))

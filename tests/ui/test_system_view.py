@@ -64,3 +64,27 @@ async def test_a_journal_without_system_samples_says_so() -> None:
         assert "RAM" not in status and "OOM" not in status
         await pilot.press("m")
         assert "no system sample yet" in plain(app.screen.query_one("#system-panel", Static))
+
+
+@run_async
+async def test_a_real_out_of_memory_retry_shows_in_the_status_bar(tiny_model, tmp_path) -> None:  # noqa: ANN001
+    """The engine's own retry (a CUDA OOM cannot happen on this CPU, so the real model's forward
+    raises it for batches above 4 rows), replayed from its journal: the status bar names it."""
+    import torch
+    from conftest import SAMPLES, tiny_engine
+
+    from cockpit.rundir.journal import read_journal
+
+    def fail_on_big_batches(_module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        if kwargs["input_ids"].shape[0] > 4:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    engine = tiny_engine(SAMPLES / "dei.parquet", tmp_path / "oom", tiny_model, max_steps=3, eval_split=0.0)
+    engine.model.register_forward_pre_hook(fail_on_big_batches, with_kwargs=True)
+    assert engine.run().reason == "finished"
+    async with running_app(read_journal(tmp_path / "oom" / "journal.jsonl")) as (app, pilot):
+        assert "⚠ OOM at step 1: micro-batch 8→4" in str(app.query_one("#status").render())
+        await pilot.press("m")
+        assert "step 1: CUDA out of memory at micro-batch 8: retrying with 4" in plain(
+            app.screen.query_one("#system-panel", Static)
+        )
