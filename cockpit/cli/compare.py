@@ -64,7 +64,7 @@ def comparison_json(runs: list[Path]) -> str:
     table: dict[str, Any] = comparison(fold_journals(runs))
     for row, run in zip(table["runs"], runs, strict=True):
         row["live"] = live_pid(run) is not None
-    return json.dumps(plain(table), indent=2, allow_nan=False)
+    return json.dumps(plain(table), indent=2, allow_nan=False, ensure_ascii=False)
 
 
 def run_compare(runs: list[Path], theme: str) -> int:

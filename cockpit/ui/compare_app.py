@@ -149,9 +149,8 @@ class CompareApp(App[None]):
             title = title.replace("a layer group", self.group or "-")
         elif self.chart == "eval":
             title = f"evaluation: {self.metric.replace('_', '-')}"
-        keys = "c next chart · g layer group · m eval metric"
         legend = [Content.styled(f"{run.glyph} ", f"bold ${run_colour_variable(i)}") for i, run in enumerate(self.runs)]
-        return Content.assemble((title, "bold"), "   ", *legend, ("   " + keys, "$text-muted"))
+        return Content.assemble((title, "bold"), "   ", *legend)  # the keys are in the footer
 
     def marks_text(self) -> Content:
         """Where each run parted from the first, and the commands marked on the chart, as a list

@@ -24,7 +24,7 @@ CHARTS: dict[str, str] = {
     "eval": "evaluation",
     "lr": "learning rate",
     "grad": "gradient norm of a layer group",
-    "update": "relative update of a layer group (‖Δw‖/‖w‖, log scale)",
+    "update": "relative update of a layer group (‖Δw‖/‖w‖, log scale: a frozen step's 0 is not drawn)",
 }
 
 

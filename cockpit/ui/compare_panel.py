@@ -24,6 +24,7 @@ class ComparePanel(Static):
         height: auto;
         padding: 0 1;
         text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 

@@ -33,7 +33,7 @@ class CompareRuns(ComparePanel):
         name = metric.replace("_", "-")
         width = min(RUN_WIDTH, max([len(r.label) for r in runs] + [3]))
         header = (
-            f"  {'run':<{width}} {'state':<12} {'step':>11} {'wall':>7} {'loss~':>7} "
+            f"  {'run':<{width}} {'state':<12} {'step':>11} {'wall':>7} {'smoothed':>8} "
             f"{'last ' + name:>14} {'best ' + name:>14}  commands"
         )
         lines = [Content.styled(header, "bold underline")]
@@ -47,7 +47,7 @@ class CompareRuns(ComparePanel):
                 Content.assemble(
                     (f"{run.glyph} ", f"bold ${run_colour_variable(position)}"),
                     f"{shorten_left(run.label, width):<{width}} {state.state:<12} {steps:>11} "
-                    f"{fmt_duration(run.wall_s):>7} {fmt_number(state.smoothed_loss, 3):>7} "
+                    f"{fmt_duration(run.wall_s):>7} {fmt_number(state.smoothed_loss, 3):>8} "
                     f"{_eval_cell(last.metrics if last else None, last.step if last else None):>14} "
                     f"{(f'{best[1]:.3f} @{best[2]}' if best else '-'):>14}  {commands}",
                 )
