@@ -8,8 +8,9 @@ on a small eval split, so a notification leaves at every step; the run's alarms 
   failing  a URL on 127.0.0.1 whose server answers HTTP 500 at once
 
 The arms alternate (off, hanging, failing, off, ...), each in a fresh process (as overhead.py does:
-OpenMP's pools make arms in one process interfere). Per arm: mean wall seconds per step after the
-warm-up, the training thread's own time in the notifier (its producer call) per step, what the
+OpenMP's pools make arms in one process interfere). Per arm: mean wall and process CPU seconds per
+step after the warm-up (CPU: every thread, the notifier's worker too), the training thread's own
+time in the notifier (its producer call, GIL waits included) per step, what the
 notifier queued, sent, failed and dropped, and the 1-minute load average before and after. The
 servers listen on 127.0.0.1 only; nothing leaves the machine.
 
@@ -57,11 +58,11 @@ def measure(arm: str, options: dict[str, Any], url: str | None) -> dict[str, Any
         max_length=options["max_length"], max_steps=options["warmup"] + options["steps"], eval_rows=16,
         eval_every=1, notify_url=url, notify_on=["alarm", "end", "eval"], notify_every=0.0, headless=True,
     )  # fmt: skip
-    marks: dict[int, float] = {}
+    marks: dict[int, tuple[float, float]] = {}  # step -> (wall, process CPU: every thread, the worker's too)
 
     class Mark(StepHooks):
         def at_step_end(self, engine: Engine) -> None:
-            marks[engine.step] = time.perf_counter()
+            marks[engine.step] = (time.perf_counter(), time.process_time())
 
     engine = Engine(prepare(config), on_nonfinite="stop", hooks=[Mark()])
     engine.notifier.timeout_s = options["timeout"]
@@ -81,11 +82,12 @@ def measure(arm: str, options: dict[str, Any], url: str | None) -> dict[str, Any
     load_before = os.getloadavg()[0]
     ended = engine.run()  # closes the notifier: waits at most 2 timeouts + 1 s for the end's message
     measured = options["steps"]
-    wall = marks[options["warmup"] + measured] - marks[options["warmup"]]
+    (wall_0, cpu_0), (wall_1, cpu_1) = marks[options["warmup"]], marks[options["warmup"] + measured]
     return {
         "arm": arm,
         "ended": str(ended.reason),
-        "wall_s_per_step": wall / measured,
+        "wall_s_per_step": (wall_1 - wall_0) / measured,
+        "cpu_s_per_step": (cpu_1 - cpu_0) / measured,
         "notifier_ms_per_step": producer_seconds[0] / measured * 1e3,
         "sent": notifier.sent,
         "failed": notifier.failed,
@@ -119,14 +121,17 @@ def main() -> int:
         mine = [r for r in runs if r["arm"] == arm]
         summary[arm] = {
             "wall_s_per_step": statistics.mean(r["wall_s_per_step"] for r in mine),
+            "cpu_s_per_step": statistics.mean(r["cpu_s_per_step"] for r in mine),
             "notifier_ms_per_step": statistics.mean(r["notifier_ms_per_step"] for r in mine),
             "per_round_s": [round(r["wall_s_per_step"], 4) for r in mine],
         }
     for arm in ARMS:
         row = summary[arm]
         ratio = row["wall_s_per_step"] / summary["off"]["wall_s_per_step"]
+        cpu_ratio = row["cpu_s_per_step"] / summary["off"]["cpu_s_per_step"]
         print(
             f"{arm:8s} {row['wall_s_per_step'] * 1e3:8.1f} ms/step (x{ratio:.3f} of off; rounds {row['per_round_s']}) "
+            f"CPU {row['cpu_s_per_step'] * 1e3:7.1f} ms/step (x{cpu_ratio:.3f}) "
             f"notifier {row['notifier_ms_per_step'] * 1e3:6.1f} us/step",
             file=sys.stderr,
         )

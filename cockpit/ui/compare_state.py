@@ -160,7 +160,7 @@ def compared_runs(labels: list[str]) -> list[ComparedRun]:
 def config_diff(runs: list[ComparedRun]) -> dict[str, list[Any]]:
     """The flags whose values differ between the runs: flag -> one value per run (None: not set)."""
     configs = [run.config for run in runs]
-    if sum(1 for c in configs if c) < 2:
+    if len(configs) < 2 or not all(configs):  # a run that has not started yet has no flags to compare
         return {}
     names = sorted({name for c in configs for name in c} - NOT_COMPARED)
     diff = {}
