@@ -30,6 +30,8 @@ def resolve_runs(given: list[str], newest: int, root: Path = Path("runs")) -> li
         raise CockpitError(f"compare needs two runs or more, got only {given[0]}; or none for the newest {newest}")
     if given:
         runs = [resolve_attach_target(g) for g in given]
+    elif not 2 <= newest <= MAX_RUNS:
+        raise CockpitError(f"--newest {newest}: compare 2 to {MAX_RUNS} runs")
     else:
         if not root.is_dir():
             raise CockpitError(f"no runs under {root}/; give the run directories: cockpit compare RUN RUN")

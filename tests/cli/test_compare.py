@@ -90,6 +90,8 @@ def test_bad_arguments_are_one_line(two_runs: tuple[Path, Path], tmp_path: Path)
         assert result.returncode == 2 and said in result.stderr and len(result.stderr.strip().splitlines()) == 1
     with pytest.raises(CockpitError, match="compare needs two"):
         resolve_runs([], newest=2, root=tmp_path)
+    with pytest.raises(CockpitError, match="--newest 1: compare 2 to 8 runs"):
+        resolve_runs([], newest=1, root=tmp_path)
 
 
 def test_without_runs_the_newest_two_under_runs_are_compared(two_runs: tuple[Path, Path]) -> None:
