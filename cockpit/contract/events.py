@@ -152,8 +152,9 @@ class EvalResult(Event):
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-# The metric people quote for a classifier, in order of preference (every evaluation has the first).
-HEADLINE_METRICS = ("micro_f1", "accuracy", "macro_f1")
+# The metric people quote, in order of preference, each the higher the better: a classifier's
+# micro-F1 (every classification eval has it), a regression's R^2 against the constant predictor.
+HEADLINE_METRICS = ("micro_f1", "accuracy", "macro_f1", "r2", "pearson")
 
 
 def headline_metric(metrics: dict[str, float]) -> tuple[str, float] | None:

@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Footer, Static
 
-from cockpit.contract.events import Event
+from cockpit.contract.events import HEADLINE_METRICS, Event
 from cockpit.ui.compare_chart import CHARTS, CompareChart
 from cockpit.ui.compare_config import CompareConfig
 from cockpit.ui.compare_panel import run_colour_variable
@@ -28,8 +28,6 @@ from cockpit.ui.compare_state import ComparedRun, compared_runs
 from cockpit.ui.replay import drain_events, start_journal_reader
 from cockpit.ui.series import update_static
 from cockpit.ui.themes import DEFAULT_THEME, FALLBACK_THEME, load_themes
-
-EVAL_METRICS = ("micro_f1", "accuracy", "macro_f1", "loss")
 
 
 class CompareApp(App[None]):
@@ -63,7 +61,7 @@ class CompareApp(App[None]):
         self.runs: list[ComparedRun] = compared_runs([label for label, _, _ in runs])
         self.queues: list[queue.SimpleQueue[Event]] = [queue.SimpleQueue() for _ in runs]
         self.chart = "loss"
-        self.metric = EVAL_METRICS[0]
+        self.metric = ""  # the eval metric charted: the first of `metrics()` until `m` picks another
         self.group = ""
         self._wanted_theme = theme_name
         self._changed = True
@@ -115,6 +113,8 @@ class CompareApp(App[None]):
             self._changed = False
             if not self.group or self.group not in self.groups():
                 self.group = self.default_group()
+            if self.metric not in self.metrics():
+                self.metric = self.metrics()[0]
             self.query_one(CompareRuns).show(self.runs)
             self.query_one(CompareConfig).show(self.runs)
             self.query_one(ComparePins).show(self.runs)
@@ -130,6 +130,12 @@ class CompareApp(App[None]):
     def groups(self) -> list[str]:
         """Every run's layer groups, the first run's order first."""
         return list(dict.fromkeys(name for run in self.runs for name in run.state.layers))
+
+    def metrics(self) -> list[str]:
+        """The eval metrics the runs report, the headline ones first, then the eval loss."""
+        found = {name for run in self.runs for e in run.evals for name in e.metrics}
+        rest = sorted(found - set(HEADLINE_METRICS))
+        return [m for m in HEADLINE_METRICS if m in found] + rest + ["loss"]
 
     def default_group(self) -> str:
         """The first group a run froze or unfroze (where the runs part), else the head (the last)."""
@@ -194,6 +200,7 @@ class CompareApp(App[None]):
         self.render_changes(force=True)
 
     def action_next_metric(self) -> None:
-        self.metric = EVAL_METRICS[(EVAL_METRICS.index(self.metric) + 1) % len(EVAL_METRICS)]
+        names = self.metrics()
+        self.metric = names[(names.index(self.metric) + 1) % len(names)] if self.metric in names else names[0]
         self.chart = "eval"
         self.render_changes(force=True)

@@ -1,7 +1,9 @@
 """The pinned examples the runs share, side by side: each run's latest probability per label.
 
 A row per run under each shared example: its glyph, then for every label the probability, marked
-✓/✗ against the target at 0.5 (a mark as well as a colour, so it reads without colour).
+✓/✗ against the target at 0.5 (a mark as well as a colour, so it reads without colour). A
+regression run's pins show the predicted value beside the target, unmarked: whether a value is
+close enough is the pinned panel's judgement on the run's own scale, not this table's.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class ComparePins(ComparePanel):
         lines = [Content.styled("  " + "".join(f"{shorten(label, CELL - 1):<{CELL}}" for label in labels), "bold")]
         for shared in pins:
             lines.append(Content.styled(shorten(f"#{shared.pin.index} {shared.pin.text}", width), "bold"))
-            targets = "".join(f"{(str(int(t)) if t in (0.0, 1.0) else f'{t:.1f}'):<{CELL}}" for t in shared.pin.targets)
+            targets = "".join(f"{(str(int(t)) if t in (0.0, 1.0) else f'{t:.3g}'):<{CELL}}" for t in shared.pin.targets)
             lines.append(Content.styled(f"  {targets}target", "$text-muted"))
             for position, (run, probs) in enumerate(zip(runs, shared.probs, strict=True)):
                 line = Content.styled(f"{run.glyph} ", f"bold ${run_colour_variable(position)}")
@@ -38,6 +40,9 @@ class ComparePins(ComparePanel):
                 for prob, target in zip(probs, shared.pin.targets, strict=False):
                     if not math.isfinite(prob):
                         line += Content(f"{'-':<{CELL}}")
+                        continue
+                    if run.state.regression:
+                        line += Content(f"{prob:<{CELL}.3g}")
                         continue
                     right = (prob >= THRESHOLD) == (target >= THRESHOLD)
                     cell = f"{prob:.2f}{'✓' if right else '✗'}".ljust(CELL)

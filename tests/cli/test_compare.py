@@ -21,6 +21,7 @@ from cockpit.contract.errors import CockpitError
 from cockpit.rundir.journal import read_journal
 from cockpit.rundir.layout import JOURNAL_NAME
 from cockpit.ui.compare_app import CompareApp
+from cockpit.ui.compare_pins import ComparePins
 from cockpit.ui.compare_state import config_diff, shared_pins
 
 SENTIMENT = SAMPLES / "sentiment.parquet"
@@ -149,3 +150,29 @@ async def test_a_live_run_keeps_updating(two_runs: tuple[Path, Path], tmp_path: 
         table = plain(app.query_one("#runs", Static))
         assert "12/12" in table and table.count("finished") == 2
         assert "▲ parts from ● at step 7" in plain(app.query_one("#marks", Static))
+
+
+def test_regression_runs_compare_by_r2_and_show_predicted_values(tiny_model: Path, tmp_path: Path) -> None:
+    """Two regression runs on sentence pairs (#21), one with a higher lr: best eval by R^2, the eval
+    metrics the runs report to chart, and the shared pins as values beside their targets."""
+    from conftest import sentiment_pairs
+
+    data = sentiment_pairs(tmp_path / "sts.parquet", score=True)
+    settings = {"max_steps": 8, "eval_every": 4, "eval_split": 0.25, "max_length": 64}
+    run_engine(data, tmp_path / "a", tiny_model, **settings)
+    run_engine(data, tmp_path / "b", tiny_model, **{**settings, "lr": 3e-3})
+    runs = fold_journals([tmp_path / "a", tmp_path / "b"])
+    for run in runs:
+        best = run.best_eval()
+        r2 = [e.metrics["r2"] for e in run.evals]
+        assert best is not None and best[0] == "r2" and best[1] == max(r2)
+    assert config_diff(runs) == {"lr": [1e-3, 3e-3]}
+    table = ComparePins.table(runs, 120).plain
+    pin = runs[1].state.pins[0]
+    predicted = runs[1].state.pin_probs[0][0]
+    assert f"{predicted:.3g}" in table and "✓" not in table and "✗" not in table
+    assert f"{pin.targets[0]:.3g}" in table
+    app = CompareApp([(str(tmp_path / r), tmp_path / r / JOURNAL_NAME, False) for r in ("a", "b")])
+    for run, compared in zip(app.runs, runs, strict=True):
+        run.evals = compared.evals
+    assert app.metrics()[:2] == ["r2", "pearson"] and app.metrics()[-1] == "loss"
