@@ -9,6 +9,7 @@ gradient norm, relative update), `g` the layer group of the last two, `m` the ev
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from pathlib import Path
 
@@ -60,6 +61,7 @@ class CompareApp(App[None]):
         self.sources = runs
         self.runs: list[ComparedRun] = compared_runs([label for label, _, _ in runs])
         self.queues: list[queue.SimpleQueue[Event]] = [queue.SimpleQueue() for _ in runs]
+        self._stop_reading = threading.Event()  # the live runs' readers follow their journals until set
         self.chart = "loss"
         self.metric = ""  # the eval metric charted: the first of `metrics()` until `m` picks another
         self.group = ""
@@ -91,8 +93,11 @@ class CompareApp(App[None]):
         self.query_one("#config").border_title = "Flags that differ"
         self.query_one("#pins").border_title = "Pinned examples the runs share"
         for (_, journal, live), events in zip(self.sources, self.queues, strict=True):
-            start_journal_reader(journal, events, follow=live)
+            start_journal_reader(journal, events, follow=live, stop=self._stop_reading)
         self.set_interval(self.DRAIN_INTERVAL_S, self.update_runs)
+
+    def on_unmount(self) -> None:
+        self._stop_reading.set()
 
     # ------------------------------------------------------------------ events in
 

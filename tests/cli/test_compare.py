@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -150,6 +152,11 @@ async def test_a_live_run_keeps_updating(two_runs: tuple[Path, Path], tmp_path: 
         table = plain(app.query_one("#runs", Static))
         assert "12/12" in table and table.count("finished") == 2
         assert "▲ parts from ● at step 7" in plain(app.query_one("#marks", Static))
+    # closed, the cockpit stops following: no reader is left polling the journal
+    deadline = time.monotonic() + 10
+    while any(t.name == "cockpit-journal-reader" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name == "cockpit-journal-reader" for t in threading.enumerate())
 
 
 def test_regression_runs_compare_by_r2_and_show_predicted_values(tiny_model: Path, tmp_path: Path) -> None:
