@@ -26,6 +26,7 @@ KEYS: list[tuple[str, str]] = [
     ("r", "set the learning rate (the schedule's peak; warmup and decay still apply)"),
     ("e", "examples browser: search the training rows, pin and unpin them"),
     ("t", "save the latest eval's best per-label thresholds with the model (asks first)"),
+    ("m", "machine: the trainer's RAM, each GPU's memory, busy time and power, the step's time split"),
     ("d", "detach: the run goes on in its own process; `cockpit attach` comes back to it"),
     ("q", "quit; on a live run it asks: stop it (after this step, saving) or only detach"),
 ]
