@@ -1,6 +1,6 @@
 """The CUDA check of issue #14, as one script writing one JSON (run it through gpu_check.sh).
 
-1. the CUDA tests (`pytest -m cuda tests/test_cuda.py`): bf16 autocast, and a real out-of-memory
+1. the CUDA tests (`pytest -m cuda tests/training/test_cuda.py`): bf16 autocast, and a real out-of-memory
    (a batch too big for a 2 GiB-capped allocator) recovered by halving the micro-batch;
 2. the overhead benchmark with bf16 autocast at the MiniLM shape and at roberta-base's shape:
    cockpit (headless engine) against a bare loop and HF Trainer, each with its peak allocated memory.
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     # 1. The CUDA tests (with their own numbers: peak memory under bf16, the OOM halvings).
     (work / "tests").mkdir()
     tests = run(
-        [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "tests/test_cuda.py", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "tests/training/test_cuda.py", "-p", "no:cacheprovider",
          f"--junitxml={work / 'cuda.xml'}"],
         limit=150,
         env={**env, "COCKPIT_GPU_REPORT": str(work / "tests")},

@@ -10,8 +10,9 @@
 # Needs python3 with torch (CUDA), transformers, tokenizers, numpy, pyarrow, safetensors, pytest, and
 # accelerate for the Trainer arm. No network: a package missing there is installed from ./wheels when
 # that folder holds its wheel (make it here with
-#   pip download --no-deps -d wheels accelerate pytest pytest-timeout pluggy iniconfig
-# and carry it); without accelerate the Trainer arm is left out and the JSON says so.
+#   pip download --no-deps -d wheels accelerate pytest pytest-timeout pluggy iniconfig nvidia-ml-py
+# and carry it); without accelerate the Trainer arm is left out and the JSON says so; without
+# nvidia-ml-py (pynvml) the system sample's test checks that its note says so.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${1:-gpu_check.json}
@@ -21,5 +22,7 @@ if [ -d wheels ]; then
     python3 -c "import $module" 2>/dev/null || \
       python3 -m pip install -q --no-index --find-links wheels "${module//_/-}" >/dev/null 2>&1 || true
   done
+  python3 -c "import pynvml" 2>/dev/null || \
+    python3 -m pip install -q --no-index --find-links wheels nvidia-ml-py >/dev/null 2>&1 || true
 fi
 exec timeout 470 python3 benchmarks/gpu_check.py --json "$OUT"

@@ -62,6 +62,7 @@ from cockpit.contract.config import DEFAULT_MODEL, RunConfig  # noqa: E402
 from cockpit.contract.events import Event, PinPredictions  # noqa: E402
 from cockpit.training.engine import Engine, StepHooks  # noqa: E402
 from cockpit.training.prepare import PreparedRun, prepare  # noqa: E402
+from cockpit.training.system import SystemSampler  # noqa: E402
 
 ARMS = ("bare", "headless", "main_thread", "app", "hf_trainer", "hf_cockpit")
 ROOT = Path(__file__).resolve().parents[1]
@@ -315,7 +316,14 @@ def timed_engine(prepared: PreparedRun, clock: StepClock, on_nonfinite: str) -> 
         def at_step_end(self, engine: Engine) -> None:
             clock.mark(engine.step)
 
-    engine = Engine(prepared, on_nonfinite=on_nonfinite, hooks=[MarkStepEnd()])
+    # The machine sampler, as `cockpit train` installs it (before the mark, so its work, and the
+    # sample it journals every 10 s, falls inside the step it belongs to); all its phases are one
+    # part (the sample's journal line is in "emit (all observers)" too: ~0.1 ms per 10 s counted twice).
+    sampler = SystemSampler()
+    phases = ("at_step_start", "after_backward", "before_optimizer_step", "after_optimizer_step", "after_measure")
+    for phase in (*phases, "at_step_end"):
+        setattr(sampler, phase, clock.timed("system sampling", getattr(sampler, phase)))
+    engine = Engine(prepared, on_nonfinite=on_nonfinite, hooks=[sampler, MarkStepEnd()])
     for name in ("gradient_norms", "before_update", "update_norms"):
         setattr(engine.norms, name, clock.timed(f"GroupNorms.{name}", getattr(engine.norms, name)))
     clock.time_optimizer(engine.optimizer)
@@ -639,6 +647,7 @@ def instruments_in_situ(summary: dict[str, dict[str, Any]]) -> dict[str, float] 
     parts = headless["parts_ms_per_step"]
     extra = sum(ms for name, ms in parts.items() if name.startswith("GroupNorms."))
     extra += parts.get("pinned predictions", 0.0) + parts.get("emit (all observers)", 0.0)
+    extra += parts.get("system sampling", 0.0)
     extra -= bare["parts_ms_per_step"].get("clip_grad_norm_", 0.0)
     share = extra / 1e3 / headless["mean_s"]
     return {"extra_ms_per_step": round(extra, 2), "share_of_step": round(share, 4), "ratio": round(1 / (1 - share), 4)}

@@ -42,6 +42,7 @@ from cockpit.contract.events import (
     PinnedExample,
     RunEnded,
 )
+from cockpit.notify.notifier import Notifier
 from cockpit.rundir.journal import JournalWriter
 from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME
 from cockpit.rundir.lock import RunLock
@@ -60,6 +61,7 @@ from cockpit.training.instruments import (
 from cockpit.training.model import LayerGroup
 from cockpit.training.pins import DEFAULT_INTERVAL_S, PinCadence
 from cockpit.training.run_core import RunCore
+from cockpit.training.system import MachineSampler, SampleCadence
 
 
 @dataclass
@@ -199,6 +201,7 @@ class LiveRun(RunCore):
         observers: list[Callable[[Event], None]] | None = None,
         publish: bool = True,
         listen: bool = True,
+        notifier: Notifier | None = None,
     ) -> None:
         super().__init__(
             run_dir,
@@ -213,6 +216,7 @@ class LiveRun(RunCore):
             observers=observers or [],
             publishes=publish,
             toggle_requires_grad=toggle_requires_grad,
+            notifier=notifier,
         )
         self.encode = encode
         self.pin_rows = pin_rows
@@ -231,6 +235,11 @@ class LiveRun(RunCore):
         self._train_targets: np.ndarray | None = None
         self._save_requested = False
         self._saved_to: str | None = None  # the loop's last checkpoint folder (kept thresholds go there too)
+        # The machine (RAM; on CUDA each device's memory, utilisation, power) every few seconds. The
+        # step-time split needs the loop's phases, which only `cockpit train`'s engine has.
+        self.machine = MachineSampler(self.device) if publish else None
+        self.machine_cadence = SampleCadence()
+        self.total_steps = 0
 
     def submit(self, command: Command, source: str = "python") -> None:
         """Thread-safe: queue a command for the next step boundary (the inbox is the other door)."""
@@ -256,7 +265,7 @@ class LiveRun(RunCore):
         notices: list[Notice] | None = None,
     ) -> None:
         """Announce the run, say which groups the optimizer cannot move, predict the pins once."""
-        self.step = step
+        self.step, self.total_steps = step, total_steps
         self.optimizer, self.scheduler = optimizer, scheduler
         self.micro_batch, self.effective_batch = micro_batch, effective_batch
         self._train_targets = train_targets
@@ -403,6 +412,8 @@ class LiveRun(RunCore):
         self.step = step
         if self.pins_due():
             self.predict_pins()
+        if self.machine is not None and self.machine_cadence.due(last=step >= self.total_steps > 0):
+            self.emit(self.machine.sample(step, None))
 
     # ------------------------------------------------------------------ predictions and results
 
@@ -463,6 +474,7 @@ class LiveRun(RunCore):
             self.journal.close()
         if self.lock is not None:
             self.lock.release()
+        self.notifier.close()  # the end's notification leaves before the script goes on
 
 
 def groups_outside(groups: list[LayerGroup], optimizer: torch.optim.Optimizer) -> list[str]:

@@ -32,11 +32,13 @@ import torch
 from transformers import TrainerCallback
 
 from cockpit.bridge.live_run import LiveRun, targets_matrix
+from cockpit.contract.commands import DEFAULT_NOTIFY_KINDS, CommandSyntaxError, redact_target
 from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import Event, HeadFit, Notice, PinnedExample
 from cockpit.data.columns import LABEL_COLUMN_NAMES, TEXT_COLUMN_NAMES
 from cockpit.data.labeled import LabeledTexts
 from cockpit.data.splits import default_pins, rows_below_thresholds
+from cockpit.notify.notifier import Notifier
 from cockpit.training.model import PROBLEM_TYPES, describe_head, head_parameter_names, layer_groups
 
 # Labels are read from at most this many rows of a dataset that is not a column store (a torch
@@ -50,10 +52,18 @@ PinSpec = int | str | tuple[str, Any]
 class CockpitCallback(TrainerCallback):
     """The cockpit's instruments, alarms, journal and live control for `transformers.Trainer`.
 
-    `pins`: training rows to follow, as row numbers of `train_dataset` or `(text, label)` pairs
-    (a label is needed to follow the example's loss); default: a few rows covering the labels,
-    chosen as `cockpit train` does. `run_dir`: where the journal goes (default
-    `output_dir/cockpit`). `pin_budget`: the share of training time pinned predictions may take.
+    Args:
+        run_dir: where the journal goes (default `output_dir/cockpit`).
+        pins: training rows to follow, as row numbers of `train_dataset` or `(text, label)` pairs
+            (a label is needed to follow the example's loss); default: a few rows covering the
+            labels, chosen as `cockpit train` does.
+        pin_budget: the share of training time pinned predictions may take.
+        observers: called with every event, in the journal's order.
+        notify: a shell command run for each alarm and the run's end (`--notify`): the event as
+            JSON on stdin, a one-line summary in `$COCKPIT_SUMMARY`.
+        notify_url: a URL POSTed the same (`--notify-url`; Slack, Discord, ntfy get their shape).
+        notify_on: what is told: "alarm", "end", "eval".
+        notify_every: minutes between two messages of one alarm kind (the end is always told).
     """
 
     def __init__(
@@ -62,9 +72,17 @@ class CockpitCallback(TrainerCallback):
         pins: Sequence[PinSpec] | None = None,
         pin_budget: float = 0.01,
         observers: list[Callable[[Event], None]] | None = None,
+        notify: str | None = None,
+        notify_url: str | None = None,
+        notify_on: Sequence[str] = DEFAULT_NOTIFY_KINDS,
+        notify_every: float = 10.0,
     ) -> None:
         if not 0 < pin_budget <= 1:
             raise CockpitError(f"CockpitCallback(pin_budget={pin_budget}): must be in (0, 1]")
+        try:
+            self.notifier = Notifier(notify, notify_url, tuple(notify_on), every_s=max(notify_every, 0.0) * 60)
+        except CommandSyntaxError as exc:
+            raise CockpitError(f"CockpitCallback(notify_url=..., notify_on=...): {exc}") from None
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.pin_specs = list(pins) if pins is not None else None
         self.pin_budget = pin_budget
@@ -122,6 +140,7 @@ class CockpitCallback(TrainerCallback):
             observers=self.observers,
             publish=state.is_world_process_zero,
             listen=not parallel,  # a command would have to reach every rank alike
+            notifier=self.notifier,
         )
         if parallel:
             notices.append(
@@ -140,7 +159,12 @@ class CockpitCallback(TrainerCallback):
         self.live.begin(
             step=state.global_step,
             model_name=str(getattr(model.config, "_name_or_path", "") or type(model).__name__),
-            config=run_config(args, state, self._max_grad_norm, effective, self.pin_budget),
+            config={
+                **run_config(args, state, self._max_grad_norm, effective, self.pin_budget),
+                "notify": self.notifier.targets.command,
+                "notify_url": redact_target(self.notifier.targets.url),
+                "notify_on": sorted(self.notifier.kinds),
+            },
             total_steps=state.max_steps,
             steps_per_epoch=steps_per_epoch,
             micro_batch=micro,

@@ -22,6 +22,7 @@ from cockpit.contract.events import Alarm, EvalProgress, EvalResult, Event, Noti
 from cockpit.diagnostics.judgements import LossTracker
 from cockpit.training.engine import Engine
 from cockpit.training.prepare import PreparedRun
+from cockpit.training.system import SystemSampler
 
 EXIT_CODES = {EndReason.FINISHED: 0, EndReason.STOPPED: 0, EndReason.INTERRUPTED: 130, EndReason.ERROR: 1}
 
@@ -233,7 +234,7 @@ def run_headless(prepared: PreparedRun) -> int:
     Signals still reach it: their handler only sets a flag, and the stop is applied at the next
     step boundary.
     """
-    engine = Engine(prepared, on_nonfinite="stop")
+    engine = Engine(prepared, on_nonfinite="stop", hooks=[SystemSampler()])
     engine.stream.observers.append(ProgressPrinter(engine.total_steps))
     SignalGuard(engine).install()
     return print_outcome(engine.run(), prepared)
@@ -241,6 +242,6 @@ def run_headless(prepared: PreparedRun) -> int:
 
 def engine_for_app(prepared: PreparedRun, put: Callable[[Event], None]) -> Engine:
     """The engine as the cockpit runs it: a non-finite loss pauses; its events (and alarms) go to `put`."""
-    engine = Engine(prepared, on_nonfinite="pause")
+    engine = Engine(prepared, on_nonfinite="pause", hooks=[SystemSampler()])
     engine.stream.observers.append(put)
     return engine

@@ -72,6 +72,7 @@ MAIN_EXAMPLES = """examples:
   cockpit attach                            the newest live run under ./runs
   cockpit runs                              every run under ./runs
   cockpit send runs/x freeze=layer.0-3      steer a live run from a script
+  cockpit compare runs/a runs/b             two runs side by side (--json: the table)
 """
 
 
@@ -223,6 +224,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--trust-remote-code", action="store_true", help="run code shipped in the model folder (say it each time)"
     )
 
+    telling = train.add_argument_group("notifications: alarms and the run's end, while nobody watches")
+    telling.add_argument(
+        "--notify",
+        metavar="CMD",
+        help="run this shell command for each: the event as JSON on stdin, one line in $COCKPIT_SUMMARY",
+    )
+    telling.add_argument(
+        "--notify-url", metavar="URL", help="POST each as JSON (Slack, Discord and ntfy URLs get their own shape)"
+    )
+    telling.add_argument(
+        "--notify-on",
+        type=_str_list,
+        default="alarm,end",
+        metavar="KINDS",
+        help="what to tell: alarm, end, eval (comma-separated)",
+    )
+    telling.add_argument(
+        "--notify-every",
+        type=float,
+        default=10.0,
+        metavar="MINUTES",
+        help="at most one message per alarm kind (and for evals) this often; the end is always told",
+    )
+
     ranks = train.add_argument_group("several GPUs or machines (torchrun's options, passed through)")
     ranks.add_argument("--nproc", type=int, metavar="N", help="ranks on this machine: one per GPU (or CPU processes)")
     ranks.add_argument("--nnodes", metavar="N", help="machines (or MIN:MAX), as torchrun's --nnodes")
@@ -251,6 +276,16 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("run_dir", help="the run directory")
     send.add_argument("run_command", metavar="COMMAND", help="the --at grammar: " + COMMAND_FORMS)
     send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the run to apply it")
+
+    compare = commands.add_parser(
+        "compare",
+        help="two runs or more side by side: curves, commands, config diff, shared pins",
+        formatter_class=_HelpFormatter,
+    )
+    compare.add_argument("runs", nargs="*", metavar="RUN", help="run directories (default: the newest under ./runs)")
+    compare.add_argument("--newest", type=int, default=2, metavar="N", help="without RUNs: compare the N newest")
+    compare.add_argument("--json", action="store_true", help="print the comparison table as JSON; open nothing")
+    compare.add_argument("--theme", default="cockpit-dark", help="colour theme")
 
     replay = commands.add_parser(
         "replay", help="open the cockpit on a run's journal (read-only)", formatter_class=_HelpFormatter
@@ -281,7 +316,18 @@ def _resume_config(run_dir: Path) -> RunConfig:
 
 # What `--resume` may change, and what it must not: a flag given with --resume is applied with a
 # notice or refused with one line, never silently ignored.
-RESUME_MAY_CHANGE = ("max_steps", "lr", "save_every", "eval_every", "keep_checkpoints", "device")
+RESUME_MAY_CHANGE = (
+    "max_steps",
+    "lr",
+    "save_every",
+    "eval_every",
+    "keep_checkpoints",
+    "device",
+    "notify",
+    "notify_url",
+    "notify_on",
+    "notify_every",
+)
 RESUME_PER_PROCESS = {"headless", "theme", "trust_remote_code", "resume", "data", "command"}
 
 
@@ -507,6 +553,16 @@ def _send(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from cockpit.cli.compare import comparison_json, resolve_runs, run_compare
+
+    runs = resolve_runs(args.runs, args.newest)
+    if args.json:
+        print(comparison_json(runs))
+        return 0
+    return run_compare(runs, args.theme)
+
+
 def _replay(args: argparse.Namespace) -> int:
     import queue
 
@@ -545,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
             check_theme(args.theme)
         if args.command == "train":
             return _train(args, argv[argv.index("train") + 1 :], given_flags(parser, argv))
-        handlers = {"attach": _attach, "runs": _runs, "send": _send, "replay": _replay}
+        handlers = {"attach": _attach, "runs": _runs, "send": _send, "replay": _replay, "compare": _compare}
         return handlers[args.command](args)
     except CockpitError as exc:
         print(f"cockpit: error: {exc}", file=sys.stderr)

@@ -17,6 +17,7 @@ import torch.distributed as dist
 
 from cockpit.training.distributed import DataParallelRanks, setup, teardown
 from cockpit.training.engine import Engine
+from cockpit.training.system import SystemSampler
 
 # torchrun's options that `cockpit train` passes through, with the launcher's spelling.
 LAUNCH_FLAGS = {"--nproc": "--nproc_per_node", "--nnodes": "--nnodes", "--node-rank": "--node_rank"}
@@ -109,7 +110,8 @@ def run_rank(args: Any, make_prepared: Callable[[], Any], watchers: Callable[[En
             CommandInbox(prepared.run_dir, fresh=True)
             record_run(prepared)
         prepared.device = ranks.device
-        engine = Engine(prepared, on_nonfinite="stop", parallel=DataParallelRanks(ranks))
+        hooks = [SystemSampler()] if ranks.is_main else []  # rank 0's machine: the one that journals
+        engine = Engine(prepared, on_nonfinite="stop", parallel=DataParallelRanks(ranks), hooks=hooks)
         engine.observers.extend(watchers(engine) if watchers else [])
         if ranks.is_main:
             engine.observers.append(ProgressPrinter(engine.total_steps))

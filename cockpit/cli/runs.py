@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cockpit.contract.events import headline_text
 from cockpit.rundir.layout import JOURNAL_NAME, LOCK_NAME
 from cockpit.rundir.lock import live_pid
 
@@ -67,12 +68,8 @@ def _as_float(value: Any) -> float | None:
 
 
 def _eval_text(record: dict[str, Any]) -> str:
-    metrics = record.get("metrics") or {}
-    for name in ("micro_f1", "accuracy", "macro_f1"):
-        value = metrics.get(name)
-        if isinstance(value, (int, float)):
-            return f"{name} {value:.3f}"
-    return ""
+    metrics = record.get("metrics")
+    return headline_text(metrics) if isinstance(metrics, dict) else ""
 
 
 def describe_run(run_dir: Path) -> RunSummary:

@@ -10,6 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
+from urllib.parse import urlsplit
 
 from cockpit.contract.enums import EndReason
 from cockpit.contract.errors import CockpitError
@@ -22,6 +23,11 @@ class Command:
     @property
     def text(self) -> str:
         raise NotImplementedError
+
+    @property
+    def shown(self) -> str:
+        """The form written to the journal, which people share: `text` less any secret it holds."""
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -142,8 +148,74 @@ class SetPosWeight(Command):
         return f"pos_weight={self.value}"
 
 
+@dataclass(frozen=True)
+class SetNotify(Command):
+    """Where the run's alarms and its end are told: an http(s) URL (a JSON POST), a shell command
+    (the event as JSON on its stdin), or `off` (neither). A URL replaces the URL, a command the
+    command; `off` clears both."""
+
+    target: str
+
+    @property
+    def text(self) -> str:
+        return f"notify={self.target}"
+
+    @property
+    def shown(self) -> str:
+        return f"notify={redact_target(self.target)}"
+
+
+NOTIFY_OFF = "off"
+# What a run can tell (`--notify-on`): a raised alarm, the run's end (finished, stopped, interrupted,
+# crashed, disk full), an evaluation.
+NOTIFY_KINDS = ("alarm", "end", "eval")
+DEFAULT_NOTIFY_KINDS = ("alarm", "end")
+
+
+def notify_kinds_spec(kinds: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The kinds to tell, checked and without repeats; CommandSyntaxError naming an unknown one."""
+    chosen = tuple(dict.fromkeys(k.strip().lower() for k in kinds if k.strip()))
+    unknown = [k for k in chosen if k not in NOTIFY_KINDS]
+    if unknown:
+        raise CommandSyntaxError(f"{', '.join(unknown)}: notifications are for {', '.join(NOTIFY_KINDS)}")
+    return chosen
+
+
+def is_url(target: str) -> bool:
+    return target.lower().startswith(("http://", "https://"))
+
+
+def notify_url_spec(url: str) -> str:
+    """An http(s) URL with a host, as `--notify-url` and `notify=` take it; else CommandSyntaxError."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise CommandSyntaxError(f"a notify URL is http(s)://HOST/..., got {url!r}")
+    return url.strip()
+
+
+def redact_target(target: str | None) -> str | None:
+    """A webhook URL's path and query are its password (Slack, Discord, an ntfy topic): the journal
+    and the UI show `https://hooks.slack.com/…`; a command is shown as written."""
+    if not target or not is_url(target):
+        return target
+    parts = urlsplit(target)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    hidden = "/…" if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{host}{port}{hidden}"
+
+
 class CommandSyntaxError(ValueError):
     """A command string that cannot be parsed; the message says what forms exist."""
+
+
+def shown_text(text: str) -> str:
+    """`text` as written, less any secret it holds (`Command.shown`); text that is no command, as it is."""
+    try:
+        command = parse_command(text)
+    except CommandSyntaxError:
+        return text
+    return text if command.shown == command.text else command.shown
 
 
 def pos_weight_spec(value: str) -> str:
@@ -162,7 +234,7 @@ def pos_weight_spec(value: str) -> str:
 
 COMMAND_FORMS = (
     "freeze=GROUPS, unfreeze=GROUPS, lr=FLOAT, pause, resume, save, stop, pin=ROWS, unpin=ROWS, thresholds=save, "
-    "predict, pos_weight=auto|off|FLOAT"
+    "predict, pos_weight=auto|off|FLOAT, notify=URL|COMMAND|off"
 )
 
 
@@ -202,6 +274,12 @@ def parse_command(text: str) -> Command:
         return SaveThresholds()
     if name == "pos_weight":
         return SetPosWeight(pos_weight_spec(value))
+    if name == "notify":
+        if not value:
+            raise CommandSyntaxError("notify needs a URL, a command or off, e.g. notify=https://ntfy.sh/my-topic")
+        if value.lower() == NOTIFY_OFF:
+            return SetNotify(NOTIFY_OFF)
+        return SetNotify(notify_url_spec(value) if is_url(value) else value)
     simple: dict[str, Command] = {
         "pause": Pause(),
         "resume": Resume(),

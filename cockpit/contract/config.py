@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cockpit.contract.commands import CommandSyntaxError, parse_schedule, pos_weight_spec
+from cockpit.contract.commands import (
+    DEFAULT_NOTIFY_KINDS,
+    CommandSyntaxError,
+    notify_kinds_spec,
+    notify_url_spec,
+    parse_schedule,
+    pos_weight_spec,
+    redact_target,
+    shown_text,
+)
 from cockpit.contract.errors import CockpitError
 
 DEFAULT_MODEL = "embedded:all-MiniLM-L6-v2"
@@ -63,6 +72,11 @@ class RunConfig:
     keep_checkpoints: int = 3
     trust_remote_code: bool = False
     headless: bool = False
+    # Who hears about the run's alarms and its end while nobody watches (cockpit.notify)
+    notify: str | None = None  # a shell command: the event as JSON on stdin, a one-line summary in $COCKPIT_SUMMARY
+    notify_url: str | None = None  # POSTed the same (Slack, Discord and ntfy get their own shape)
+    notify_on: list[str] = field(default_factory=lambda: list(DEFAULT_NOTIFY_KINDS))  # alarm, end, eval
+    notify_every: float = 10.0  # minutes: at most one message per alarm kind (and for evals) this often
     # Ranks the run was started on (torchrun's world size): the global batch is batch_size x
     # grad_accum x ranks, and stays so when the run is resumed on another number of ranks.
     ranks: int = 1
@@ -94,6 +108,7 @@ class RunConfig:
             (self.ranks >= 1, f"ranks must be at least 1, got {self.ranks}"),
             (self.pin_every_s >= 0, f"--pin-every must be 0 or more seconds, got {self.pin_every_s:g}"),
             (self.precision in PRECISIONS, f"--precision {self.precision!r}: use auto, fp32, bf16 or fp16"),
+            (0 <= self.notify_every < math.inf, f"--notify-every must be 0 or more minutes, got {self.notify_every:g}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -102,6 +117,14 @@ class RunConfig:
             self.pos_weight = pos_weight_spec(str(self.pos_weight))
         except CommandSyntaxError as exc:
             raise CockpitError(f"--pos-weight: {exc}") from None
+        try:
+            self.notify_on = list(notify_kinds_spec(self.notify_on))
+        except CommandSyntaxError as exc:
+            raise CockpitError(f"--notify-on: {exc}") from None
+        try:
+            self.notify_url = notify_url_spec(self.notify_url) if self.notify_url else None
+        except CommandSyntaxError as exc:
+            raise CockpitError(f"--notify-url: {exc}") from None
         parse_schedule(self.schedule)
 
     @property
@@ -122,12 +145,25 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def public_dict(self) -> dict[str, Any]:
+        """What the journal shows of the config (`to_dict` is what config.json keeps): a webhook URL's
+        path is its password, so it is left out, in `--notify-url` and in a scheduled `notify=`."""
+        values = self.to_dict()
+        values["notify_url"] = redact_target(self.notify_url)
+        values["schedule"] = [_shown_entry(entry) for entry in self.schedule]
+        return values
+
     def save(self, path: Path) -> None:
         values = self.to_dict()
         for name in PATH_FIELDS:
             if values[name] and os.path.exists(values[name]):  # (a Hub name stays a name)
                 values[name] = os.path.abspath(values[name])  # abspath, not resolve: the user's links stay
-        path.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
+        private = bool(self.notify or self.notify_url)  # a webhook URL is a password: owner-only, as the inbox
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+        if private:
+            os.fchmod(fd, 0o600)  # (an existing file keeps its mode through O_CREAT)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(values, indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
@@ -168,6 +204,12 @@ class RunConfig:
                 continue
             guesses = ([started_in / value] if started_in is not None else []) + [Path(os.path.abspath(value))]
             setattr(self, name, str(next((g for g in guesses if g.exists()), value)))  # else a Hub name, or gone
+
+
+def _shown_entry(entry: str) -> str:
+    """`--at STEP:COMMAND` as the journal shows it (a notify URL without its secret path)."""
+    step, _, command = entry.partition(":")
+    return f"{step}:{shown_text(command)}" if command else entry
 
 
 def _started_in(run_dir: Path, out: str | None) -> Path | None:

@@ -152,6 +152,26 @@ class EvalResult(Event):
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+# The metric people quote, in order of preference, each the higher the better: a classifier's
+# micro-F1 (every classification eval has it), a regression's R^2 against the constant predictor.
+HEADLINE_METRICS = ("micro_f1", "accuracy", "macro_f1", "r2", "pearson")
+
+
+def headline_metric(metrics: dict[str, float]) -> tuple[str, float] | None:
+    """(name, value) of the first of HEADLINE_METRICS that `metrics` holds."""
+    for name in HEADLINE_METRICS:
+        value = metrics.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return name, float(value)
+    return None
+
+
+def headline_text(metrics: dict[str, float]) -> str:
+    """`micro_f1 0.512`, or "" when no headline metric is there."""
+    found = headline_metric(metrics)
+    return f"{found[0]} {found[1]:.3f}" if found else ""
+
+
 @dataclass
 class EvalProgress(Event):
     """A long evaluation is under way: rows predicted so far (every few seconds, never for a short one)."""
@@ -265,6 +285,57 @@ class RunEnded(Event):
         self.reason = EndReason(self.reason)
 
 
+@dataclass
+class DeviceStats:
+    """One CUDA device, as torch's allocator and (with pynvml) the driver see it."""
+
+    index: int
+    name: str
+    allocated_mib: float  # held by live tensors (torch.cuda.memory_allocated)
+    reserved_mib: float  # held by torch's caching allocator, free to others only after empty_cache
+    total_mib: float
+    peak_allocated_mib: float = 0.0  # since the previous sample
+    utilisation: float | None = None  # percent of the time a kernel ran (NVML); None without pynvml
+    power_w: float | None = None
+    power_limit_w: float | None = None
+
+
+@dataclass
+class StepTimes:
+    """Where a step's wall time went, mean seconds per step over the steps since the last sample.
+
+    On CUDA the clocks are the host's: kernels run asynchronously, so device time shows up where the
+    host waits for it (the step's one transfer, in `instruments`)."""
+
+    steps: int
+    total_s: float
+    data_s: float  # drawing the batch's rows and tokenizing them (the collator)
+    forward_backward_s: float  # forward and backward less the data
+    optimizer_s: float  # optimizer step, scheduler, zero_grad
+    instruments_s: float  # the cockpit's measurements, the step's transfer and its events
+    other_s: float  # what is left: commands, evaluations, pinned predictions, checkpoints
+
+
+@dataclass
+class SystemSample(Event):
+    """The trainer's machine, a few times a minute (never per step): memory, devices, the step's parts."""
+
+    type: ClassVar[str] = "system"
+    interval_s: float  # wall time this sample covers
+    rss_mib: float  # the trainer process's resident memory
+    ram_total_mib: float | None = None  # the machine's
+    ram_available_mib: float | None = None
+    cpu_percent: float | None = None  # the trainer's CPU time over the interval; 100 = one core busy
+    devices: list[DeviceStats] = field(default_factory=list)
+    step_times: StepTimes | None = None
+    note: str = ""  # why a part is missing ("pynvml is not installed: pip install cockpit[gpu]")
+
+    def __post_init__(self) -> None:
+        self.devices = [DeviceStats(**d) if isinstance(d, dict) else d for d in self.devices]
+        if isinstance(self.step_times, dict):  # read from a journal
+            self.step_times = StepTimes(**self.step_times)
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -281,6 +352,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CheckpointSaved,
         RunEnded,
         LoadingStage,
+        SystemSample,
     )
 }
 

@@ -126,10 +126,11 @@ def from_columns(
     if both:
         raise CockpitError(f"{source}: column {both[0]!r} cannot be both the text and a label")
 
-    def usable(row: int) -> bool:
+    def usable(row: int) -> bool:  # a text (a pair: both segments; joined: any of them) and a label
         texts = [columns[c][row] for c in choice.columns]
-        present = all(isinstance(t, str) for t in texts) and any(t.strip() for t in texts)
-        return present and all(has_label(columns[c][row]) for c in label_cols)
+        strings = [t for t in texts if isinstance(t, str)]
+        complete = choice.mode == "joined" or len(strings) == len(texts)
+        return complete and any(t.strip() for t in strings) and all(has_label(columns[c][row]) for c in label_cols)
 
     keep = [row for row in range(rows) if usable(row)]
     if not keep:
@@ -187,10 +188,14 @@ def from_table(
     labels = [table.column(c) for c in label_cols]
     rows = table.num_rows
     del table, head
+    # a row needs a label and a text (a pair: both segments; joined columns: any of them), not all blank
     keep = None
-    for text in texts:  # a row needs a label and some text (a pair may have one empty side)
+    for text in texts:
         present = pc.and_kleene(pc.is_valid(text), pc.invert(arrow_blank(text)))
         keep = present if keep is None else pc.or_kleene(keep, present)
+    if choice.mode != "joined":
+        for text in texts:
+            keep = pc.and_kleene(keep, pc.is_valid(text))
     for column in labels:
         keep = pc.and_kleene(keep, arrow_has_label(column))
     kept_mask = np.asarray(pc.fill_null(keep, False).to_numpy(), dtype=bool)

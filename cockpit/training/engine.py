@@ -37,6 +37,7 @@ from cockpit.contract.events import (
 )
 from cockpit.contract.stream import EventStream, Observer
 from cockpit.data.splits import positions_of_rows
+from cockpit.notify.notifier import Notifier
 from cockpit.rundir import checkpoint as ckpt
 from cockpit.rundir.journal import JournalWriteError, JournalWriter
 from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME, MODEL_DIR
@@ -59,25 +60,37 @@ from cockpit.training.steering import Applied
 from cockpit.training.target_scale import OutputScale
 
 T = TypeVar("T")
-Phase = Literal["at_boundary", "after_backward", "before_optimizer_step", "after_optimizer_step", "at_step_end"]
+Phase = Literal[
+    "at_boundary",
+    "at_step_start",
+    "after_backward",
+    "before_optimizer_step",
+    "after_optimizer_step",
+    "after_measure",
+    "at_step_end",
+]
 
 
 class StepHooks:
     """Named phases of one optimizer step; subclass and override the ones you need.
 
     Called in the training thread with the engine, in this order per step: `at_boundary` (before
-    the commands due are applied: the place to take commands from an inbox), `after_backward`
-    (the whole batch's gradients are in place, unscaled, not yet measured or clipped),
+    the commands due are applied: the place to take commands from an inbox), `at_step_start`
+    (the commands applied, any pause over: the batch is drawn next), `after_backward` (the whole
+    batch's gradients are in place, unscaled, not yet measured or clipped),
     `before_optimizer_step` (measured and clipped), `after_optimizer_step` (weights updated,
-    gradients dropped), `at_step_end` (after the evaluation, pinned predictions and checkpoint
-    due at this step). Unlike observers, a hook that raises ends the run (reason `error`): a
-    distributed wrapper that failed must not train on alone.
+    gradients dropped), `after_measure` (the step's relative update taken and its numbers
+    complete), `at_step_end` (after the evaluation, pinned predictions and checkpoint due at this
+    step). A non-finite step skips the two optimizer phases. Unlike observers, a hook that raises
+    ends the run (reason `error`): a distributed wrapper that failed must not train on alone.
     """
 
     def at_boundary(self, engine: Engine) -> None: ...
+    def at_step_start(self, engine: Engine) -> None: ...
     def after_backward(self, engine: Engine) -> None: ...
     def before_optimizer_step(self, engine: Engine) -> None: ...
     def after_optimizer_step(self, engine: Engine) -> None: ...
+    def after_measure(self, engine: Engine) -> None: ...
     def at_step_end(self, engine: Engine) -> None: ...
 
 
@@ -151,6 +164,12 @@ class Engine(RunCore):
             stream=stream,
             publishes=self.parallel.is_main,
             diagnose=diagnose,
+            notifier=Notifier(
+                command=cfg.notify,
+                url=cfg.notify_url,
+                kinds=cfg.notify_on,
+                every_s=cfg.notify_every * 60,
+            ),
         )
         self.effective_batch = cfg.effective_batch
         self.micro_batch = cfg.batch_size
@@ -276,6 +295,7 @@ class Engine(RunCore):
         self.stream.journal = None
         if journal is not None:
             journal.close()
+        self.notifier.close()  # the end's notification leaves before the process does
         return ended
 
     def _call_hooks(self, phase: Phase) -> None:
@@ -291,7 +311,7 @@ class Engine(RunCore):
                 model=prepared.loaded.source,
                 device=str(self.device) + (f" ({self.amp_dtype})" if self.amp_dtype else ""),
                 config={
-                    **self.config.to_dict(),
+                    **self.config.public_dict(),  # a webhook URL's secret stays out of the journal
                     "warmup_steps": self.warmup_steps,
                     "effective_batch": self.effective_batch,
                 },
@@ -400,6 +420,7 @@ class Engine(RunCore):
 
     def _train_step(self) -> None:
         """One optimizer step: forward and backward, measure, clip, update; its metrics wait for the next transfer."""
+        self._call_hooks("at_step_start")
         rows = self._batch_rows(self.step)
         started = time.perf_counter()
         loss = self._forward_backward(rows)
@@ -418,6 +439,7 @@ class Engine(RunCore):
         else:
             self.optimizer.zero_grad(set_to_none=True)
         self.step_done(numbers, time.perf_counter() - started, len(rows), epoch=numbers.step / self.steps_per_epoch)
+        self._call_hooks("after_measure")
         if self.paused:  # a non-finite step paused the run (with a cockpit to look at): wait here
             self._boundary()
 

@@ -4,7 +4,8 @@
 The core holds:
 - the run's one event stream (journal first, then observers, then the diagnostics as producers),
   and the rule that a step's metrics leave before any later event (`emit` flushes the pending step);
-- the steering surface (`steering.Steerable`): freeze, pause, stop, pins, thresholds, predict now;
+- the steering surface (`steering.Steerable`): freeze, pause, stop, pins, thresholds, predict now,
+  notify (the run's `Notifier`, a producer on the stream like the diagnostics);
   what only the loop's owner can do (`set_lr`, `save_now`, `set_pos_weight`) each loop adds;
 - the measure-and-flush of one optimizer step: frozen grads to None, per-group gradient norms, the
   one host transfer per step (this step's loss and norms with the previous step's update sizes),
@@ -44,6 +45,7 @@ from cockpit.contract.events import (
 )
 from cockpit.contract.stream import EventStream, Observer
 from cockpit.diagnostics import Diagnostics
+from cockpit.notify.notifier import Notifier
 from cockpit.rundir.inbox import CommandInbox
 from cockpit.rundir.thresholds import THRESHOLDS_NAME, save_thresholds
 from cockpit.training.instruments import GroupNorms, PendingStep, Predictions, clip_gradients, is_finite
@@ -79,6 +81,7 @@ class RunCore:
         publishes: bool = True,
         diagnose: bool = True,
         toggle_requires_grad: bool = True,
+        notifier: Notifier | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.model = model
@@ -95,6 +98,11 @@ class RunCore:
         self.stream.observers += list(observers)
         if diagnose and publishes:
             self.stream.producers.append(Diagnostics())
+        # Alarms and the end, told to a command or a URL by a worker thread (cockpit.notify); always
+        # on the stream, so that `notify=` can start telling a run that began without a target.
+        self.notifier = notifier or Notifier()
+        if publishes:
+            self.stream.producers.append(self.notifier)
         self.norms = GroupNorms(groups, self.device)
         self.frozen_groups = FrozenGroups(groups, self.norms, toggle_requires_grad)
         self.steering = Steering(self, self.emit)  # its inbox, the run's control endpoint: `listen()`
@@ -258,6 +266,12 @@ class RunCore:
 
     def stop(self, reason: EndReason) -> None:
         self.stop_reason = reason
+
+    def set_notify(self, target: str) -> str:
+        """`notify=URL|COMMAND|off`: where the run's alarms and end are told from now on."""
+        if not self.publishes:  # another rank of a distributed job: rank 0 tells
+            return "ok"
+        return self.notifier.set_target(target)
 
     def change_pins(self, command: PinRows | UnpinRows) -> str:
         if isinstance(command, PinRows):

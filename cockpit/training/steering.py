@@ -27,10 +27,12 @@ from cockpit.contract.commands import (
     SaveCheckpoint,
     SaveThresholds,
     SetLearningRate,
+    SetNotify,
     SetPosWeight,
     Stop,
     Unfreeze,
     UnpinRows,
+    shown_text,
 )
 from cockpit.contract.enums import EndReason
 from cockpit.contract.errors import CockpitError
@@ -69,6 +71,7 @@ class Steerable(Protocol):
     def save_thresholds(self) -> str: ...
     def predict_pins_now(self) -> str: ...
     def set_pos_weight(self, value: str) -> None: ...
+    def set_notify(self, target: str) -> str: ...
 
 
 def apply_command(loop: Steerable, command: Command, source: str) -> str:
@@ -95,6 +98,8 @@ def apply_command(loop: Steerable, command: Command, source: str) -> str:
                 return loop.predict_pins_now()
             case SetPosWeight():
                 loop.set_pos_weight(command.value)
+            case SetNotify():
+                return loop.set_notify(command.target)
     except CockpitError as exc:
         return f"refused: {exc}"
     return "ok"
@@ -136,8 +141,8 @@ class Steering:
         result = apply_command(self.loop, command, source)
         if applied is not None:
             applied.append(Applied(command.text, source, id))
-        text, step = command.text, self.loop.step
-        self.emit(CommandApplied(step=step, command=text, source=source, result=result, id=id, parsed=command))
+        step = self.loop.step  # journaled as `shown`: a notify URL without its secret path
+        self.emit(CommandApplied(step=step, command=command.shown, source=source, result=result, id=id, parsed=command))
 
     def _take_inbox(self) -> None:
         """Commands from other processes join the queue behind those already in it; a file that is
@@ -147,7 +152,7 @@ class Steering:
                 self.emit(
                     CommandApplied(
                         step=self.loop.step,
-                        command=item.text,
+                        command=shown_text(item.text),
                         source=item.source,
                         result=f"refused: {item.refused}",
                         id=item.id,

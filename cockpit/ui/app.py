@@ -56,8 +56,10 @@ from cockpit.ui.palette import cockpit_commands
 from cockpit.ui.pinned_examples import PinnedExamples
 from cockpit.ui.quit_dialog import QuitDialog
 from cockpit.ui.rates_strip import RatesStrip
-from cockpit.ui.run_state import EVAL, LAYERS, LAYERS_LAYOUT, LOG, LOSS, PINS, PINS_LAYOUT, STATUS, RunState
+from cockpit.ui.replay import drain_events
+from cockpit.ui.run_state import EVAL, LAYERS, LAYERS_LAYOUT, LOG, LOSS, PINS, PINS_LAYOUT, STATUS, SYSTEM, RunState
 from cockpit.ui.status_bar import StatusBar
+from cockpit.ui.system_screen import SystemScreen
 from cockpit.ui.themes import DEFAULT_THEME, FALLBACK_THEME, load_themes
 from cockpit.ui.thresholds_dialog import ThresholdsDialog
 from cockpit.ui.view_bar import VIEWS, ViewBar
@@ -80,6 +82,7 @@ COCKPIT_ACTIONS = frozenset(
         "show_view",
         "filter",
         "command_line",
+        "machine",
     }
 )
 # the actions that change the run: a replay hides them rather than offer keys that only say "read-only"
@@ -138,6 +141,7 @@ class CockpitApp(App[None]):
         Binding("r", "set_learning_rate", "LR"),
         Binding("e", "examples", "Examples"),
         Binding("t", "save_thresholds", "Thresholds"),
+        Binding("m", "machine", "Machine"),
         Binding("d", "detach", "Detach"),
         Binding("slash", "filter", "Filter"),
         Binding("colon", "command_line", "Command"),
@@ -327,22 +331,7 @@ class CockpitApp(App[None]):
     def _drain(self, budget_s: float | None) -> None:
         deadline = time.monotonic() + budget_s if budget_s is not None else None
         was_running = self.run_state.ended is None
-        count = 0
-        while True:
-            try:
-                event = self.events.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(event, LoadingStage):
-                if self._loading is not None:
-                    self._loading.add(event)
-            else:
-                self.run_state.apply(event)
-                if isinstance(event, CommandApplied) and event.source == "ui" and self.control is not None:
-                    self._say_what_was_done(event)
-            count += 1
-            if deadline is not None and count % 64 == 0 and time.monotonic() > deadline:
-                break
+        drain_events(self.events, self._apply, deadline)
         if self._loading is not None and (self.run_state.started is not None or self.run_state.error):
             self._close_loading()
         ended = self.run_state.ended
@@ -353,6 +342,15 @@ class CockpitApp(App[None]):
             where = f": model in {ended.model_dir}" if ended.model_dir else ""
             severity = "error" if ended.reason == "error" else "information"
             self.notify(f"run {ended.reason} at step {ended.step}{where}. q quits", severity=severity, timeout=10)
+
+    def _apply(self, event: Event) -> None:
+        if isinstance(event, LoadingStage):
+            if self._loading is not None:
+                self._loading.add(event)
+            return
+        self.run_state.apply(event)
+        if isinstance(event, CommandApplied) and event.source == "ui" and self.control is not None:
+            self._say_what_was_done(event)
 
     def render_changes(self, force: bool = False) -> None:
         """Redraw the panels whose part of the state changed, each at most at its own rate."""
@@ -381,6 +379,8 @@ class CockpitApp(App[None]):
             self.refresh_bindings()  # `t` (keep thresholds) may have become available
         if LOG in changed:
             self._log.show(state)
+        if SYSTEM in changed and isinstance(self.screen, SystemScreen):
+            self.screen.show(state)
         if LOG in changed or STATUS in changed:
             self._log.set_class(state.problems > 0, "-alarms")  # the log grows while alarms are up
             self._view_bar.select(self.view, state.problems)
@@ -569,6 +569,10 @@ class CockpitApp(App[None]):
             self.notify(f"thresholds saved in {path} (README: applying them to pipeline output)")
 
         self.push_screen(ThresholdsDialog(result, destination), answered)
+
+    def action_machine(self) -> None:
+        """`m`: the trainer's memory, GPUs and step-time split (ui/system_panel.py)."""
+        self.push_screen(SystemScreen(self.run_state))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

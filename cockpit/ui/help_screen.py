@@ -34,6 +34,7 @@ KEYS: list[tuple[str, str]] = [
     ),
     ("e", "examples browser: search the rows, pin and unpin training rows (eval rows are marked)"),
     ("t", "save the latest eval's best per-label thresholds with the model (asks first)"),
+    ("m", "machine: the trainer's RAM, each GPU's memory, busy time and power, the step's time split"),
     ("d", "detach: the run goes on in its own process; `cockpit attach` comes back to it"),
     ("/", "filter the list in view (layers table, log) as you type; enter keeps it, escape clears it"),
     (":", "send any command, as --at and cockpit send take it: pos_weight=auto, freeze=layer.0-3, unpin=17"),

@@ -48,6 +48,9 @@ def cockpit_commands(app: Any) -> Iterator[SystemCommand]:
         )
     yield SystemCommand("Pin or unpin training rows", "The examples browser (e)", app.action_examples)
     yield SystemCommand("Filter a list", "The layers table or the log, as you type (/)", app.action_filter)
+    yield SystemCommand(
+        "The machine", "RAM, each GPU's memory, busy time and power, the step's time split (m)", app.action_machine
+    )
     for number, (view, title) in enumerate(VIEWS.items(), start=1):
         yield SystemCommand(
             f"View: {title}", f"On small terminals, which panel fills the screen ({number})", _view(app, view)

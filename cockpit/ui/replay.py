@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cockpit.contract.events import Event, Notice
@@ -40,3 +42,21 @@ def start_journal_reader(
     thread = threading.Thread(target=read, name="cockpit-journal-reader", daemon=True)
     thread.start()
     return thread
+
+
+def drain_events(
+    events: queue.SimpleQueue[Event], apply: Callable[[Event], None], deadline: float | None = None
+) -> int:
+    """Hand what is queued to `apply`, in order, until the queue is empty or `deadline` (monotonic
+    seconds, looked at every 64 events) has passed: a 100k-event journal never freezes a screen.
+    Returns how many were applied."""
+    count = 0
+    while True:
+        try:
+            event = events.get_nowait()
+        except queue.Empty:
+            return count
+        apply(event)
+        count += 1
+        if deadline is not None and count % 64 == 0 and time.monotonic() > deadline:
+            return count

@@ -35,12 +35,13 @@ from cockpit.contract.events import (
     RunStarted,
     StateChanged,
     StepMetrics,
+    SystemSample,
 )
 from cockpit.diagnostics.judgements import LossTracker
 from cockpit.ui.series import History
 
 # Panels a change can concern; the app redraws only those named in `RunState.changed`.
-STATUS, LOSS, PINS, PINS_LAYOUT, LAYERS, LAYERS_LAYOUT, EVAL, LOG = (
+STATUS, LOSS, PINS, PINS_LAYOUT, LAYERS, LAYERS_LAYOUT, EVAL, LOG, SYSTEM = (
     "status",
     "loss",
     "pins",
@@ -49,8 +50,10 @@ STATUS, LOSS, PINS, PINS_LAYOUT, LAYERS, LAYERS_LAYOUT, EVAL, LOG = (
     "layers_layout",
     "eval",
     "log",
+    "system",
 )
-ALL_PANELS = frozenset({STATUS, LOSS, PINS, PINS_LAYOUT, LAYERS, LAYERS_LAYOUT, EVAL, LOG})
+ALL_PANELS = frozenset({STATUS, LOSS, PINS, PINS_LAYOUT, LAYERS, LAYERS_LAYOUT, EVAL, LOG, SYSTEM})
+OUT_OF_MEMORY = "out_of_memory"  # the engine's notice when a CUDA OOM halved the micro-batch
 
 # Verdicts the panels show are the alarms' own: the alarm kind, and the panel that shows it.
 PREDICTIONS_LAG = "predictions_disagree"  # pinned rows predicted far worse than the training loss says
@@ -137,6 +140,12 @@ class RunState:
         self.previous_eval: EvalResult | None = None
         self._evals: deque[EvalResult] = deque(maxlen=EVAL_MEMORY)
         self.eval_progress: tuple[int, int] | None = None  # (rows done, rows) while a long evaluation runs
+
+        # the trainer's machine, sampled every few seconds (SystemSample), and its CUDA OOM retries
+        self.system: SystemSample | None = None
+        self.rss_history = History(512)
+        self.device_history: dict[int, History] = {}  # device index -> memory reserved (MiB)
+        self.oom_retries: list[Notice] = []
 
         self.log: deque[LogEntry] = deque(maxlen=LOG_LIMIT)  # newest first
         self.active_alarms: dict[str, Alarm] = {}
@@ -284,6 +293,16 @@ class RunState:
 
     def _on_notice(self, event: Notice) -> None:
         self._log(LogEntry(event.step, "notice", event.message, event.kind))
+        if event.kind == OUT_OF_MEMORY:
+            self.oom_retries.append(event)
+            self.changed |= {STATUS, SYSTEM}
+
+    def _on_system(self, event: SystemSample) -> None:
+        self.system = event
+        self.rss_history.append(event.step, event.rss_mib)
+        for device in event.devices:
+            self.device_history.setdefault(device.index, History(512)).append(event.step, device.reserved_mib)
+        self.changed |= {STATUS, SYSTEM}
 
     def _on_alarm(self, event: Alarm) -> None:
         if event.active:

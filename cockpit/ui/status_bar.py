@@ -11,6 +11,7 @@ from textual.widget import Widget
 from cockpit.ui.look import MARKS, content_tone
 from cockpit.ui.run_state import RunState
 from cockpit.ui.series import bar, fmt_duration, fmt_number, fmt_sci, shorten
+from cockpit.ui.system_panel import system_chips
 
 STATE_LOOK = {
     # state: (the glyph's name in MARKS, its meaning); the glyph keeps the state readable without colour
@@ -120,6 +121,7 @@ class StatusBar(Widget):
         if state.eval_progress is not None and state.state == "running":
             done, rows = state.eval_progress
             progress.append(Content.styled(f"evaluating {done}/{rows} rows", "$text-accent"))
+        progress.extend(system_chips(state))  # RAM, GPUs, data wait, an OOM retry (ui/system_panel.py)
 
         numbers = [
             Content(f"loss {fmt_number(state.loss)}"),

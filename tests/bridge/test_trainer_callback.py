@@ -274,3 +274,25 @@ def test_a_non_finite_gradient_skips_the_update_alarms_and_stops(tiny_model: Pat
     assert all(torch.equal(a, b) and torch.isfinite(a).all() for a, b in zip(at.weights[2], at.weights[3]))
     assert events[-1].type == "end" and events[-1].reason == "stopped" and "non-finite" in events[-1].message
     assert max(e.step for e in events if isinstance(e, StepMetrics)) == 3
+
+
+def test_the_callback_tells_a_url_and_samples_the_machine(tiny_model: Path, tmp_path: Path) -> None:
+    """`CockpitCallback(notify_url=...)`: every evaluation and the end reach a server on 127.0.0.1,
+    `notify=off` through the inbox stops it, and the journal holds the machine's samples."""
+    from notify.receiver import receiver
+
+    from cockpit.contract.events import SystemSample
+
+    with receiver() as server:
+        cockpit = CockpitCallback(notify_url=server.url, notify_on=["eval", "end"], notify_every=0)
+        trainer = make_trainer(tiny_model, tmp_path / "hf", [cockpit], eval_strategy="steps", eval_steps=2)
+        at = At(cockpit, {3: "notify=off"})
+        trainer.add_callback(at)
+        train(trainer)
+        told = [(r.json()["kind"], r.json()["event"]["step"]) for r in server.wait_for(1)]
+    assert told == [("eval", 2)]  # evals at steps 2, 4, 6 and the end: off from the boundary after step 3
+    events = read_journal(tmp_path / "hf" / "cockpit" / "journal.jsonl")
+    started = next(e for e in events if e.type == "run")
+    assert started.config["notify_url"].endswith("/…") and "secret-token" not in str(started.config)
+    samples = [e for e in events if isinstance(e, SystemSample)]
+    assert samples and samples[-1].step == 6 and samples[-1].rss_mib > 100 and samples[-1].step_times is None

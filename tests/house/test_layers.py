@@ -18,10 +18,11 @@ ALLOWED = {
     "rundir": {"contract", "rundir"},
     "data": {"contract", "data"},
     "diagnostics": {"contract", "diagnostics"},
-    "training": {"contract", "rundir", "data", "diagnostics", "training"},
-    "bridge": {"contract", "rundir", "data", "diagnostics", "training", "bridge"},
+    "notify": {"contract", "notify"},
+    "training": {"contract", "rundir", "data", "diagnostics", "notify", "training"},
+    "bridge": {"contract", "rundir", "data", "diagnostics", "notify", "training", "bridge"},
     "ui": {"contract", "rundir", "diagnostics", "ui"},
-    "cli": {"contract", "rundir", "data", "diagnostics", "training", "bridge", "ui", "cli"},
+    "cli": {"contract", "rundir", "data", "diagnostics", "notify", "training", "bridge", "ui", "cli"},
 }
 
 

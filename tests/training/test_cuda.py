@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import run_engine, write_parquet
+from tests.conftest import run_engine, tiny_engine, write_parquet
 
 pytestmark = [
     pytest.mark.cuda,
@@ -102,3 +102,27 @@ def test_real_out_of_memory_is_recovered_by_halving(
             "eval_batch_after": getattr(getattr(engine, "evaluator", None), "batch_size", None),
         },
     )
+
+
+def test_a_cuda_run_samples_its_device(tmp_path: Path, tiny_model: Path) -> None:
+    """The machine sampler on a GPU: torch's allocated/reserved/total memory of the training device,
+    and, with pynvml (the `gpu` extra), NVML's utilisation and power of the same device."""
+    from cockpit.training.system import SystemSampler
+
+    texts = [f"{'good' if i % 2 else 'bad'} thing number {i}" for i in range(64)]
+    data = write_parquet(tmp_path / "d.parquet", {"text": texts, "label": [i % 2 for i in range(64)]})
+    engine = tiny_engine(data, tmp_path / "run", tiny_model, max_steps=4, device="cuda")
+    engine.hooks.append(SystemSampler())
+    ended = engine.run()
+    assert ended.reason == "finished", ended.message
+    sample = [e for e in _journal(tmp_path / "run") if e["type"] == "system"][-1]
+    device = sample["devices"][0]
+    assert device["index"] == torch.cuda.current_device() and device["name"] == torch.cuda.get_device_name()
+    assert 0 < device["allocated_mib"] <= device["reserved_mib"] < device["total_mib"]
+    try:
+        import pynvml  # noqa: F401
+    except ImportError:
+        assert "pynvml is not installed" in sample["note"] and device["utilisation"] is None
+    else:
+        assert device["utilisation"] is not None and device["power_w"] > 0, sample["note"]
+    _report("system", {"sample": sample})
