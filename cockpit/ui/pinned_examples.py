@@ -130,6 +130,9 @@ class PinnedExamples(Vertical):
     }
     PinnedExamples DataTable {
         height: 1fr;
+        /* the fit below counts the width inside a scrollbar: with the gutter always kept, that width does not
+           change when the rows outgrow the height (it did, between two layouts, and the fit went stale) */
+        scrollbar-gutter: stable;
     }
     """
 

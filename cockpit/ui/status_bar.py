@@ -8,6 +8,7 @@ from textual.content import Content
 from textual.geometry import Size
 from textual.widget import Widget
 
+from cockpit.contract.enums import Task
 from cockpit.ui.look import MARKS, content_tone
 from cockpit.ui.run_state import RunState
 from cockpit.ui.series import bar, fmt_duration, fmt_number, fmt_sci, shorten
@@ -88,7 +89,7 @@ class StatusBar(Widget):
         about: list[Content] = []  # what is trained where: on a narrow screen it ends the last line
         if started:
             head.append(Content.styled(_short_model(started.model), "bold"))
-            about.append(Content(f"{started.task} {MARKS.dot} {len(started.labels)} labels"))
+            about.append(Content(f"{started.task} {MARKS.dot} {_what_is_learned(started.task, started.labels)}"))
             head.append(Content(started.device))
         if width >= 100:
             head += about
@@ -165,3 +166,10 @@ class StatusBar(Widget):
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self._lines(width))
+
+
+def _what_is_learned(task: Task, labels: list[str]) -> str:
+    """ "15 labels" for classes; a regression has one output, named by its target column ("target score")."""
+    if task == Task.REGRESSION and labels:
+        return f"target {labels[0]}"
+    return f"{len(labels)} labels"

@@ -29,6 +29,7 @@ def test_a_regression_pair_run_shows_values_and_pairs(tiny_model: Path, tmp_path
     @run_async
     async def look() -> None:
         async with running_app(events) as (app, _pilot):
+            assert "regression · target score" in str(app.query_one("#status").render())  # not "1 labels"
             texts = plain(app.query_one("#pins-texts", Static))
             first = run.pins[0]
             assert f"{first.text[:20]}" in texts and " ║ " in texts  # both texts of the pair
