@@ -9,12 +9,15 @@ copy one, trained once per module (6 steps of the tiny BERT, a checkpoint every 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
 import json
 import math
 import os
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -32,7 +35,7 @@ from hypothesis import strategies as st
 
 from cockpit.cli.main import main
 from cockpit.contract.errors import CockpitError
-from cockpit.contract.events import Notice, PinnedExample, RunStarted, StepMetrics
+from cockpit.contract.events import CommandApplied, Notice, PinnedExample, RunStarted, StepMetrics
 from cockpit.data.labeled import LabeledTexts
 from cockpit.data.loading import load_labeled_texts
 from cockpit.data.splits import MIN_ROWS, check_enough_rows
@@ -812,3 +815,214 @@ def test_a_live_attach_after_a_crash_resume_counts_each_step_once(crash_resumed:
     assert live.loss_history.xs == replay.loss_history.xs == [1, 2, 3, 4, 5, 6, 7, 8]
     assert live.eval_losses.xs == [3, 6, 8] and live.last_eval.step == 8 and live.previous_eval.step == 6
     assert plain(live) == plain(replay)
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. The inbox, as any process of the owner's uid can use it against the trainer (issue 23)
+# ---------------------------------------------------------------------------------------------
+
+AS_ROOT = os.geteuid() == 0
+NEEDS_ROOT = pytest.mark.skipif(not AS_ROOT, reason="chown to another uid needs root; this test run is not root")
+
+
+def tree_digest(folder: Path) -> str:
+    """Every entry under `folder` (itself included): name, kind, mode, owner and content, hashed."""
+    digest = hashlib.sha256()
+    for path in [folder, *sorted(folder.rglob("*"))]:
+        info = path.lstat()
+        digest.update(f"{path.relative_to(folder)}|{info.st_mode:o}|{info.st_uid}|{info.st_size}".encode())
+        if stat.S_ISREG(info.st_mode):
+            digest.update(path.read_bytes())
+        elif stat.S_ISLNK(info.st_mode):
+            digest.update(os.readlink(path).encode())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A folder outside every run directory, with what an inbox attack could delete or chmod."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "settings.json").write_text('{"keep": true}')
+    (folder / "00000000000000000001-1-0.json").write_text(json.dumps({"id": "x", "command": "stop"}))
+    (folder / "notes.txt").write_text("mine")
+    (folder / "sub").mkdir()
+    os.chmod(folder, 0o755)
+    return folder
+
+
+def journal_lines(run: Path, after: int = 0) -> list[bytes]:
+    with open(run / "journal.jsonl", "rb") as handle:
+        handle.seek(after)
+        return handle.read().splitlines()
+
+
+def refusals(run: Path) -> list[CommandApplied]:
+    return [
+        e
+        for e in read_journal(run / "journal.jsonl")
+        if isinstance(e, CommandApplied) and e.result.startswith("refused")
+    ]
+
+
+class LiveTrainer:
+    """`cockpit train --headless` in its own process on the tiny model, for as long as a test needs."""
+
+    def __init__(self, tiny_model: Path, run: Path, log: Path) -> None:
+        self.run, self.log = run, log
+        argv = ["train", SENTIMENT, "--model", tiny_model, "--out", run, "--max-steps", "1000000", "--eval-split", "0",
+                "--pin-every", "0", *TINY]  # fmt: skip
+        with open(log, "w") as handle:
+            self.process = subprocess.Popen([sys.executable, "-m", "cockpit.cli", *map(str, argv)], stderr=handle,
+                                            env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+        self.wait_for(lambda: self.steps() >= 2, "the first steps")
+
+    def steps(self) -> int:
+        journal = self.run / "journal.jsonl"
+        return journal.read_bytes().count(b'"type":"step"') if journal.exists() else 0
+
+    def wait_for(self, condition, what: str, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert self.process.poll() is None, f"the trainer ended ({self.process.returncode}): {self.log.read_text()}"
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.05)
+
+    def trains_on(self, more: int = 5) -> None:
+        start = self.steps()
+        self.wait_for(lambda: self.steps() >= start + more, f"{more} more steps")
+
+    def journaled(self, text: str) -> bool:
+        return text.encode() in (self.run / "journal.jsonl").read_bytes()
+
+    def stop(self) -> int:
+        """SIGTERM, as a scheduler would: the trainer must end (a blocked open would never return)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=120)
+
+
+@pytest.fixture(scope="module")
+def live(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveTrainer]:
+    folder = tmp_path_factory.mktemp("live-inbox")
+    trainer = LiveTrainer(tiny_model, folder / "run", folder / "trainer.log")
+    yield trainer
+    if trainer.process.poll() is None:
+        trainer.process.kill()
+        trainer.process.wait()
+
+
+def test_a_symlinked_inbox_is_replaced_and_its_target_left_alone(live: LiveTrainer, outside: Path) -> None:
+    before, start = tree_digest(outside), (live.run / "journal.jsonl").stat().st_size
+    inbox = live.run / "inbox"
+    os.rename(inbox, live.run / "inbox.moved")
+    inbox.symlink_to(outside)
+    live.wait_for(lambda: live.journaled("was a symbolic link"), "the notice of the replaced link")
+    live.trains_on()
+    assert tree_digest(outside) == before
+    assert inbox.is_dir() and not inbox.is_symlink() and stat.S_IMODE(inbox.stat().st_mode) == 0o700
+    [notice] = [n for n in notices(live.run, "inbox") if "symbolic link" in n.message]
+    assert (
+        f"(to {outside})" in notice.message and "nothing it pointed to was read, deleted or changed" in notice.message
+    )
+    assert cockpit("send", live.run, "lr=4e-5").returncode == 0  # the run's own folder works again
+    assert max(map(len, journal_lines(live.run, start))) < 8192
+
+
+def test_a_loosened_inbox_is_put_back_to_0700_with_a_notice(live: LiveTrainer) -> None:
+    os.chmod(live.run / "inbox", 0o777)
+    live.wait_for(lambda: live.journaled("was mode 0777"), "the notice of the loosened mode")
+    assert stat.S_IMODE((live.run / "inbox").stat().st_mode) == 0o700
+    live.trains_on()
+
+
+def test_a_directory_a_link_and_a_200_mb_file_are_refused_in_a_few_bytes(live: LiveTrainer, outside: Path) -> None:
+    before, start = tree_digest(outside), (live.run / "journal.jsonl").stat().st_size
+    inbox = live.run / "inbox"
+    (inbox / "x.json").mkdir()
+    (inbox / "x.json" / "inside.json").write_text("{}")
+    (inbox / "link.json").symlink_to(outside / "settings.json")
+    with open(inbox / "big.json", "wb") as handle:  # 200 MB, sparse: no disk needed, still 200 MB to read
+        handle.truncate(200 << 20)
+    live.wait_for(lambda: len(refusals(live.run)) >= 3 and not (inbox / "big.json").exists(), "the three refusals")
+    live.trains_on()
+    said = {e.command: e.result for e in refusals(live.run)}
+    assert said["x.json"] == "refused: a directory, not a command file (left in place)"
+    assert said["link.json"] == "refused: a symbolic link, not a command file (left in place)"
+    assert said["big.json"] == f"refused: {200 << 20} bytes, not a command file (not read)"
+    assert (inbox / "x.json" / "inside.json").exists() and (inbox / "link.json").is_symlink()
+    assert tree_digest(outside) == before
+    live.trains_on()  # refused once each, not at every step
+    assert sum(e.command in said for e in refusals(live.run)) == 3
+    new = journal_lines(live.run, start)
+    assert max(map(len, new)) < 8192 and sum(map(len, new)) < 1 << 20
+
+
+def test_a_fifo_swapped_in_never_blocks_the_trainer(live: LiveTrainer) -> None:
+    """A command file replaced by a FIFO under the same name, over and over, while the trainer reads the folder."""
+    import threading
+
+    inbox = live.run / "inbox"
+    done = threading.Event()
+
+    def swap() -> None:
+        for i in itertools.count():
+            if done.is_set():
+                return
+            (inbox / ".next.tmp").write_text(json.dumps({"id": f"race-{i}", "command": "not a command"}))
+            os.replace(inbox / ".next.tmp", inbox / "race.json")
+            os.mkfifo(inbox / ".fifo.tmp")
+            os.replace(inbox / ".fifo.tmp", inbox / "race.json")
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        live.trains_on(20)
+    finally:
+        done.set()
+        swapper.join()
+    os.unlink(inbox / "race.json")
+    os.mkfifo(inbox / "stays.json")  # and one that stays
+    sent = cockpit("send", live.run, "pause")  # applied at the next boundary: nothing blocks the trainer
+    assert sent.returncode == 0 and sent.stdout.startswith("applied at step"), sent.stderr
+    assert cockpit("send", live.run, "resume").returncode == 0
+    assert [e.result for e in refusals(live.run) if e.command == "stays.json"] == [
+        "refused: a named pipe (FIFO), not a command file (left in place)"
+    ]
+    live.trains_on()
+
+
+@NEEDS_ROOT
+def test_an_inbox_given_to_another_uid_is_not_read_until_it_is_the_owners_again(live: LiveTrainer) -> None:
+    inbox = live.run / "inbox"
+    os.chown(inbox, 12345, -1)
+    try:
+        live.wait_for(lambda: live.journaled("belongs to uid 12345"), "the notice of the foreign folder")
+        sent = cockpit("send", live.run, "pause", "--timeout", "5")
+        assert sent.returncode == 2 and "belongs to uid 12345" in sent.stderr
+        live.trains_on()
+    finally:
+        os.chown(inbox, os.geteuid(), -1)
+    assert cockpit("send", live.run, "lr=3e-5").returncode == 0
+
+
+def test_sigterm_ends_the_trainer_after_every_attack(live: LiveTrainer) -> None:
+    assert live.stop() == 130, live.log.read_text()
+    end = read_journal(live.run / "journal.jsonl")[-1]
+    assert end.type == "end" and end.reason == "interrupted"
+
+
+def test_resume_with_a_directory_and_a_symlinked_inbox_trains(
+    run: Path, outside: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (run / "inbox" / "x.json").mkdir(parents=True)
+    status, _ = resume(capsys, run, "--max-steps", "8")
+    assert status == 0
+    assert [e.result for e in refusals(run)] == ["refused: a directory, not a command file (left in place)"]
+    before = tree_digest(outside)
+    shutil.rmtree(run / "inbox")
+    (run / "inbox").symlink_to(outside)
+    status, _ = resume(capsys, run, "--max-steps", "10")
+    assert status == 0 and read_journal(run / "journal.jsonl")[-1].step == 10
+    assert tree_digest(outside) == before
+    assert any("was a symbolic link" in n.message for n in notices(run, "inbox"))
