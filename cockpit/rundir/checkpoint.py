@@ -5,6 +5,10 @@ A checkpoint is a folder `checkpoints/step-N/` holding the model and tokenizer a
 states, frozen groups, pinned rows and the micro-batch size. Data order is a function of the
 step (see engine), so the step alone says where in the data to continue. Everything is loaded
 with `weights_only=True`: no pickle from disk is ever executed.
+
+torch is imported only where a checkpoint is written or loaded: a client that names the last
+checkpoint of a dead trainer (`cockpit attach`, `cockpit runs`) lists folders, and must say so
+within a second, not after torch's 2 s import.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from cockpit.contract.errors import CockpitError
 from cockpit.rundir.layout import CHECKPOINTS, MODEL_CONFIG_NAME, STATE_FILE
+
+if TYPE_CHECKING:
+    import torch
 
 
 class CheckpointWriteError(OSError):
@@ -93,6 +98,8 @@ def checkpoint_step(path: Path) -> int:
 
 
 def _write(temporary: Path, model: Any, tokenizer: Any, state: TrainingState) -> None:
+    import torch
+
     model.save_pretrained(temporary, safe_serialization=True)
     tokenizer.save_pretrained(temporary)
     torch.save(
@@ -129,6 +136,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 def load_training_state(checkpoint: Path) -> TrainingState:
     """The checkpoint's training state, or CockpitError saying why it is broken."""
+    import torch
+
     try:
         data = torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, foreign, or a pickle that weights_only refuses

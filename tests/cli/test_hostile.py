@@ -1026,3 +1026,99 @@ def test_resume_with_a_directory_and_a_symlinked_inbox_trains(
     assert status == 0 and read_journal(run / "journal.jsonl")[-1].step == 10
     assert tree_digest(outside) == before
     assert any("was a symbolic link" in n.message for n in notices(run, "inbox"))
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. Every way a trainer ends is named where the user looks (issue 23)
+# ---------------------------------------------------------------------------------------------
+
+
+def at_a_terminal(*argv: object, timeout: float = 240) -> tuple[int, list[str]]:
+    """`cockpit ARGV` in a pseudo-terminal, as a person runs it: its exit status and the lines it
+    left after the cockpit closed (escape sequences removed)."""
+    import pty
+    import re
+    import select
+
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+    process = subprocess.Popen([sys.executable, "-m", "cockpit.cli", *map(str, argv)], stdin=terminal,
+                               stdout=terminal, stderr=terminal, env=env, start_new_session=True)  # fmt: skip
+    os.close(terminal)
+    output = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.1)[0]:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    break
+                output += chunk
+            elif process.poll() is not None:
+                break
+        status = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(controller)
+    after = output.decode(errors="replace").rsplit("\x1b[?1049l", 1)[-1]  # what was printed after the app's screen
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]", "", after)
+    return status, [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+
+
+def test_a_refused_resume_at_a_terminal_says_the_trainers_line_and_its_status(run: Path) -> None:
+    """The cockpit opens, its trainer refuses the resume (exit 2): its one line, not a crash report."""
+    shutil.rmtree(run / "checkpoints")
+    status, lines = at_a_terminal("train", "--resume", run)
+    assert status == 2, lines
+    assert lines == [f"cockpit: error: --resume {run}: no checkpoint in {run / 'checkpoints'}"], lines
+
+
+def test_a_killed_trainer_is_named_with_its_signal_and_last_checkpoint(tiny_model: Path, tmp_path: Path) -> None:
+    """The client that started the trainer (`cockpit train` at a terminal) knows how it went: SIGKILL."""
+    import queue
+
+    from cockpit.cli.attach import AttachedRun, TrainerGone, spawn_trainer
+
+    run = tmp_path / "run"
+    argv = [SENTIMENT, "--model", tiny_model, "--out", run, "--max-steps", "100000", "--save-every", "3",
+            "--max-length", "32", "--batch-size", "8"]  # fmt: skip
+    trainer = spawn_trainer([str(a) for a in argv], run)
+    client = AttachedRun(run, queue.SimpleQueue(), trainer)
+    try:
+        while not list_checkpoints(run):
+            assert trainer.poll() is None, (run / "trainer.log").read_text()
+            time.sleep(0.05)
+        trainer.kill()
+        with pytest.raises(TrainerGone) as gone:
+            client.run()
+    finally:
+        client.close()
+        trainer.kill()
+    message = str(gone.value)
+    assert message.startswith(f"the trainer (pid {trainer.pid}) was killed (SIGKILL) at step "), message
+    assert "without ending the run: last checkpoint step-" in message
+    assert message.endswith(f"continue with: cockpit train --resume {run}")
+    assert client.exit is not None and client.exit.refused is None
+
+
+def test_a_client_names_a_dead_trainer_without_importing_torch(trained: Path, tmp_path: Path) -> None:
+    """What a client runs when its trainer dies (the journal's tail, the checkpoint listing) imports no torch."""
+    copy = tmp_path / "run"
+    shutil.copytree(trained, copy)
+    lines = [line for line in (copy / "journal.jsonl").read_text().splitlines() if '"type":"end"' not in line]
+    (copy / "journal.jsonl").write_text("\n".join(lines) + "\n")  # as a kill -9 leaves it: no end
+    script = (
+        "import queue, sys\n"
+        "from cockpit.cli.attach import AttachedRun, TrainerGone\n"
+        f"client = AttachedRun({str(copy)!r}, queue.SimpleQueue())\n"
+        "try:\n    client.run()\nexcept TrainerGone as gone:\n    print(gone)\n"
+        "print('torch imported' if 'torch' in sys.modules else 'no torch')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    said, imports = result.stdout.splitlines()
+    assert "without ending the run: last checkpoint step-6; continue with" in said, result.stderr
+    assert imports == "no torch"
