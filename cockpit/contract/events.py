@@ -247,6 +247,15 @@ class CheckpointSaved(Event):
     path: str
 
 
+END_WORDS = {
+    EndReason.FINISHED: "finished",
+    EndReason.STOPPED: "stopped",
+    EndReason.INTERRUPTED: "interrupted",
+    EndReason.ERROR: "crashed",
+    EndReason.DISK_FULL: "stopped: disk full",
+}
+
+
 @dataclass
 class RunEnded(Event):
     """The run's last event: how it ended, and all a person needs to go on from there.
@@ -270,13 +279,7 @@ class RunEnded(Event):
 
     def in_words(self) -> str:
         """One line: "stopped: disk full at step 1460 (...); last checkpoint step-1400; resume with: ..."."""
-        what = {
-            EndReason.FINISHED: "finished",
-            EndReason.STOPPED: "stopped",
-            EndReason.INTERRUPTED: "interrupted",
-            EndReason.ERROR: "crashed",
-            EndReason.DISK_FULL: "stopped: disk full",
-        }[self.reason] + f" at step {self.step}" + (f" ({self.message})" if self.message else "")
+        what = f"{END_WORDS[self.reason]} at step {self.step}" + (f" ({self.message})" if self.message else "")
         if self.reason == EndReason.FINISHED:
             return what + (f"; model in {self.model_dir}" if self.model_dir else "")
         name = os.path.basename(os.path.normpath(self.checkpoint)) if self.checkpoint else ""

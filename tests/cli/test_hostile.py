@@ -678,7 +678,8 @@ def test_resume_fingerprint_changes_exactly_when_the_data_does(texts: list[str],
 
 
 RESUME_FLAGS = [
-    ("--lr", "0.01"), ("--lr", "5e-05"), ("--max-steps", "9"), ("--save-every", "3"), ("--eval-every", "2"),
+    ("--lr", "0.01"), ("--lr", "5e-05"), ("--max-steps", "9"), ("--save-every", "3"), ("--save-minutes", "0.5"),
+    ("--eval-every", "2"),
     ("--keep-checkpoints", "5"), ("--device", "cpu"), ("--batch-size", "4"), ("--batch-size", "8"), ("--seed", "7"),
     ("--model", "/elsewhere"), ("--eval-split", "0.3"), ("--max-length", "64"), ("--freeze", "embeddings"),
     ("--epochs", "2"), ("--warmup-ratio", "0"), ("--pin", "3,4"),
