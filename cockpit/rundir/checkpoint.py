@@ -61,45 +61,28 @@ class TrainingState:
 
 
 def save_checkpoint(run_dir: Path, model: Any, tokenizer: Any, state: TrainingState, keep: int) -> Path:
-    """Write a whole checkpoint in this thread (see `start_checkpoint` and `finish_checkpoint`)."""
-    return finish_checkpoint(run_dir, start_checkpoint(run_dir, state.step, tokenizer), model, None, state, keep)
+    """Write a whole checkpoint in this thread: `write_checkpoint`, then `commit_checkpoint`."""
+    return commit_checkpoint(run_dir, write_checkpoint(run_dir, model, tokenizer, state), state.step, keep)
 
 
-def start_checkpoint(run_dir: Path, step: int, tokenizer: Any) -> Path:
-    """The checkpoint's temporary folder, `.step-N.partial/`, with the tokenizer in it.
+def write_checkpoint(run_dir: Path, model: Any, tokenizer: Any, state: TrainingState) -> Path:
+    """Serialize the run as it is now into the temporary folder `.step-N.partial/`; returns that folder.
 
-    Called in the training thread: a fast tokenizer is not safe to use from two threads ("Already
-    borrowed"), and the training thread tokenizes every batch. CheckpointWriteError if it fails.
-    """
-    temporary = _temporary(run_dir, step)
-    try:
-        temporary.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir()
-        tokenizer.save_pretrained(temporary)
-    except (OSError, RuntimeError) as exc:
-        raise _write_failed(run_dir, step, temporary, exc) from None
-    return temporary
-
-
-def finish_checkpoint(
-    run_dir: Path, temporary: Path, model: Any, weights: dict[str, Any] | None, state: TrainingState, keep: int
-) -> Path:
-    """Write the weights (`weights`, a snapshot of the model's state dict, or the model's own) and the
-    training state into `temporary`, make them durable, rename it to `step-N/`, keep the newest `keep`.
-
-    Any thread may call it: it reads the model's configuration, never its weights when `weights` is
-    given. Until the rename, `step-N/` does not exist, so a crash, a kill or a power cut at any point
-    leaves the previous checkpoint as the newest whole one (files and folder are fsynced before the
-    rename, and the rename before older checkpoints are deleted). A failed write (a full disk: torch
-    says only "enforce fail at inline_container.cc") removes the partial folder and raises
-    CheckpointWriteError naming the last good checkpoint.
+    Called between two optimizer steps, in the training thread: what it writes is the state of one
+    step boundary (weights, optimizer, scheduler, RNG agree), and a fast tokenizer is not safe to use
+    from two threads ("Already borrowed"). The files reach the page cache at memory speed; making
+    them durable is `commit_checkpoint`'s part. A failed write (a full disk: torch says only
+    "enforce fail at inline_container.cc") removes the partial folder and raises CheckpointWriteError
+    naming the last good checkpoint.
     """
     import torch
 
-    final = run_dir / CHECKPOINTS / f"step-{state.step}"
+    temporary = run_dir / CHECKPOINTS / f".step-{state.step}.partial"
     try:
-        model.save_pretrained(temporary, state_dict=weights, safe_serialization=True)
+        temporary.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(temporary, ignore_errors=True)
+        model.save_pretrained(temporary, safe_serialization=True)
+        tokenizer.save_pretrained(temporary)
         torch.save(
             {
                 "step": state.step,
@@ -114,13 +97,28 @@ def finish_checkpoint(
             },
             temporary / STATE_FILE,
         )
+    except (OSError, RuntimeError) as exc:
+        raise _write_failed(run_dir, state.step, temporary, exc) from None
+    return temporary
+
+
+def commit_checkpoint(run_dir: Path, temporary: Path, step: int, keep: int) -> Path:
+    """Make the written checkpoint durable, rename it to `step-N/`, and keep the newest `keep`.
+
+    Any thread may call it (it touches files only), so the disk's latency need not stall training.
+    Until the rename, `step-N/` does not exist: a crash, a kill or a power cut at any point leaves the
+    previous checkpoint as the newest whole one (files and folder are fsynced before the rename, and
+    the rename before older checkpoints are deleted). CheckpointWriteError if it fails.
+    """
+    final = run_dir / CHECKPOINTS / f"step-{step}"
+    try:
         _fsync_folder(temporary, files=True)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(temporary, final)
         _fsync_folder(final.parent)
-    except (OSError, RuntimeError) as exc:
-        raise _write_failed(run_dir, state.step, temporary, exc) from None
-    _rotate(run_dir, state.step, keep)
+    except OSError as exc:
+        raise _write_failed(run_dir, step, temporary, exc) from None
+    _rotate(run_dir, step, keep)
     return final
 
 
@@ -128,10 +126,6 @@ def remove_partial_checkpoints(run_dir: Path) -> None:
     """Remove what writes cut short left (a trainer killed mid-write): never a whole checkpoint."""
     for partial in (run_dir / CHECKPOINTS).glob(".step-*.partial"):
         shutil.rmtree(partial, ignore_errors=True)
-
-
-def _temporary(run_dir: Path, step: int) -> Path:
-    return run_dir / CHECKPOINTS / f".step-{step}.partial"
 
 
 def _write_failed(run_dir: Path, step: int, temporary: Path, exc: BaseException) -> CheckpointWriteError:

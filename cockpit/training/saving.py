@@ -1,50 +1,43 @@
-"""When checkpoints are written, and how without stalling training for the write.
+"""When checkpoints are written, and how without stalling training for more than the write.
 
 Nothing is lost by default (issue 23): with no flag a run saves a checkpoint every
 `--save-minutes 10` of training, so `kill -9`, an OOM kill, a reboot or a full disk cost at most that
 much; `--save-every N` adds one every N steps, `--save-every 0` turns both off (the end still saves).
 
-A write costs what the disk takes (the MiniLM: ~270 MB of weights and AdamW state; a roberta-large
-shape: ~4 GB), so the training thread only takes a snapshot at the step boundary (a copy of the
-weights and the optimizer state in host memory: the state exactly as it was after that step) and
-the tokenizer's small files; a background thread writes the rest. Safe by construction:
-- the snapshot is taken between two optimizer steps, so weights, optimizer, scheduler and RNG agree;
-- one write at a time: a checkpoint due while one is being written waits for the next boundary
-  after it (`save` and the run's end wait for it, then write theirs);
-- the write is atomic (`rundir.checkpoint.finish_checkpoint`): until its rename, the previous good
-  checkpoint stays the newest whole one, whatever happens to the process or the machine;
-- a failure (a full disk) reaches the training thread at its next boundary and ends the run, as a
-  failure in the training thread would.
-Where the snapshot would not fit in the free memory (its size is known before it is taken), the
-checkpoint is written in the training thread, as before: training then waits for the write, and a
-notice says so once.
+A checkpoint is serialized in the training thread at a step boundary (`rundir.checkpoint.write_checkpoint`):
+that is the consistent snapshot (weights, optimizer, scheduler and RNG of one boundary), and it
+costs no memory beyond the page cache the files go through. Making it durable (fsync of every file
+and of the folder, the rename to `step-N/`, the rotation) waits on the disk, not on the CPU, and runs
+in a background thread (`commit_checkpoint`). Safe by construction:
+- one checkpoint at a time: the next one (due, asked for with `save`, or the run's last) waits
+  until the one before is committed;
+- until its rename a checkpoint is `.step-N.partial/`, which nothing resumes from, so a crash, a
+  kill or a power cut mid-write leaves the previous good checkpoint the newest whole one;
+- a failed commit (a full disk) reaches the training thread at its next boundary and ends the
+  run, as a failed write in the training thread does.
+
+Why not copy the state in memory and serialize that in the background, as `torch.distributed.checkpoint`'s
+async save does: measured on 2 CPU cores (benchmarks/checkpoint_cost.py), the copy alone (fresh
+memory for 0.25 GiB of MiniLM state, 4 GiB of roberta-large's) took longer than serializing the same
+bytes to the page cache, and it doubles the state's memory while it lives.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from cockpit.rundir import checkpoint as ckpt
-
-# The snapshot must leave this share of the free memory free (the page cache the write itself
-# needs, the next batches), or the checkpoint is written in the training thread instead.
-SNAPSHOT_MEMORY_SHARE = 0.5
 
 
 class SaveCadence:
     """When a periodic checkpoint is due: every `every` steps and every `minutes` of training.
 
     Training time is wall time less the time the loop waited at a boundary (a paused run), so a run
-    paused over lunch does not save as soon as it resumes, and a run never waits longer than
-    `minutes` of training for its next checkpoint (the worst-case loss after a kill -9).
+    paused over lunch does not save as soon as it resumes, and a run never trains longer than
+    `minutes` past its last checkpoint (the worst-case loss after a kill -9).
     """
 
     def __init__(self, every: int | None, minutes: float, now: float) -> None:
@@ -66,59 +59,11 @@ class SaveCadence:
         self._since, self._waited = now, 0.0
 
 
-@dataclass
-class Snapshot:
-    """What a checkpoint holds, as it was at one step boundary: the weights and the training state."""
-
-    state: ckpt.TrainingState
-    weights: dict[str, torch.Tensor] | None  # None: the model's own (the training thread writes it)
-    temporary: Path  # the checkpoint's partial folder, with the tokenizer already in it
-
-
-def state_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
-    """Bytes a snapshot of the model and its optimizer state takes in host memory."""
-    tensors = list(model.state_dict().values())
-    tensors += [t for state in optimizer.state.values() for t in state.values() if isinstance(t, torch.Tensor)]
-    return sum(t.numel() * t.element_size() for t in tensors)
-
-
-def available_memory() -> int | None:
-    """MemAvailable from /proc/meminfo (bytes), None where there is none."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def copied(value: Any, memo: dict[tuple, torch.Tensor] | None = None) -> Any:
-    """`value` with every tensor in it copied to host memory (dataclasses, dicts, lists and tuples
-    rebuilt; the same tensor copied once, so that tied weights stay tied for `save_pretrained`)."""
-    memo = {} if memo is None else memo
-    if isinstance(value, torch.Tensor):
-        key = (value.untyped_storage().data_ptr(), value.storage_offset(), value.shape, value.stride(), value.dtype)
-        if key not in memo:
-            memo[key] = value.detach().to("cpu", copy=True)
-        return memo[key]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.replace(
-            value, **{f.name: copied(getattr(value, f.name), memo) for f in dataclasses.fields(value)}
-        )
-    if isinstance(value, dict):
-        return {k: copied(v, memo) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(copied(v, memo) for v in value)
-    return copy.deepcopy(value)
-
-
 class CheckpointSaver:
-    """Writes a run's checkpoints, one at a time, in a background thread (see the module docstring).
+    """Writes a run's checkpoints, one at a time; commits them in a background thread.
 
-    The training thread calls `save` at a step boundary and `collect` at every boundary: `collect`
-    hands back the checkpoints written since (to journal) and raises the write's error if one failed.
+    The training thread calls `save` at a step boundary, and `collect` at every boundary: it hands
+    back the checkpoints committed since (to journal) and raises a failed commit's error.
     """
 
     def __init__(self, run_dir: Path, keep: int, background: bool = True) -> None:
@@ -129,71 +74,59 @@ class CheckpointSaver:
         self._done: list[tuple[int, Path]] = []
         self._error: ckpt.CheckpointWriteError | None = None
         self._lock = threading.Lock()
-        self.writing_step: int | None = None  # the step whose checkpoint is being written
-        self.seconds: list[float] = []  # how long each background write took (for the notices and benchmarks)
+        self.committing: int | None = None  # the step whose checkpoint is being committed
+        self.commit_seconds: list[float] = []  # how long each background commit took (benchmarks)
         ckpt.remove_partial_checkpoints(run_dir)
 
     @property
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def save(self, model: Any, tokenizer: Any, state: ckpt.TrainingState, optimizer: Any, wait: bool = False) -> bool:
-        """Snapshot the run at this boundary and write it; True if it is written in the background.
+    def save(self, model: Any, tokenizer: Any, state: ckpt.TrainingState, wait: bool = False) -> None:
+        """Write the run's checkpoint at this boundary; commit it in the background unless `wait`.
 
-        Waits first for a write in flight (never two at once). `wait`: write it here, now (the
-        run's end, where nothing trains meanwhile). Raises CheckpointWriteError (this write's, or
-        the previous one's).
+        Waits first for the commit in flight (never two at once). Raises CheckpointWriteError (this
+        write's, or the previous commit's).
         """
         self.wait()
-        temporary = ckpt.start_checkpoint(self.run_dir, state.step, tokenizer)
-        if wait or not self.background or not self.fits(model, optimizer):
-            path = ckpt.finish_checkpoint(self.run_dir, temporary, model, None, state, self.keep)
-            with self._lock:
-                self._done.append((state.step, path))
-            return False
-        snapshot = Snapshot(copied(state), copied(model.state_dict()), temporary)
-        self.writing_step = state.step
+        temporary = ckpt.write_checkpoint(self.run_dir, model, tokenizer, state)
+        if wait or not self.background:
+            self._commit(temporary, state.step)
+            self.wait()
+            return
+        self.committing = state.step
         self._thread = threading.Thread(
-            target=self._write, args=(model, snapshot), name="cockpit-checkpoint-writer", daemon=True
+            target=self._commit, args=(temporary, state.step), name="cockpit-checkpoint-commit", daemon=True
         )
         self._thread.start()
-        return True
 
-    def fits(self, model: Any, optimizer: Any) -> bool:
-        free = available_memory()
-        return free is None or state_bytes(model, optimizer) <= free * SNAPSHOT_MEMORY_SHARE
-
-    def _write(self, model: Any, snapshot: Snapshot) -> None:
+    def _commit(self, temporary: Path, step: int) -> None:
         started = time.perf_counter()
         try:
-            path = ckpt.finish_checkpoint(self.run_dir, snapshot.temporary, model, snapshot.weights, snapshot.state,
-                                          self.keep)  # fmt: skip
+            path = ckpt.commit_checkpoint(self.run_dir, temporary, step, self.keep)
         except ckpt.CheckpointWriteError as exc:
             with self._lock:
                 self._error = exc
             return
         with self._lock:
-            self._done.append((snapshot.state.step, path))
-            self.seconds.append(time.perf_counter() - started)
+            self._done.append((step, path))
+            self.commit_seconds.append(time.perf_counter() - started)
 
     def wait(self) -> None:
-        """Until the write in flight is done; raises its error if it failed."""
+        """Until the commit in flight is done; raises its error if it failed."""
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-            self.writing_step = None
+            self.committing = None
         with self._lock:
             error, self._error = self._error, None
         if error is not None:
             raise error
 
     def collect(self) -> list[tuple[int, Path]]:
-        """(step, path) of each checkpoint written since the last call; raises a failed write's error."""
+        """(step, path) of each checkpoint committed since the last call; raises a failed commit's error."""
         if self._thread is not None and not self._thread.is_alive():
             self.wait()
         with self._lock:
             done, self._done = self._done, []
-            error, self._error = self._error, None
-        if error is not None:
-            raise error
         return done
