@@ -72,8 +72,7 @@ def write_checkpoint(run_dir: Path, model: Any, tokenizer: Any, state: TrainingS
     step boundary (weights, optimizer, scheduler, RNG agree), and a fast tokenizer is not safe to use
     from two threads ("Already borrowed"). The files reach the page cache at memory speed; making
     them durable is `commit_checkpoint`'s part. A failed write (a full disk: torch says only
-    "enforce fail at inline_container.cc") removes the partial folder and raises CheckpointWriteError
-    naming the last good checkpoint.
+    "enforce fail at inline_container.cc") removes the partial folder and raises CheckpointWriteError.
     """
     import torch
 
@@ -130,14 +129,9 @@ def remove_partial_checkpoints(run_dir: Path) -> None:
 
 def _write_failed(run_dir: Path, step: int, temporary: Path, exc: BaseException) -> CheckpointWriteError:
     shutil.rmtree(temporary, ignore_errors=True)
-    last = latest_checkpoint(run_dir)
     reason = getattr(exc, "strerror", None) or _first_line(exc)
     full = getattr(exc, "errno", None) in DISK_FULL_ERRNOS or _torch_writer_failed(exc)
-    return CheckpointWriteError(
-        f"could not write checkpoint step-{step} ({reason}); "
-        + (f"last good checkpoint: {last}" if last else "no checkpoint was saved before"),
-        disk_full=full,
-    )
+    return CheckpointWriteError(f"could not write checkpoint step-{step} ({reason})", disk_full=full)
 
 
 def _fsync_folder(folder: Path, files: bool = False) -> None:

@@ -342,7 +342,7 @@ def test_resume_runs_remote_code_only_with_the_flag_given_now(
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. A full disk stops the run: one line, exit 1, the last good checkpoint named
+# 4. A full disk stops the run: one line, said once, exit 1, the last good checkpoint named
 # ---------------------------------------------------------------------------------------------
 
 
@@ -358,8 +358,12 @@ def test_a_full_disk_while_journaling_stops_the_run(run: Path, capsys: pytest.Ca
     (run / "journal.jsonl").unlink()
     (run / "journal.jsonl").symlink_to("/dev/full")  # every write: ENOSPC, as on a full disk
     line, err = failed(capsys, "train", "--resume", run, "--max-steps", "9", *TINY)
-    assert "No space left on device" in line and "journal" in line
-    assert "checkpoints/step-6" in err
+    assert (
+        line.startswith("cockpit: stopped: disk full at step 6 (cannot write the journal") and "No space left" in line
+    )
+    assert line.endswith(f"; last checkpoint step-6; resume with: cockpit train --resume {run}")
+    assert err.count("No space left on device") == 1  # said once (trainer.log is this stderr)
+    assert err.rstrip().splitlines()[-1] == line  # and last: a client reads it as the trainer's last words
     assert not (run / "checkpoints" / "step-9").exists()
 
 
@@ -381,9 +385,14 @@ def small_files() -> Iterator[None]:
 def test_a_full_disk_while_saving_a_checkpoint_stops_the_run(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with small_files():
         line, err = failed(capsys, "train", "--resume", run, "--max-steps", "8", *TINY)
-    assert "could not write checkpoint step-8" in line and "enforce fail" not in err
-    assert f"last good checkpoint: {run / 'checkpoints' / 'step-6'}" in line
+    assert line.startswith("cockpit: stopped: disk full at step 8 (could not write checkpoint step-8")
+    assert line.endswith(f"; last checkpoint step-6; resume with: cockpit train --resume {run}")
+    assert "enforce fail" not in err and err.count("could not write checkpoint") == 1
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-2", "step-4", "step-6"]
+    end = read_journal(run / "journal.jsonl")[-1]  # what `cockpit runs` and the clients read
+    assert end.type == "end" and end.reason == "disk_full" and end.step == 8
+    assert end.checkpoint == str(run / "checkpoints" / "step-6") and end.resume == f"cockpit train --resume {run}"
+    assert f"cockpit: {end.in_words()}" == line
 
 
 # ---------------------------------------------------------------------------------------------
