@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,6 +47,7 @@ from cockpit.rundir.lock import RunLock
 from cockpit.training.prepare import data_fingerprint, split_train_rows
 
 SENTIMENT = Path(__file__).resolve().parents[2] / "sample_data" / "sentiment.parquet"
+DEI = SENTIMENT.with_name("dei.parquet")
 TINY = ["--max-length", "32", "--batch-size", "8", "--headless"]
 
 
@@ -1132,3 +1134,69 @@ def test_a_client_names_a_dead_trainer_without_importing_torch(trained: Path, tm
     said, imports = result.stdout.splitlines()
     assert "without ending the run: last checkpoint step-6; continue with" in said, result.stderr
     assert imports == "no torch"
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. Nothing lost by default: a checkpoint every --save-minutes of training (issue 23)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_kill_9_with_no_checkpoint_flag_resumes_from_the_timed_checkpoint_bit_exactly(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default cadence, its interval shortened to 0.6 s of training (`--save-minutes 0.01`): kill -9
+    after a checkpoint, `--resume`, and the run ends with the very weights of a run never killed."""
+    common = [DEI, "--model", tiny_model, "--max-steps", "100", "--eval-split", "0", "--pin-every", "0", *TINY]
+    status, _ = in_process(capsys, "train", *common, "--out", tmp_path / "whole", "--save-minutes", "0")
+    assert status == 0
+    run = tmp_path / "killed"
+    argv = [
+        sys.executable,
+        "-m",
+        "cockpit.cli",
+        "train",
+        *map(str, common),
+        "--out",
+        str(run),
+        "--save-minutes",
+        "0.01",
+    ]
+    with open(tmp_path / "first.log", "w") as log:
+        first = subprocess.Popen(list(map(str, argv)), stderr=log, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        _wait_for(run / "journal.jsonl", '"type":"checkpoint"', 1, first, tmp_path / "first.log")
+        first.kill()  # SIGKILL, wherever it is: mid-step, mid-write or mid-commit
+        first.wait(timeout=60)
+    finally:
+        first.kill()
+    saved = [e for e in read_journal(run / "journal.jsonl") if e.type == "checkpoint"]
+    assert saved and not any(e.type == "end" for e in read_journal(run / "journal.jsonl"))
+    status, _ = resume(capsys, run)
+    assert status == 0
+    events = read_journal(run / "journal.jsonl")
+    resumed_from = [e.resumed_from for e in events if e.type == "run"][-1]
+    assert (
+        resumed_from is not None
+        and resumed_from >= saved[0].step
+        and f"step-{resumed_from}" in {Path(e.path).name for e in saved}
+    )
+    whole = read_journal(tmp_path / "whole" / "journal.jsonl")
+    assert [e.loss for e in events if e.type == "step"] == [e.loss for e in whole if e.type == "step"]
+    from safetensors.torch import load_file
+
+    mine, reference = (load_file(folder / "model" / "model.safetensors") for folder in (run, tmp_path / "whole"))
+    assert mine.keys() == reference.keys() and all(torch.equal(mine[k], reference[k]) for k in mine)
+
+
+def test_save_minutes_counts_training_time_not_pauses() -> None:
+    from cockpit.training.saving import SaveCadence
+
+    cadence = SaveCadence(every=None, minutes=10, now=0.0)
+    assert not cadence.due(step=7, now=599.0) and cadence.due(step=8, now=600.0)
+    cadence.saved(now=600.0)
+    cadence.waited(3600.0)  # an hour paused at a boundary
+    assert not cadence.due(step=9, now=4799.0) and cadence.due(step=10, now=4800.0)
+    steps = SaveCadence(every=3, minutes=10, now=0.0)
+    assert [s for s in range(1, 10) if steps.due(s, now=1.0)] == [3, 6, 9]
+    off = SaveCadence(every=0, minutes=10, now=0.0)  # --save-every 0: no periodic checkpoint at all
+    assert not any(off.due(s, now=1e9) for s in range(1, 10))
