@@ -315,9 +315,8 @@ class CockpitApp(App[None]):
             self.exit()
         elif ended is not None and was_running and self.control is not None:
             self.refresh_bindings()  # `d` (detach) has nothing left to leave running
-            where = f": model in {ended.model_dir}" if ended.model_dir else ""
-            severity = "error" if ended.reason == "error" else "information"
-            self.notify(f"run {ended.reason} at step {ended.step}{where}. q quits", severity=severity, timeout=10)
+            severity = "error" if ended.reason in ("error", "disk_full") else "information"
+            self.notify(f"run {ended.in_words()}. q quits", severity=severity, timeout=10)
 
     def render_changes(self, force: bool = False) -> None:
         """Redraw the panels whose part of the state changed, each at most at its own rate."""

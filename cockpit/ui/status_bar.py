@@ -20,6 +20,7 @@ STATE_LOOK = {
     "stopped": ("■", "$text-warning"),
     "interrupted": ("■", "$text-warning"),
     "error": ("✖", "$text-error"),
+    "disk_full": ("✖", "$text-error"),
 }
 SEPARATOR = "  "
 
@@ -104,6 +105,8 @@ class StatusBar(Widget):
             Content(f"step {state.step}/{total or '?'}"),
             Content(f"epoch {state.epoch:.2f}"),
         ]
+        if state.last_checkpoint:  # what a crash or a kill -9 would go back to
+            progress.append(Content.styled(f"saved {Path(state.last_checkpoint).name}", "$text-muted"))
         if state.samples_per_s is not None:
             progress.append(Content(f"{state.samples_per_s:.1f} samples/s"))
         if state.state == "running":
@@ -125,7 +128,7 @@ class StatusBar(Widget):
             worst = "error" if any(a.severity == "error" for a in alarms.values()) else "warning"
             noun = "alarm" if len(alarms) == 1 else "alarms"
             numbers.append(Content.styled(f"⚠ {len(alarms)} {noun}", f"bold $text-{worst} reverse"))
-        if state.error or (state.ended and state.ended.reason == "error"):
+        if state.error or (state.ended and state.ended.reason in ("error", "disk_full")):
             message = state.error or (state.ended.message if state.ended else "")
             numbers.append(Content.styled(shorten(f"error: {message}", width), "bold $text-error"))
         return [head, progress, numbers]
