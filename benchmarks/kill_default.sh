@@ -24,5 +24,10 @@ kill -9 "$trainer"
 echo "killed with -9 at step $steps"
 "$python" -m cockpit.cli runs "$work"
 "$python" -m cockpit.cli train --resume "$run" --max-steps $(( steps + 10 )) --headless 2>"$work/resumed.log"
-grep -o '"type":"run"[^}]*"resumed_from":[0-9]*' "$run/journal.jsonl" | grep -o 'resumed_from":[0-9]*' | tail -1
-tail -2 "$work/resumed.log"
+"$python" - "$run" <<'PY'
+import sys
+from pathlib import Path
+from cockpit.rundir.journal import read_journal
+events = read_journal(Path(sys.argv[1]) / "journal.jsonl")
+print("resumed from step", [e.resumed_from for e in events if e.type == "run"][-1], "| end:", events[-1].in_words())
+PY
