@@ -110,8 +110,9 @@ def how_to_resume(run_dir: Path) -> str:
     from cockpit.rundir.checkpoint import latest_checkpoint
 
     checkpoint = latest_checkpoint(run_dir)
-    saved = f"last checkpoint {checkpoint.name}" if checkpoint else "no checkpoint was saved"
-    return f"{saved}; continue with: cockpit train --resume {run_dir}"
+    if checkpoint is None:
+        return "no checkpoint was saved (the first comes after --save-minutes of training): start the run again"
+    return f"last checkpoint {checkpoint.name}; continue with: cockpit train --resume {run_dir}"
 
 
 @dataclass(frozen=True)
