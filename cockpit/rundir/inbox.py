@@ -202,7 +202,13 @@ class CommandInbox:
     def _folder(self) -> int | None:
         """The inbox folder's descriptor, made or put right where needed; None (and a notice) if untrustworthy."""
         try:
-            if self.path.is_symlink():
+            try:
+                fd = _open_folder(self.path)
+            except FileNotFoundError:
+                fd = self._make()
+            except InboxFolderError:
+                if not self.path.is_symlink():
+                    raise
                 target = os.readlink(self.path)
                 os.unlink(self.path)  # the link only: unlink never follows it
                 fd = self._make()
@@ -210,10 +216,6 @@ class CommandInbox:
                     f"{self.path} was a symbolic link (to {target}): replaced by the run's own folder; "
                     "nothing it pointed to was read, deleted or changed"
                 )
-            elif not self.path.exists():
-                fd = self._make()
-            else:
-                fd = _open_folder(self.path)
         except (InboxFolderError, OSError) as exc:
             why = str(exc) if isinstance(exc, InboxFolderError) else f"{self.path}: {exc.strerror or exc}"
             if why != self._folder_said:
