@@ -1200,3 +1200,30 @@ def test_save_minutes_counts_training_time_not_pauses() -> None:
     assert [s for s in range(1, 10) if steps.due(s, now=1.0)] == [3, 6, 9]
     off = SaveCadence(every=0, minutes=10, now=0.0)  # --save-every 0: no periodic checkpoint at all
     assert not any(off.due(s, now=1e9) for s in range(1, 10))
+
+
+def test_a_failed_background_commit_reaches_the_training_thread_and_keeps_the_last_checkpoint(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    from transformers import AutoModel, AutoTokenizer
+
+    from cockpit.rundir.checkpoint import CheckpointWriteError
+    from cockpit.training.saving import CheckpointSaver
+
+    model, tokenizer = AutoModel.from_pretrained(tiny_model), AutoTokenizer.from_pretrained(tiny_model)
+
+    def state(step: int) -> TrainingState:
+        return TrainingState(step=step, optimizer={}, scheduler={}, rng_cpu=torch.get_rng_state(), rng_cuda=[],
+                             frozen=[], pin_rows=[], micro_batch=8)  # fmt: skip
+
+    saver = CheckpointSaver(tmp_path, keep=3)
+    saver.save(model, tokenizer, state(2))
+    saver.wait()
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-2"]
+    (tmp_path / "checkpoints" / "step-4").write_text("in the way")  # the rename onto it fails (even as root)
+    saver.save(model, tokenizer, state(4))  # written now, committed in the background
+    with pytest.raises(CheckpointWriteError, match="could not write checkpoint step-4"):
+        saver.wait()
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-2"]
+    assert not list((tmp_path / "checkpoints").glob(".step-*.partial"))  # nothing half-written is left
+    assert [step for step, _ in saver.collect()] == [2]
