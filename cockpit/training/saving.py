@@ -75,7 +75,8 @@ class CheckpointSaver:
         self._error: ckpt.CheckpointWriteError | None = None
         self._lock = threading.Lock()
         self.committing: int | None = None  # the step whose checkpoint is being committed
-        self.commit_seconds: list[float] = []  # how long each background commit took (benchmarks)
+        # Each commit's wall and CPU seconds (its thread's): the disk's time, and what it took from training.
+        self.commit_seconds: list[tuple[float, float]] = []
         ckpt.remove_partial_checkpoints(run_dir)
 
     @property
@@ -101,7 +102,7 @@ class CheckpointSaver:
         self._thread.start()
 
     def _commit(self, temporary: Path, step: int) -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             path = ckpt.commit_checkpoint(self.run_dir, temporary, step, self.keep)
         except ckpt.CheckpointWriteError as exc:
@@ -110,7 +111,7 @@ class CheckpointSaver:
             return
         with self._lock:
             self._done.append((step, path))
-            self.commit_seconds.append(time.perf_counter() - started)
+            self.commit_seconds.append((time.perf_counter() - started, time.thread_time() - cpu))
 
     def wait(self) -> None:
         """Until the commit in flight is done; raises its error if it failed."""
