@@ -267,10 +267,6 @@ class AttachedRun:
             f"the trainer (pid {pid}) {how}{where} without ending the run: {how_to_resume(self.run_dir)}"
         )
 
-    def failed_to_start(self) -> int | None:
-        """The trainer's exit status if it ended before training (bad input: 2), else None."""
-        return self.exit.refused if self.exit is not None else None
-
 
 def _written_at(record: dict[str, Any]) -> float:
     value = record.get("time")

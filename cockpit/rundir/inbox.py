@@ -251,6 +251,8 @@ class CommandInbox:
             if not stat.S_ISREG(info.st_mode):
                 return self._refuse_once(name, info, f"{_kind(info.st_mode)}, not a command file (left in place)")
             raw = os.read(fd, COMMAND_FILE_CAP + 1) if info.st_size <= COMMAND_FILE_CAP else b""
+        except OSError:  # an I/O error: left as it is, for the next look
+            return None
         finally:
             os.close(fd)
         try:

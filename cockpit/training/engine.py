@@ -453,7 +453,8 @@ class Engine(RunCore):
             group["lr"] = lr * factor
 
     def save_now(self) -> str:
-        self._save_checkpoint()
+        """`s` / `save`: asked for by a person, who waits for it (paused, too): committed before the next step."""
+        self._save_checkpoint(wait=True)
         return "ok"
 
     def set_pos_weight(self, value: str) -> None:
