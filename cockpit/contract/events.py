@@ -31,13 +31,22 @@ class Event:
         return {"type": self.type, **dataclasses.asdict(self)}
 
 
+PAIR_MARK = " ║ "  # how a sentence pair is shown as one line: "first ║ second"
+
+
 @dataclass
 class PinnedExample:
     """A training row whose predictions are followed during the run."""
 
     index: int
     text: str
-    targets: list[float]
+    targets: list[float]  # per label (regression: the one target value)
+    text_pair: str | None = None  # a sentence pair's second segment
+
+    @property
+    def shown(self) -> str:
+        """The text as one line (a pair as `first ║ second`)."""
+        return self.text if self.text_pair is None else self.text + PAIR_MARK + self.text_pair
 
 
 @dataclass
@@ -83,6 +92,8 @@ class RunStarted(Event):
     frozen: list[str]
     head: HeadFit
     resumed_from: int | None = None
+    # regression: the training targets' spread (mean, std, min, max), for the scale rule and the panels
+    targets: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.task = Task(self.task)

@@ -48,6 +48,7 @@ from cockpit.training.instruments import (
     evaluation_result,
     positive_weights,
     predict,
+    target_spread,
     training_loss,
 )
 from cockpit.training.lr_plan import LinearPlan
@@ -57,6 +58,7 @@ from cockpit.training.prepare import SAID_ON_RESUME, PreparedRun
 from cockpit.training.run_core import RunCore
 from cockpit.training.saving import CheckpointSaver, SaveCadence
 from cockpit.training.steering import Applied
+from cockpit.training.target_scale import OutputScale
 
 T = TypeVar("T")
 Phase = Literal["at_boundary", "after_backward", "before_optimizer_step", "after_optimizer_step", "at_step_end"]
@@ -186,6 +188,8 @@ class Engine(RunCore):
         # The module the training forward runs through (DDP's wrapper on a rank of a distributed
         # job); predictions always use the bare model. Only the main process writes the run
         # directory (journal, config, checkpoints, model), predicts the pinned examples and evaluates.
+        spread = target_spread(train.targets) if self.task == "regression" else {}
+        self.output_scale = OutputScale(model, spread["mean"], spread["std"]) if cfg.normalize_targets else None
         self.train_model = self.parallel.wrap(self.model, self.optimizer)
         if prepared.resume is not None:
             self._restore(prepared.resume)
@@ -206,10 +210,13 @@ class Engine(RunCore):
 
     def _pins_at(self, positions: list[int]) -> list[PinnedExample]:
         train = self.prepared.train
-        return [
-            PinnedExample(index=train.row_ids[p], text=train.texts[p], targets=train.targets[p].tolist())
-            for p in positions
-        ]
+        pins = []
+        for p in positions:
+            text, pair = train.text_at(p)
+            pins.append(
+                PinnedExample(index=train.row_ids[p], text=text, targets=train.targets[p].tolist(), text_pair=pair)
+            )
+        return pins
 
     def _restore(self, state: ckpt.TrainingState) -> None:
         try:
@@ -300,11 +307,20 @@ class Engine(RunCore):
                 constant_loss=constant_loss(train.targets, train.targets, self.task),
                 head=prepared.loaded.head,
                 resumed=prepared.resume is not None,
+                targets=target_spread(train.targets) if self.task == "regression" else None,
             )
         )
         for notice in prepared.notices:
             if prepared.resume is None or notice.kind in SAID_ON_RESUME:
                 self.emit(dataclasses.replace(notice, step=self.step))
+        if self.output_scale is not None:
+            scale = self.output_scale
+            said = (
+                f"--normalize-targets: the head learns z = (y - {scale.mean:.4g}) / {scale.std:.4g}; the loss, "
+                "predictions, metrics and the saved model are in the targets' own units"
+            )
+            evidence = {"mean": scale.mean, "std": scale.std}
+            self.emit(Notice(step=self.step, kind="normalize_targets", message=said, evidence=evidence))
         if prepared.resume is None:
             head = prepared.loaded.head
             if head.reinitialised and head.reason:
@@ -468,14 +484,8 @@ class Engine(RunCore):
 
     # ------------------------------------------------------------------ predictions
 
-    def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        """Tokenize exactly as inference does."""
-        limit = self.config.max_length
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
-        return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-
-    def predict_examples(self, texts: list[str], targets: np.ndarray) -> Predictions:
-        return predict(self.model, self.encode, texts, targets, self.task, autocast=self.autocast)
+    def predict_examples(self, texts: list[str], pairs: list[str] | None, targets: np.ndarray) -> Predictions:
+        return predict(self.model, self.collator, texts, targets, self.task, autocast=self.autocast, pairs=pairs)
 
     def _evaluate(self) -> None:
         evaluation = self.prepared.evaluation
@@ -531,7 +541,8 @@ class Engine(RunCore):
         if not self.publishes:
             return ""
         target = self.run_dir / MODEL_DIR
-        self.model.save_pretrained(target, safe_serialization=True)
+        with self.output_scale.folded() if self.output_scale else contextlib.nullcontext():
+            self.model.save_pretrained(target, safe_serialization=True)  # in the targets' units
         self.tokenizer.save_pretrained(target)
         self.keep_thresholds_in(target)
         return str(target)
