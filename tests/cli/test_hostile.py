@@ -1144,42 +1144,46 @@ def test_a_client_names_a_dead_trainer_without_importing_torch(trained: Path, tm
 def test_kill_9_with_no_checkpoint_flag_resumes_from_the_timed_checkpoint_bit_exactly(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The default cadence, its interval shortened to 0.6 s of training (`--save-minutes 0.01`): kill -9
-    after a checkpoint, `--resume`, and the run ends with the very weights of a run never killed."""
-    common = [DEI, "--model", tiny_model, "--max-steps", "100", "--eval-split", "0", "--pin-every", "0", *TINY]
+    """The default cadence, its interval shortened to 30 ms of training (`--save-minutes 0.0005`): kill -9
+    after its checkpoints, `--resume`, and the run ends with the very weights of a run never killed.
+
+    `--at 50:pause` holds each process at a known step, whatever the machine's speed (a paused run
+    trains no time, so writes no checkpoint): the first to be killed there, the resumed one until
+    the test sends `resume` through the inbox. Pausing changes no number of the run."""
+    from cockpit.contract.commands import Resume
+    from cockpit.rundir.inbox import send_command
+
+    common = [DEI, "--model", tiny_model, "--max-steps", "60", "--eval-split", "0", "--pin-every", "0", *TINY]
     status, _ = in_process(capsys, "train", *common, "--out", tmp_path / "whole", "--save-minutes", "0")
     assert status == 0
-    run = tmp_path / "killed"
-    argv = [
-        sys.executable,
-        "-m",
-        "cockpit.cli",
-        "train",
-        *map(str, common),
-        "--out",
-        str(run),
-        "--save-minutes",
-        "0.01",
-    ]
-    with open(tmp_path / "first.log", "w") as log:
-        first = subprocess.Popen(list(map(str, argv)), stderr=log, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    run, paused = tmp_path / "killed", '"type":"state","step":49'
+    argv = ["train", *common, "--out", run, "--save-minutes", "0.0005", "--at", "50:pause"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    logs = [tmp_path / "first.log", tmp_path / "resumed.log"]
+    with open(logs[0], "w") as log:
+        first = subprocess.Popen([sys.executable, "-m", "cockpit.cli", *map(str, argv)], stderr=log, env=env)
     try:
-        _wait_for(run / "journal.jsonl", '"type":"checkpoint"', 1, first, tmp_path / "first.log")
-        first.kill()  # SIGKILL, wherever it is: mid-step, mid-write or mid-commit
+        _wait_for(run / "journal.jsonl", paused, 1, first, logs[0])
+        first.kill()  # SIGKILL: no end, and the steps after its last checkpoint are lost
         first.wait(timeout=60)
     finally:
         first.kill()
     saved = [e for e in read_journal(run / "journal.jsonl") if e.type == "checkpoint"]
     assert saved and not any(e.type == "end" for e in read_journal(run / "journal.jsonl"))
-    status, _ = resume(capsys, run)
-    assert status == 0
+    newest = list_checkpoints(run)[-1]  # committed; journaled at the next step (the kill may come first)
+    assert checkpoint_step(newest) >= saved[-1].step
+    with open(logs[1], "w") as log:
+        resumed = subprocess.Popen([sys.executable, "-m", "cockpit.cli", "train", "--resume", str(run), "--headless"],
+                                   stderr=log, env=env)  # fmt: skip
+    try:
+        _wait_for(run / "journal.jsonl", paused, 2, resumed, logs[1])
+        send_command(run, Resume(), "test")
+        assert resumed.wait(timeout=240) == 0, logs[1].read_text()
+    finally:
+        resumed.kill()
     events = read_journal(run / "journal.jsonl")
-    resumed_from = [e.resumed_from for e in events if e.type == "run"][-1]
-    assert (
-        resumed_from is not None
-        and resumed_from >= saved[0].step
-        and f"step-{resumed_from}" in {Path(e.path).name for e in saved}
-    )
+    assert [e.resumed_from for e in events if e.type == "run"][-1] == checkpoint_step(newest)
+    assert not list((run / "checkpoints").glob(".*"))  # a write the kill cut short is cleared, never resumed from
     whole = read_journal(tmp_path / "whole" / "journal.jsonl")
     assert [e.loss for e in events if e.type == "step"] == [e.loss for e in whole if e.type == "step"]
     from safetensors.torch import load_file
