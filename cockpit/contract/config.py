@@ -92,7 +92,10 @@ class RunConfig:
             (0 <= self.seed < 2**32, f"--seed must be between 0 and 2**32 - 1, got {self.seed}"),
             (self.keep_checkpoints >= 1, f"--keep-checkpoints must be at least 1, got {self.keep_checkpoints}"),
             (self.eval_every is None or self.eval_every >= 1, "--eval-every must be at least 1"),
-            (self.save_every is None or self.save_every >= 0, "--save-every must be 0 (no checkpoints) or more"),
+            (
+                self.save_every is None or self.save_every >= 0,
+                f"--save-every must be 0 (no checkpoint but the last) or more steps, got {self.save_every}",
+            ),
             (
                 0 <= self.save_minutes < math.inf,
                 f"--save-minutes must be 0 (off) or more minutes, got {self.save_minutes:g}",
