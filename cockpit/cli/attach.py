@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +30,22 @@ from cockpit.cli.crash import crashed_line, keep_traceback
 from cockpit.cli.runs import describe_run
 from cockpit.cli.summary import run_summary
 from cockpit.contract.commands import Command, CommandSyntaxError, parse_command
+from cockpit.contract.enums import EndReason
 from cockpit.contract.errors import CockpitError
-from cockpit.contract.events import Event, RunEnded, RunStarted
+from cockpit.contract.events import Event, LoadingStage, RunEnded, RunStarted, StepMetrics
 from cockpit.rundir.inbox import send_command
-from cockpit.rundir.journal import follow_journal
+from cockpit.rundir.journal import follow_journal, parse_event
 from cockpit.rundir.layout import CONFIG_NAME, EVAL_ROWS_NAME, JOURNAL_NAME, TRAINER_LOG
-from cockpit.rundir.lock import live_pid
+from cockpit.rundir.lock import live_pid, lock_holder
 
-# How often a client looks whether the trainer is still alive: a dead trainer is named within this.
-LIVENESS_POLL_S = 0.5
+# How often a client looks whether the trainer is still alive: a dead trainer is named within this
+# (plus a read of the journal's last lines and a listing of the checkpoint folders: milliseconds; no
+# torch on that path, whose import alone took 1.9 s). Each look is a waitpid or an flock: microseconds.
+LIVENESS_POLL_S = 0.2
+# How much of the journal's end a client reads to learn how the trainer went.
+TAIL_BYTES = 64 << 10
+# A trainer that wrote its `end`: how long the journal follower may take to hand it to the cockpit.
+END_DELIVERY_S = 5.0
 
 
 def client_name() -> str:
@@ -66,21 +74,57 @@ def spawn_trainer(train_argv: list[str], run_dir: Path) -> subprocess.Popen[byte
         log.close()
 
 
-def trainer_log_tail(run_dir: Path, lines: int = 1) -> list[str]:
-    """The last lines the trainer wrote (its one-line error, when it refused to start)."""
+def _file_size(path: Path) -> int:
     try:
-        text = (run_dir / TRAINER_LOG).read_text(encoding="utf-8", errors="replace")
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def trainer_log_tail(run_dir: Path, since: int = 0) -> str:
+    """The last line the trainer wrote to its log after byte `since` (its one-line error or last words), or ""."""
+    try:
+        with open(run_dir / TRAINER_LOG, "rb") as handle:
+            handle.seek(max(since, _file_size(run_dir / TRAINER_LOG) - TAIL_BYTES))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    # progress bars redraw with \r: the line is what the last redraw left
+    lines = [line.rsplit("\r", 1)[-1].strip() for line in text.splitlines()]
+    return next((line for line in reversed(lines) if line), "")
+
+
+def journal_tail(journal: Path) -> list[tuple[dict[str, Any], str]]:
+    """The journal's last complete records (from its last TAIL_BYTES), oldest first, each with its line."""
+    try:
+        with open(journal, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - TAIL_BYTES))
+            lines = handle.read().decode("utf-8", errors="replace").split("\n")
     except OSError:
         return []
-    return [line for line in text.splitlines() if line.strip()][-lines:]
+    whole = lines[1 if size > TAIL_BYTES else 0 : -1]  # the first may be cut, the last not yet whole
+    return [(record, line) for line in whole if (record := _json_or_none(line)) is not None]
 
 
 def how_to_resume(run_dir: Path) -> str:
-    from cockpit.rundir.checkpoint import latest_checkpoint  # imports torch: only when a trainer has died
+    """The last checkpoint and the command that continues from it (a listing of folders: no torch)."""
+    from cockpit.rundir.checkpoint import latest_checkpoint
 
     checkpoint = latest_checkpoint(run_dir)
-    saved = f"last checkpoint {checkpoint.name}" if checkpoint else "no checkpoint was saved"
-    return f"{saved}; continue with: cockpit train --resume {run_dir}"
+    if checkpoint is None:
+        return "no checkpoint was saved (the first comes after --save-minutes of training): start the run again"
+    return f"last checkpoint {checkpoint.name}; continue with: cockpit train --resume {run_dir}"
+
+
+@dataclass(frozen=True)
+class TrainerExit:
+    """How the trainer a client followed went: with its `end` (`ended`), refused before it trained
+    (`refused`: its exit status, 2 for bad input, and its one line), or gone without a word."""
+
+    message: str
+    ended: RunEnded | None = None
+    refused: int | None = None
 
 
 class RunExamples(Sequence):
@@ -129,7 +173,7 @@ class RunExamples(Sequence):
 
 
 class TrainerGone(RuntimeError):
-    """The trainer process ended without writing the journal's `end` (killed, or it crashed)."""
+    """The trainer process ended without writing the journal's `end`: killed, crashed, or refused to start."""
 
 
 class AttachedRun:
@@ -147,6 +191,11 @@ class AttachedRun:
         self.events = events
         self.trainer = trainer
         self.source = client_name()
+        # What this trainer wrote is what came after: its start (a resumed run's journal and log
+        # hold the earlier processes' too, and their `end`s are not this trainer's).
+        self.since = time.time() if trainer is not None else float(lock_holder(self.run_dir).get("started") or 0)
+        self.log_from = _file_size(self.run_dir / TRAINER_LOG)
+        self.exit: TrainerExit | None = None  # set by run() once the trainer has gone
         self.started = threading.Event()  # the journal's `run` event has been read
         self.ended = threading.Event()  # ... and its `end`
         self._stop_reading = threading.Event()
@@ -176,29 +225,76 @@ class AttachedRun:
         self._stop_reading.set()
 
     def run(self) -> None:
-        """Block until the run's `end` is read, or the cockpit closes; raise TrainerGone if the
-        trainer dies without an `end`."""
-        while not self.ended.wait(LIVENESS_POLL_S) and not self._stop_reading.is_set():
-            if not self.trainer_alive():
-                if self.ended.wait(1.0):  # its last lines may still be on their way
-                    return
-                self._stop_reading.set()
-                if self.failed_to_start() is not None and self.on_failed_start is not None:
-                    self.on_failed_start()
-                raise TrainerGone(self.gone_message())
+        """Block until the trainer has written its `end` or gone, or the cockpit closes; raise
+        TrainerGone if it went without an `end` (named within LIVENESS_POLL_S of its death)."""
+        while not self._stop_reading.wait(LIVENESS_POLL_S):
+            found = self.look()
+            if found is None:
+                continue
+            self.exit = found
+            if found.ended is not None:
+                self.ended.wait(END_DELIVERY_S)  # the follower hands the same `end` to the cockpit
+                return
+            self._stop_reading.set()
+            if found.refused is not None and self.on_failed_start is not None:
+                self.on_failed_start()
+            raise TrainerGone(found.message)
 
-    def gone_message(self) -> str:
-        if not self.started.is_set():
-            tail = trainer_log_tail(self.run_dir)
-            return tail[0] if tail else f"the trainer did not start (see {self.run_dir / TRAINER_LOG})"
-        return f"the trainer process died without ending the run (killed?): {how_to_resume(self.run_dir)}"
+    def look(self) -> TrainerExit | None:
+        """How the trainer went, if it has (its `end`, its refusal, its death); None while it trains.
 
-    def failed_to_start(self) -> int | None:
-        """The trainer's exit status if it ended before training started (bad input: 2), else None."""
-        if self.trainer is None or self.started.is_set():
+        A waitpid or an flock while it trains; once it is gone (or an `end` was read), the journal's
+        last lines: this trainer's `end` is the last record written since it started.
+        """
+        alive = self.trainer_alive()
+        if alive and not self.ended.is_set():
             return None
-        code = self.trainer.poll()
-        return code if code not in (None, 0) else None
+        tail = journal_tail(self.run_dir / JOURNAL_NAME)
+        mine = [(r, line) for r, line in tail if _written_at(r) >= self.since and r.get("type") != LoadingStage.type]
+        if mine and mine[-1][0].get("type") == RunEnded.type:
+            ended = _end_or_none(mine[-1][1])
+            return TrainerExit(ended.in_words() if ended else "the run ended", ended=ended)
+        if alive:  # an earlier process's `end`, read before this trainer's start
+            return None
+        return self._gone([record for record, _line in tail], started=bool(mine))
+
+    def _gone(self, records: list[dict[str, Any]], started: bool) -> TrainerExit:
+        """The trainer is gone without its `end`: its own last words if it left any, else what is known."""
+        status = self.trainer.poll() if self.trainer is not None else None
+        said = trainer_log_tail(self.run_dir, self.log_from)
+        killed = status is not None and status < 0
+        if not started and status is not None and status > 0:  # refused before training: its one line, its status
+            return TrainerExit(
+                said or f"cockpit: the trainer exited with status {status} before training", refused=status
+            )
+        if said.startswith("cockpit: ") and not killed:  # its last words: "stopped: disk full at step ..."
+            return TrainerExit(said.removeprefix("cockpit: "))
+        pid = self.trainer.pid if self.trainer is not None else lock_holder(self.run_dir).get("pid", "?")
+        if killed:
+            how = f"was killed ({signal.Signals(-status).name})"
+        elif status is not None:
+            how = f"exited with status {status}"
+        else:
+            how = "is gone (killed with -9, out of memory, or its machine stopped?)"
+        steps = [r.get("step") for r in records if r.get("type") == StepMetrics.type]
+        where = f" at step {steps[-1]}" if steps else ""
+        return TrainerExit(
+            f"the trainer (pid {pid}) {how}{where} without ending the run: {how_to_resume(self.run_dir)}"
+        )
+
+
+def _written_at(record: dict[str, Any]) -> float:
+    value = record.get("time")
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def _end_or_none(line: str) -> RunEnded | None:
+    """The journal's `end` line as its event (None from a journal this version cannot read)."""
+    try:
+        event = parse_event(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, RunEnded) else None
 
 
 def newest_run(root: Path, live_only: bool) -> Path | None:
@@ -330,33 +426,40 @@ def run_attached(run_dir: Path, theme: str, train_argv: list[str] | None = None,
         control.on_failed_start = lambda: app.call_from_thread(app.exit)
     _close_on_hangup(app)
     app.run()
-    code, words = client_outcome(app, control, run_dir, trainer)
+    code, words = client_outcome(app, control, run_dir)
     if words:
         print(words, file=sys.stderr)
     return code
 
 
-def client_outcome(
-    app: Any, control: AttachedRun | None, run_dir: Path, trainer: subprocess.Popen[bytes] | None
-) -> tuple[int, str]:
+def client_outcome(app: Any, control: AttachedRun | None, run_dir: Path) -> tuple[int, str]:
     """(exit status, what to tell the user) once the cockpit has closed on `run_dir`.
 
     A cockpit that crashed says so first, and where its traceback is: issue #25 found a crash
-    reported as "detached: the run goes on", exit 0. What happened to the run follows either way.
+    reported as "detached: the run goes on", exit 0. What happened to the run follows either way:
+    still training, refused before training (its one line, its status: 2 for bad input), gone
+    without an `end` (how, and the resume), or ended (how, and the run's summary).
     """
     crashed = ""
     if app.crash is not None:
         crashed = crashed_line(app.crash, keep_traceback(run_dir, app.crash)) + "\n"
     if control is None:  # a replay
         return (1, crashed.rstrip()) if crashed else (0, "")
-    failed = control.failed_to_start()
-    if failed is not None:  # refused before training: its one line, its status (2 for bad input)
-        return failed, "\n".join(trainer_log_tail(run_dir)) or f"cockpit: the trainer exited with status {failed}"
-    pid = trainer.pid if trainer is not None else live_pid(run_dir)
-    if control.ended.is_set():
-        return (1 if crashed else 0), crashed + run_summary(run_dir)
-    if crashed and control.trainer_alive():
-        return 1, crashed + f"The run goes on (pid {pid}); re-attach with: cockpit attach {run_dir}"
-    if app.detached or control.trainer_alive():
+    gone = control.exit or control.look()
+    if gone is None:
+        pid = control.trainer.pid if control.trainer is not None else live_pid(run_dir)
+        if crashed:
+            return 1, crashed + f"The run goes on (pid {pid}); re-attach with: cockpit attach {run_dir}"
         return 0, f"detached: the run goes on (pid {pid}); re-attach with: cockpit attach {run_dir}"
-    return 1, crashed + f"cockpit: the trainer is gone without ending the run: {how_to_resume(run_dir)}"
+    if gone.refused is not None:
+        return gone.refused, crashed + gone.message
+    if gone.ended is None:
+        return 1, crashed + f"cockpit: {gone.message}"
+    how = f"cockpit: {gone.ended.in_words()}\n" if gone.ended.reason != EndReason.FINISHED else ""
+    words = crashed + how + run_summary(run_dir)
+    if crashed or control.trainer is None:
+        return (1 if crashed else 0), words
+    try:  # `cockpit train` at a terminal exits as its trainer did (0 finished, 130 interrupted, 1 error)
+        return control.trainer.wait(timeout=END_DELIVERY_S), words
+    except subprocess.TimeoutExpired:
+        return 0, words

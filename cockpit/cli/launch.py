@@ -24,7 +24,13 @@ from cockpit.training.engine import Engine
 from cockpit.training.prepare import PreparedRun
 from cockpit.training.system import SystemSampler
 
-EXIT_CODES = {EndReason.FINISHED: 0, EndReason.STOPPED: 0, EndReason.INTERRUPTED: 130, EndReason.ERROR: 1}
+EXIT_CODES = {
+    EndReason.FINISHED: 0,
+    EndReason.STOPPED: 0,
+    EndReason.INTERRUPTED: 130,
+    EndReason.ERROR: 1,
+    EndReason.DISK_FULL: 1,
+}
 
 
 class EngineThread:
@@ -187,36 +193,34 @@ class ProgressPrinter:
             self._write(event.message)
         elif isinstance(event, Notice):
             self._write(f"[notice] {event.message}")
-        elif isinstance(event, RunEnded):
-            self._write(
-                f"run ended at step {event.step}: {event.reason}" + (f" ({event.message})" if event.message else "")
-            )
+        elif isinstance(event, RunEnded) and self.interactive:
+            self._put("\n")  # the last progress line stays; `print_outcome` says how the run ended
 
     def _write(self, text: str, transient: bool = False) -> None:
+        if self.interactive:
+            self._put("\r\x1b[2K" + text + ("" if transient else "\n"))
+        else:
+            self._put(text + "\n")
+
+    def _put(self, raw: str) -> None:
         try:
-            if self.interactive:
-                self.out.write("\r\x1b[2K" + text + ("" if transient else "\n"))
-            else:
-                self.out.write(text + "\n")
+            self.out.write(raw)
             self.out.flush()
         except (OSError, ValueError):
             pass
 
 
 def print_outcome(ended: RunEnded | None, prepared: PreparedRun) -> int:
+    """The run's last lines, and the exit status: how it ended is said once, in the line that is also
+    what `cockpit runs` and the attached clients say (`RunEnded.in_words`), and last, so that the last
+    line of a detached trainer's log is its last word."""
     if ended is None:
         print("cockpit: the run did not end cleanly", file=sys.stderr)
         return 1
     print(f"run directory: {prepared.run_dir}", file=sys.stderr)
     if ended.model_dir:
         print(f"model: {ended.model_dir}  (loads with pipeline('text-classification', model=...))", file=sys.stderr)
-    if ended.checkpoint:
-        print(
-            f"checkpoint: {ended.checkpoint}  (continue with: cockpit train --resume {prepared.run_dir})",
-            file=sys.stderr,
-        )
-    if ended.reason == EndReason.ERROR:
-        print(f"cockpit: training failed: {ended.message}", file=sys.stderr)
+    print(f"cockpit: {ended.in_words()}" if ended.reason != EndReason.FINISHED else ended.in_words(), file=sys.stderr)
     return outcome_code(ended)
 
 

@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         metavar="RUN_DIR",
         help="continue a run from its latest good checkpoint, on the same data; --max-steps, --lr, --save-every, "
-        "--eval-every, --keep-checkpoints and --device may change, other flags must match the run",
+        "--save-minutes, --eval-every, --keep-checkpoints and --device may change, other flags must match the run",
     )
     what.add_argument(
         "--text-column",
@@ -199,7 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     saving = train.add_argument_group("run directory and checkpoints")
     saving.add_argument("--out", help="run directory (default runs/<time>-<data name>)")
-    saving.add_argument("--save-every", type=int, metavar="N", help="checkpoint every N steps")
+    saving.add_argument(
+        "--save-minutes",
+        type=float,
+        default=10.0,
+        metavar="M",
+        help="checkpoint every M minutes of training, written in the background: at most M minutes are lost "
+        "to a kill -9, a crash or a full disk (0: off; fractions work, e.g. 0.5)",
+    )
+    saving.add_argument(
+        "--save-every", type=int, metavar="N", help="also checkpoint every N steps (0: no checkpoints but the last)"
+    )
     saving.add_argument("--keep-checkpoints", type=int, default=3, help="checkpoints kept (the newest)")
 
     running = train.add_argument_group("how it runs")
@@ -320,6 +330,7 @@ RESUME_MAY_CHANGE = (
     "max_steps",
     "lr",
     "save_every",
+    "save_minutes",
     "eval_every",
     "keep_checkpoints",
     "device",
@@ -579,7 +590,7 @@ def _replay(args: argparse.Namespace) -> int:
     app.run()
     from cockpit.cli.attach import client_outcome
 
-    code, words = client_outcome(app, None, path if path.is_dir() else path.parent, None)
+    code, words = client_outcome(app, None, path if path.is_dir() else path.parent)
     if words:
         print(words, file=sys.stderr)
     return code

@@ -68,7 +68,10 @@ class RunConfig:
     pin_every_s: float = 2.0  # pinned examples predicted about this often (wall time), budget permitting
     pos_weight: str = "off"  # multilabel BCE pos_weight: off | auto (negatives/positives per label) | FLOAT
     eval_every: int | None = None
+    # Checkpoints: every `save_minutes` of training by default (nothing is lost for longer than that),
+    # also every `save_every` steps if set; save_every 0 turns both off (the end still saves).
     save_every: int | None = None
+    save_minutes: float = 10.0
     keep_checkpoints: int = 3
     trust_remote_code: bool = False
     headless: bool = False
@@ -103,7 +106,14 @@ class RunConfig:
             (0 <= self.seed < 2**32, f"--seed must be between 0 and 2**32 - 1, got {self.seed}"),
             (self.keep_checkpoints >= 1, f"--keep-checkpoints must be at least 1, got {self.keep_checkpoints}"),
             (self.eval_every is None or self.eval_every >= 1, "--eval-every must be at least 1"),
-            (self.save_every is None or self.save_every >= 1, "--save-every must be at least 1"),
+            (
+                self.save_every is None or self.save_every >= 0,
+                f"--save-every must be 0 (no checkpoint but the last) or more steps, got {self.save_every}",
+            ),
+            (
+                0 <= self.save_minutes < math.inf,
+                f"--save-minutes must be 0 (off) or more minutes, got {self.save_minutes:g}",
+            ),
             (0 < self.pin_budget <= 1, f"--pin-budget must be in (0, 1], got {self.pin_budget:g}"),
             (self.ranks >= 1, f"ranks must be at least 1, got {self.ranks}"),
             (self.pin_every_s >= 0, f"--pin-every must be 0 or more seconds, got {self.pin_every_s:g}"),

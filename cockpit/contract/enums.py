@@ -33,6 +33,7 @@ class EndReason(StrEnum):
     STOPPED = "stopped"  # a stop command, or a non-finite loss in a headless run
     INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM, SIGHUP
     ERROR = "error"  # an exception; `RunEnded.message` says which and where
+    DISK_FULL = "disk_full"  # the journal or a checkpoint could not be written for lack of space
 
 
 class Severity(StrEnum):

@@ -9,6 +9,7 @@ back into the very same objects: a live run and a replayed journal feed the UI i
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -273,16 +274,44 @@ class CheckpointSaved(Event):
     path: str
 
 
+END_WORDS = {
+    EndReason.FINISHED: "finished",
+    EndReason.STOPPED: "stopped",
+    EndReason.INTERRUPTED: "interrupted",
+    EndReason.ERROR: "crashed",
+    EndReason.DISK_FULL: "stopped: disk full",
+}
+
+
 @dataclass
 class RunEnded(Event):
+    """The run's last event: how it ended, and all a person needs to go on from there.
+
+    `step` is the last step taken, `checkpoint` the last good checkpoint (None: none was saved),
+    `message` the cause in one line ("" when there is nothing to add), and `resume` the command
+    that continues the run from that checkpoint ("" where cockpit cannot: a Trainer script, no
+    checkpoint). `cockpit runs`, the attached clients and the trainer's own last line all say it
+    with `in_words`, so a run's end reads the same wherever one looks.
+    """
+
     type: ClassVar[str] = "end"
     reason: EndReason
     model_dir: str | None = None
     checkpoint: str | None = None
     message: str = ""
+    resume: str = ""
 
     def __post_init__(self) -> None:
         self.reason = EndReason(self.reason)
+
+    def in_words(self) -> str:
+        """One line: "stopped: disk full at step 1460 (...); last checkpoint step-1400; resume with: ..."."""
+        what = f"{END_WORDS[self.reason]} at step {self.step}" + (f" ({self.message})" if self.message else "")
+        if self.reason == EndReason.FINISHED:
+            return what + (f"; model in {self.model_dir}" if self.model_dir else "")
+        name = os.path.basename(os.path.normpath(self.checkpoint)) if self.checkpoint else ""
+        saved = f"last checkpoint {name}" if name else "no checkpoint was saved"
+        return "; ".join([what, saved] + ([f"resume with: {self.resume}"] if self.resume and name else []))
 
 
 @dataclass

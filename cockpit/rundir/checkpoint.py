@@ -5,25 +5,42 @@ A checkpoint is a folder `checkpoints/step-N/` holding the model and tokenizer a
 states, frozen groups, pinned rows and the micro-batch size. Data order is a function of the
 step (see engine), so the step alone says where in the data to continue. Everything is loaded
 with `weights_only=True`: no pickle from disk is ever executed.
+
+torch is imported only where a checkpoint is written or loaded: a client that names the last
+checkpoint of a dead trainer (`cockpit attach`, `cockpit runs`) lists folders, and must say so
+within a second, not after torch's 2 s import.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from cockpit.contract.errors import CockpitError
 from cockpit.rundir.layout import CHECKPOINTS, MODEL_CONFIG_NAME, STATE_FILE
 
+if TYPE_CHECKING:
+    import torch
+
 
 class CheckpointWriteError(OSError):
-    """A checkpoint could not be written (a full disk, an unwritable run directory): the run must stop."""
+    """A checkpoint could not be written (a full disk, an unwritable run directory): the run must stop.
+
+    `disk_full`: for lack of space (ENOSPC, a quota, a file-size limit, or torch's writer failing,
+    which says only "enforce fail"), as the run's end says ("stopped: disk full").
+    """
+
+    def __init__(self, message: str, disk_full: bool) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 @dataclass
@@ -44,36 +61,105 @@ class TrainingState:
 
 
 def save_checkpoint(run_dir: Path, model: Any, tokenizer: Any, state: TrainingState, keep: int) -> Path:
-    """Write atomically (temp folder, then rename) and keep only the newest `keep` checkpoints.
+    """Write a whole checkpoint in this thread: `write_checkpoint`, then `commit_checkpoint`."""
+    return commit_checkpoint(run_dir, write_checkpoint(run_dir, model, tokenizer, state), state.step, keep)
 
-    A failed write (a full disk: torch says only "enforce fail at inline_container.cc") removes
-    the partial folder and raises CheckpointWriteError naming the last good checkpoint.
+
+def write_checkpoint(run_dir: Path, model: Any, tokenizer: Any, state: TrainingState) -> Path:
+    """Serialize the run as it is now into the temporary folder `.step-N.partial/`; returns that folder.
+
+    Called between two optimizer steps, in the training thread: what it writes is the state of one
+    step boundary (weights, optimizer, scheduler, RNG agree), and a fast tokenizer is not safe to use
+    from two threads ("Already borrowed"). The files reach the page cache at memory speed; making
+    them durable is `commit_checkpoint`'s part. A failed write (a full disk: torch says only
+    "enforce fail at inline_container.cc") removes the partial folder and raises CheckpointWriteError.
     """
-    root = run_dir / CHECKPOINTS
-    final = root / f"step-{state.step}"
-    temporary = root / f".step-{state.step}.partial"
+    import torch
+
+    temporary = run_dir / CHECKPOINTS / f".step-{state.step}.partial"
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        temporary.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(temporary, ignore_errors=True)
-        _write(temporary, model, tokenizer, state)
+        model.save_pretrained(temporary, safe_serialization=True)
+        tokenizer.save_pretrained(temporary)
+        torch.save(
+            {
+                "step": state.step,
+                "optimizer": state.optimizer,
+                "scheduler": state.scheduler,
+                "rng_cpu": state.rng_cpu,
+                "rng_cuda": state.rng_cuda,
+                "frozen": state.frozen,
+                "pin_rows": state.pin_rows,
+                "micro_batch": state.micro_batch,
+                "scaler": state.scaler,
+            },
+            temporary / STATE_FILE,
+        )
+    except (OSError, RuntimeError) as exc:
+        raise _write_failed(run_dir, state.step, temporary, exc) from None
+    return temporary
+
+
+def commit_checkpoint(run_dir: Path, temporary: Path, step: int, keep: int) -> Path:
+    """Make the written checkpoint durable, rename it to `step-N/`, and keep the newest `keep`.
+
+    Any thread may call it (it touches files only), so the disk's latency need not stall training.
+    Until the rename, `step-N/` does not exist: a crash, a kill or a power cut at any point leaves the
+    previous checkpoint as the newest whole one (files and folder are fsynced before the rename, and
+    the rename before older checkpoints are deleted). CheckpointWriteError if it fails.
+    """
+    final = run_dir / CHECKPOINTS / f"step-{step}"
+    try:
+        _fsync_folder(temporary, files=True)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(temporary, final)
-    except (OSError, RuntimeError) as exc:
-        shutil.rmtree(temporary, ignore_errors=True)
-        last = latest_checkpoint(run_dir)
-        reason = getattr(exc, "strerror", None) or _first_line(exc)
-        raise CheckpointWriteError(
-            f"could not write checkpoint step-{state.step} ({reason}); "
-            + (f"last good checkpoint: {last}" if last else "no checkpoint was saved before")
-        ) from None
-    _rotate(run_dir, state.step, keep)
+        _fsync_folder(final.parent)
+    except OSError as exc:
+        raise _write_failed(run_dir, step, temporary, exc) from None
+    _rotate(run_dir, step, keep)
     return final
 
 
+def remove_partial_checkpoints(run_dir: Path) -> None:
+    """Remove what writes cut short left (a trainer killed mid-write): never a whole checkpoint."""
+    for partial in (run_dir / CHECKPOINTS).glob(".step-*.partial"):
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _write_failed(run_dir: Path, step: int, temporary: Path, exc: BaseException) -> CheckpointWriteError:
+    shutil.rmtree(temporary, ignore_errors=True)
+    reason = getattr(exc, "strerror", None) or _first_line(exc)
+    full = getattr(exc, "errno", None) in DISK_FULL_ERRNOS or _torch_writer_failed(exc)
+    return CheckpointWriteError(f"could not write checkpoint step-{step} ({reason})", disk_full=full)
+
+
+def _fsync_folder(folder: Path, files: bool = False) -> None:
+    """Make what was written into `folder` durable (its files too, if asked): a power cut after a
+    rename must not leave a `step-N/` of empty files, with the older checkpoints already deleted."""
+    for path in sorted(folder.iterdir()) if files else ():
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _torch_writer_failed(exc: BaseException) -> bool:
+    text = str(exc)
+    return "enforce fail" in text or "PytorchStreamWriter" in text  # torch's word for a failed write
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    if "enforce fail" in text or "PytorchStreamWriter" in text:  # torch's word for a failed write
+    if _torch_writer_failed(exc):
         return "writing the file failed: is the disk full?"
+    text = str(exc).strip()
     return (text.splitlines() or [type(exc).__name__])[0][:160]
 
 
@@ -90,25 +176,6 @@ def _rotate(run_dir: Path, saved_step: int, keep: int) -> None:
 
 def checkpoint_step(path: Path) -> int:
     return int(path.name.split("-", 1)[1])
-
-
-def _write(temporary: Path, model: Any, tokenizer: Any, state: TrainingState) -> None:
-    model.save_pretrained(temporary, safe_serialization=True)
-    tokenizer.save_pretrained(temporary)
-    torch.save(
-        {
-            "step": state.step,
-            "optimizer": state.optimizer,
-            "scheduler": state.scheduler,
-            "rng_cpu": state.rng_cpu,
-            "rng_cuda": state.rng_cuda,
-            "frozen": state.frozen,
-            "pin_rows": state.pin_rows,
-            "micro_batch": state.micro_batch,
-            "scaler": state.scaler,
-        },
-        temporary / STATE_FILE,
-    )
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -129,6 +196,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 def load_training_state(checkpoint: Path) -> TrainingState:
     """The checkpoint's training state, or CockpitError saying why it is broken."""
+    import torch
+
     try:
         data = torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, foreign, or a pickle that weights_only refuses

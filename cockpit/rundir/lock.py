@@ -80,6 +80,12 @@ class RunLock:
         self.release()
 
 
+def lock_holder(run_dir: Path) -> dict[str, Any]:
+    """What the run's last (or present) trainer wrote into the lock file: pid, host, `started` (a
+    time.time()); {} when there is none. Live or not: `live_pid` says that."""
+    return _read_holder(Path(run_dir) / LOCK_NAME)
+
+
 def live_pid(run_dir: Path) -> int | None:
     """The pid of the trainer that holds `run_dir`, or None when no live process does."""
     path = Path(run_dir) / LOCK_NAME

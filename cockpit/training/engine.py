@@ -1,7 +1,8 @@
 """The training loop. It knows nothing of Textual: it emits events and obeys commands.
 
 Read `Engine.run` and `Engine._train_step` top to bottom: apply the commands due, take one
-optimizer step, measure it, then evaluate / predict the pinned examples / checkpoint when due.
+optimizer step, measure it, then evaluate / predict the pinned examples / checkpoint when due
+(every `--save-minutes 10` of training by default; committed to disk in the background: `saving`).
 Commands arrive on a thread-safe queue and take effect between optimizer steps, so a freeze is
 exact: from the next step on the group's gradients are None, the optimizer skips it, and its
 weights stay bit-identical.
@@ -56,6 +57,7 @@ from cockpit.training.parallel import Parallel, SingleProcess
 from cockpit.training.pins import PinCadence
 from cockpit.training.prepare import SAID_ON_RESUME, PreparedRun
 from cockpit.training.run_core import RunCore
+from cockpit.training.saving import CheckpointSaver, SaveCadence
 from cockpit.training.steering import Applied
 from cockpit.training.target_scale import OutputScale
 
@@ -198,7 +200,9 @@ class Engine(RunCore):
         self.amp_dtype = autocast_dtype(self.device, cfg.precision)
         self.autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
-        self.last_saved_step = -1
+        self.last_saved_step = -1  # the newest checkpoint committed to disk
+        self.save_cadence = SaveCadence(cfg.save_every, cfg.save_minutes, time.monotonic())
+        self.saver = CheckpointSaver(prepared.run_dir, cfg.keep_checkpoints) if self.publishes else None
         self.frozen_groups.set(prepared.initial_frozen, frozen=True)
         # The module the training forward runs through (DDP's wrapper on a rank of a distributed
         # job); predictions always use the bare model. Only the main process writes the run
@@ -274,6 +278,7 @@ class Engine(RunCore):
             self.listen()
         try:
             self._announce()
+            self.save_cadence.saved(time.monotonic())  # training time counts from here
             if self.last_pin_step < 0:
                 self.predict_pins()
             while self.step < self.total_steps and not self.stopping:
@@ -452,8 +457,9 @@ class Engine(RunCore):
             self._evaluate()
         if self._evaluated_now() or self.pins_due():  # at every eval, and on their cadence
             self.predict_pins()
-        if cfg.save_every and self.step % cfg.save_every == 0:
+        if self.save_cadence.due(self.step, time.monotonic()):
             self._save_checkpoint()
+        self._journal_checkpoints()
 
     def _evaluated_now(self) -> bool:
         return self.last_eval is not None and self.last_eval.step == self.step
@@ -462,8 +468,11 @@ class Engine(RunCore):
 
     def _boundary(self) -> None:
         """Between two steps: the commands due take effect (in a distributed job rank 0 decides
-        and every rank applies the same, in the same order)."""
+        and every rank applies the same, in the same order). A paused run waits here, and that
+        wait is no training time for the checkpoint cadence."""
+        started = time.monotonic()
         self.parallel.boundary(self._decide, self._follow)
+        self.save_cadence.waited(time.monotonic() - started)
 
     def _decide(self, applied: list[Applied]) -> None:
         """What is scheduled for the next step, then what arrived; while paused, wait for more."""
@@ -482,7 +491,8 @@ class Engine(RunCore):
             group["lr"] = lr * factor
 
     def save_now(self) -> str:
-        self._save_checkpoint()
+        """`s` / `save`: asked for by a person, who waits for it (paused, too): committed before the next step."""
+        self._save_checkpoint(wait=True)
         return "ok"
 
     def set_pos_weight(self, value: str) -> None:
@@ -524,8 +534,9 @@ class Engine(RunCore):
 
     # ------------------------------------------------------------------ saving and ending
 
-    def _save_checkpoint(self) -> None:
-        if self.last_saved_step == self.step or not self.publishes:
+    def _save_checkpoint(self, wait: bool = False) -> None:
+        """This step's checkpoint: written now, committed in the background unless `wait` (see `saving`)."""
+        if self.saver is None or self.step in (self.last_saved_step, self.saver.committing):
             return
         state = ckpt.TrainingState(
             step=self.step,
@@ -538,9 +549,15 @@ class Engine(RunCore):
             micro_batch=self.micro_batch,
             scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
         )
-        path = ckpt.save_checkpoint(self.run_dir, self.model, self.tokenizer, state, self.config.keep_checkpoints)
-        self.last_saved_step = self.step
-        self.emit(CheckpointSaved(step=self.step, path=str(path)))
+        self.saver.save(self.model, self.tokenizer, state, wait=wait)
+        self.save_cadence.saved(time.monotonic())
+        self._journal_checkpoints()
+
+    def _journal_checkpoints(self) -> None:
+        """Journal each checkpoint committed since the last look; raise a failed commit's error."""
+        for step, path in self.saver.collect() if self.saver is not None else ():
+            self.last_saved_step = max(self.last_saved_step, step)
+            self.emit(CheckpointSaved(step=step, path=str(path)))
 
     def _save_model(self) -> str:
         if not self.publishes:
@@ -557,10 +574,12 @@ class Engine(RunCore):
             self._evaluate()
         if self.last_pin_step != self.step:
             self.predict_pins()
-        self._save_checkpoint()
+        self._save_checkpoint(wait=True)
+        if self.saver is not None:
+            self.saver.wait()
+        self._journal_checkpoints()
         model_dir = self._save_model()
-        latest = ckpt.latest_checkpoint(self.run_dir)
-        return self.run_ended(model_dir=model_dir, checkpoint=str(latest) if latest else None)
+        return self._resumable(self.run_ended(model_dir=model_dir, checkpoint=self._latest()))
 
     def _fail(self, exc: BaseException) -> RunEnded:
         """Journal the error with where it happened, and save what can be saved."""
@@ -570,13 +589,32 @@ class Engine(RunCore):
         if isinstance(exc, (JournalWriteError, ckpt.CheckpointWriteError)):  # a full disk: said in words
             message = str(exc)
         self.pending = None  # its update may be what failed
+        full = disk_full(exc)
         try:
+            if self.saver is not None:
+                self.saver.wait()  # the checkpoint being committed, if any, is the last good one
             if not isinstance(exc, (JournalWriteError, ckpt.CheckpointWriteError)):  # the disk is full
-                self._save_checkpoint()
+                self._save_checkpoint(wait=True)
         except Exception as save_error:  # the original error matters more
+            full = full or disk_full(save_error)
             message += f" (and the checkpoint failed: {save_error})"
+        reason = EndReason.DISK_FULL if full else EndReason.ERROR
+        return self._resumable(RunEnded(step=self.step, reason=reason, checkpoint=self._latest(), message=message))
+
+    def _latest(self) -> str | None:
         latest = ckpt.latest_checkpoint(self.run_dir)
-        saved = str(latest) if latest else None
-        if "last good checkpoint" not in message:
-            message += f"; last good checkpoint: {saved or 'none'}"
-        return RunEnded(step=self.step, reason=EndReason.ERROR, checkpoint=saved, message=message)
+        return str(latest) if latest else None
+
+    def _resumable(self, ended: RunEnded) -> RunEnded:
+        """The `end` with the command that continues the run from its checkpoint (`cockpit runs` and clients say it)."""
+        if ended.checkpoint and self.publishes:
+            ended.resume = f"cockpit train --resume {self.run_dir}"
+        return ended
+
+
+def disk_full(exc: BaseException) -> bool:
+    """A write failed for lack of space (a checkpoint's, or the journal's: its OSError is the context)."""
+    if isinstance(exc, ckpt.CheckpointWriteError):
+        return exc.disk_full
+    cause = exc.__context__ if isinstance(exc, JournalWriteError) else exc
+    return isinstance(cause, OSError) and cause.errno in ckpt.DISK_FULL_ERRNOS

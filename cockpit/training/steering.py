@@ -36,7 +36,7 @@ from cockpit.contract.commands import (
 )
 from cockpit.contract.enums import EndReason
 from cockpit.contract.errors import CockpitError
-from cockpit.contract.events import CommandApplied, Event
+from cockpit.contract.events import CommandApplied, Event, Notice
 from cockpit.rundir.inbox import CommandInbox
 from cockpit.training.instruments import GroupNorms
 from cockpit.training.model import LayerGroup, expand_groups
@@ -146,8 +146,14 @@ class Steering:
 
     def _take_inbox(self) -> None:
         """Commands from other processes join the queue behind those already in it; a file that is
-        not the owner's, or not a command, is journaled as refused and never applied."""
-        for item in self.inbox.take() if self.inbox is not None else []:
+        not the owner's, or not a command, is journaled as refused and never applied; what had to
+        be done to the folder itself (its mode put back, a link replaced) is journaled as a notice."""
+        if self.inbox is None:
+            return
+        items = self.inbox.take()
+        for message in self.inbox.drain_notices():
+            self.emit(Notice(step=self.loop.step, kind="inbox", message=message))
+        for item in items:
             if item.command is None:
                 self.emit(
                     CommandApplied(

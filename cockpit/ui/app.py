@@ -339,9 +339,8 @@ class CockpitApp(App[None]):
             self.exit()
         elif ended is not None and was_running and self.control is not None:
             self.refresh_bindings()  # `d` (detach) has nothing left to leave running
-            where = f": model in {ended.model_dir}" if ended.model_dir else ""
-            severity = "error" if ended.reason == "error" else "information"
-            self.notify(f"run {ended.reason} at step {ended.step}{where}. q quits", severity=severity, timeout=10)
+            severity = "error" if ended.reason in ("error", "disk_full") else "information"
+            self.notify(f"run {ended.in_words()}. q quits", severity=severity, timeout=10)
 
     def _apply(self, event: Event) -> None:
         if isinstance(event, LoadingStage):

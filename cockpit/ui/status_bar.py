@@ -23,6 +23,7 @@ STATE_LOOK = {
     "stopped": ("stopped", "warning"),
     "interrupted": ("stopped", "warning"),
     "error": ("failed", "error"),
+    "disk_full": ("failed", "error"),
 }
 SEPARATOR = "  "
 
@@ -111,6 +112,8 @@ class StatusBar(Widget):
             Content(f"step {state.step}/{total or '?'}"),
             Content(f"epoch {state.epoch:.2f}"),
         ]
+        if state.last_checkpoint:  # what a crash or a kill -9 would go back to
+            progress.append(Content.styled(f"saved {Path(state.last_checkpoint).name}", "$text-muted"))
         if state.state == "paused":  # no speed, no ETA: nothing moves until `p` resumes it
             why = f" ({shorten(state.state_reason, 40)})" if state.state_reason else ""
             paused = f"paused at step {state.step}{why}"
@@ -141,7 +144,7 @@ class StatusBar(Widget):
         notes = len(state.raised("info"))
         if notes:
             numbers.append(Content.styled(f"{MARKS.info} {notes} note{'s' if notes > 1 else ''}", "italic"))
-        if state.error or (state.ended and state.ended.reason == "error"):
+        if state.error or (state.ended and state.ended.reason in ("error", "disk_full")):
             message = state.error or (state.ended.message if state.ended else "")
             numbers.append(Content.styled(shorten(f"error: {message}", width), "bold $text-error"))
         return [head, progress, numbers + about]

@@ -229,7 +229,8 @@ def test_a_killed_trainer_is_named_by_its_clients(tiny_model: Path, tmp_path: Pa
     assert time.monotonic() - killed_at < 5, "the client took more than a few seconds to notice"
     assert outcome and isinstance(outcome[0], TrainerGone)
     message = str(outcome[0])
-    assert "died" in message and "last checkpoint step-" in message and f"cockpit train --resume {run}" in message
+    assert f"the trainer (pid {trainer.pid}) is gone" in message and "without ending the run" in message
+    assert "last checkpoint step-" in message and f"cockpit train --resume {run}" in message
     dead = cockpit("runs", tmp_path)
     assert "died (no end; stale pid file)" in dead.stdout, dead.stdout
     again = spawn_trainer(["--resume", str(run), "--max-steps", str(steps_in(run) + 2)], run)  # nothing stale blocks

@@ -9,12 +9,15 @@ copy one, trained once per module (6 steps of the tiny BERT, a checkpoint every 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
 import json
 import math
 import os
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -27,12 +30,13 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cockpit.cli.main import main
 from cockpit.contract.errors import CockpitError
-from cockpit.contract.events import Notice, PinnedExample, RunStarted, StepMetrics
+from cockpit.contract.events import CommandApplied, Notice, PinnedExample, RunStarted, StepMetrics
 from cockpit.data.labeled import LabeledTexts
 from cockpit.data.loading import load_labeled_texts
 from cockpit.data.splits import MIN_ROWS, check_enough_rows
@@ -43,6 +47,7 @@ from cockpit.rundir.lock import RunLock
 from cockpit.training.prepare import data_fingerprint, split_train_rows
 
 SENTIMENT = Path(__file__).resolve().parents[2] / "sample_data" / "sentiment.parquet"
+DEI = SENTIMENT.with_name("dei.parquet")
 TINY = ["--max-length", "32", "--batch-size", "8", "--headless"]
 
 
@@ -339,7 +344,7 @@ def test_resume_runs_remote_code_only_with_the_flag_given_now(
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. A full disk stops the run: one line, exit 1, the last good checkpoint named
+# 4. A full disk stops the run: one line, said once, exit 1, the last good checkpoint named
 # ---------------------------------------------------------------------------------------------
 
 
@@ -355,8 +360,12 @@ def test_a_full_disk_while_journaling_stops_the_run(run: Path, capsys: pytest.Ca
     (run / "journal.jsonl").unlink()
     (run / "journal.jsonl").symlink_to("/dev/full")  # every write: ENOSPC, as on a full disk
     line, err = failed(capsys, "train", "--resume", run, "--max-steps", "9", *TINY)
-    assert "No space left on device" in line and "journal" in line
-    assert "checkpoints/step-6" in err
+    assert (
+        line.startswith("cockpit: stopped: disk full at step 6 (cannot write the journal") and "No space left" in line
+    )
+    assert line.endswith(f"; last checkpoint step-6; resume with: cockpit train --resume {run}")
+    assert err.count("No space left on device") == 1  # said once (trainer.log is this stderr)
+    assert err.rstrip().splitlines()[-1] == line  # and last: a client reads it as the trainer's last words
     assert not (run / "checkpoints" / "step-9").exists()
 
 
@@ -378,9 +387,14 @@ def small_files() -> Iterator[None]:
 def test_a_full_disk_while_saving_a_checkpoint_stops_the_run(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with small_files():
         line, err = failed(capsys, "train", "--resume", run, "--max-steps", "8", *TINY)
-    assert "could not write checkpoint step-8" in line and "enforce fail" not in err
-    assert f"last good checkpoint: {run / 'checkpoints' / 'step-6'}" in line
+    assert line.startswith("cockpit: stopped: disk full at step 8 (could not write checkpoint step-8")
+    assert line.endswith(f"; last checkpoint step-6; resume with: cockpit train --resume {run}")
+    assert "enforce fail" not in err and err.count("could not write checkpoint") == 1
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-2", "step-4", "step-6"]
+    end = read_journal(run / "journal.jsonl")[-1]  # what `cockpit runs` and the clients read
+    assert end.type == "end" and end.reason == "disk_full" and end.step == 8
+    assert end.checkpoint == str(run / "checkpoints" / "step-6") and end.resume == f"cockpit train --resume {run}"
+    assert f"cockpit: {end.in_words()}" == line
 
 
 # ---------------------------------------------------------------------------------------------
@@ -675,7 +689,8 @@ def test_resume_fingerprint_changes_exactly_when_the_data_does(texts: list[str],
 
 
 RESUME_FLAGS = [
-    ("--lr", "0.01"), ("--lr", "5e-05"), ("--max-steps", "9"), ("--save-every", "3"), ("--eval-every", "2"),
+    ("--lr", "0.01"), ("--lr", "5e-05"), ("--max-steps", "9"), ("--save-every", "3"), ("--save-minutes", "0.5"),
+    ("--eval-every", "2"),
     ("--keep-checkpoints", "5"), ("--device", "cpu"), ("--batch-size", "4"), ("--batch-size", "8"), ("--seed", "7"),
     ("--model", "/elsewhere"), ("--eval-split", "0.3"), ("--max-length", "64"), ("--freeze", "embeddings"),
     ("--epochs", "2"), ("--warmup-ratio", "0"), ("--pin", "3,4"),
@@ -797,7 +812,7 @@ def test_resume_from_another_folder_finds_the_data(crash_resumed: dict) -> None:
 
 def test_a_live_attach_after_a_crash_resume_counts_each_step_once(crash_resumed: dict) -> None:
     """The journal holds steps 5-6 (and the eval at 6) twice; the live fold and the replay agree."""
-    from test_stream import plain
+    from contract.test_stream import plain
 
     from cockpit.ui.run_state import RunState
 
@@ -812,3 +827,407 @@ def test_a_live_attach_after_a_crash_resume_counts_each_step_once(crash_resumed:
     assert live.loss_history.xs == replay.loss_history.xs == [1, 2, 3, 4, 5, 6, 7, 8]
     assert live.eval_losses.xs == [3, 6, 8] and live.last_eval.step == 8 and live.previous_eval.step == 6
     assert plain(live) == plain(replay)
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. The inbox, as any process of the owner's uid can use it against the trainer (issue 23)
+# ---------------------------------------------------------------------------------------------
+
+AS_ROOT = os.geteuid() == 0
+NEEDS_ROOT = pytest.mark.skipif(not AS_ROOT, reason="chown to another uid needs root; this test run is not root")
+
+
+def tree_digest(folder: Path) -> str:
+    """Every entry under `folder` (itself included): name, kind, mode, owner and content, hashed."""
+    digest = hashlib.sha256()
+    for path in [folder, *sorted(folder.rglob("*"))]:
+        info = path.lstat()
+        digest.update(f"{path.relative_to(folder)}|{info.st_mode:o}|{info.st_uid}|{info.st_size}".encode())
+        if stat.S_ISREG(info.st_mode):
+            digest.update(path.read_bytes())
+        elif stat.S_ISLNK(info.st_mode):
+            digest.update(os.readlink(path).encode())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A folder outside every run directory, with what an inbox attack could delete or chmod."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "settings.json").write_text('{"keep": true}')
+    (folder / "00000000000000000001-1-0.json").write_text(json.dumps({"id": "x", "command": "stop"}))
+    (folder / "notes.txt").write_text("mine")
+    (folder / "sub").mkdir()
+    os.chmod(folder, 0o755)
+    return folder
+
+
+def journal_lines(run: Path, after: int = 0) -> list[bytes]:
+    with open(run / "journal.jsonl", "rb") as handle:
+        handle.seek(after)
+        return handle.read().splitlines()
+
+
+def refusals(run: Path) -> list[CommandApplied]:
+    return [
+        e
+        for e in read_journal(run / "journal.jsonl")
+        if isinstance(e, CommandApplied) and e.result.startswith("refused")
+    ]
+
+
+class LiveTrainer:
+    """`cockpit train --headless` in its own process on the tiny model, for as long as a test needs."""
+
+    def __init__(self, tiny_model: Path, run: Path, log: Path) -> None:
+        self.run, self.log = run, log
+        argv = ["train", SENTIMENT, "--model", tiny_model, "--out", run, "--max-steps", "1000000", "--eval-split", "0",
+                "--pin-every", "0", *TINY]  # fmt: skip
+        with open(log, "w") as handle:
+            self.process = subprocess.Popen([sys.executable, "-m", "cockpit.cli", *map(str, argv)], stderr=handle,
+                                            env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+        self.wait_for(lambda: self.steps() >= 2, "the first steps")
+
+    def steps(self) -> int:
+        journal = self.run / "journal.jsonl"
+        return journal.read_bytes().count(b'"type":"step"') if journal.exists() else 0
+
+    def wait_for(self, condition, what: str, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert self.process.poll() is None, f"the trainer ended ({self.process.returncode}): {self.log.read_text()}"
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.05)
+
+    def trains_on(self, more: int = 5) -> None:
+        start = self.steps()
+        self.wait_for(lambda: self.steps() >= start + more, f"{more} more steps")
+
+    def journaled(self, text: str) -> bool:
+        return text.encode() in (self.run / "journal.jsonl").read_bytes()
+
+    def stop(self) -> int:
+        """SIGTERM, as a scheduler would: the trainer must end (a blocked open would never return)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=120)
+
+
+@pytest.fixture(scope="module")
+def live(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveTrainer]:
+    folder = tmp_path_factory.mktemp("live-inbox")
+    trainer = LiveTrainer(tiny_model, folder / "run", folder / "trainer.log")
+    yield trainer
+    if trainer.process.poll() is None:
+        trainer.process.kill()
+        trainer.process.wait()
+
+
+def test_a_symlinked_inbox_is_replaced_and_its_target_left_alone(live: LiveTrainer, outside: Path) -> None:
+    before, start = tree_digest(outside), (live.run / "journal.jsonl").stat().st_size
+    inbox = live.run / "inbox"
+    os.rename(inbox, live.run / "inbox.moved")
+    inbox.symlink_to(outside)
+    live.wait_for(lambda: live.journaled("was a symbolic link"), "the notice of the replaced link")
+    live.trains_on()
+    assert tree_digest(outside) == before
+    assert inbox.is_dir() and not inbox.is_symlink() and stat.S_IMODE(inbox.stat().st_mode) == 0o700
+    [notice] = [n for n in notices(live.run, "inbox") if "symbolic link" in n.message]
+    assert (
+        f"(to {outside})" in notice.message and "nothing it pointed to was read, deleted or changed" in notice.message
+    )
+    assert cockpit("send", live.run, "lr=4e-5").returncode == 0  # the run's own folder works again
+    assert max(map(len, journal_lines(live.run, start))) < 8192
+
+
+def test_a_loosened_inbox_is_put_back_to_0700_with_a_notice(live: LiveTrainer) -> None:
+    os.chmod(live.run / "inbox", 0o777)
+    live.wait_for(lambda: live.journaled("was mode 0777"), "the notice of the loosened mode")
+    assert stat.S_IMODE((live.run / "inbox").stat().st_mode) == 0o700
+    live.trains_on()
+
+
+def test_a_directory_a_link_and_a_200_mb_file_are_refused_in_a_few_bytes(live: LiveTrainer, outside: Path) -> None:
+    before, start = tree_digest(outside), (live.run / "journal.jsonl").stat().st_size
+    inbox = live.run / "inbox"
+    (inbox / "x.json").mkdir()
+    (inbox / "x.json" / "inside.json").write_text("{}")
+    (inbox / "link.json").symlink_to(outside / "settings.json")
+    with open(inbox / "big.json", "wb") as handle:  # 200 MB, sparse: no disk needed, still 200 MB to read
+        handle.truncate(200 << 20)
+    live.wait_for(lambda: len(refusals(live.run)) >= 3 and not (inbox / "big.json").exists(), "the three refusals")
+    live.trains_on()
+    said = {e.command: e.result for e in refusals(live.run)}
+    assert said["x.json"] == "refused: a directory, not a command file (left in place)"
+    assert said["link.json"] == "refused: a symbolic link, not a command file (left in place)"
+    assert said["big.json"] == f"refused: {200 << 20} bytes, not a command file (not read)"
+    assert (inbox / "x.json" / "inside.json").exists() and (inbox / "link.json").is_symlink()
+    assert tree_digest(outside) == before
+    live.trains_on()  # refused once each, not at every step
+    assert sum(e.command in said for e in refusals(live.run)) == 3
+    new = journal_lines(live.run, start)
+    assert max(map(len, new)) < 8192 and sum(map(len, new)) < 1 << 20
+
+
+def test_a_fifo_swapped_in_never_blocks_the_trainer(live: LiveTrainer) -> None:
+    """A command file replaced by a FIFO under the same name, over and over, while the trainer reads the folder."""
+    import threading
+
+    inbox = live.run / "inbox"
+    done = threading.Event()
+
+    def swap() -> None:
+        for i in itertools.count():
+            if done.is_set():
+                return
+            (inbox / ".next.tmp").write_text(json.dumps({"id": f"race-{i}", "command": "not a command"}))
+            os.replace(inbox / ".next.tmp", inbox / "race.json")
+            os.mkfifo(inbox / ".fifo.tmp")
+            os.replace(inbox / ".fifo.tmp", inbox / "race.json")
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        live.trains_on(20)
+    finally:
+        done.set()
+        swapper.join()
+    os.unlink(inbox / "race.json")
+    os.mkfifo(inbox / "stays.json")  # and one that stays
+    sent = cockpit("send", live.run, "pause")  # applied at the next boundary: nothing blocks the trainer
+    assert sent.returncode == 0 and sent.stdout.startswith("applied at step"), sent.stderr
+    assert cockpit("send", live.run, "resume").returncode == 0
+    assert [e.result for e in refusals(live.run) if e.command == "stays.json"] == [
+        "refused: a named pipe (FIFO), not a command file (left in place)"
+    ]
+    live.trains_on()
+
+
+@NEEDS_ROOT
+def test_an_inbox_given_to_another_uid_is_not_read_until_it_is_the_owners_again(live: LiveTrainer) -> None:
+    inbox = live.run / "inbox"
+    os.chown(inbox, 12345, -1)
+    try:
+        live.wait_for(lambda: live.journaled("belongs to uid 12345"), "the notice of the foreign folder")
+        sent = cockpit("send", live.run, "pause", "--timeout", "5")
+        assert sent.returncode == 2 and "belongs to uid 12345" in sent.stderr
+        live.trains_on()
+    finally:
+        os.chown(inbox, os.geteuid(), -1)
+    assert cockpit("send", live.run, "lr=3e-5").returncode == 0
+
+
+def test_sigterm_ends_the_trainer_after_every_attack(live: LiveTrainer) -> None:
+    assert live.stop() == 130, live.log.read_text()
+    end = read_journal(live.run / "journal.jsonl")[-1]
+    assert end.type == "end" and end.reason == "interrupted"
+
+
+def test_resume_with_a_directory_and_a_symlinked_inbox_trains(
+    run: Path, outside: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (run / "inbox" / "x.json").mkdir(parents=True)
+    status, _ = resume(capsys, run, "--max-steps", "8")
+    assert status == 0
+    assert [e.result for e in refusals(run)] == ["refused: a directory, not a command file (left in place)"]
+    before = tree_digest(outside)
+    shutil.rmtree(run / "inbox")
+    (run / "inbox").symlink_to(outside)
+    status, _ = resume(capsys, run, "--max-steps", "10")
+    assert status == 0 and read_journal(run / "journal.jsonl")[-1].step == 10
+    assert tree_digest(outside) == before
+    assert any("was a symbolic link" in n.message for n in notices(run, "inbox"))
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. Every way a trainer ends is named where the user looks (issue 23)
+# ---------------------------------------------------------------------------------------------
+
+
+def at_a_terminal(*argv: object, timeout: float = 240) -> tuple[int, list[str]]:
+    """`cockpit ARGV` in a pseudo-terminal, as a person runs it: its exit status and the lines it
+    left after the cockpit closed (escape sequences removed)."""
+    import pty
+    import re
+    import select
+
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+    process = subprocess.Popen([sys.executable, "-m", "cockpit.cli", *map(str, argv)], stdin=terminal,
+                               stdout=terminal, stderr=terminal, env=env, start_new_session=True)  # fmt: skip
+    os.close(terminal)
+    output = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.1)[0]:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    break
+                output += chunk
+            elif process.poll() is not None:
+                break
+        status = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(controller)
+    after = output.decode(errors="replace").rsplit("\x1b[?1049l", 1)[-1]  # what was printed after the app's screen
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]", "", after)
+    return status, [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+
+
+def test_a_refused_resume_at_a_terminal_says_the_trainers_line_and_its_status(run: Path) -> None:
+    """The cockpit opens, its trainer refuses the resume (exit 2): its one line, not a crash report."""
+    shutil.rmtree(run / "checkpoints")
+    status, lines = at_a_terminal("train", "--resume", run)
+    assert status == 2, lines
+    assert lines == [f"cockpit: error: --resume {run}: no checkpoint in {run / 'checkpoints'}"], lines
+
+
+def test_a_killed_trainer_is_named_with_its_signal_and_last_checkpoint(tiny_model: Path, tmp_path: Path) -> None:
+    """The client that started the trainer (`cockpit train` at a terminal) knows how it went: SIGKILL."""
+    import queue
+
+    from cockpit.cli.attach import AttachedRun, TrainerGone, spawn_trainer
+
+    run = tmp_path / "run"
+    argv = [SENTIMENT, "--model", tiny_model, "--out", run, "--max-steps", "100000", "--save-every", "3",
+            "--max-length", "32", "--batch-size", "8"]  # fmt: skip
+    trainer = spawn_trainer([str(a) for a in argv], run)
+    client = AttachedRun(run, queue.SimpleQueue(), trainer)
+    try:
+        while not list_checkpoints(run):
+            assert trainer.poll() is None, (run / "trainer.log").read_text()
+            time.sleep(0.05)
+        trainer.kill()
+        with pytest.raises(TrainerGone) as gone:
+            client.run()
+    finally:
+        client.close()
+        trainer.kill()
+    message = str(gone.value)
+    assert message.startswith(f"the trainer (pid {trainer.pid}) was killed (SIGKILL) at step "), message
+    assert "without ending the run: last checkpoint step-" in message
+    assert message.endswith(f"continue with: cockpit train --resume {run}")
+    assert client.exit is not None and client.exit.refused is None
+
+
+def test_a_client_names_a_dead_trainer_without_importing_torch(trained: Path, tmp_path: Path) -> None:
+    """What a client runs when its trainer dies (the journal's tail, the checkpoint listing) imports no torch."""
+    copy = tmp_path / "run"
+    shutil.copytree(trained, copy)
+    lines = [line for line in (copy / "journal.jsonl").read_text().splitlines() if '"type":"end"' not in line]
+    (copy / "journal.jsonl").write_text("\n".join(lines) + "\n")  # as a kill -9 leaves it: no end
+    script = (
+        "import queue, sys\n"
+        "from cockpit.cli.attach import AttachedRun, TrainerGone\n"
+        f"client = AttachedRun({str(copy)!r}, queue.SimpleQueue())\n"
+        "try:\n    client.run()\nexcept TrainerGone as gone:\n    print(gone)\n"
+        "print('torch imported' if 'torch' in sys.modules else 'no torch')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    said, imports = result.stdout.splitlines()
+    assert "without ending the run: last checkpoint step-6; continue with" in said, result.stderr
+    assert imports == "no torch"
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. Nothing lost by default: a checkpoint every --save-minutes of training (issue 23)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_kill_9_with_no_checkpoint_flag_resumes_from_the_timed_checkpoint_bit_exactly(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default cadence, its interval shortened to 30 ms of training (`--save-minutes 0.0005`): kill -9
+    after its checkpoints, `--resume`, and the run ends with the very weights of a run never killed.
+
+    `--at 50:pause` holds each process at a known step, whatever the machine's speed (a paused run
+    trains no time, so writes no checkpoint): the first to be killed there, the resumed one until
+    the test sends `resume` through the inbox. Pausing changes no number of the run."""
+    from cockpit.contract.commands import Resume
+    from cockpit.rundir.inbox import send_command
+
+    common = [DEI, "--model", tiny_model, "--max-steps", "60", "--eval-split", "0", "--pin-every", "0", *TINY]
+    status, _ = in_process(capsys, "train", *common, "--out", tmp_path / "whole", "--save-minutes", "0")
+    assert status == 0
+    run, paused = tmp_path / "killed", '"type":"state","step":49'
+    argv = ["train", *common, "--out", run, "--save-minutes", "0.0005", "--at", "50:pause"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    logs = [tmp_path / "first.log", tmp_path / "resumed.log"]
+    with open(logs[0], "w") as log:
+        first = subprocess.Popen([sys.executable, "-m", "cockpit.cli", *map(str, argv)], stderr=log, env=env)
+    try:
+        _wait_for(run / "journal.jsonl", paused, 1, first, logs[0])
+        first.kill()  # SIGKILL: no end, and the steps after its last checkpoint are lost
+        first.wait(timeout=60)
+    finally:
+        first.kill()
+    saved = [e for e in read_journal(run / "journal.jsonl") if e.type == "checkpoint"]
+    assert saved and not any(e.type == "end" for e in read_journal(run / "journal.jsonl"))
+    newest = list_checkpoints(run)[-1]  # committed; journaled at the next step (the kill may come first)
+    assert checkpoint_step(newest) >= saved[-1].step
+    with open(logs[1], "w") as log:
+        resumed = subprocess.Popen([sys.executable, "-m", "cockpit.cli", "train", "--resume", str(run), "--headless"],
+                                   stderr=log, env=env)  # fmt: skip
+    try:
+        _wait_for(run / "journal.jsonl", paused, 2, resumed, logs[1])
+        send_command(run, Resume(), "test")
+        assert resumed.wait(timeout=240) == 0, logs[1].read_text()
+    finally:
+        resumed.kill()
+    events = read_journal(run / "journal.jsonl")
+    assert [e.resumed_from for e in events if e.type == "run"][-1] == checkpoint_step(newest)
+    assert not list((run / "checkpoints").glob(".*"))  # a write the kill cut short is cleared, never resumed from
+    whole = read_journal(tmp_path / "whole" / "journal.jsonl")
+    assert [e.loss for e in events if e.type == "step"] == [e.loss for e in whole if e.type == "step"]
+    from safetensors.torch import load_file
+
+    mine, reference = (load_file(folder / "model" / "model.safetensors") for folder in (run, tmp_path / "whole"))
+    assert mine.keys() == reference.keys() and all(torch.equal(mine[k], reference[k]) for k in mine)
+
+
+def test_save_minutes_counts_training_time_not_pauses() -> None:
+    from cockpit.training.saving import SaveCadence
+
+    cadence = SaveCadence(every=None, minutes=10, now=0.0)
+    assert not cadence.due(step=7, now=599.0) and cadence.due(step=8, now=600.0)
+    cadence.saved(now=600.0)
+    cadence.waited(3600.0)  # an hour paused at a boundary
+    assert not cadence.due(step=9, now=4799.0) and cadence.due(step=10, now=4800.0)
+    steps = SaveCadence(every=3, minutes=10, now=0.0)
+    assert [s for s in range(1, 10) if steps.due(s, now=1.0)] == [3, 6, 9]
+    off = SaveCadence(every=0, minutes=10, now=0.0)  # --save-every 0: no periodic checkpoint at all
+    assert not any(off.due(s, now=1e9) for s in range(1, 10))
+
+
+def test_a_failed_background_commit_reaches_the_training_thread_and_keeps_the_last_checkpoint(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    from transformers import AutoModel, AutoTokenizer
+
+    from cockpit.rundir.checkpoint import CheckpointWriteError
+    from cockpit.training.saving import CheckpointSaver
+
+    model, tokenizer = AutoModel.from_pretrained(tiny_model), AutoTokenizer.from_pretrained(tiny_model)
+
+    def state(step: int) -> TrainingState:
+        return TrainingState(step=step, optimizer={}, scheduler={}, rng_cpu=torch.get_rng_state(), rng_cuda=[],
+                             frozen=[], pin_rows=[], micro_batch=8)  # fmt: skip
+
+    saver = CheckpointSaver(tmp_path, keep=3)
+    saver.save(model, tokenizer, state(2))
+    saver.wait()
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-2"]
+    (tmp_path / "checkpoints" / "step-4").write_text("in the way")  # the rename onto it fails (even as root)
+    saver.save(model, tokenizer, state(4))  # written now, committed in the background
+    with pytest.raises(CheckpointWriteError, match="could not write checkpoint step-4"):
+        saver.wait()
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-2"]
+    assert not list((tmp_path / "checkpoints").glob(".step-*.partial"))  # nothing half-written is left
+    assert [step for step, _ in saver.collect()] == [2]

@@ -288,7 +288,7 @@ def test_headless_cli_trains_and_prints_progress(
     )
     err = capsys.readouterr().err
     assert rc == 0
-    assert "step 3/3" in err and "task multilabel" in err and "run ended at step 3: finished" in err
+    assert "step 3/3" in err and "task multilabel" in err and "finished at step 3; model in" in err
     ended = read_journal(tmp_path / "run" / "journal.jsonl")[-1]
     assert isinstance(ended, RunEnded) and ended.reason == "finished"
 
