@@ -46,6 +46,17 @@ class Unfreeze(Command):
 
 
 @dataclass(frozen=True)
+class TrainBase(Command):
+    """LoRA runs: full fine-tuning of these groups, named one by one: their base weights train too."""
+
+    groups: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return "full=" + ",".join(self.groups)
+
+
+@dataclass(frozen=True)
 class SetLearningRate(Command):
     lr: float
 
@@ -164,8 +175,8 @@ def pos_weight_spec(value: str) -> str:
 
 
 COMMAND_FORMS = (
-    "freeze=GROUPS, unfreeze=GROUPS, lr=FLOAT, pause, resume, save, stop, pin=ROWS, unpin=ROWS, thresholds=save, "
-    "predict, pos_weight=auto|off|FLOAT"
+    "freeze=GROUPS, unfreeze=GROUPS, full=GROUPS (LoRA), lr=FLOAT, pause, resume, save, stop, pin=ROWS, "
+    "unpin=ROWS, thresholds=save, predict, pos_weight=auto|off|FLOAT"
 )
 
 
@@ -183,11 +194,11 @@ def parse_command(text: str) -> Command:
     """
     name, _, value = text.strip().partition("=")
     name, value = name.strip().lower(), value.strip()
-    if name in ("freeze", "unfreeze"):
+    if name in ("freeze", "unfreeze", "full"):
         if not value:
             raise CommandSyntaxError(f"{name} needs layer groups, e.g. {name}=layer.0-3")
         groups = tuple(g.strip() for g in value.split(",") if g.strip())
-        return Freeze(groups) if name == "freeze" else Unfreeze(groups)
+        return {"freeze": Freeze, "unfreeze": Unfreeze, "full": TrainBase}[name](groups)
     if name == "lr":
         try:
             lr = float(value)

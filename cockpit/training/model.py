@@ -185,8 +185,12 @@ def _hub_error(name: str, exc: Exception) -> CockpitError:
     )
 
 
-def load_model(name: str, task: str, label_names: list[str], trust_remote_code: bool = False) -> LoadedModel:
-    """Tokenizer + sequence classifier whose head fits `label_names`, with a report on the head."""
+def load_model(
+    name: str, task: str, label_names: list[str], trust_remote_code: bool = False, tokenizer_from: str | None = None
+) -> LoadedModel:
+    """Tokenizer + sequence classifier whose head fits `label_names`, with a report on the head.
+
+    `tokenizer_from`: a folder to take the tokenizer from instead (an adapter folder's own)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -199,7 +203,7 @@ def load_model(name: str, task: str, label_names: list[str], trust_remote_code: 
         os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
     try:
         original = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_from or path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         if isinstance(exc, OSError) and not local:
             raise _hub_error(name, exc) from None
