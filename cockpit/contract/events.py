@@ -82,6 +82,9 @@ class RunStarted(Event):
     frozen: list[str]
     head: HeadFit
     resumed_from: int | None = None
+    # What training can move per group, where it is less than layer_params: a LoRA run's adapters
+    # (and its head). Older journals and full fine-tuning: empty (every parameter trains).
+    layer_trainable: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.task = Task(self.task)

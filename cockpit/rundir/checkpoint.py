@@ -12,14 +12,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from cockpit.contract.errors import CockpitError
-from cockpit.rundir.layout import CHECKPOINTS, MODEL_CONFIG_NAME, STATE_FILE
+from cockpit.rundir.layout import (
+    ADAPTER_CONFIG_NAME,
+    ADAPTER_WEIGHTS_NAME,
+    CHECKPOINTS,
+    MODEL_CONFIG_NAME,
+    STATE_FILE,
+)
 
 
 class CheckpointWriteError(OSError):
@@ -37,14 +44,17 @@ class TrainingState:
     pin_rows: list[int]
     micro_batch: int
     scaler: dict[str, Any] | None = None
+    full: list[str] = field(default_factory=list)  # LoRA groups whose base weights train too (`full=`)
     # Set on loading (not saved): the lr the run had after `step` over its peak lr, i.e. where its
     # schedule stood, read before a --lr given with --resume replaces the peak in `scheduler`;
     # `Engine._restore` continues the schedule from it when the run's total changes.
     lr_factor: float | None = None
 
 
-def save_checkpoint(run_dir: Path, model: Any, tokenizer: Any, state: TrainingState, keep: int) -> Path:
+def save_checkpoint(run_dir: Path, save_model: Callable[[Path], None], state: TrainingState, keep: int) -> Path:
     """Write atomically (temp folder, then rename) and keep only the newest `keep` checkpoints.
+
+    `save_model(folder)` writes the model and tokenizer files (save_pretrained; a LoRA run's adapter).
 
     A failed write (a full disk: torch says only "enforce fail at inline_container.cc") removes
     the partial folder and raises CheckpointWriteError naming the last good checkpoint.
@@ -55,7 +65,7 @@ def save_checkpoint(run_dir: Path, model: Any, tokenizer: Any, state: TrainingSt
     try:
         root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(temporary, ignore_errors=True)
-        _write(temporary, model, tokenizer, state)
+        _write(temporary, save_model, state)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(temporary, final)
     except (OSError, RuntimeError) as exc:
@@ -92,9 +102,9 @@ def checkpoint_step(path: Path) -> int:
     return int(path.name.split("-", 1)[1])
 
 
-def _write(temporary: Path, model: Any, tokenizer: Any, state: TrainingState) -> None:
-    model.save_pretrained(temporary, safe_serialization=True)
-    tokenizer.save_pretrained(temporary)
+def _write(temporary: Path, save_model: Callable[[Path], None], state: TrainingState) -> None:
+    temporary.mkdir(parents=True, exist_ok=True)
+    save_model(temporary)
     torch.save(
         {
             "step": state.step,
@@ -106,6 +116,7 @@ def _write(temporary: Path, model: Any, tokenizer: Any, state: TrainingState) ->
             "pin_rows": state.pin_rows,
             "micro_batch": state.micro_batch,
             "scaler": state.scaler,
+            "full": state.full,
         },
         temporary / STATE_FILE,
     )
@@ -152,6 +163,10 @@ def _schedule_factor(state: TrainingState) -> float | None:
 
 
 def _check_model_files(checkpoint: Path) -> None:
+    if (checkpoint / ADAPTER_CONFIG_NAME).is_file():  # a LoRA run's checkpoint: the adapter
+        if not (checkpoint / ADAPTER_WEIGHTS_NAME).is_file():
+            raise CockpitError(f"{ADAPTER_WEIGHTS_NAME} is missing")
+        return
     if not (checkpoint / MODEL_CONFIG_NAME).is_file():
         raise CockpitError("config.json is missing")
     if not any(checkpoint.glob("*.safetensors")):

@@ -20,6 +20,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -39,7 +40,7 @@ from cockpit.contract.stream import EventStream, Observer
 from cockpit.data.splits import positions_of_rows
 from cockpit.rundir import checkpoint as ckpt
 from cockpit.rundir.journal import JournalWriteError, JournalWriter
-from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME, MODEL_DIR
+from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME, MERGED_MODEL_DIR, MODEL_DIR
 from cockpit.training.batches import Collator, EpochOrder, Evaluator
 from cockpit.training.instruments import (
     Predictions,
@@ -49,6 +50,7 @@ from cockpit.training.instruments import (
     predict,
     training_loss,
 )
+from cockpit.training.lora import save_merged, save_model_files
 from cockpit.training.lr_plan import LinearPlan
 from cockpit.training.parallel import Parallel, SingleProcess
 from cockpit.training.pins import PinCadence
@@ -178,6 +180,8 @@ class Engine(RunCore):
         self.autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.last_saved_step = -1
+        if prepared.resume is not None and prepared.resume.full:  # full= before the checkpoint: base weights train
+            self.frozen_groups.train_base(prepared.resume.full)
         self.frozen_groups.set(prepared.initial_frozen, frozen=True)
         # The module the training forward runs through (DDP's wrapper on a rank of a distributed
         # job); predictions always use the bare model. Only the main process writes the run
@@ -505,18 +509,27 @@ class Engine(RunCore):
             pin_rows=[p.index for p in self.pins],
             micro_batch=self.micro_batch,
             scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            full=sorted(self.frozen_groups.full),
         )
-        path = ckpt.save_checkpoint(self.run_dir, self.model, self.tokenizer, state, self.config.keep_checkpoints)
+        path = ckpt.save_checkpoint(self.run_dir, self._save_model_files, state, self.config.keep_checkpoints)
         self.last_saved_step = self.step
         self.emit(CheckpointSaved(step=self.step, path=str(path)))
+
+    def _save_model_files(self, folder: Path) -> None:
+        save_model_files(self.model, self.tokenizer, folder, self.frozen_groups.base_weights)
 
     def _save_model(self) -> str:
         if not self.publishes:
             return ""
         target = self.run_dir / MODEL_DIR
-        self.model.save_pretrained(target, safe_serialization=True)
-        self.tokenizer.save_pretrained(target)
+        self._save_model_files(target)
         self.keep_thresholds_in(target)
+        if self.config.merge_lora:
+            merged = self.run_dir / MERGED_MODEL_DIR
+            save_merged(self.model, self.tokenizer, merged)
+            self.keep_thresholds_in(merged)
+            said = f"LoRA: the adapter is in {target}, merged into the base model in {merged} (pipeline() loads it)"
+            self.emit(Notice(step=self.step, kind="merged", message=said))
         return str(target)
 
     def _finish(self) -> RunEnded:

@@ -120,9 +120,12 @@ class GroupNorms:
         # optimizer's in-place updates), and what a sum of squares over it is multiplied by.
         self._measured = [measured_rows(p.detach(), self.sample_above) for p in self.params]
         self._scale = torch.tensor([p.numel() / m.numel() for p, m in zip(self.params, self._measured)], device=device)
-        # A base weight under an adapter counts once in the weight norm: as its adapter's reference.
+        # An adapter's A and B are measured as the change of s·B·A (its adapted weight), not one by one;
+        # a base weight under an adapter counts once in the weight norm: as its adapter's reference.
+        adapters = {id(t) for g in groups for a in g.adapted for t in (a.up, a.down)}
         bases = {id(a.base) for g in groups for a in g.adapted}
-        weighed = [i for i, p in enumerate(self.params) if id(p) not in bases]
+        self._plain = [i for i, p in enumerate(self.params) if id(p) not in adapters]
+        weighed = [i for i in self._plain if id(self.params[i]) not in bases]
         self._weighed = [self._measured[i] for i in weighed]
         self._weighed_index, self._weighed_scale = self.group_index[weighed], self._scale[weighed]
         self.adapted = [(i, a) for i, g in enumerate(groups) for a in g.adapted]
@@ -140,9 +143,10 @@ class GroupNorms:
     def refresh(self) -> None:
         """Call after freezing or unfreezing: which tensors the optimizer can move."""
         self._trainable = [i for i, p in enumerate(self.params) if p.requires_grad]
-        self._trainable_index = self.group_index[self._trainable] if self._trainable else self.group_index[:0]
-        self._trainable_scale = self._scale[self._trainable] if self._trainable else self._scale[:0]
-        self._trainable_measured = [self._measured[i] for i in self._trainable]
+        self._trainable_index = self.group_index[self._trainable]
+        moving = [i for i in self._plain if self.params[i].requires_grad]  # what the update is read from
+        self._moving_index, self._moving_scale = self.group_index[moving], self._scale[moving]
+        self._moving_measured = [self._measured[i] for i in moving]
         self._training_adapters = [k for k, (_, a) in enumerate(self.adapted) if a.up.requires_grad]
         self._training_adapter_index = self._adapted_index[self._training_adapters]
         self._training_adapter_scale = self._adapted_scale[self._training_adapters]
@@ -174,7 +178,7 @@ class GroupNorms:
     def before_update(self) -> None:
         """Copy the measured rows of the trainable weights, to subtract after the step."""
         self._adapter_snapshot = self._adapter_products(self._training_adapters)
-        measured = self._trainable_measured
+        measured = self._moving_measured
         if not self.keep_snapshot:
             self._snapshot = torch._foreach_mul(measured, 1.0)
             return
@@ -198,9 +202,9 @@ class GroupNorms:
             weights = weights + self._by_group(bases, self._adapted_index, self._adapted_scale)
         updates = torch.zeros_like(weights)
         if self._snapshot:
-            torch._foreach_sub_(self._snapshot, self._trainable_measured)  # the buffer is refilled next step
+            torch._foreach_sub_(self._snapshot, self._moving_measured)  # the buffer is refilled next step
             norms = list(torch._foreach_norm(self._snapshot))
-            updates = self._by_group(norms, self._trainable_index, self._trainable_scale)
+            updates = self._by_group(norms, self._moving_index, self._moving_scale)
             self._snapshot = None
         if self._adapter_snapshot:
             after = self._adapter_products(self._training_adapters)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,7 +157,9 @@ def apply_lora(loaded: LoadedModel, spec: LoraSpec) -> tuple[LoadedModel, str]:
         target_modules=pattern,
         modules_to_save=head_modules(model),
     )
-    wrapped = get_peft_model(model, config)
+    with warnings.catch_warnings():  # peft calls a transformers method v5 deprecates (is_gradient_checkpointing)
+        warnings.simplefilter("ignore", FutureWarning)
+        wrapped = get_peft_model(model, config)
     said = (
         f"LoRA r={spec.rank}, alpha={spec.alpha:g}, dropout={spec.dropout:g} on {', '.join(targets)} ({origin}); "
         f"the head ({', '.join(head_modules(model))}) trains fully; base weights stay as loaded"
@@ -200,7 +203,9 @@ def load_adapter(path: str, task: str, label_names: list[str], trust_remote_code
     tokenizer_from = str(folder) if (folder / "tokenizer_config.json").exists() else None
     loaded = load_model(base, task, label_names, trust_remote_code, tokenizer_from=tokenizer_from)
     try:
-        model = PeftModel.from_pretrained(loaded.model, str(folder), is_trainable=True)
+        with warnings.catch_warnings():  # as in apply_lora
+            warnings.simplefilter("ignore", FutureWarning)
+            model = PeftModel.from_pretrained(loaded.model, str(folder), is_trainable=True)
     except (RuntimeError, ValueError, OSError) as exc:
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         if "size mismatch" in str(exc):
@@ -211,8 +216,22 @@ def load_adapter(path: str, task: str, label_names: list[str], trust_remote_code
         unexpected = model.load_state_dict(load_file(str(trained_base)), strict=False).unexpected_keys
         if unexpected:
             raise CockpitError(f"--model {path}: {BASE_WEIGHTS_NAME} holds weights this model lacks: {unexpected[0]}")
+    if not any(".modules_to_save." in name for name, _ in model.named_parameters()):
+        raise CockpitError(
+            f"--model {path}: the adapter does not train the classification head (no modules_to_save); "
+            "cockpit goes on from adapters that do"
+        )
     head = dataclasses.replace(loaded.head, reinitialised=False, reinitialised_params=[], reason="")
     return dataclasses.replace(loaded, model=model, groups=layer_groups(model), head=head, source=path)
+
+
+def save_model_files(model: nn.Module, tokenizer: Any, folder: Path, trained_base: Iterable[nn.Parameter] = ()) -> None:
+    """A model as a run saves it (the final model, each checkpoint): save_pretrained, or a LoRA model's adapter."""
+    if is_lora(model):
+        save_adapter(model, tokenizer, folder, trained_base)
+    else:
+        model.save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)
 
 
 def save_adapter(model: nn.Module, tokenizer: Any, target: Path, trained_base: Iterable[nn.Parameter] = ()) -> None:

@@ -292,12 +292,15 @@ def _checkpoint_head_outputs(config: Any) -> int | None:
 
 
 def head_parameter_names(model: nn.Module) -> list[str]:
+    """Names of the head's parameters (a PEFT model: in its base model's naming)."""
+    model, _ = _peft_parts(model)
     prefix = getattr(model, "base_model_prefix", "") + "."
     return [n for n, _ in model.named_parameters() if not n.startswith(prefix)]
 
 
 def _output_count(model: nn.Module) -> int:
     """Rows of the last linear layer in the head: what the model will actually emit per text."""
+    model, _ = _peft_parts(model)
     prefix = getattr(model, "base_model_prefix", "") + "."
     outputs = None
     for name, module in model.named_modules():

@@ -172,6 +172,7 @@ class RunCore:
             frozen=self.frozen_groups.in_order(),
             head=head,
             resumed_from=self.step if resumed else None,
+            layer_trainable={g.name: g.trainable_size for g in self.groups if g.trainable_size != g.size},
         )
 
     # ------------------------------------------------------------------ one optimizer step
@@ -247,6 +248,10 @@ class RunCore:
 
     def set_frozen(self, names: list[str], frozen: bool) -> str:
         return self.frozen_groups.set(names, frozen)
+
+    def set_full(self, names: list[str]) -> str:
+        """LoRA: full fine-tuning of the groups named, their base weights with their adapters."""
+        return self.frozen_groups.train_base(names)
 
     def set_paused(self, paused: bool, reason: str) -> None:
         if paused == self.paused:

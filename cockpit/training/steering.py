@@ -220,17 +220,17 @@ class FrozenGroups:
         self.names = target
         self.norms.refresh()
         verb = "froze" if frozen else "unfroze"
+        adapters = "the adapters of " if any(g.fixed for g in self.groups) else ""  # a LoRA run
         unchanged = [g for g in self.group_names if g in names and g not in changed]
-        said = f"{verb} {', '.join(changed)}" if changed else f"nothing to {'freeze' if frozen else 'unfreeze'}"
+        nothing = f"nothing to {'freeze' if frozen else 'unfreeze'}"
+        said = f"{verb} {adapters}{', '.join(changed)}" if changed else nothing
         if unchanged:
             said += f" ({', '.join(unchanged)} already {'frozen' if frozen else 'trainable'})"
-        if any(g.fixed for g in self.groups if g.name in changed) and not frozen:
-            said += " (their adapters; base weights stay as loaded)"
+        if adapters and not frozen:
+            said += "; base weights stay as loaded"
         if idle and not frozen:
-            said += (
-                f"; {', '.join(idle)} {'has' if len(idle) == 1 else 'have'} no adapters: base weights stay as loaded "
-                f"(full={idle[0]} trains them)"
-            )
+            have = "has" if len(idle) == 1 else "have"
+            said += f" ({', '.join(idle)} {have} no adapters; full={idle[0]} would train its base weights)"
         return said
 
     def train_base(self, names: list[str]) -> str:

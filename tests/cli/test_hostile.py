@@ -160,7 +160,9 @@ def test_rotation_deletes_only_older_checkpoints_by_number(tmp_path: Path, tiny_
         (tmp_path / "checkpoints" / f"step-{step}" / STATE_FILE).write_bytes(b"x")
     state = TrainingState(step=10, optimizer={}, scheduler={}, rng_cpu=None, rng_cuda=[], frozen=[], pin_rows=[],
                           micro_batch=8)  # fmt: skip
-    save_checkpoint(tmp_path, model, tokenizer, state, keep=2)
+    save_checkpoint(
+        tmp_path, lambda folder: (model.save_pretrained(folder), tokenizer.save_pretrained(folder)), state, 2
+    )
     assert [checkpoint_step(p) for p in list_checkpoints(tmp_path)] == [9, 10, 40]
 
 
