@@ -15,7 +15,7 @@ from cockpit.contract.errors import CockpitError
 
 DEFAULT_MODEL = "embedded:all-MiniLM-L6-v2"
 DEFAULT_LR = 5e-5
-LORA_LR = 5e-4  # --lr's default with --lora: adapters start at zero and need larger steps than full fine-tuning
+LORA_LR = 1e-3  # --lr's default with --lora (peft's LoRA examples use it): adapters start at zero, need larger steps
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Files a resume reads again: config.json holds them as absolute paths, so that `--resume RUN_DIR`
 # works from any folder. (--model is read from the checkpoint on resume; it stays as given.)

@@ -34,7 +34,6 @@ from cockpit.rundir.layout import ADAPTER_CONFIG_NAME, BASE_WEIGHTS_NAME, HEAD_C
 from cockpit.training.model import LoadedModel, layer_groups, load_model
 
 LORA_EXTRA = 'pip install "cockpit[lora]"'
-LORA_LR = 5e-4  # --lr's default with --lora: adapters start at zero and need a larger step than full fine-tuning
 # Query and value projections of the encoders peft 0.21 lists no LoRA targets for.
 EXTRA_TARGETS = {
     "albert": ["query", "value"],
