@@ -17,7 +17,7 @@ from cockpit.contract.commands import COMMAND_FORMS
 from cockpit.contract.config import DEFAULT_LR, DEFAULT_MODEL, LORA_LR, PRECISIONS, RunConfig
 from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import Notice
-from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME, LOCK_NAME
+from cockpit.rundir.layout import ADAPTER_CONFIG_NAME, CONFIG_NAME, JOURNAL_NAME, LOCK_NAME
 
 if TYPE_CHECKING:
     from cockpit.training.prepare import PreparedRun
@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     optimisation = train.add_argument_group("optimisation")
     optimisation.add_argument(
-        "--lr", type=float, help=f"peak learning rate (default: {DEFAULT_LR:g}; {LORA_LR:g} with --lora)"
+        "--lr",
+        type=float,
+        help=f"peak learning rate (default: {DEFAULT_LR:g}; {LORA_LR:g} with --lora or an adapter as --model)",
     )
     optimisation.add_argument("--batch-size", type=int, default=16, help="micro-batch size (per rank)")
     optimisation.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
@@ -234,8 +236,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     values = {k: v for k, v in vars(args).items() if k in CONFIG_FLAGS}
     if not args.data:
         raise CockpitError("cockpit train needs a data file (or --resume RUN_DIR)")
-    if values.get("lr") is None:
-        values["lr"] = LORA_LR if args.lora else DEFAULT_LR
+    if values.get("lr") is None:  # LoRA's own default for new adapters and for an adapter folder as --model
+        adapter = (Path(args.model).expanduser() / ADAPTER_CONFIG_NAME).is_file()
+        values["lr"] = LORA_LR if args.lora or adapter else DEFAULT_LR
     return RunConfig(data=args.data, **values)
 
 
