@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import ClassVar, Literal, NamedTuple
 
 from cockpit.contract.enums import EndReason
 from cockpit.contract.errors import CockpitError
@@ -25,32 +25,32 @@ class Command:
 
 
 @dataclass(frozen=True)
-class Freeze(Command):
+class GroupCommand(Command):
+    """A command on layer groups (`freeze=layer.0-3`): names, ranges or specs the loop expands."""
+
     groups: tuple[str, ...]
+    name: ClassVar[str] = ""
 
     @property
     def text(self) -> str:
-        return "freeze=" + ",".join(self.groups)
+        return f"{self.name}=" + ",".join(self.groups)
 
 
 @dataclass(frozen=True)
-class Unfreeze(Command):
-    groups: tuple[str, ...]
-
-    @property
-    def text(self) -> str:
-        return "unfreeze=" + ",".join(self.groups)
+class Freeze(GroupCommand):
+    name: ClassVar[str] = "freeze"
 
 
 @dataclass(frozen=True)
-class TrainBase(Command):
+class Unfreeze(GroupCommand):
+    name: ClassVar[str] = "unfreeze"
+
+
+@dataclass(frozen=True)
+class TrainBase(GroupCommand):
     """LoRA runs: full fine-tuning of these groups, named one by one: their base weights train too."""
 
-    groups: tuple[str, ...]
-
-    @property
-    def text(self) -> str:
-        return "full=" + ",".join(self.groups)
+    name: ClassVar[str] = "full"
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ def parse_command(text: str) -> Command:
         if not value:
             raise CommandSyntaxError(f"{name} needs layer groups, e.g. {name}=layer.0-3")
         groups = tuple(g.strip() for g in value.split(",") if g.strip())
-        return {"freeze": Freeze, "unfreeze": Unfreeze, "full": TrainBase}[name](groups)
+        return {kind.name: kind for kind in (Freeze, Unfreeze, TrainBase)}[name](groups)
     if name == "lr":
         try:
             lr = float(value)

@@ -82,22 +82,15 @@ def test_a_trainer_with_a_peft_model_is_steered_by_cockpit_send(tmp_path: Path) 
     """The Trainer script of #22: get_peft_model, CockpitCallback(), and `cockpit send RUN freeze=layer.2`
     from another process, applied exactly."""
     import pyarrow.parquet as pq
+    import transformers
     from peft import LoraConfig, get_peft_model
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainerCallback,
-        TrainingArguments,
-    )
 
     from cockpit import CockpitCallback
 
     path = resolve_model_path(DEFAULT_MODEL)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
     model = get_peft_model(
         model, LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, target_modules=["query", "value"])
     )
@@ -106,7 +99,7 @@ def test_a_trainer_with_a_peft_model_is_steered_by_cockpit_send(tmp_path: Path) 
     sent: dict[str, subprocess.CompletedProcess] = {}
     weights: dict[int, list[torch.Tensor]] = {}
 
-    class SendAtStep3(TrainerCallback):
+    class SendAtStep3(transformers.TrainerCallback):
         """At step 3, `cockpit send` from another process; this step waits until its command is in the inbox."""
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
@@ -124,9 +117,9 @@ def test_a_trainer_with_a_peft_model_is_steered_by_cockpit_send(tmp_path: Path) 
                 assert time.monotonic() < deadline, "cockpit send never wrote its command"
                 time.sleep(0.05)
 
-    trainer = Trainer(
+    trainer = transformers.Trainer(
         model=model,
-        args=TrainingArguments(
+        args=transformers.TrainingArguments(
             output_dir=str(tmp_path / "hf"),
             per_device_train_batch_size=8,
             max_steps=8,
@@ -143,7 +136,7 @@ def test_a_trainer_with_a_peft_model_is_steered_by_cockpit_send(tmp_path: Path) 
             {**tokenizer(row["text"], truncation=True, max_length=64), "labels": row["label"]}
             for row in pq.read_table(SENTIMENT).slice(0, 64).to_pylist()
         ],
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=transformers.DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
         callbacks=[cockpit, SendAtStep3()],
     )
