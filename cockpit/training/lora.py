@@ -148,8 +148,11 @@ def apply_lora(loaded: LoadedModel, spec: LoraSpec) -> tuple[LoadedModel, str]:
         )
     # Adapters inside the base model only: the head trains whole (modules_to_save), never through an adapter.
     pattern = rf"{re.escape(prefix)}\..*\.(?:{'|'.join(map(re.escape, targets))})"
+    # GPT-2's Conv1D keeps its weight as [in, out]: peft must know (it says so in a warning otherwise)
+    conv = any(type(m).__name__ == "Conv1D" and n.rsplit(".", 1)[-1] in targets for n, m in model.named_modules())
     config = LoraConfig(
         task_type="SEQ_CLS",
+        fan_in_fan_out=conv,
         r=spec.rank,
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,

@@ -21,7 +21,9 @@ from conftest import SAMPLES, tiny_engine, wordpiece_tokenizer
 
 from cockpit.cli.main import main
 from cockpit.contract.errors import CockpitError
-from cockpit.training.model import expand_groups, layer_groups, ratio_note
+from cockpit.training.instruments import GroupNorms
+from cockpit.training.lora import LoraSpec, apply_lora
+from cockpit.training.model import expand_groups, layer_groups, load_model, ratio_note
 
 SIZE = dict(
     hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128
@@ -270,6 +272,31 @@ def test_groups_follow_the_rule_and_a_frozen_layer_stays_bit_identical(
             assert not all(same), f"{group.name} did not train"
 
 
+@pytest.mark.parametrize("arch", sorted(ZOO))
+def test_lora_defaults_put_adapters_in_every_layer_group(arch: str, zoo: Callable[[str], Path]) -> None:
+    """`--lora` with no settings: every layer group gets adapters (peft's targets, cockpit's where peft
+    has none, every linear layer otherwise), the head trains whole, and the relative update reads
+    the change of each adapted weight (GPT-2's transposed Conv1D included)."""
+    pytest.importorskip("peft")
+    loaded, said = apply_lora(load_model(str(zoo(arch)), "binary", ["neg", "pos"]), LoraSpec())
+    layers = [g for g in loaded.groups if ".layer." in f".{g.name}" or g.name.startswith("layers.shared")]
+    assert layers and all(g.adapted and g.params and g.fixed for g in layers), said
+    head = next(g for g in loaded.groups if g.name == "head")
+    assert head.params and not head.fixed and not head.adapted
+    assert all(not g.params for g in loaded.groups if g not in layers and g is not head)
+
+    norms = GroupNorms(loaded.groups, torch.device("cpu"))
+    norms.before_update()
+    with torch.no_grad():
+        for group in layers:
+            for adapted in group.adapted:
+                adapted.up.add_(0.01)
+    ratio = norms.update_norms()[: len(loaded.groups)]
+    by_name = dict(zip((g.name for g in loaded.groups), ratio.tolist()))
+    assert all(0 < by_name[g.name] < 1 for g in layers), by_name
+    assert by_name["head"] == 0 and by_name["embeddings"] == 0
+
+
 def test_the_grammar_speaks_stacks(zoo: Callable[[str], Path]) -> None:
     """`encoder`, `decoder`, `encoder.layer.0-1`, and a ratio taken per stack."""
     model = T.AutoModelForSequenceClassification.from_pretrained(zoo("t5"), num_labels=2)
@@ -282,11 +309,15 @@ def test_the_grammar_speaks_stacks(zoo: Callable[[str], Path]) -> None:
         expand_groups("layer.0", names)
 
 
-def test_albert_says_what_a_ratio_did(zoo: Callable[[str], Path]) -> None:
+def test_albert_says_what_a_ratio_did(zoo: Callable[[str], Path], tmp_path: Path) -> None:
     model = T.AutoModelForSequenceClassification.from_pretrained(zoo("albert"), num_labels=2)
     names = [g.name for g in layer_groups(model)]
     assert expand_groups("0.5", names) == ["embeddings"]
     assert "layers.shared" in ratio_note("0.5", names) and "cannot split" in ratio_note("0.5", names)
+    engine = tiny_engine(SAMPLES / "sentiment.parquet", tmp_path / "run", zoo("albert"), freeze="0.5")
+    assert engine.frozen == {"embeddings"}
+    said = [n.message for n in engine.prepared.notices if n.kind == "freeze"]
+    assert said == [f"--freeze {ratio_note('0.5', names)}"]
     assert (
         ratio_note(
             "0.5",
