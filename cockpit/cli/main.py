@@ -55,6 +55,7 @@ TRAIN_EXAMPLES = """examples:
   cockpit train data/all.parquet                     open the cockpit on a new run (d detaches, q quits)
   cockpit train data.csv --lr 3e-4 --epochs 6 --pos-weight auto
   cockpit train data.jsonl --freeze 0.5 --at 200:unfreeze=all --headless
+  cockpit train data.parquet --lora --merge-lora     LoRA adapters per layer group (pip install "cockpit[lora]")
   cockpit train --resume runs/20261207-101500-all     continue after Ctrl-C, kill -9 or a crash
   cockpit train data.parquet --model roberta-base --nproc 4   four GPUs, one run
 """

@@ -36,6 +36,7 @@ def _final_eval(run_dir: Path) -> EvalResult:
     return [e for e in read_journal(run_dir / "journal.jsonl") if isinstance(e, EvalResult)][-1]
 
 
+@pytest.mark.timeout(1800)  # two real runs of 87 steps: ~3 minutes on 2 quiet cores, 10+ under load
 def test_lora_on_minilm_keeps_the_base_freezes_exactly_and_matches_full_fine_tuning(tmp_path: Path) -> None:
     from test_lora import eval_rows, reproduce_with_pipeline
 
