@@ -150,6 +150,7 @@ def apply_lora(loaded: LoadedModel, spec: LoraSpec) -> tuple[LoadedModel, str]:
     pattern = rf"{re.escape(prefix)}\..*\.(?:{'|'.join(map(re.escape, targets))})"
     # GPT-2's Conv1D keeps its weight as [in, out]: peft must know (it says so in a warning otherwise)
     conv = any(type(m).__name__ == "Conv1D" and n.rsplit(".", 1)[-1] in targets for n, m in model.named_modules())
+    head = head_modules(model)
     config = LoraConfig(
         task_type="SEQ_CLS",
         fan_in_fan_out=conv,
@@ -157,14 +158,14 @@ def apply_lora(loaded: LoadedModel, spec: LoraSpec) -> tuple[LoadedModel, str]:
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,
         target_modules=pattern,
-        modules_to_save=head_modules(model),
+        modules_to_save=head,
     )
     with warnings.catch_warnings():  # peft calls a transformers method v5 deprecates (is_gradient_checkpointing)
         warnings.simplefilter("ignore", FutureWarning)
         wrapped = get_peft_model(model, config)
     said = (
         f"LoRA r={spec.rank}, alpha={spec.alpha:g}, dropout={spec.dropout:g} on {', '.join(targets)} ({origin}); "
-        f"the head ({', '.join(head_modules(model))}) trains fully; base weights stay as loaded"
+        f"the head ({', '.join(head)}) trains fully; base weights stay as loaded"
     )
     return dataclasses.replace(loaded, model=wrapped, groups=layer_groups(wrapped)), said
 
