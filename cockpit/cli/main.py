@@ -153,7 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     steering = train.add_argument_group("layers, pinned examples and scheduled commands")
     steering.add_argument(
-        "--freeze", default="none", help="layer groups to freeze: embeddings,layer.0-3 | all | none | 0.5"
+        "--freeze",
+        default="none",
+        help="layer groups to freeze: embeddings,layer.0-3 | all | none | 0.5 (groups: embeddings, layer.N, "
+        "final_norm, pooler, head; encoder-decoders: encoder.layer.N, decoder.layer.N, or a whole encoder/decoder; "
+        "ALBERT: layers.shared)",
     )
     steering.add_argument(
         "--at",
