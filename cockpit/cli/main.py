@@ -17,7 +17,7 @@ from cockpit.contract.commands import COMMAND_FORMS
 from cockpit.contract.config import DEFAULT_LR, DEFAULT_MODEL, LORA_LR, PRECISIONS, RunConfig
 from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import Notice
-from cockpit.rundir.layout import ADAPTER_CONFIG_NAME, CONFIG_NAME, JOURNAL_NAME, LOCK_NAME
+from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME, LOCK_NAME, is_adapter_folder
 
 if TYPE_CHECKING:
     from cockpit.training.prepare import PreparedRun
@@ -242,8 +242,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if not args.data:
         raise CockpitError("cockpit train needs a data file (or --resume RUN_DIR)")
     if values.get("lr") is None:  # LoRA's own default for new adapters and for an adapter folder as --model
-        adapter = (Path(args.model).expanduser() / ADAPTER_CONFIG_NAME).is_file()
-        values["lr"] = LORA_LR if args.lora or adapter else DEFAULT_LR
+        values["lr"] = LORA_LR if args.lora or is_adapter_folder(args.model) else DEFAULT_LR
     return RunConfig(data=args.data, **values)
 
 

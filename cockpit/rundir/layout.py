@@ -7,6 +7,8 @@ the lock and write only into the inbox.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 JOURNAL_NAME = "journal.jsonl"  # one JSON event per line: the run's source of truth
 CONFIG_NAME = "config.json"  # the RunConfig (cockpit train) or the Trainer's settings (CockpitCallback)
 FINGERPRINT_NAME = "fingerprint.json"  # what --resume checks the data against
@@ -27,3 +29,12 @@ MODEL_CONFIG_NAME = "config.json"
 # PEFT's names for an adapter folder (what save_pretrained of a PeftModel writes).
 ADAPTER_CONFIG_NAME = "adapter_config.json"
 ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors"
+
+
+def is_adapter_folder(path: str | Path) -> bool:
+    """A PEFT adapter folder (it holds adapter_config.json); False where it cannot be looked into:
+    the model loader then says why, in one line."""
+    try:
+        return (Path(path).expanduser() / ADAPTER_CONFIG_NAME).is_file()
+    except (OSError, ValueError):
+        return False

@@ -104,10 +104,6 @@ def is_lora(model: nn.Module) -> bool:
     return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
 
 
-def is_adapter_folder(path: str | Path) -> bool:
-    return (Path(path).expanduser() / ADAPTER_CONFIG_NAME).is_file()
-
-
 def default_targets(model_type: str) -> tuple[list[str], str]:
     """(the module names LoRA adapts by default, where that choice comes from)."""
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TARGETS

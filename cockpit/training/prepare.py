@@ -31,10 +31,10 @@ from cockpit.data.splits import (
     split_for_eval,
 )
 from cockpit.rundir.checkpoint import TrainingState, resumable_checkpoint
-from cockpit.rundir.layout import CONFIG_NAME, EVAL_ROWS_NAME, FINGERPRINT_NAME
+from cockpit.rundir.layout import CONFIG_NAME, EVAL_ROWS_NAME, FINGERPRINT_NAME, is_adapter_folder
 from cockpit.rundir.lock import check_new_run_dir, run_dir_for
 from cockpit.training.batches import RowTokens, sample_token_lengths, token_limit
-from cockpit.training.lora import adapter_spec, apply_lora, is_adapter_folder, load_adapter, parse_lora, require_peft
+from cockpit.training.lora import adapter_spec, apply_lora, load_adapter, parse_lora, require_peft
 from cockpit.training.model import LoadedModel, expand_groups, load_model, pick_device, ratio_note
 
 
