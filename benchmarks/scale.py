@@ -5,6 +5,7 @@ For each size, one parquet file of short review sentences with a binary label (g
 
   cockpit     `cockpit train FILE --headless --max-steps 3 --eval-rows N` (what the design card runs),
               with an empty Arrow cache (COCKPIT_ARROW_CACHE): a first run, which converts a large file
+  cockpit_datasets  the same, on the same rows written as a `Dataset.save_to_disk` folder (issue #21)
   hf_trainer  the HF tutorial path: `datasets.load_dataset("parquet")`, `Dataset.map(tokenize,
               batched=True)` (a fresh datasets cache per run, so nothing is reused), `Trainer.train()`
               with `max_steps=3`, then `Trainer.evaluate()` on the same eval rows cockpit held out
@@ -283,20 +284,33 @@ def eval_compare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def load_path_child(file: str) -> dict[str, Any]:
-    """One way of reading FILE (COCKPIT_ARROW_CACHE says which), then the fingerprint and the split, as
-    `prepare` does: CPU seconds and memory above the imports' (heap, file-backed pages, peak)."""
+    """One way of reading FILE (COCKPIT_ARROW_CACHE says which; SCALE_DATASETS_CACHE=DIR reads it through
+    `datasets.load_dataset("parquet")` and its own Arrow cache in DIR instead), then the fingerprint and the
+    split, as `prepare` does: CPU seconds and memory above the imports' (heap, file-backed pages, peak)."""
     import pyarrow as pa
 
-    from cockpit.data.loading import load_labeled_texts
+    from cockpit.data.hub import Split, labeled_split
+    from cockpit.data.loading import DataSpec, load_labeled_texts
     from cockpit.data.splits import split_for_eval
     from cockpit.training.prepare import data_fingerprint
+
+    via_datasets = os.environ.get("SCALE_DATASETS_CACHE")
+    if via_datasets:
+        import datasets
+
+        datasets.disable_progress_bars()
 
     def status() -> dict[str, float]:
         return {"peak": peak_rss_mib(), **memory_mib()}
 
     before = status()
     cpu = time.process_time()
-    data = load_labeled_texts(Path(file))
+    if via_datasets:
+        dataset = datasets.load_dataset("parquet", data_files=file, split="train", cache_dir=via_datasets)
+        split = Split("train", dataset.with_format("arrow")[:], dict(dataset.features))
+        data = labeled_split(split, file, DataSpec())
+    else:
+        data = load_labeled_texts(Path(file))
     load_cpu = time.process_time() - cpu
     data_fingerprint(data)
     split_for_eval(data, 0.1, 42, eval_rows=1000)
@@ -308,19 +322,34 @@ def load_path_child(file: str) -> dict[str, Any]:
 
 
 def load_path(args: argparse.Namespace) -> dict[str, Any]:
-    """The file read three ways, each in a fresh process, `--rounds` times: decoded in memory (cache
-    off), converted into an empty cache (a first run), and from the cache (a later run)."""
-    results: dict[str, list[dict[str, Any]]] = {"in_memory": [], "cache_first_run": [], "cache_hit": []}
+    """The file read five ways, each in a fresh process, `--rounds` times: decoded in memory (cache
+    off), converted into an empty cockpit cache (a first run), and from it (a later run); then through
+    `datasets`' own cache, a first run and a later one (the alternative to owning the cache: issue #21).
+    Each cache's size on disk is reported with its first run."""
+    ways = ("in_memory", "cache_first_run", "cache_hit", "datasets_first_run", "datasets_cache_hit")
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in ways}
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory(prefix="cockpit-scale-cache-") as cache:
-            for name, setting in (("in_memory", "off"), ("cache_first_run", cache), ("cache_hit", cache)):
-                env = {**os.environ, "COCKPIT_ARROW_CACHE": setting, "PYTHONPATH": str(ROOT)}
+            ours, theirs = Path(cache) / "cockpit", Path(cache) / "datasets"
+            for name in ways:
+                env = {
+                    **os.environ,
+                    "PYTHONPATH": str(ROOT),
+                    "COCKPIT_ARROW_CACHE": "off" if name == "in_memory" else str(ours),
+                }
+                if name.startswith("datasets"):
+                    env["SCALE_DATASETS_CACHE"] = str(theirs)
                 command = [sys.executable, __file__, "--load-path-child", args.load_path]
                 done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
                 result = json.loads(done.stdout.strip().splitlines()[-1])
                 result["load_1m"] = round(os.getloadavg()[0], 2)
+                if name.endswith("first_run"):
+                    folder = theirs if name.startswith("datasets") else ours
+                    result["cache_disk_mib"] = round(
+                        sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20, 1
+                    )
                 results[name].append(result)
-                print(f"{name:<16} {result}", file=sys.stderr)
+                print(f"{name:<20} {result}", file=sys.stderr)
     return results
 
 
@@ -352,6 +381,16 @@ def run_child(arm: str, file: Path, eval_ids: Path, args: argparse.Namespace) ->
     result["total_s"] = total
     result["load_1m"] = [round(load, 2), round(os.getloadavg()[0], 2)]
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
+
+
+def saved_dataset(file: Path) -> Path:
+    """FILE as a folder written by `Dataset.save_to_disk` (made once, beside the file)."""
+    folder = file.with_suffix(".dataset")
+    if not (folder / "state.json").exists():
+        import datasets
+
+        datasets.Dataset.from_parquet(str(file)).save_to_disk(str(folder))
+    return folder
 
 
 def cockpit_eval_ids(file: Path, eval_rows: int) -> Any:
@@ -447,7 +486,10 @@ def main(argv: list[str] | None = None) -> int:
         np.save(eval_ids_path, cockpit_eval_ids(file, args.eval_rows))
         results[str(rows)] = {"file_mib": round(file.stat().st_size / 2**20, 1)}
         for arm in arms:
-            result = run_child(arm, file, eval_ids_path, args)
+            if arm == "cockpit_datasets":  # the same rows as a `save_to_disk` folder (converted outside the clock)
+                result = run_child("cockpit", saved_dataset(file), eval_ids_path, args)
+            else:
+                result = run_child(arm, file, eval_ids_path, args)
             results[str(rows)][arm] = result
             print(f"{rows:>8} rows {arm:<10} {result}", file=sys.stderr)
         if args.json:  # after every size: a long run leaves what it measured

@@ -14,6 +14,7 @@ Outputs (next to this script):
 * ``dei.parquet``       multi-label: ``text`` (str), ``labels`` (list[str]), 15 labels
 * ``sentiment.parquet`` binary: ``text`` (str), ``label`` (int64, 1 = positive)
 * ``topics.csv``        multi-class: ``text``, ``topic`` (6 topic names)
+* ``similarity.parquet`` sentence pairs, regression: ``sentence1``, ``sentence2``, ``score`` (0-5)
 * ``README.md``         description, label counts and a learnability check
 
 Only the standard library and pyarrow are needed to write the data. If
@@ -1085,6 +1086,33 @@ def make_topics(rng: random.Random) -> list[dict]:
     return rows
 
 
+N_SIMILARITY = 300
+# Topics that share words and readers score as somewhat alike; the rest as unrelated.
+RELATED_TOPICS = {frozenset(p) for p in (("technology", "science"), ("business", "politics"), ("health", "science"))}
+
+
+def make_similarity(rng: random.Random) -> list[dict]:
+    """STS-B-style sentence pairs scored 0-5 by how alike their topics are: the same topic 4-5, related
+    topics 2-3, unrelated ones 0-1 (one decimal, so the column is fractional: regression)."""
+    names = list(TOPICS)
+    rows: list[dict] = []
+    seen: set[tuple[str, str]] = set()
+    while len(rows) < N_SIMILARITY:
+        first = rng.choice(names)
+        kind = rng.random()
+        if kind < 0.4:
+            second, base = first, 4.0
+        else:
+            second = rng.choice([n for n in names if n != first])
+            base = 2.0 if frozenset((first, second)) in RELATED_TOPICS else 0.0
+        pair = (topic_sentence(first, rng), topic_sentence(second, rng))
+        if pair in seen or pair[0] == pair[1]:
+            continue
+        seen.add(pair)
+        rows.append({"sentence1": pair[0], "sentence2": pair[1], "score": round(base + rng.uniform(0.0, 1.0), 1)})
+    return rows
+
+
 # ---------------------------------------------------------------------------
 # writing + checks
 # ---------------------------------------------------------------------------
@@ -1241,6 +1269,7 @@ def main() -> None:
     dei = make_dei(random.Random(SEED))
     sent = make_sentiment(random.Random(SEED + 1))
     topics = make_topics(random.Random(SEED + 2))
+    similarity = make_similarity(random.Random(SEED + 3))
 
     dei_counts = Counter(lab for r in dei for lab in r["labels"])
     assert len(dei_counts) == 15 and min(dei_counts.values()) >= 25, dei_counts
@@ -1250,6 +1279,8 @@ def main() -> None:
     write_parquet(dei, out / "dei.parquet", pa.schema([("text", pa.string()), ("labels", pa.list_(pa.string()))]))
     write_parquet(sent, out / "sentiment.parquet", pa.schema([("text", pa.string()), ("label", pa.int64())]))
     write_csv(topics, out / "topics.csv", ["text", "topic"])
+    pairs = pa.schema([("sentence1", pa.string()), ("sentence2", pa.string()), ("score", pa.float64())])
+    write_parquet(similarity, out / "similarity.parquet", pairs)
 
     scores = None if args.no_check else learnability(dei, sent, topics)
     (out / "README.md").write_text(readme(dei, sent, topics, scores), encoding="utf-8")

@@ -59,7 +59,7 @@ def wordpiece_tokenizer():
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B [SEP]",
+        pair="[CLS] $A:0 [SEP]:0 $B:1 [SEP]:1",  # segment ids as BERT's own tokenizer gives them
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     return BertTokenizerFast(
@@ -130,6 +130,20 @@ def write_colors(path: Path) -> Path:
         texts.append(" ".join(rng.choice(words[c]) for c in chosen) + f" item {i}")
         labels.append(chosen)
     return write_parquet(path, {"text": texts, "labels": labels})
+
+
+def sentiment_pairs(path: Path, rows: int = 80, score: bool = False) -> Path:
+    """Two sample sentences per row; the label says whether they share a sentiment (or a score does)."""
+    table = pq.read_table(SAMPLES / "sentiment.parquet").to_pydict()
+    rng = random.Random(3)
+    first, second, labels = [], [], []
+    for _ in range(rows):
+        a, b = rng.randrange(len(table["text"])), rng.randrange(len(table["text"]))
+        same = table["label"][a] == table["label"][b]
+        first.append(table["text"][a])
+        second.append(table["text"][b])
+        labels.append(round((4.0 if same else 1.0) + rng.uniform(-0.7, 0.7), 2) if score else int(same))
+    return write_parquet(path, {"sentence1": first, "sentence2": second, ("score" if score else "label"): labels})
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ from cockpit.training.instruments import (
     per_row_loss,
     predict,
     probabilities,
+    target_spread,
     training_loss,
 )
 from cockpit.training.model import LayerGroup
@@ -70,8 +71,8 @@ class Boundary:
 
 
 def targets_matrix(labels: list[Any], count: int, task: str) -> np.ndarray:
-    """Class ids (or multi-hot rows) as the float [rows, labels] matrix the instruments take."""
-    if task == "multilabel":
+    """Class ids, multi-hot rows or scores as the float [rows, labels] matrix the instruments take."""
+    if task in ("multilabel", "regression"):
         return np.asarray(labels, dtype=np.float32).reshape(len(labels), count)
     ids = np.asarray(labels, dtype=np.float64).reshape(-1).astype(np.int64)
     return np.eye(count, dtype=np.float32)[ids]
@@ -152,6 +153,8 @@ class ForwardTap:
             self.eval_losses.append(per_row_loss(fitted, targets, self.task).cpu())
 
     def _targets(self, labels: torch.Tensor) -> torch.Tensor:
+        if self.task == "regression":
+            return labels.float().reshape(-1, 1)
         if self.task == "multilabel":
             return labels.float()
         return F.one_hot(labels.long().reshape(-1), self.label_count).float()
@@ -186,7 +189,7 @@ class LiveRun(RunCore):
         task: str,
         labels: list[str],
         pins: list[PinnedExample],
-        encode: Callable[[list[str]], dict[str, torch.Tensor]],
+        encode: Callable[[list[str], list[str] | None], dict[str, torch.Tensor]],
         pin_rows: Callable[[list[int]], list[PinnedExample]] | None = None,
         max_grad_norm: float = 0.0,
         pin_budget: float = 0.01,
@@ -273,6 +276,7 @@ class LiveRun(RunCore):
                 constant_loss=constant_loss(train_targets, train_targets, self.task) if len(train_targets) else 0.0,
                 head=head,
                 resumed=step > 0,
+                targets=target_spread(train_targets) if self.task == "regression" else None,
             )
         )
         for notice in notices or []:
@@ -408,10 +412,11 @@ class LiveRun(RunCore):
 
     # ------------------------------------------------------------------ predictions and results
 
-    def predict_examples(self, texts: list[str], targets: np.ndarray) -> Predictions:
+    def predict_examples(self, texts: list[str], pairs: list[str] | None, targets: np.ndarray) -> Predictions:
         self.tap.paused = True  # our own predictions are no eval of theirs
         try:
-            return predict(FittedHead(self.model, len(self.labels)), self.encode, texts, targets, self.task)
+            model = FittedHead(self.model, len(self.labels))
+            return predict(model, self.encode, texts, targets, self.task, pairs=pairs)
         finally:
             self.tap.paused = False
 

@@ -83,7 +83,9 @@ class CockpitCallback(TrainerCallback):
         dataloader = kwargs.get("train_dataloader")
         dataset = getattr(dataloader, "dataset", None)
         task, labels, targets, column = read_labels(dataset, model.config)
-        counts = None if task == "multilabel" or len(targets) < len(dataset or ()) else targets.sum(axis=0)
+        counts = (
+            None if task in ("multilabel", "regression") or len(targets) < len(dataset or ()) else targets.sum(axis=0)
+        )
         below = len(targets) and rows_below_thresholds(
             "train_dataset", len(dataset), None if counts is None else dict(zip(labels, counts.astype(int).tolist()))
         )
@@ -262,20 +264,24 @@ def read_labels(dataset: Any, config: Any) -> tuple[str, list[str], np.ndarray, 
             if column is not None:
                 values = [dataset[i][column] for i in range(min(len(dataset), LABEL_SCAN_LIMIT))]
     values = [_plain(v) for v in values]
-    multilabel = getattr(config, "problem_type", None) == PROBLEM_TYPES["multilabel"] or (
-        bool(values) and isinstance(values[0], list)
-    )
+    problem = getattr(config, "problem_type", None)
+    multilabel = problem == PROBLEM_TYPES["multilabel"] or (bool(values) and isinstance(values[0], list))
     id2label = {int(k): str(v) for k, v in (getattr(config, "id2label", None) or {}).items()}
     configured = int(getattr(config, "num_labels", len(id2label)) or 0)
+    sample = values[:1000] if values and not isinstance(values[0], list) else []
+    fractional = any(float(v) != int(float(v)) for v in sample)
+    # One output and no problem type is HF's regression, unless the targets are only 0 and 1: then it is
+    # seed 003's two classes on a one-output head, which the head alarm must name.
+    scores = configured == 1 and problem is None and bool({float(v) for v in sample} - {0.0, 1.0})
+    if problem == "regression" or fractional or scores:
+        # a score per row, read as HF's problem_type says (or as the numbers say, where it says nothing)
+        name = id2label.get(0, column or "score") if configured == 1 else (column or "score")
+        targets = targets_matrix(values, 1, "regression") if values else np.zeros((0, 1), dtype=np.float32)
+        return "regression", [name], targets, column
     if multilabel:
         count = len(values[0]) if values else configured
         task = "multilabel"
     else:
-        if values and any(float(v) != int(float(v)) for v in values[:1000]):
-            raise CockpitError(
-                f"CockpitCallback: the '{column}' column holds non-integer numbers (a regression target); "
-                "the cockpit follows classifiers"
-            )
         seen = int(max(float(v) for v in values)) + 1 if values else 0
         count = max(seen, configured if configured > 1 else 0, 1)
         task = "binary" if count == 2 else "multiclass"
@@ -286,8 +292,10 @@ def read_labels(dataset: Any, config: Any) -> tuple[str, list[str], np.ndarray, 
 
 
 def label_row(label: Any, labels: list[str], task: str) -> list[float]:
-    """A pin's label (a name, a class id, or a multi-hot list) as its target row."""
+    """A pin's label (a name, a class id, a multi-hot list, or a score) as its target row."""
     label = _plain(label)
+    if task == "regression":
+        return [float(label)]
     if isinstance(label, str):
         if label not in labels:
             raise CockpitError(f"CockpitCallback(pins=...): unknown label {label!r}; known: {', '.join(labels)}")
@@ -317,14 +325,14 @@ def rows_as_pins(
     return resolve
 
 
-def encoder(tokenizer: Any, model: torch.nn.Module) -> Callable[[list[str]], dict[str, torch.Tensor]]:
-    """Tokenize as inference does, onto the model's device."""
+def encoder(tokenizer: Any, model: torch.nn.Module) -> Callable[[list[str], list[str] | None], dict[str, torch.Tensor]]:
+    """Tokenize as inference does (sentence pairs as the tokenizer's pairs), onto the model's device."""
     limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512), 512)
     names = set(getattr(tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
 
-    def encode(texts: list[str]) -> dict[str, torch.Tensor]:
+    def encode(texts: list[str], pairs: list[str] | None = None) -> dict[str, torch.Tensor]:
         device = next(model.parameters()).device
-        batch = tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
+        batch = tokenizer(texts, pairs, padding=True, truncation="longest_first", max_length=limit, return_tensors="pt")
         return {k: v.to(device) for k, v in batch.items() if k in names}
 
     return encode

@@ -93,11 +93,12 @@ class RunExamples(Sequence):
         if self._rows is None:
             from cockpit.contract.config import RunConfig
             from cockpit.data.examples import TrainingExamples
-            from cockpit.data.loading import load_labeled_texts
+            from cockpit.data.loading import DataSpec
+            from cockpit.data.sources import read_data
 
             config = RunConfig.load(self.run_dir / CONFIG_NAME)
-            data = load_labeled_texts(Path(config.data), config.text_column, config.label_columns, config.label_names)
-            self._rows = TrainingExamples(data)
+            read = read_data(config.data, DataSpec.of(config), config.train_split, config.eval_split_name)
+            self._rows = TrainingExamples(read.train)
         return self._rows
 
     def __len__(self) -> int:

@@ -163,6 +163,13 @@ class ProgressPrinter:
         elif isinstance(event, EvalProgress) and time.monotonic() - self._last >= self.every_s:
             self._last = time.monotonic()
             self._write(f"evaluating at step {event.step}: {event.rows_done}/{event.rows_total} rows", transient=True)
+        elif isinstance(event, EvalResult) and "mse" in event.metrics:  # regression
+            m, b = event.metrics, event.baselines
+            self._write(
+                f"eval step {event.step}: MSE {m['mse']:.4g} (constant predictor {b.get('constant_mse', 0):.4g}) "
+                f"MAE {m.get('mae', 0):.4g} Pearson {m.get('pearson', 0):.4f} Spearman {m.get('spearman', 0):.4f} "
+                f"R2 {m.get('r2', 0):.4f}"
+            )
         elif isinstance(event, EvalResult):
             m = event.metrics
             self._write(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from cockpit.contract.commands import COMMAND_FORMS
-from cockpit.contract.config import DEFAULT_LR, DEFAULT_MODEL, LORA_LR, PRECISIONS, RunConfig
+from cockpit.contract.config import DEFAULT_LR, DEFAULT_MODEL, LORA_LR, PRECISIONS, TASK_CHOICES, RunConfig
 from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import Notice
 from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME, LOCK_NAME, is_adapter_folder
@@ -28,6 +28,14 @@ def _int_list(text: str) -> list[int]:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected row numbers like 3,17,42, got {text!r}") from None
+
+
+def _share_or_split(text: str) -> float | str:
+    """`--eval-split 0.1` (a share of the rows) or `--eval-split validation` (a dataset's split)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _str_list(text: str) -> list[str]:
@@ -90,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     what = train.add_argument_group("what to train")
     what.add_argument(
-        "data", nargs="?", help="a .parquet, .csv, .jsonl, .json, .arrow or .feather file with texts and labels"
+        "data",
+        nargs="?",
+        help="a .parquet, .csv, .jsonl, .json, .arrow or .feather file, a datasets save_to_disk or Hub-layout "
+        "folder, or a Hub dataset name (org/name or org/name:config)",
     )
     what.add_argument("--model", default=DEFAULT_MODEL, help="a local model folder or a Hub name")
     what.add_argument(
@@ -99,16 +110,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue a run from its latest good checkpoint, on the same data; --max-steps, --lr, --save-every, "
         "--eval-every, --keep-checkpoints and --device may change, other flags must match the run",
     )
-    what.add_argument("--text-column", help="the text column (default: text, sentence, or the only string column)")
+    what.add_argument(
+        "--text-column",
+        help="the text column; a pair: a,b (encoded as sentence pairs); joined: a+b (default: text, sentence, a known "
+        "pair such as sentence1,sentence2, or the only string column)",
+    )
     what.add_argument(
         "--label-columns", type=_str_list, help="a label column, or several 0/1 columns, one per label (multilabel)"
     )
     what.add_argument("--label-names", type=_str_list, help="names for integer classes or 0/1 multi-hot lists")
+    what.add_argument(
+        "--task",
+        default="auto",
+        choices=TASK_CHOICES,
+        help="what the labels are: auto reads them (names and integers: classes; fractional floats: regression; "
+        "lists: multilabel) and says so before step 1",
+    )
+    what.add_argument(
+        "--train-split", metavar="NAME", help="a datasets folder's or Hub dataset's split to train on (default train)"
+    )
+    what.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read the data and say what the cockpit understood (task, columns, labels, rows dropped), then exit",
+    )
 
     evaluation = train.add_argument_group("evaluation")
     evaluation.add_argument("--eval", dest="eval_path", metavar="PATH", help="a separate eval file (else --eval-split)")
     evaluation.add_argument(
-        "--eval-split", type=float, default=0.1, help="share of rows held out for eval (at most 5000 rows)"
+        "--eval-split",
+        type=_share_or_split,
+        metavar="SHARE|NAME",
+        help="a share of the rows held out for eval (0.1, at most 5000 rows), or a dataset's split (validation); "
+        "default: a dataset's validation (else test) split, else 0.1",
     )
     evaluation.add_argument(
         "--eval-rows", type=int, metavar="N", help="hold out N rows for eval instead (or cut an --eval file to N)"
@@ -133,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--pos-weight",
         default="off",
         help="multilabel: weigh positive labels up in the loss; auto = negatives/positives per label, or a number",
+    )
+    optimisation.add_argument(
+        "--normalize-targets",
+        action="store_true",
+        help="regression: the head learns z-scores of the targets; losses, predictions, metrics and the saved "
+        "model stay in the targets' units",
     )
     optimisation.add_argument("--seed", type=int, default=42, help="shuffling, the eval split, the new head")
     optimisation.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
@@ -312,6 +352,18 @@ def _shown(value: object) -> str:
     return "(not set)" if value is None else str(value)
 
 
+def _dry_run(args: argparse.Namespace) -> int:
+    """What the cockpit understood from the data (task, columns, labels, rows dropped), then exit 0."""
+    from cockpit.training.prepare import describe_data
+
+    if args.resume:
+        raise CockpitError("--dry-run describes new data; drop --resume")
+    for line in describe_data(config_from_args(args)):
+        print(line)
+    print("dry run: nothing was trained or written")
+    return 0
+
+
 def _under_launcher() -> bool:
     """True inside a rank started by torchrun (or `cockpit train --nproc`)."""
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
@@ -324,6 +376,8 @@ def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str
     from cockpit.rundir.inbox import CommandInbox
     from cockpit.rundir.lock import check_new_run_dir, run_dir_for
 
+    if args.dry_run:
+        return _dry_run(args)
     if _under_launcher():
         from cockpit.cli import ranks
 

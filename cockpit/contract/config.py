@@ -20,6 +20,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Files a resume reads again: config.json holds them as absolute paths, so that `--resume RUN_DIR`
 # works from any folder. (--model is read from the checkpoint on resume; it stays as given.)
 PATH_FIELDS = ("data", "eval_path")
+TASK_CHOICES = ("auto", "binary", "multiclass", "multilabel", "regression")
+DEFAULT_EVAL_SHARE = 0.1
 
 
 @dataclass
@@ -30,11 +32,16 @@ class RunConfig:
     model: str = DEFAULT_MODEL
     out: str | None = None
     eval_path: str | None = None
-    eval_split: float = 0.1  # share of rows held out, at most data.EVAL_ROWS_CAP unless eval_rows is set
+    # A share of the rows held out (at most data.EVAL_ROWS_CAP unless eval_rows is set), or a split's name
+    # (a datasets DatasetDict); None: the data's validation/test split if it has one, else DEFAULT_EVAL_SHARE.
+    eval_split: float | str | None = None
     eval_rows: int | None = None  # hold out exactly this many rows (or cut an --eval file to them)
-    text_column: str | None = None
+    train_split: str | None = None  # a DatasetDict's split to train on (None: "train")
+    text_column: str | None = None  # one column, a pair "a,b", or columns joined "a+b"
     label_columns: list[str] | None = None
     label_names: list[str] | None = None
+    task: str = "auto"  # auto | binary | multiclass | multilabel | regression
+    normalize_targets: bool = False  # regression: the head learns z-scores of the targets (target_scale.py)
     max_length: int = 128
     batch_size: int = 16
     grad_accum: int = 1
@@ -74,7 +81,11 @@ class RunConfig:
             (0 < self.epochs < math.inf, f"--epochs must be a positive number, got {self.epochs:g}"),
             (self.max_steps is None or self.max_steps >= 1, f"--max-steps must be at least 1, got {self.max_steps}"),
             (8 <= self.max_length <= 8192, f"--max-length must be between 8 and 8192, got {self.max_length}"),
-            (0 <= self.eval_split < 1, f"--eval-split must be in [0, 1), got {self.eval_split:g}"),
+            (
+                not isinstance(self.eval_split, (int, float)) or 0 <= self.eval_split < 1,
+                f"--eval-split must be a share in [0, 1) or a split's name, got {self.eval_split}",
+            ),
+            (self.task in TASK_CHOICES, f"--task {self.task!r}: use one of {', '.join(TASK_CHOICES)}"),
             (self.eval_rows is None or self.eval_rows >= 0, f"--eval-rows must be 0 or more, got {self.eval_rows}"),
             (0 <= self.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio:g}"),
             (0 <= self.weight_decay < math.inf, f"--weight-decay must be 0 or more (0.01), got {self.weight_decay:g}"),
@@ -102,13 +113,23 @@ class RunConfig:
         """Samples per optimizer step over all ranks; `--grad-accum` splits each rank's share into micro-batches."""
         return self.batch_size * self.grad_accum * self.ranks
 
+    @property
+    def eval_share(self) -> float:
+        """The share of the training rows held out when no eval file or split is given."""
+        return self.eval_split if isinstance(self.eval_split, (int, float)) else DEFAULT_EVAL_SHARE
+
+    @property
+    def eval_split_name(self) -> str | None:
+        """`--eval-split NAME`: a DatasetDict's split to evaluate on."""
+        return self.eval_split if isinstance(self.eval_split, str) else None
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def save(self, path: Path) -> None:
         values = self.to_dict()
         for name in PATH_FIELDS:
-            if values[name]:
+            if values[name] and os.path.exists(values[name]):  # (a Hub name stays a name)
                 values[name] = os.path.abspath(values[name])  # abspath, not resolve: the user's links stay
         path.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
 
@@ -127,9 +148,10 @@ class RunConfig:
             if f.name not in data:
                 continue
             value = data[f.name]
-            kind = str(f.type).split("|")[0].split("[")[0].strip()  # "int | None" -> "int"
-            expected = {"int": int, "float": (int, float), "str": str, "bool": bool, "list": list}.get(kind, object)
-            if (value is None and "None" not in str(f.type)) or (value is not None and not isinstance(value, expected)):
+            kinds = [k.split("[")[0].strip() for k in str(f.type).split("|")]  # "float | str | None"
+            known = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,)}
+            expected = tuple(t for k in kinds for t in known.get(k, (object,)) if k != "None")
+            if (value is None and "None" not in kinds) or (value is not None and not isinstance(value, expected)):
                 raise CockpitError(f"{path}: {f.name!r} is {value!r}, expected {f.type}; fix it or start a new run")
             values[f.name] = value
         config = cls(**values)
@@ -149,7 +171,7 @@ class RunConfig:
             if not value or Path(value).is_absolute():
                 continue
             guesses = ([started_in / value] if started_in is not None else []) + [Path(os.path.abspath(value))]
-            setattr(self, name, str(next((g for g in guesses if g.exists()), guesses[0])))
+            setattr(self, name, str(next((g for g in guesses if g.exists()), value)))  # else a Hub name, or gone
 
 
 def _started_in(run_dir: Path, out: str | None) -> Path | None:

@@ -13,6 +13,12 @@ class Task(StrEnum):
     BINARY = "binary"  # one label per row, two labels
     MULTICLASS = "multiclass"  # one label per row
     MULTILABEL = "multilabel"  # any number of labels per row
+    REGRESSION = "regression"  # one number per row (a score, a rating): one output, mean squared error
+
+    @property
+    def classifies(self) -> bool:
+        """A classification task (probabilities per label), as opposed to regression (a value)."""
+        return self is not Task.REGRESSION
 
 
 class RunStatus(StrEnum):

@@ -30,13 +30,22 @@ class Event:
         return {"type": self.type, **dataclasses.asdict(self)}
 
 
+PAIR_MARK = " ║ "  # how a sentence pair is shown as one line: "first ║ second"
+
+
 @dataclass
 class PinnedExample:
     """A training row whose predictions are followed during the run."""
 
     index: int
     text: str
-    targets: list[float]
+    targets: list[float]  # per label (regression: the one target value)
+    text_pair: str | None = None  # a sentence pair's second segment
+
+    @property
+    def shown(self) -> str:
+        """The text as one line (a pair as `first ║ second`)."""
+        return self.text if self.text_pair is None else self.text + PAIR_MARK + self.text_pair
 
 
 @dataclass
@@ -82,6 +91,8 @@ class RunStarted(Event):
     frozen: list[str]
     head: HeadFit
     resumed_from: int | None = None
+    # regression: the training targets' spread (mean, std, min, max), for the scale rule and the panels
+    targets: dict[str, float] = field(default_factory=dict)
     # What training can move per group, where it is less than layer_params: a LoRA run's adapters
     # (and its head). Older journals and full fine-tuning: empty (every parameter trains).
     layer_trainable: dict[str, int] = field(default_factory=dict)

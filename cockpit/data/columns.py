@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,10 @@ from cockpit.data.formats import printable
 TEXT_COLUMN_NAMES = ("text", "sentence", "content", "review", "document", "body")
 
 
-LABEL_COLUMN_NAMES = ("labels", "label", "label_ids", "targets", "target", "class", "category", "topic", "y")
+LABEL_COLUMN_NAMES = (
+    *("labels", "label", "label_ids", "targets", "target", "class", "category", "topic", "y"),
+    *("score", "rating", "similarity", "relatedness_score"),  # regression targets
+)
 
 
 def is_string_column(values: list[Any]) -> bool:
@@ -39,23 +43,123 @@ def _holds(values: list[Any]) -> str:
     return f"{type(example).__name__} values such as {printable(repr(example))[:40]}{hint}"
 
 
-def pick_text_column(path: Path, columns: dict[str, list[Any]], requested: str | None, exclude: set[str]) -> str:
-    if requested:
-        if requested not in columns:
-            raise CockpitError(f"{path}: no column {requested!r} for --text-column; columns: {_column_list(columns)}")
-        if not is_string_column(columns[requested]):
-            what = _holds(columns[requested]) if any(v is not None for v in columns[requested]) else "no values"
+PAIR_COLUMN_NAMES = (
+    ("sentence1", "sentence2"),  # MRPC, RTE, WNLI, STS-B (GLUE)
+    ("question", "sentence"),  # QNLI
+    ("question1", "question2"),  # QQP
+    ("premise", "hypothesis"),  # MNLI, SNLI, XNLI
+    ("#1 String", "#2 String"),  # MRPC's original TSV
+    ("question", "passage"),  # BoolQ
+    ("sentence_a", "sentence_b"),
+    ("sentence_A", "sentence_B"),  # SICK
+    ("text_a", "text_b"),
+    ("text1", "text2"),
+    ("query", "document"),
+)
+"""Column pairs that hold sentence pairs (found on their own, in this order); the tokenizer encodes them as a
+pair: `tokenizer(a, b)`, with the model's separator and segment ids."""
+
+
+@dataclass(frozen=True)
+class TextChoice:
+    """Where the texts come from: one column, a sentence pair (two segments), or columns joined into one."""
+
+    columns: tuple[str, ...]
+    mode: str = "single"  # "single" | "pair" | "joined"
+
+    @property
+    def described(self) -> str:
+        """As the data summary says it: "text", "pairs: sentence1 + sentence2", "joined: title + body"."""
+        if self.mode == "single":
+            return f"text column {self.columns[0]!r}"
+        return f"{'pairs' if self.mode == 'pair' else 'joined'}: {' + '.join(self.columns)}"
+
+
+JOIN_SEPARATOR = "\n"  # between joined columns (title + body): the tokenizer sees it as whitespace
+
+
+def parse_text_spec(requested: str, columns: Any) -> TextChoice:
+    """`--text-column`: `text` (one), `sentence1,sentence2` (a pair), `title+body` (joined into one text).
+    A name that is itself a column (it may hold a comma or a plus) is that one column."""
+    if requested in columns:
+        return TextChoice((requested,))
+    if "," in requested:
+        names = tuple(n.strip() for n in requested.split(","))
+        if len(names) != 2 or not all(names):
             raise CockpitError(
-                f"{path}: --text-column {requested!r} holds {what}, not text; columns: {_column_list(columns)}"
+                f"--text-column {requested!r}: a pair is two columns (a,b); to join several into one text use a+b+c"
             )
-        return requested
+        return TextChoice(names, "pair")
+    if "+" in requested:
+        names = tuple(n.strip() for n in requested.split("+"))
+        if len(names) < 2 or not all(names):
+            raise CockpitError(f"--text-column {requested!r}: name the columns to join, e.g. title+body")
+        return TextChoice(names, "joined")
+    return TextChoice((requested,))
+
+
+def text_hints(columns: Any, requested: str | None) -> set[str]:
+    """The columns that will hold texts, guessed before the label columns are chosen (so that a text
+    column is never taken for a label): the requested ones, else a known pair, else the usual name."""
+    if requested:
+        return set(parse_text_spec(requested, columns).columns)
+    pair = next((p for p in PAIR_COLUMN_NAMES if all(c in columns for c in p)), None)
+    if pair is not None:
+        return set(pair)
+    usual = next((n for n in TEXT_COLUMN_NAMES if n in columns), None)
+    return {usual} if usual else set()
+
+
+def pick_text_columns(
+    path: Path | str, columns: dict[str, list[Any]], requested: str | None, exclude: set[str]
+) -> tuple[TextChoice, list[Notice]]:
+    """The text column(s), and a notice for what was found on its own or left out (never silent)."""
+    strings = [n for n, v in columns.items() if n not in exclude and is_string_column(v)]
+    if requested:
+        choice = parse_text_spec(requested, columns)
+        for name in choice.columns:
+            _check_text_column(path, columns, name)
+        said = ""
+    else:
+        pair = next((p for p in PAIR_COLUMN_NAMES if all(n in strings for n in p)), None)
+        if pair is not None:
+            choice = TextChoice(pair, "pair")
+            said = f"pairs: {pair[0]} + {pair[1]} (found by their names), encoded as sentence pairs"
+        else:
+            choice = TextChoice((_pick_one(path, columns, strings, exclude),))
+            said = ""
+    left_out = [n for n in strings if n not in choice.columns]
+    if left_out:
+        listing = _column_list(left_out)
+        first, other = printable(choice.columns[0]), printable(left_out[0])
+        said += ("; " if said else f"{choice.described}; ") + (
+            f"other text column(s) left out: {listing} (--text-column {other}+{first} joins them into one "
+            f"text, --text-column {first},{other} reads them as a pair)"
+        )
+    notices = []
+    if said:
+        evidence = {"columns": list(choice.columns), "mode": choice.mode, "left_out": left_out}
+        notices.append(Notice(step=0, kind="text_columns", message=said, evidence=evidence))
+    return choice, notices
+
+
+def _check_text_column(path: Path | str, columns: dict[str, list[Any]], requested: str) -> None:
+    if requested not in columns:
+        raise CockpitError(f"{path}: no column {requested!r} for --text-column; columns: {_column_list(columns)}")
+    if not is_string_column(columns[requested]):
+        what = _holds(columns[requested]) if any(v is not None for v in columns[requested]) else "no values"
+        raise CockpitError(
+            f"{path}: --text-column {requested!r} holds {what}, not text; columns: {_column_list(columns)}"
+        )
+
+
+def _pick_one(path: Path | str, columns: dict[str, list[Any]], strings: list[str], exclude: set[str]) -> str:
     for name in TEXT_COLUMN_NAMES:
-        if name in columns and name not in exclude and is_string_column(columns[name]):
+        if name in strings:
             return name
-    candidates = [n for n, v in columns.items() if n not in exclude and is_string_column(v)]
-    if len(candidates) == 1:
-        return candidates[0]
-    if not candidates:
+    if len(strings) == 1:
+        return strings[0]
+    if not strings:
         usual = next((n for n in TEXT_COLUMN_NAMES if n in columns and n not in exclude), None)
         held = (
             f"; column {usual!r} holds {_holds(columns[usual])}"
@@ -66,11 +170,15 @@ def pick_text_column(path: Path, columns: dict[str, list[Any]], requested: str |
             f"{path}: no usable text column (columns: {_column_list(columns)}){held}; "
             "name the column of texts with --text-column"
         )
-    raise CockpitError(f"{path}: several text columns ({_column_list(candidates)}); choose one with --text-column")
+    a, b = (printable(n) for n in strings[:2])
+    raise CockpitError(
+        f"{path}: several text columns ({_column_list(strings)}); choose one with --text-column "
+        f"(or a pair: --text-column {a},{b}; or joined: --text-column {a}+{b})"
+    )
 
 
 def pick_label_columns(
-    path: Path, columns: dict[str, list[Any]], requested: list[str] | None, text_hint: str | None
+    path: Path | str, columns: dict[str, list[Any]], requested: list[str] | None, text_hints: set[str]
 ) -> tuple[list[str], list[Notice]]:
     """One label column, or several 0/1 columns (one per label)."""
     if requested:
@@ -88,7 +196,7 @@ def pick_label_columns(
     for name in LABEL_COLUMN_NAMES:
         if name in columns:
             return [name], []
-    binary = [n for n, v in columns.items() if n != text_hint and is_binary_column(v)]
+    binary = [n for n, v in columns.items() if n not in text_hints and is_binary_column(v)]
     if len(binary) >= 2:
         notice = Notice(
             step=0,
@@ -98,7 +206,7 @@ def pick_label_columns(
             evidence={"columns": binary, "read_as": "multilabel"},
         )
         return binary, [notice]
-    others = [n for n in columns if n != text_hint]
+    others = [n for n in columns if n not in text_hints]
     if len(others) == 1:
         return others, []
     raise CockpitError(

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
 from cockpit.contract.control import ExampleRow
+from cockpit.contract.events import PAIR_MARK
 from cockpit.data.labeled import LabeledTexts
 
 
@@ -18,19 +21,24 @@ class TrainingExamples(Sequence):
     def __len__(self) -> int:
         return len(self.train)
 
-    def _row(self, position: int, text: str, targets: Any) -> Any:
-        labels = [n for n, t in zip(self.train.label_names, targets) if t > 0.5]
-        return self.row_type(index=self.train.row_ids[position], text=text, labels=labels)
+    def _row(self, position: int, targets: Any) -> Any:
+        text, pair = self.train.text_at(position)
+        if self.train.task == "regression":
+            labels = [f"{float(targets[0]):g}"]  # the score itself
+        else:
+            labels = [n for n, t in zip(self.train.label_names, targets) if t > 0.5]
+        shown = text if pair is None else f"{text}{PAIR_MARK}{pair}"
+        return self.row_type(index=self.train.row_ids[position], text=shown, labels=labels)
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         position = int(index) + (len(self) if int(index) < 0 else 0)
-        return self._row(position, self.train.texts[position], self.train.targets[position])
+        return self._row(position, self.train.targets[position])
 
     def __iter__(self) -> Iterator[Any]:
-        for position, (text, targets) in enumerate(zip(self.train.texts, self.train.targets)):
-            yield self._row(position, text, targets)
+        for position, targets in enumerate(self.train.targets):
+            yield self._row(position, targets)
 
     def search(self, query: str, limit: int) -> tuple[int, list[Any]]:
         """(how many rows hold every word of `query`, ignoring case; the first `limit` of them), vectorised
@@ -38,5 +46,12 @@ class TrainingExamples(Sequence):
         words = query.lower().split()
         if not words:
             return len(self), self[:limit]
-        positions = self.train.texts.matching(words)
+        second = self.train.second_texts
+        if second is None:
+            positions = self.train.texts.matching(words)
+        else:  # a pair matches when each word is in either of its texts
+            positions = None
+            for word in words:
+                hit = np.union1d(self.train.texts.matching([word]), second.matching([word]))
+                positions = hit if positions is None else np.intersect1d(positions, hit)
         return len(positions), [self[int(p)] for p in positions[:limit]]

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cockpit.contract.events import Notice
-from cockpit.data.labels import LabelMatrix
+from cockpit.data.columns import TextChoice
+from cockpit.data.labels import LabelMatrix, Scores
 from cockpit.data.texts import RowNumbers, TextColumn
 
 
@@ -26,19 +27,25 @@ class LabeledTexts:
     Built from lists and a dense matrix too (small files, tests): `__post_init__` stores them compactly.
     """
 
-    texts: TextColumn
-    targets: LabelMatrix  # reads as float32 [rows, labels]
-    label_names: list[str]
+    texts: TextColumn  # the text, or a pair's first segment
+    targets: LabelMatrix | Scores  # reads as float32 [rows, labels] ([rows, 1] scores for regression)
+    label_names: list[str]  # regression: the one target's name
     task: str
     source: str
     row_ids: RowNumbers
     notices: list[Notice] = field(default_factory=list)  # stamped with a step when emitted
     file_rows: int | None = None  # data rows in the file, dropped ones included (None: not from a file)
+    second_texts: TextColumn | None = None  # a sentence pair's second segment (None: one text per row)
+    text: TextChoice = field(default_factory=lambda: TextChoice(("text",)))  # where the texts came from
 
     def __post_init__(self) -> None:
         if not isinstance(self.texts, TextColumn):
             self.texts = TextColumn(self.texts)
-        if not isinstance(self.targets, LabelMatrix):
+        if self.second_texts is not None and not isinstance(self.second_texts, TextColumn):
+            self.second_texts = TextColumn(self.second_texts)
+        if self.task == "regression" and not isinstance(self.targets, Scores):
+            self.targets = Scores(np.asarray(self.targets, dtype=np.float32).reshape(-1))
+        elif self.task != "regression" and not isinstance(self.targets, LabelMatrix):
             self.targets = LabelMatrix.from_dense(self.targets, single=self.task != "multilabel")
         if not isinstance(self.row_ids, RowNumbers):
             self.row_ids = RowNumbers(self.row_ids)
@@ -55,8 +62,22 @@ class LabeledTexts:
             source=self.source,
             row_ids=self.row_ids.take(positions),
             file_rows=self.file_rows,
+            second_texts=self.second_texts.take(positions) if self.second_texts is not None else None,
+            text=self.text,
         )
+
+    def batch_texts(self, positions: Sequence[int] | np.ndarray) -> tuple[list[str], list[str] | None]:
+        """The texts at `positions` as a tokenizer takes them: (texts, their pairs' second segments or None)."""
+        pairs = self.second_texts.batch(positions) if self.second_texts is not None else None
+        return self.texts.batch(positions), pairs
+
+    def text_at(self, position: int) -> tuple[str, str | None]:
+        """One row's text and, for a pair, its second segment."""
+        return self.texts[position], self.second_texts[position] if self.second_texts is not None else None
 
     @property
     def label_counts(self) -> dict[str, int]:
+        """Rows per label (none for regression: a score has no classes to count)."""
+        if isinstance(self.targets, Scores):
+            return {}
         return {name: int(c) for name, c in zip(self.label_names, self.targets.counts())}

@@ -6,7 +6,7 @@ import numpy as np
 
 from cockpit.contract.errors import CockpitError
 from cockpit.data.labeled import LabeledTexts
-from cockpit.data.labels import LabelMatrix
+from cockpit.data.labels import LabelMatrix, Scores
 
 MIN_ROWS = 8  # usable rows (text and label present) below which a run cannot mean anything
 
@@ -78,6 +78,8 @@ def split_for_eval(
     rng = np.random.default_rng(seed)
     if data.task == "multilabel":
         strata = [np.arange(len(data))]
+    elif isinstance(data.targets, Scores):  # regression: by quantile, so the eval set spans the targets' range
+        strata = _quantile_strata(data.targets.values)
     else:
         classes = data.targets.classes()
         order = np.argsort(classes, kind="stable")
@@ -102,6 +104,14 @@ def split_for_eval(
     return data.subset(np.flatnonzero(~in_eval)), data.subset(eval_positions)
 
 
+def _quantile_strata(values: np.ndarray, bins: int = 10) -> list[np.ndarray]:
+    """Row positions grouped into `bins` quantile bins of their target (fewer when values repeat)."""
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+    which = np.searchsorted(edges, values, side="right")
+    order = np.argsort(which, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(which, minlength=len(edges) + 1))[:-1])
+
+
 def sample_eval(evaluation: LabeledTexts, eval_rows: int | None, seed: int) -> LabeledTexts:
     """A separate --eval file cut to --eval-rows (seeded, in file order); all of it without the flag."""
     if eval_rows is None or eval_rows >= len(evaluation):
@@ -112,7 +122,12 @@ def sample_eval(evaluation: LabeledTexts, eval_rows: int | None, seed: int) -> L
 
 def align_eval(train: LabeledTexts, evaluation: LabeledTexts) -> LabeledTexts:
     """Express a separately loaded eval file in the training file's label order."""
-    if evaluation.label_names == train.label_names:
+    if evaluation.task != train.task:
+        raise CockpitError(
+            f"{evaluation.source}: reads as {evaluation.task}, the training data {train.source} as {train.task}; "
+            "give both the same kind of labels"
+        )
+    if evaluation.label_names == train.label_names or train.task == "regression":
         return evaluation
     unknown = [n for n in evaluation.label_names if n not in train.label_names]
     if unknown:
@@ -141,6 +156,10 @@ def default_pins(data: LabeledTexts, count: int = 4) -> list[int]:
     largest gain), in milliseconds at a million rows.
     """
     labels = data.targets
+    if isinstance(labels, Scores):  # regression: rows spread over the targets' range, lowest to highest
+        order = np.argsort(labels.values, kind="stable")
+        picks = np.unique(np.round(np.linspace(0, len(order) - 1, min(count, len(order)))).astype(np.int64))
+        return [data.row_ids[int(order[i])] for i in picks]
     row_of = np.repeat(np.arange(len(data)), labels.per_row())
     uncovered = np.ones(len(data.label_names), dtype=bool)
     chosen: list[int] = []

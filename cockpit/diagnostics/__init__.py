@@ -25,7 +25,7 @@ from cockpit.diagnostics.judgements import LOSS_WINDOW, LossTracker
 from cockpit.diagnostics.layers import STALL_STEPS, LayerNotLearning
 from cockpit.diagnostics.loss import LossRising, NoisyLoss, NonFiniteLoss
 from cockpit.diagnostics.pins import PredictionsDisagreeWithLoss
-from cockpit.diagnostics.setup import HeadFitsLabels, LabelFormat
+from cockpit.diagnostics.setup import HeadFitsLabels, LabelFormat, TargetScale
 
 __all__ = [
     "LOSS_WINDOW",
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 RULES: tuple[Callable[[RunContext], Rule], ...] = (
     HeadFitsLabels,
     LabelFormat,
+    TargetScale,
     CollapseToOneClass,
     ClassNeverPredicted,
     PredictionsDisagreeWithLoss,

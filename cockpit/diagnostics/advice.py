@@ -7,9 +7,10 @@ of them decides anything.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from cockpit.diagnostics.base import plural
+from cockpit.diagnostics.base import finite, plural
 from cockpit.diagnostics.judgements import LOSS_WINDOW
 
 # ---------------------------------------------------------------------------------------------
@@ -26,6 +27,14 @@ def head_output_count(outputs: int, labels: int) -> str:
     if outputs == 1:
         text += "; with one output, picking the top class always gives the first class"
     return text
+
+
+def head_classifies_a_score(problem: str, outputs: Any) -> str:
+    """Seed 003 the other way round: a classification head trained on a score."""
+    return (
+        f"the targets are scores (regression), but the head is set up for {problem} with {outputs} output(s): "
+        "it would learn classes, not a number"
+    )
 
 
 def head_softmax_for_multilabel(problem: str) -> str:
@@ -101,9 +110,53 @@ def all_negative(rows: int, evals: int, before: float, now: float) -> str:
 COLLAPSE_CLEARED = "Predictions are spread over the classes again."
 
 
+def regression_collapsed(
+    center: float, spread: float, target_spread: float, evals: int, mse: Any, constant: Any
+) -> str:
+    compared = (
+        f" (eval MSE {mse:.4g}; the constant predictor's, the training mean, is {constant:.4g})"
+        if finite(mse) and finite(constant)
+        else ""
+    )
+    return (
+        f"Every prediction is about {center:.4g} (they spread {spread:.3g}), while the targets spread "
+        f"{target_spread:.3g}, for {evals} evaluations in a row: the model predicts one value for every row"
+        f"{compared}."
+    )
+
+
+REGRESSION_COLLAPSE_CLEARED = "Predictions spread with the targets again."
+
+
+def target_scale(mean: float, std: float) -> str:
+    return (
+        f"The regression targets are on a large scale (mean {mean:.4g}, std {std:.4g}): a new head starts "
+        f"near 0 and moves a little per step, so the loss (about {mean**2 + std**2:.3g} at first) stays huge "
+        "for a long time and its gradients swamp the encoder's."
+    )
+
+
+def target_scale_advice(mean: float, std: float) -> str:
+    return (
+        "Train on normalised targets: run with `--normalize-targets` (the head learns "
+        f"z = (y - {mean:.4g}) / {std:.4g}; predictions, metrics and the saved model stay in your units), or "
+        f"divide the targets by a round number such as {_round_scale(std):g}."
+    )
+
+
+def _round_scale(std: float) -> float:
+    return float(10 ** max(0, round(math.log10(max(std, 1.0)))))
+
+
 def collapse_advice(task: str, active: set[str]) -> str:
     """`active`: the alarm kinds raised now; the advice points only to those (a run whose thresholds
     alarm never fired was told to "see the thresholds alarm")."""
+    if task == "regression":
+        return (
+            "A regression head that predicts one value everywhere has not learned from the texts yet. Check the "
+            "targets' scale (the scale alarm, if it is up), raise the learning rate or train longer, and look "
+            "at the pinned examples: their predicted values should move toward their targets."
+        )
     if task == "multilabel":
         thresholds = (
             "the thresholds alarm lists the labels that gain, and `t` keeps them in the saved model"

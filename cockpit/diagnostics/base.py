@@ -29,9 +29,11 @@ from cockpit.diagnostics.judgements import LOSS_WINDOW, LossTracker
 # Without a warmup the first steps still carry the random head's start; give them this many steps.
 MIN_SETTLE_STEPS = 10
 # Evaluation "good": single-label accuracy at least halfway from the majority share to 1 (SST-2:
-# 0.51 -> 0.755; healthy real runs reached 0.84-0.86); multi-label micro-F1 at least 0.5.
+# 0.51 -> 0.755; healthy real runs reached 0.84-0.86); multi-label micro-F1 at least 0.5; regression
+# R^2 at least 0.5 (half the constant predictor's squared error explained; STS-B fine-tunes reach 0.8+).
 GOOD_ACCURACY_WAY = 0.5
 GOOD_MICRO_F1 = 0.5
+GOOD_R2 = 0.5
 # ...and "holding": the headline metric within 2 points of the best evaluation so far.
 EVAL_HOLD = 0.02
 
@@ -75,6 +77,7 @@ class RunContext:
     labels: list[str] = field(default_factory=list)
     pins: list[PinnedExample] = field(default_factory=list)
     constant_loss: float | None = None
+    targets: dict[str, float] = field(default_factory=dict)  # regression: the targets' mean, std, min, max
     warmup_steps: int = 0
     head_group: str | None = None
     loss: LossTracker = field(default_factory=LossTracker)
@@ -107,6 +110,7 @@ class RunContext:
         self.labels = list(run.labels)
         self.pins = list(run.pins)
         self.constant_loss = run.constant_loss if finite(run.constant_loss) else None
+        self.targets = dict(run.targets)
         self.warmup_steps = warmup_steps(run.config, run.total_steps)
         self.head_group = head_group(run.layers, run.head)
         self.loss = LossTracker()
@@ -120,6 +124,8 @@ class RunContext:
         """Is this evaluation good, and as good as the best one so far? (A noisy chart then says nothing.)"""
         if self.task == "multilabel":
             metric, good_from = result.metrics.get("micro_f1"), GOOD_MICRO_F1
+        elif self.task == "regression":
+            metric, good_from = result.metrics.get("r2"), GOOD_R2
         else:
             metric, majority = result.metrics.get("accuracy"), result.baselines.get("majority_accuracy")
             good_from = majority + GOOD_ACCURACY_WAY * (1 - majority) if finite(majority) else math.inf
@@ -130,6 +136,14 @@ class RunContext:
         self.eval_metric = metric
         self.best_eval_metric = max(metric, self.best_eval_metric or metric)
         self.eval_good = metric >= good_from and metric >= self.best_eval_metric - EVAL_HOLD
+
+    def untrained_loss(self) -> float:
+        """The loss a fresh head scores: the constant guess's (or chance: ln(classes), ln 2 per label);
+        for regression, a head that outputs about 0 scores the targets' mean square."""
+        if self.task == "regression" and self.targets:
+            return self.targets.get("mean", 0.0) ** 2 + self.targets.get("std", 0.0) ** 2
+        chance = math.log(2) if self.task == "multilabel" else math.log(max(len(self.labels), 2))
+        return max(self.constant_loss or 0.0, chance)
 
     def loss_window_ready(self, event: Event) -> bool:
         """A finite step with a whole window of settled steps behind it: trend and noise can be judged."""

@@ -21,6 +21,10 @@ BASELINE_RELEASE = 0.02
 # two evaluations in a row to call it a collapse.
 COLLAPSE_EVALS = 2
 ALL_NEGATIVE_RELEASE = 0.10  # multi-label: predicted positives back to 10% of true positives
+# Regression: predictions that spread less than a tenth of the targets' spread are one value for every
+# row (a fresh head on STS-B-like scores spreads ~0.01 against 1.5); a fifth is spread again.
+FLAT_SHARE = 0.10
+FLAT_RELEASE = 0.20
 
 
 @dataclass
@@ -40,6 +44,7 @@ class CollapseToOneClass(LatchedRule):
         self._at_baseline = Streak()
         self._one_class = Streak()
         self._all_negative = Streak()
+        self._flat = Streak()
         self._reference_loss: float | None = None  # smoothed loss at the previous evaluation
 
     def observe(self, event: Event) -> list[Alarm]:
@@ -49,16 +54,43 @@ class CollapseToOneClass(LatchedRule):
             return []
         if self.ctx.task == "multilabel":
             found, cleared = self._multi_label(event)
+        elif self.ctx.task == "regression":
+            found, cleared = self._regression(event)
         else:
             found, cleared = self._single_label(event)
         self._reference_loss = self.ctx.loss.ema
         if found:
             words = advice.collapse_advice(self.ctx.task, self.ctx.active)
             return self.latch.raise_(event, found.severity, found.message, words, found.evidence)
+        if cleared and self.ctx.task == "regression":
+            spread = {k: event.metrics.get(k) for k in ("prediction_std", "target_std")}
+            return self.latch.release(event, advice.REGRESSION_COLLAPSE_CLEARED, spread)
         if cleared:
             evidence = {"predicted_distribution": dict(event.predicted_distribution)}
             return self.latch.release(event, advice.COLLAPSE_CLEARED, evidence)
         return []
+
+    def _regression(self, event: EvalResult) -> tuple[_Collapse | None, bool]:
+        """Predictions with almost no spread while the targets spread: one value for every row."""
+        spread, target = event.metrics.get("prediction_std"), event.metrics.get("target_std")
+        if not (finite(spread) and finite(target)) or target <= 0:
+            return None, False
+        evals = self._flat.update(spread < FLAT_SHARE * target)
+        mse, constant = event.metrics.get("mse"), event.baselines.get("constant_mse")
+        evidence = {
+            "prediction_mean": rounded(event.metrics.get("prediction_mean", math.nan)),
+            "prediction_std": rounded(spread),
+            "target_std": rounded(target),
+            "mse": mse,
+            "constant_mse": constant,
+            "evals_flat": evals,
+        }
+        cleared = spread >= FLAT_RELEASE * target
+        if evals >= COLLAPSE_EVALS:
+            center = event.metrics.get("prediction_mean", math.nan)
+            message = advice.regression_collapsed(center, spread, target, evals, mse, constant)
+            return _Collapse("error", message, evidence), cleared
+        return None, cleared
 
     def _single_label(self, event: EvalResult) -> tuple[_Collapse | None, bool]:
         predicted, true = event.predicted_distribution, event.true_distribution

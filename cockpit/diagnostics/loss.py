@@ -122,15 +122,11 @@ class LossRising(LatchedRule):
         self._recent: deque[bool] = deque(maxlen=EXPLODE_WINDOW)
         self._exploded = False
 
-    def _untrained_loss(self) -> float:
-        chance = math.log(2) if self.ctx.task == "multilabel" else math.log(max(len(self.ctx.labels), 2))
-        return max(self.ctx.constant_loss or 0.0, chance)
-
     def _explosion(self, event: Event) -> list[Alarm]:
         """The fast path: far above an untrained head's loss, before the smoothed window can judge a trend."""
         if not isinstance(event, StepMetrics) or not math.isfinite(event.loss) or self.ctx.loss_window_ready(event):
             return []
-        reference = self._untrained_loss()
+        reference = self.ctx.untrained_loss()
         self._recent.append(event.loss > EXPLODE_FACTOR * reference)
         if self._recent[-1] and sum(self._recent) >= EXPLODE_STEPS and not self.latch.active:
             self._exploded = True

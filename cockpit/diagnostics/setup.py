@@ -14,7 +14,9 @@ from cockpit.diagnostics.base import LatchedRule, RunContext
 
 
 def expected_problem_type(task: str) -> str:
-    return "multi_label_classification" if task == "multilabel" else "single_label_classification"
+    return {"multilabel": "multi_label_classification", "regression": "regression"}.get(
+        task, "single_label_classification"
+    )
 
 
 def head_problems(task: str, head: HeadFit, label_count: int) -> tuple[list[str], bool]:
@@ -23,6 +25,11 @@ def head_problems(task: str, head: HeadFit, label_count: int) -> tuple[list[str]
     problem = head.problem_type
     problems: list[str] = []
     fatal = False
+    if task == "regression":
+        if problem not in (None, "regression") or (isinstance(outputs, int) and outputs != 1):
+            fatal = True
+            problems.append(advice.head_classifies_a_score(problem or "classification", outputs))
+        return problems, fatal
     if problem == "regression":
         fatal = True
         problems.append(advice.HEAD_IS_REGRESSION)
@@ -93,3 +100,27 @@ class LabelFormat(LatchedRule):
         evidence = {**self._notice.evidence, "read_as": read, "task": task}
         message = advice.label_format(read, self._notice.message, task)
         return self.latch.raise_(event, "error", message, advice.LABEL_FORMAT_ADVICE, evidence)
+
+
+# A head starts near 0: targets whose mean or spread is beyond this are on a scale it will fight for many
+# steps (house prices, counts); STS-B's 0-5 and 1-10 ratings are well within it.
+LARGE_TARGETS = 10.0
+
+
+class TargetScale(LatchedRule):
+    """Regression targets on a scale the head will fight (mean 2,500, std 900): say so before step 1."""
+
+    kind = "target_scale"
+
+    def observe(self, event: Event) -> list[Alarm]:
+        if not isinstance(event, RunStarted) or event.task != Task.REGRESSION or not event.targets:
+            return []
+        if event.config.get("normalize_targets"):
+            return []  # the head learns z-scores: the scale is taken care of
+        mean, std = event.targets.get("mean", 0.0), event.targets.get("std", 0.0)
+        evidence = {"mean": mean, "std": std, "min": event.targets.get("min"), "max": event.targets.get("max")}
+        if max(abs(mean), std) <= LARGE_TARGETS:
+            return self.latch.release(event, "The targets are on a scale the head can reach.", evidence)
+        return self.latch.raise_(
+            event, "warning", advice.target_scale(mean, std), advice.target_scale_advice(mean, std), evidence
+        )

@@ -36,27 +36,40 @@ def token_limit(tokenizer: Any, max_length: int) -> int:
     return min(max_length, getattr(tokenizer, "model_max_length", max_length) or max_length)
 
 
+def model_inputs(tokenizer: Any) -> set[str]:
+    """The tokenizer outputs the model takes (`token_type_ids` for BERT-style pairs, none for RoBERTa),
+    as `pipeline()` passes them."""
+    return set(getattr(tokenizer, "model_input_names", None) or ("input_ids", "attention_mask"))
+
+
 class Collator:
-    """Texts -> `input_ids` / `attention_mask` on the device, exactly as inference tokenizes them."""
+    """Texts (or sentence pairs) -> the model's inputs on the device, exactly as inference tokenizes them.
+
+    A pair is encoded as the tokenizer's pair, `tokenizer(a, b)`: its separator between the segments,
+    `token_type_ids` where the model has them, and `longest_first` truncation (the longer segment loses
+    tokens first), as `pipeline({"text": a, "text_pair": b})` does.
+    """
 
     def __init__(self, tokenizer: Any, max_length: int, device: torch.device | str = "cpu") -> None:
         self.tokenizer = tokenizer
         self.max_length = token_limit(tokenizer, max_length)
         self.device = torch.device(device)
+        self.inputs = model_inputs(tokenizer)
 
-    def __call__(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+    def __call__(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         batch = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            list(texts),
+            list(pairs) if pairs is not None else None,
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_length,
+            return_tensors="pt",
         )
-        return {
-            key: batch[key].to(self.device, non_blocking=True)
-            for key in ("input_ids", "attention_mask")
-            if key in batch
-        }
+        return {key: value.to(self.device, non_blocking=True) for key, value in batch.items() if key in self.inputs}
 
     def rows(self, data: LabeledTexts, positions: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
         """The batch of `data`'s rows at `positions`."""
-        return self(data.texts.batch(positions))
+        return self(*data.batch_texts(positions))
 
     def targets(self, data: LabeledTexts, positions: Sequence[int] | np.ndarray) -> torch.Tensor:
         """The rows' float32 one/multi-hot targets, densified for this batch only."""
@@ -94,19 +107,20 @@ class RowTokens(Sequence[list[int]]):
     def __getitem__(self, row):  # int -> list[int]
         if isinstance(row, slice):
             return [self[i] for i in range(*row.indices(len(self)))]
-        text = self.data.texts[int(row)]
-        return self.tokenizer(text, truncation=True, max_length=self.max_length)["input_ids"]
+        text, pair = self.data.text_at(int(row))
+        return self.tokenizer(text, pair, truncation="longest_first", max_length=self.max_length)["input_ids"]
 
 
-def sample_token_lengths(texts: Sequence[str], tokenizer: Any, rows: int, seed: int) -> tuple[np.ndarray, bool]:
-    """Untruncated token lengths of a seeded sample of `rows` texts (all when fewer); True if sampled."""
-    total = len(texts)
+def sample_token_lengths(data: LabeledTexts, tokenizer: Any, rows: int, seed: int) -> tuple[np.ndarray, bool]:
+    """Untruncated token lengths (of the pair, for sentence pairs) of a seeded sample of `rows` rows (all
+    when fewer); True if sampled."""
+    total = len(data)
     if total <= rows:
         positions, sampled = np.arange(total), False
     else:
         positions, sampled = np.sort(np.random.default_rng(seed).choice(total, size=rows, replace=False)), True
-    batch = texts.batch(positions) if hasattr(texts, "batch") else [texts[int(i)] for i in positions]
-    ids = tokenizer(batch, truncation=False, verbose=False)["input_ids"]
+    texts, pairs = data.batch_texts(positions)
+    ids = tokenizer(texts, pairs, truncation=False, verbose=False)["input_ids"]
     return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids)), sampled
 
 
@@ -135,19 +149,27 @@ class Evaluator:
         self.device = torch.device(device)
         self.batch_size = batch_size or EVAL_BATCH_SIZE
         self.pad_id = tokenizer.pad_token_id or 0
+        self.segments = "token_type_ids" in model_inputs(tokenizer) and data.second_texts is not None
         self._ids: np.ndarray | None = None  # all rows' token ids, end to end
+        self._types: np.ndarray | None = None  # their segment ids (a pair's second segment: 1), if the model reads them
         self._starts: np.ndarray | None = None
         self._lengths: np.ndarray | None = None
 
     def _encode(self) -> None:
-        chunks, lengths = [], []
+        chunks, types, lengths = [], [], []
         for start in range(0, len(self.data), 4096):
-            texts = self.data.texts.batch(np.arange(start, min(start + 4096, len(self.data))))
-            ids = self.tokenizer(texts, truncation=True, max_length=self.max_length, verbose=False)["input_ids"]
+            texts, pairs = self.data.batch_texts(np.arange(start, min(start + 4096, len(self.data))))
+            encoded = self.tokenizer(
+                texts, pairs, truncation="longest_first", max_length=self.max_length, verbose=False
+            )
+            ids = encoded["input_ids"]
             lengths.append(np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids)))
             chunks.append(np.fromiter(chain.from_iterable(ids), dtype=np.int32))
+            if self.segments:
+                types.append(np.fromiter(chain.from_iterable(encoded["token_type_ids"]), dtype=np.int8))
         self._lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
         self._ids = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
+        self._types = np.concatenate(types) if types else None
         self._starts = np.concatenate([[0], np.cumsum(self._lengths)[:-1]]).astype(np.int64)
 
     def _batch(self, positions: np.ndarray) -> dict[str, torch.Tensor]:
@@ -158,10 +180,12 @@ class Evaluator:
         mask = np.arange(width)[None, :] < lengths[:, None]
         gather = self._starts[positions][:, None] + np.arange(width)[None, :]
         input_ids[mask] = self._ids[gather[mask]]
-        return {
-            "input_ids": torch.from_numpy(input_ids).to(self.device, non_blocking=True),
-            "attention_mask": torch.from_numpy(mask.astype(np.int64)).to(self.device, non_blocking=True),
-        }
+        batch = {"input_ids": input_ids, "attention_mask": mask.astype(np.int64)}
+        if self._types is not None:
+            segments = np.zeros((len(positions), width), dtype=np.int64)
+            segments[mask] = self._types[gather[mask]]
+            batch["token_type_ids"] = segments
+        return {key: torch.from_numpy(value).to(self.device, non_blocking=True) for key, value in batch.items()}
 
     def run(
         self,

@@ -48,6 +48,7 @@ from cockpit.training.instruments import (
     evaluation_result,
     positive_weights,
     predict,
+    target_spread,
     training_loss,
 )
 from cockpit.training.lora import save_merged, save_model_files
@@ -57,6 +58,7 @@ from cockpit.training.pins import PinCadence
 from cockpit.training.prepare import SAID_ON_RESUME, PreparedRun
 from cockpit.training.run_core import RunCore
 from cockpit.training.steering import Applied
+from cockpit.training.target_scale import OutputScale
 
 T = TypeVar("T")
 Phase = Literal["at_boundary", "after_backward", "before_optimizer_step", "after_optimizer_step", "at_step_end"]
@@ -186,6 +188,8 @@ class Engine(RunCore):
         # The module the training forward runs through (DDP's wrapper on a rank of a distributed
         # job); predictions always use the bare model. Only the main process writes the run
         # directory (journal, config, checkpoints, model), predicts the pinned examples and evaluates.
+        spread = target_spread(train.targets) if self.task == "regression" else {}
+        self.output_scale = OutputScale(model, spread["mean"], spread["std"]) if cfg.normalize_targets else None
         self.train_model = self.parallel.wrap(self.model, self.optimizer)
         if prepared.resume is not None:
             self._restore(prepared.resume)
@@ -206,10 +210,13 @@ class Engine(RunCore):
 
     def _pins_at(self, positions: list[int]) -> list[PinnedExample]:
         train = self.prepared.train
-        return [
-            PinnedExample(index=train.row_ids[p], text=train.texts[p], targets=train.targets[p].tolist())
-            for p in positions
-        ]
+        pins = []
+        for p in positions:
+            text, pair = train.text_at(p)
+            pins.append(
+                PinnedExample(index=train.row_ids[p], text=text, targets=train.targets[p].tolist(), text_pair=pair)
+            )
+        return pins
 
     def _restore(self, state: ckpt.TrainingState) -> None:
         try:
@@ -299,11 +306,20 @@ class Engine(RunCore):
                 constant_loss=constant_loss(train.targets, train.targets, self.task),
                 head=prepared.loaded.head,
                 resumed=prepared.resume is not None,
+                targets=target_spread(train.targets) if self.task == "regression" else None,
             )
         )
         for notice in prepared.notices:
             if prepared.resume is None or notice.kind in SAID_ON_RESUME:
                 self.emit(dataclasses.replace(notice, step=self.step))
+        if self.output_scale is not None:
+            scale = self.output_scale
+            said = (
+                f"--normalize-targets: the head learns z = (y - {scale.mean:.4g}) / {scale.std:.4g}; the loss, "
+                "predictions, metrics and the saved model are in the targets' own units"
+            )
+            evidence = {"mean": scale.mean, "std": scale.std}
+            self.emit(Notice(step=self.step, kind="normalize_targets", message=said, evidence=evidence))
         if prepared.resume is None:
             head = prepared.loaded.head
             if head.reinitialised and head.reason:
@@ -462,14 +478,8 @@ class Engine(RunCore):
 
     # ------------------------------------------------------------------ predictions
 
-    def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        """Tokenize exactly as inference does."""
-        limit = self.config.max_length
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
-        return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-
-    def predict_examples(self, texts: list[str], targets: np.ndarray) -> Predictions:
-        return predict(self.model, self.encode, texts, targets, self.task, autocast=self.autocast)
+    def predict_examples(self, texts: list[str], pairs: list[str] | None, targets: np.ndarray) -> Predictions:
+        return predict(self.model, self.collator, texts, targets, self.task, autocast=self.autocast, pairs=pairs)
 
     def _evaluate(self) -> None:
         evaluation = self.prepared.evaluation
@@ -522,11 +532,13 @@ class Engine(RunCore):
         if not self.publishes:
             return ""
         target = self.run_dir / MODEL_DIR
-        self._save_model_files(target)
+        merged = self.run_dir / MERGED_MODEL_DIR if self.config.merge_lora else None
+        with self.output_scale.folded() if self.output_scale else contextlib.nullcontext():
+            self._save_model_files(target)  # in the targets' units
+            if merged is not None:
+                save_merged(self.model, self.tokenizer, merged)
         self.keep_thresholds_in(target)
-        if self.config.merge_lora:
-            merged = self.run_dir / MERGED_MODEL_DIR
-            save_merged(self.model, self.tokenizer, merged)
+        if merged is not None:
             self.keep_thresholds_in(merged)
             said = f"LoRA: the adapter is in {target}, merged into the base model in {merged} (pipeline() loads it)"
             self.emit(Notice(step=self.step, kind="merged", message=said))

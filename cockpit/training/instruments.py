@@ -26,11 +26,14 @@ THRESHOLD = 0.5
 def training_loss(
     logits: torch.Tensor, targets: torch.Tensor, task: str, pos_weight: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Mean loss over the batch: BCE-with-logits for multilabel (positives weighed by `pos_weight`),
-    cross-entropy otherwise."""
+    """Mean loss over the batch, as HF's sequence classifiers compute it for the config's problem type:
+    BCE-with-logits for multilabel (positives weighed by `pos_weight`), mean squared error for
+    regression (one output), cross-entropy otherwise."""
     logits = logits.float()
     if task == "multilabel":
         return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight)
+    if task == "regression":
+        return F.mse_loss(logits.reshape(-1), targets.reshape(-1).float())
     return F.cross_entropy(logits, targets.argmax(dim=1))
 
 
@@ -61,11 +64,17 @@ def per_row_loss(logits: torch.Tensor, targets: torch.Tensor, task: str) -> torc
     logits = logits.float()
     if task == "multilabel":
         return F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(dim=1)
+    if task == "regression":
+        return (logits.reshape(-1) - targets.reshape(-1).float()).pow(2)
     return F.cross_entropy(logits, targets.argmax(dim=1), reduction="none")
 
 
 def probabilities(logits: torch.Tensor, task: str) -> torch.Tensor:
+    """What inference reports per label, as `pipeline("text-classification")` computes it: sigmoid for
+    multilabel, softmax for classes, and for regression the predicted value itself (no function)."""
     logits = logits.float()
+    if task == "regression":
+        return logits[..., :1]
     return torch.sigmoid(logits) if task == "multilabel" else torch.softmax(logits, dim=-1)
 
 
@@ -320,7 +329,16 @@ def evaluation_result(
 ) -> EvalResult:
     """An evaluation judged one way wherever it ran (cockpit's own eval, or a Trainer's seen by the
     callback): metrics, per-label F1, both distributions, the baselines a constant predictor gets,
-    and for multilabel the best threshold per label."""
+    and for multilabel the best threshold per label. Regression: MSE, MAE, Pearson and Spearman, beside
+    the constant predictor (the training targets' mean) and its MSE."""
+    if task == "regression":
+        metrics, baselines = regression_metrics(probs, targets), regression_baselines(train_targets, targets)
+        # R^2 against the constant predictor (the training mean): 0 = no better than it, 1 = perfect
+        metrics["r2"] = 1 - metrics["mse"] / baselines["constant_mse"] if baselines["constant_mse"] > 0 else 0.0
+        return EvalResult(
+            step=step, epoch=epoch, loss=loss, metrics={**metrics, **(extra_metrics or {})}, per_label_f1={},
+            predicted_distribution={}, true_distribution={}, baselines=baselines, rows=len(targets),
+        )  # fmt: skip
     metrics, per_label, predicted, truth = classification_metrics(probs, targets, task, label_names)
     return EvalResult(
         step=step,
@@ -341,21 +359,23 @@ def evaluation_result(
 
 def predict(
     model: nn.Module,
-    encode,  # callable(list[str]) -> dict of tensors on the device
+    encode,  # callable(texts, pairs or None) -> dict of tensors on the device
     texts: list[str],
     targets: np.ndarray,
     task: str,
     batch_size: int = 64,
     autocast: torch.autocast | None = None,
+    pairs: list[str] | None = None,
 ) -> Predictions:
-    """Predict as inference does (eval mode, no grad), then put the model back as it was."""
+    """Predict as inference does (eval mode, no grad), then put the model back as it was; `pairs`: the
+    second segments of sentence pairs."""
     was_training = model.training
     model.eval()
     probs, losses = [], []
     try:
         with torch.no_grad():
             for start in range(0, len(texts), batch_size):
-                batch = encode(texts[start : start + batch_size])
+                batch = encode(texts[start : start + batch_size], pairs[start : start + batch_size] if pairs else None)
                 if autocast is not None:
                     with autocast:
                         logits = model(**batch).logits
@@ -380,7 +400,10 @@ def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
 
 
 def constant_loss(train_targets: np.ndarray, targets: np.ndarray, task: str) -> float:
-    """The loss of always predicting the training label frequencies: the bar to beat."""
+    """The loss of always predicting the training label frequencies (regression: the training targets'
+    mean, whose loss is the MSE around it): the bar to beat."""
+    if task == "regression":
+        return regression_baselines(train_targets, targets)["constant_loss"]
     eps = 1e-7
     prior = np.clip(np.asarray(train_targets.mean(axis=0), dtype=np.float64), eps, 1 - eps)
     share = np.asarray(targets.mean(axis=0), dtype=np.float64)  # the loss is linear in the targets: shares suffice
@@ -420,6 +443,57 @@ def classification_metrics(
         {n: int(v) for n, v in zip(names, predicted.sum(axis=0))},
         {n: int(v) for n, v in zip(names, truth.sum(axis=0))},
     )
+
+
+def regression_metrics(predicted: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """MSE, MAE, Pearson and Spearman correlation (STS-B's pair), and the spread of the predictions
+    beside the targets' (the regression collapse rule reads both)."""
+    guess = np.asarray(predicted, dtype=np.float64).reshape(-1)
+    truth = np.asarray(targets, dtype=np.float64).reshape(-1)
+    error = guess - truth
+    return {
+        "mse": float(np.mean(error**2)),
+        "mae": float(np.mean(np.abs(error))),
+        "pearson": _correlation(guess, truth),
+        "spearman": _correlation(_ranks(guess), _ranks(truth)),
+        "prediction_mean": float(guess.mean()),
+        "prediction_std": float(guess.std()),
+        "target_std": float(truth.std()),
+    }
+
+
+def target_spread(targets: Any) -> dict[str, float]:
+    """Regression targets' mean, std, min and max (what RunStarted carries for the scale rule and panels)."""
+    values = np.asarray(targets, dtype=np.float64).reshape(-1)
+    if not len(values):
+        return {}
+    return {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
+            "max": float(values.max())}  # fmt: skip
+
+
+def regression_baselines(train_targets: Any, targets: Any) -> dict[str, float]:
+    """The constant predictor of regression: the training targets' mean, and its MSE on `targets`."""
+    mean = float(np.asarray(train_targets, dtype=np.float64).mean())
+    truth = np.asarray(targets, dtype=np.float64).reshape(-1)
+    mse = float(np.mean((truth - mean) ** 2)) if len(truth) else 0.0
+    return {"constant_prediction": mean, "constant_mse": mse, "constant_loss": mse}
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson's r; 0.0 where either side does not vary (a constant prediction correlates with nothing)."""
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks with ties averaged (Spearman's correlation is Pearson's on these)."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.arange(len(values), dtype=np.float64)
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return (sums / counts)[inverse]
 
 
 def majority_accuracy(targets: np.ndarray, task: str) -> float:

@@ -38,6 +38,7 @@ PROBLEM_TYPES = {
     "binary": "single_label_classification",
     "multiclass": "single_label_classification",
     "multilabel": "multi_label_classification",
+    "regression": "regression",  # one output, mean squared error
 }
 
 # The rule's name patterns, applied to a parameter's name inside the base model (the stack prefix
@@ -185,6 +186,16 @@ def _hub_error(name: str, exc: Exception) -> CockpitError:
     )
 
 
+def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
+    """The model's tokenizer alone (`--dry-run` measures token lengths without loading the weights)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(resolve_model_path(name), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise CockpitError(f"--model {name}: cannot load its tokenizer ({_first_line(exc)})") from None
+
+
 def load_model(
     name: str, task: str, label_names: list[str], trust_remote_code: bool = False, tokenizer_from: str | None = None
 ) -> LoadedModel:
@@ -298,15 +309,22 @@ def head_parameter_names(model: nn.Module) -> list[str]:
     return [n for n, _ in model.named_parameters() if not n.startswith(prefix)]
 
 
-def _output_count(model: nn.Module) -> int:
-    """Rows of the last linear layer in the head: what the model will actually emit per text."""
+def output_layer(model: nn.Module) -> nn.Linear | None:
+    """The last linear layer of the head (outside the base model): what emits the model's outputs
+    (a PEFT model's: the trained copy of its head)."""
     model, _ = _peft_parts(model)
     prefix = getattr(model, "base_model_prefix", "") + "."
-    outputs = None
+    found = None
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear) and not (name + ".").startswith(prefix):
-            outputs = module.out_features
-    return int(outputs) if outputs is not None else int(model.config.num_labels)
+            found = module
+    return found
+
+
+def _output_count(model: nn.Module) -> int:
+    """Rows of the last linear layer in the head: what the model will actually emit per text."""
+    layer = output_layer(model)
+    return int(layer.out_features) if layer is not None else int(model.config.num_labels)
 
 
 def describe_head(

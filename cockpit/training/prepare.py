@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,9 @@ from cockpit.contract.config import RunConfig
 from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import Notice
 from cockpit.data.labeled import LabeledTexts
-from cockpit.data.loading import load_labeled_texts, summary_lines
+from cockpit.data.labels import Scores
+from cockpit.data.loading import DataSpec, load_file, summary_lines
+from cockpit.data.sources import read_data
 from cockpit.data.splits import (
     align_eval,
     check_enough_rows,
@@ -35,7 +37,7 @@ from cockpit.rundir.layout import CONFIG_NAME, EVAL_ROWS_NAME, FINGERPRINT_NAME,
 from cockpit.rundir.lock import check_new_run_dir, run_dir_for
 from cockpit.training.batches import RowTokens, sample_token_lengths, token_limit
 from cockpit.training.lora import adapter_spec, apply_lora, load_adapter, parse_lora, require_peft
-from cockpit.training.model import LoadedModel, expand_groups, load_model, pick_device, ratio_note
+from cockpit.training.model import LoadedModel, expand_groups, load_model, load_tokenizer, pick_device, ratio_note
 
 
 @dataclass
@@ -58,6 +60,55 @@ class PreparedRun:
     fingerprint: dict[str, Any] = field(default_factory=dict)  # of the whole data file, before the split
 
 
+@dataclass
+class RunData:
+    """A run's data as read and split: what `prepare` trains on and `--dry-run` describes."""
+
+    full: LabeledTexts  # the training data as read, before an eval split is cut from it
+    train: LabeledTexts
+    evaluation: LabeledTexts | None
+    eval_file: LabeledTexts | None  # a separate eval set (--eval FILE, a dataset's split) as read (fingerprinted)
+    notices: list[Notice]
+
+
+def read_run_data(config: RunConfig) -> RunData:
+    """Read the data, the eval split and every inference about them; nothing is loaded or written."""
+    spec = DataSpec.of(config)
+    read = read_data(config.data, spec, config.train_split, config.eval_split_name)
+    full = read.train
+    notices = read.notices + list(full.notices)
+    check_enough_rows(full)
+    eval_file = None
+    if config.eval_path or read.evaluation is not None:
+        train = full
+        eval_file = read.evaluation or load_file(Path(config.eval_path), replace(spec, task=full.task))
+        notices += eval_file.notices if read.evaluation is not None else []
+        evaluation = sample_eval(align_eval(train, eval_file), config.eval_rows, config.seed)
+    else:
+        pinned = frozenset(config.pins or ())
+        train, evaluation = split_for_eval(
+            full, config.eval_share, config.seed, keep_in_train=pinned, eval_rows=config.eval_rows
+        )
+    if len(train) < 2:
+        raise CockpitError(f"{config.data}: only {len(train)} training row(s) after the eval split; add data")
+    if config.normalize_targets and full.task != "regression":
+        raise CockpitError(f"--normalize-targets is for regression targets; {config.data} reads as {full.task}")
+    if evaluation is None:
+        message = no_eval_rows_message(config, len(full))
+        notices.append(Notice(step=0, kind="no_eval_rows", message=message, evidence={"rows": len(full)}))
+    return RunData(full, train, evaluation, eval_file, notices)
+
+
+def describe_data(config: RunConfig) -> list[str]:
+    """`cockpit train DATA --dry-run`: what the cockpit understood from the data, in seconds: the summary
+    a run shows before step 1 (with the model's tokenizer, not the model) and every notice."""
+    config.validate()
+    data = read_run_data(config)
+    summary = data_summary(data.train, data.evaluation, load_tokenizer(config.model, config.trust_remote_code), config)
+    pinned = ", ".join(str(r) for r in config.pins or default_pins(data.train))
+    return summary + [f"[notice] {n.message}" for n in data.notices] + [f"pinned rows (--pin): {pinned}"]
+
+
 def prepare(
     config: RunConfig, resume_dir: Path | None = None, on_stage: Callable[[str, str], None] | None = None
 ) -> PreparedRun:
@@ -74,28 +125,9 @@ def prepare(
     run_dir = resume_dir if resume_dir is not None else run_dir_for(config)
     if resume_dir is None:
         check_new_run_dir(run_dir)
-    data_path = Path(config.data)
-    stage("reading data", str(data_path))
-    full = load_labeled_texts(data_path, config.text_column, config.label_columns, config.label_names)
-    notices = list(full.notices)
-    check_enough_rows(full)
-    eval_file = None  # a separate --eval file as read, before it is cut to --eval-rows (fingerprinted)
-    if config.eval_path:
-        train = full
-        eval_file = load_labeled_texts(
-            Path(config.eval_path), config.text_column, config.label_columns, config.label_names
-        )
-        evaluation = sample_eval(align_eval(train, eval_file), config.eval_rows, config.seed)
-    else:
-        pinned = frozenset(config.pins or ())
-        train, evaluation = split_for_eval(
-            full, config.eval_split, config.seed, keep_in_train=pinned, eval_rows=config.eval_rows
-        )
-    if len(train) < 2:
-        raise CockpitError(f"{data_path}: only {len(train)} training row(s) after the eval split; add data")
-    if evaluation is None:
-        message = no_eval_rows_message(config, len(full))
-        notices.append(Notice(step=0, kind="no_eval_rows", message=message, evidence={"rows": len(full)}))
+    stage("reading data", config.data)
+    data = read_run_data(config)
+    full, train, evaluation, eval_file, notices = data.full, data.train, data.evaluation, data.eval_file, data.notices
 
     resume = None
     model_source = config.model
@@ -140,9 +172,7 @@ def prepare(
 
     tokenizer = loaded.tokenizer
     stage("tokenizing", f"{len(train)} rows")
-    limit = token_limit(tokenizer, config.max_length)
-    lengths, sampled = _summary_token_lengths(train, tokenizer, config.seed)
-    summary = summary_lines(train, evaluation, lengths, limit, sampled=sampled)
+    summary = data_summary(train, evaluation, tokenizer, config)
     notices = [Notice(step=0, kind="data_summary", message=line) for line in summary] + notices
     return PreparedRun(
         config=config,
@@ -164,10 +194,10 @@ def prepare(
 
 def no_eval_rows_message(config: RunConfig, rows: int) -> str:
     """Why a run has no eval rows, and what gives it some: never trained without a word."""
-    if config.eval_rows == 0 or (config.eval_rows is None and config.eval_split == 0):
+    if config.eval_rows == 0 or (config.eval_rows is None and config.eval_share == 0):
         why = "--eval-rows 0" if config.eval_rows == 0 else "--eval-split 0"
-    elif eval_row_count(rows, config.eval_split, config.eval_rows) == 0:
-        why = f"--eval-split {config.eval_split:g} of {rows} rows is 0 rows"
+    elif eval_row_count(rows, config.eval_share, config.eval_rows) == 0:
+        why = f"--eval-split {config.eval_share:g} of {rows} rows is 0 rows"
     else:
         why = "every row the eval split took is pinned, and pinned rows stay in training"
     return (
@@ -204,8 +234,15 @@ def data_fingerprint(data: LabeledTexts) -> dict[str, Any]:
     for start in range(0, len(data), 4096):  # a batch of texts at a time: ~1 s per million short rows
         batch = data.texts.batch(np.arange(start, min(start + 4096, len(data))))
         digest.update("\0".join(batch).encode("utf-8", "surrogatepass") + b"\0")
+    if data.second_texts is not None:  # a pair's second segments count too
+        for start in range(0, len(data), 4096):
+            batch = data.second_texts.batch(np.arange(start, min(start + 4096, len(data))))
+            digest.update("\0".join(batch).encode("utf-8", "surrogatepass") + b"\0")
     labels = data.targets  # compact (#14): class indices, or label indices and offsets, never dense
-    digest.update(labels.indices.tobytes() + (labels.offsets.tobytes() if labels.offsets is not None else b""))
+    if isinstance(labels, Scores):
+        digest.update(labels.values.tobytes())
+    else:
+        digest.update(labels.indices.tobytes() + (labels.offsets.tobytes() if labels.offsets is not None else b""))
     digest.update(data.row_ids.array.tobytes())
     digest.update(json.dumps([list(data.label_names), labels.width]).encode())
     return {"rows": len(data), "sha256": digest.hexdigest()}
@@ -261,7 +298,8 @@ def split_record(prepared: PreparedRun) -> dict[str, Any]:
     """
     config, train, evaluation = prepared.config, prepared.train, prepared.evaluation
     train_ids = train.row_ids.array
-    eval_ids = evaluation.row_ids.array if evaluation is not None and not config.eval_path else np.zeros(0, np.int64)
+    separate = evaluation is not None and evaluation.source != train.source  # --eval FILE, or a dataset's split
+    eval_ids = evaluation.row_ids.array if evaluation is not None and not separate else np.zeros(0, np.int64)
     file_rows = train.file_rows
     if file_rows is None:  # data not read from a file (tests): the rows it has are all there is
         file_rows = int(max(train_ids.max(initial=-1), eval_ids.max(initial=-1))) + 1
@@ -269,7 +307,10 @@ def split_record(prepared: PreparedRun) -> dict[str, Any]:
     return {
         "data": config.data,
         "eval_path": config.eval_path,
+        "eval_source": evaluation.source if evaluation is not None else None,
         "eval_split": config.eval_split,
+        "text_columns": list(train.text.columns),
+        "text_mode": train.text.mode,  # single | pair (two segments) | joined (one text)
         "eval_rows_option": config.eval_rows,
         "seed": config.seed,
         "note": "row numbers count the data rows of the file from 0 (header excluded); the training rows are "
@@ -423,6 +464,7 @@ standard error at worst), the median and p95 within a token or two for short tex
 tokenizer whatever the file's size (tokenizing 200k rows twice took 12 s before the first step)."""
 
 
-def _summary_token_lengths(train: LabeledTexts, tokenizer: Any, seed: int) -> tuple[Any, bool]:
-    """Untruncated token lengths of a seeded sample of the training rows (all of them when fewer)."""
-    return sample_token_lengths(train.texts, tokenizer, SUMMARY_SAMPLE_ROWS, seed)
+def data_summary(train: LabeledTexts, evaluation: LabeledTexts | None, tokenizer: Any, config: RunConfig) -> list[str]:
+    """The data summary said before step 1, with token lengths from a seeded sample of the training rows."""
+    lengths, sampled = sample_token_lengths(train, tokenizer, SUMMARY_SAMPLE_ROWS, config.seed)
+    return summary_lines(train, evaluation, lengths, token_limit(tokenizer, config.max_length), sampled=sampled)

@@ -151,6 +151,7 @@ class RunCore:
         constant_loss: float,
         head: HeadFit,
         resumed: bool,
+        targets: dict[str, float] | None = None,
     ) -> RunStarted:
         """The `run` event, with what the core knows filled in (labels, groups, pins, frozen)."""
         return RunStarted(
@@ -172,6 +173,7 @@ class RunCore:
             frozen=self.frozen_groups.in_order(),
             head=head,
             resumed_from=self.step if resumed else None,
+            targets=targets or {},
             layer_trainable={g.name: g.trainable_size for g in self.groups if g.trainable_size != g.size},
         )
 
@@ -312,7 +314,8 @@ class RunCore:
         self.flush_pending()
         started = time.perf_counter()
         targets = np.asarray([p.targets for p in self.pins], dtype=np.float32)
-        predictions = self.predict_examples([p.text for p in self.pins], targets)
+        pairs = [p.text_pair or "" for p in self.pins] if any(p.text_pair is not None for p in self.pins) else None
+        predictions = self.predict_examples([p.text for p in self.pins], pairs, targets)
         self.pin_seconds = time.perf_counter() - started
         self.pin_cadence.predicted(self.pin_seconds, time.monotonic())
         self.last_pin_step = self.step
@@ -338,8 +341,9 @@ class RunCore:
 
     # ------------------------------------------------------------------ what each loop does its own way
 
-    def predict_examples(self, texts: list[str], targets: np.ndarray) -> Predictions:
-        """Predict `texts` exactly as inference does (eval mode, no grad, the loop's tokenizer)."""
+    def predict_examples(self, texts: list[str], pairs: list[str] | None, targets: np.ndarray) -> Predictions:
+        """Predict `texts` (with their `pairs`' second segments) exactly as inference does: eval mode,
+        no grad, the loop's tokenizer."""
         raise NotImplementedError
 
     def pins_for_rows(self, rows: list[int]) -> list[PinnedExample]:

@@ -17,7 +17,8 @@ from cockpit.ui.run_state import COLLAPSE, RunState
 from cockpit.ui.series import bar, fmt_number, shorten
 
 LABEL_MIN, BAR_MIN, BAR_MAX = 8, 3, 16
-METRIC_ORDER = ("accuracy", "micro_f1", "macro_f1")
+METRIC_ORDER = ("accuracy", "micro_f1", "macro_f1", "mse", "mae", "pearson", "spearman", "r2")
+SPREAD = ("prediction_mean", "prediction_std", "target_std")  # regression: shown as one line of bars
 
 
 def _delta(now: float, before: float | None) -> Content:
@@ -79,19 +80,43 @@ class EvalPanel(VerticalScroll):
             )
         ]
         majority = result.baselines.get("majority_accuracy")
-        names = [m for m in METRIC_ORDER if m in result.metrics] + sorted(set(result.metrics) - set(METRIC_ORDER))
+        constant = result.baselines.get("constant_mse")
+        shown = [m for m in result.metrics if m not in SPREAD]
+        names = [m for m in METRIC_ORDER if m in shown] + sorted(set(shown) - set(METRIC_ORDER))
         for name in names:
             value = result.metrics[name]
             before = previous.metrics.get(name) if previous else None
             line = Content.assemble((f"{name.replace('_', ' '):<10}", "bold"), f" {value:.4f}", _delta(value, before))
             if name == "accuracy" and majority is not None:
                 line += Content.styled(f"   majority baseline {majority:.4f}", "$text-muted")
+            if name == "mse" and constant is not None:
+                mean = result.baselines.get("constant_prediction")
+                line += Content.styled(
+                    f"   constant predictor {constant:.4f} (always {fmt_number(mean)})", "$text-muted"
+                )
             lines.append(line)
+        if "target_std" in result.metrics:
+            lines.append(self._spread(result))
         if collapse is not None:  # the collapse rule's verdict, in its words (two evaluations, hysteresis)
             lines.append(Content.styled(f"⚠ {collapse.message}", "bold $text-warning"))
-        lines.append(Content(""))
-        lines.extend(self._label_table(result))
+        if result.per_label_f1 or result.predicted_distribution:
+            lines.append(Content(""))
+            lines.extend(self._label_table(result))
         return Content("\n").join(lines)
+
+    def _spread(self, result: EvalResult) -> Content:
+        """Regression: how much the predictions spread against the targets (a collapse is a bar near empty)."""
+        predicted, target = result.metrics.get("prediction_std", 0.0), result.metrics.get("target_std", 0.0)
+        most = max(predicted, target, 1e-12)
+        width = max(BAR_MIN, min(BAR_MAX, (self._width - 40) // 2))
+        return Content.assemble(
+            ("spread    ", "bold"),
+            " predictions ",
+            (f"{bar(predicted, most, width):<{width}}", "$text-warning" if predicted < 0.1 * target else "$primary"),
+            f" {predicted:.3g}  targets ",
+            (f"{bar(target, most, width):<{width}}", "$text-muted"),
+            f" {target:.3g}",
+        )
 
     def _label_table(self, result: EvalResult) -> list[Content]:
         """One row per label, its columns sized to the panel's width so that no row wraps."""

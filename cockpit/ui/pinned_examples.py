@@ -5,6 +5,10 @@ label"): each pinned row is predicted exactly as inference does, and every label
 target, the predicted probability, right/wrong at 0.5 (a colour AND a ✓/✗, so it reads without
 colour) and a sparkline of that probability over the run on a fixed 0..1 scale. Above the matrix,
 the loss these very predictions imply sits beside the logged training loss.
+
+Regression: one row, the predicted value beside the target, ✓ when within a quarter of the targets'
+spread, the sparkline on the targets' range; each text line carries a number line (│ the target,
+● the prediction). A sentence pair shows both texts, `first ║ second`.
 """
 
 from __future__ import annotations
@@ -51,8 +55,33 @@ def ago(seconds: float) -> str:
     return f"{seconds / 3600:.0f} h"
 
 
+CLOSE_SHARE = 0.25  # regression: a prediction within this share of the targets' spread counts as right
+
+
 def _target_text(target: float) -> str:
     return str(int(target)) if target in (0.0, 1.0) else f"{target:.1f}"
+
+
+def number_line(target: float, predicted: float, low: float, high: float, width: int = 15) -> str:
+    """`├──●────│──┤`: where the prediction (●) and the target (│) sit on the targets' range."""
+    inner = max(width - 2, 3)
+
+    def at(value: float) -> int:
+        share = (value - low) / (high - low) if high > low else 0.5
+        return min(inner - 1, max(0, round(share * (inner - 1)))) if share == share else 0
+
+    cells = ["─"] * inner
+    cells[at(target)] = "│"
+    cells[at(predicted)] = "●"
+    return "├" + "".join(cells) + "┤"
+
+
+def is_right(state: RunState, target: float, predicted: float) -> bool:
+    """At 0.5 for probabilities; for regression, within CLOSE_SHARE of the targets' spread."""
+    if state.regression:
+        spread = (state.started.targets.get("std", 0.0) if state.started else 0.0) or 1.0
+        return abs(predicted - target) <= CLOSE_SHARE * spread
+    return (predicted >= THRESHOLD) == (target >= THRESHOLD)
 
 
 def _probability_text(prob: float) -> str:
@@ -164,10 +193,15 @@ class PinnedExamples(Vertical):
         for i, pin in enumerate(state.pins):
             wrong = total = 0
             loss = ""
+            line = ""
             if state.pin_probs is not None and i < len(state.pin_probs):
                 pairs = list(zip(pin.targets, state.pin_probs[i], strict=False))  # a journal may be odd
                 total = len(pairs)
-                wrong = sum((p >= THRESHOLD) != (t >= THRESHOLD) for t, p in pairs)
+                wrong = sum(not is_right(state, t, p) for t, p in pairs)
+                if state.regression and pairs:
+                    target, predicted = pairs[0]
+                    drawn = number_line(target, predicted, *state.value_range)
+                    line = f"{fmt_number(target, 3)} → {fmt_number(predicted, 3)} {drawn} "
             if state.pin_losses is not None and i < len(state.pin_losses):
                 loss = f"loss {fmt_number(state.pin_losses[i], 3)}"
             if total:
@@ -175,8 +209,11 @@ class PinnedExamples(Vertical):
                 score = (f"{mark[0]} {total - wrong}/{total} ", mark[1])
             else:
                 score = ("", "")
+            text = pin.shown
             lines.append(
-                Content.assemble((f"#{pin.index} ", "bold"), score, (f"{loss} ", "$text-muted"), shorten(pin.text, 400))
+                Content.assemble(
+                    (f"#{pin.index} ", "bold"), score, line, (f"{loss} ", "$text-muted"), shorten(text, 400)
+                )
             )
         return Content("\n").join(lines)
 
@@ -202,18 +239,21 @@ class PinnedExamples(Vertical):
             for k, (target, prob) in enumerate(zip(pin.targets, probs, strict=False)):
                 if k >= len(state.labels):
                     break
-                right = (prob >= THRESHOLD) == (target >= THRESHOLD)
+                right = is_right(state, target, prob)
                 spark = self._fit[1]
                 history = state.pin_history[i][k].values(spark) if i < len(state.pin_history) else []
+                low, high = state.value_range if state.regression else (0.0, 1.0)
+                shown = (
+                    f"{fmt_number(target, 2)} {fmt_number(prob, 2)} "
+                    if state.regression
+                    else f"{_target_text(target)} {_probability_text(prob)} "
+                )
                 # a wrong cell is bold with its ✗ in reverse video: it stands out without colour too
                 cell = Text.assemble(
-                    (
-                        f"{_target_text(target)} {_probability_text(prob)} ",
-                        success if right else f"bold {error}",
-                    ),
+                    (shown, success if right else f"bold {error}"),
                     ("✓", success) if right else ("✗", f"bold reverse {error}"),
                     " ",
-                    (sparkline(history, spark, 0.0, 1.0), "dim"),
+                    (sparkline(history, spark, low, high), "dim"),
                 )
                 key = (f"label{k}", f"pin{i}")
                 if self._shown.get(key) != cell:

@@ -155,6 +155,18 @@ class RunState:
         if handler is not None:
             handler(event)
 
+    @property
+    def regression(self) -> bool:
+        """A regression run: the panels show predicted values against targets, not probabilities."""
+        return self.started is not None and self.started.task == "regression"
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The scale a regression run's values are drawn on: its training targets' range (0..1 otherwise)."""
+        targets = self.started.targets if self.started is not None else {}
+        low, high = targets.get("min", 0.0), targets.get("max", 1.0)
+        return (low, high) if high > low else (low - 1.0, low + 1.0)
+
     def take_changes(self) -> set[str]:
         """The panels changed since the last call (and forget them)."""
         changed, self.changed = self.changed, set()

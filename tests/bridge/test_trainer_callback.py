@@ -224,6 +224,25 @@ def test_single_output_head_on_two_classes_alarms_at_train_begin(tiny_model: Pat
     assert "1 output(s) but the data has 2 labels" in alarm.message and "regression" in alarm.message
 
 
+def test_a_regression_trainer_shows_scores_not_classes(tiny_model: Path, tmp_path: Path) -> None:
+    """problem_type="regression": the cockpit reads a score per row, predicts values, and judges evals by
+    MSE, Pearson and Spearman, as `cockpit train` does (no head alarm: one output is right here)."""
+    cockpit = CockpitCallback()
+    trainer = make_trainer(
+        tiny_model, tmp_path / "hf", [cockpit], num_labels=1, max_steps=4, eval_strategy="steps", eval_steps=2
+    )
+    trainer.model.config.problem_type = "regression"
+    train(trainer)
+    events = read_journal(tmp_path / "hf" / "cockpit" / "journal.jsonl")
+    run = next(e for e in events if e.type == "run")
+    assert run.task == "regression" and run.labels and run.targets["std"] > 0
+    assert not [e for e in events if isinstance(e, Alarm) and e.kind == "head_mismatch"]
+    pins = next(e for e in events if e.type == "pins")
+    assert all(len(row) == 1 for row in pins.probs)
+    evaluation = next(e for e in events if e.type == "eval")
+    assert {"mse", "pearson", "spearman"} <= set(evaluation.metrics) and "constant_mse" in evaluation.baselines
+
+
 def test_clipping_covers_only_the_trainable_gradients(tiny_model: Path, tmp_path: Path) -> None:
     class SeeGrads(TrainerCallback):
         norms: list[float] = []

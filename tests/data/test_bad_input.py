@@ -208,11 +208,6 @@ DATA_CASES = {
         lambda p: p.write_text(json.dumps([{"text": "a", "label": 1}, {"text": "b", "label": "neg"}])),
         ["mixed.json", "mixes label types"],
     ),
-    "fractional labels": (
-        "scores.parquet",
-        lambda p: write_parquet(p, {"text": ["a", "b", "c"], "label": [0.25, 0.5, 0.75]}),
-        ["column 'label'", "fractional", "0.25", "integer classes"],
-    ),
     "lists and single labels": (
         "both.jsonl",
         lambda p: write_jsonl(p, [{"text": "a", "labels": ["x"]}, {"text": "b", "labels": "y"}]),

@@ -31,7 +31,7 @@ def _live_run(tiny_model: Path, run_dir: Path) -> LiveRun:
         task="multiclass",
         labels=["a", "b", "c"],
         pins=[],
-        encode=lambda texts: dict(tokenizer(texts, padding=True, return_tensors="pt")),
+        encode=lambda texts, pairs=None: dict(tokenizer(texts, pairs, padding=True, return_tensors="pt")),
     )
     live.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     return live
