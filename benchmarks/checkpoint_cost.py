@@ -31,12 +31,14 @@ import os
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from cockpit.rundir.checkpoint import TrainingState, save_checkpoint
+from cockpit.training.lora import save_model_files
 from cockpit.training.saving import CheckpointSaver
 
 BATCHES = {"minilm": (16, 128), "roberta-large": (2, 64)}  # (batch size, tokens): cockpit's defaults for the MiniLM
@@ -118,13 +120,14 @@ def measure(name: str, repeats: int, baseline_steps: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=os.environ.get("COCKPIT_BENCH_DIR")) as folder:
         run_dir = Path(folder)
         saver = CheckpointSaver(run_dir, keep=2)
+        save_model = partial(save_model_files, model, tokenizer)
         for _ in range(repeats):
             started = time.perf_counter()
-            save_checkpoint(run_dir, model, tokenizer, loop.state(), keep=2)
+            save_checkpoint(run_dir, save_model, loop.state(), keep=2)
             sync = time.perf_counter() - started
             loop.train()
             started = time.perf_counter()
-            saver.save(model, tokenizer, loop.state())
+            saver.save(save_model, loop.state())
             stall = time.perf_counter() - started
             beside = []
             while saver.busy:

@@ -22,6 +22,7 @@ processes beside every arm (outside CPU load, as on a shared machine).
 See benchmarks/README.md for results.
 
     python benchmarks/overhead.py --steps 40 --warmup 5 --rounds 2 --json out.json
+    python benchmarks/overhead.py --lora --arms bare,headless,hf_trainer,hf_cockpit   # LoRA adapters in every arm
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from cockpit.cli.launch import EngineThread, ProgressPrinter  # noqa: E402
-from cockpit.contract.config import DEFAULT_MODEL, RunConfig  # noqa: E402
+from cockpit.contract.config import DEFAULT_MODEL, LORA_LR, RunConfig  # noqa: E402
 from cockpit.contract.events import Event, PinPredictions  # noqa: E402
 from cockpit.training.engine import Engine, StepHooks  # noqa: E402
 from cockpit.training.prepare import PreparedRun, prepare  # noqa: E402
@@ -181,6 +182,7 @@ class Setup:
     device: str
     precision: str  # what the engine and the other arms run in: fp32, or bf16 autocast on CUDA
     wait_policy: str = "passive"  # OMP_WAIT_POLICY of every arm's process (--wait-policy)
+    lora: str | None = None  # --lora: every arm trains the same LoRA adapters (and the head), at LoRA's lr
 
 
 def run_config(setup: Setup, out: Path) -> RunConfig:
@@ -198,6 +200,8 @@ def run_config(setup: Setup, out: Path) -> RunConfig:
         device=setup.device,
         precision=setup.precision,
         headless=True,
+        lora=setup.lora,
+        lr=LORA_LR if setup.lora else RunConfig.lr,
     )
 
 
@@ -559,7 +563,7 @@ def run_arm_in_child(arm: str, setup: Setup) -> ArmRun:
             "--warmup", str(setup.warmup), "--batch-size", str(setup.batch_size),
             "--max-length", str(setup.max_length), "--seed", str(setup.seed), "--device", setup.device,
             "--threads", str(torch.get_num_threads()),
-        ]  # fmt: skip
+        ] + (["--lora", setup.lora] if setup.lora else [])  # fmt: skip
         env = dict(os.environ)
         if setup.wait_policy != "inherit":  # every arm alike; the CLI sets PASSIVE (cockpit/cli.py)
             env["OMP_WAIT_POLICY"] = setup.wait_policy.upper()
@@ -778,6 +782,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="passive",
         help="OMP_WAIT_POLICY for every arm: passive (as `cockpit train` sets it), active, or inherit",
     )
+    parser.add_argument(
+        "--lora",
+        nargs="?",
+        const="on",
+        metavar="SETTINGS",
+        help="every arm trains LoRA adapters (cockpit train --lora's settings), e.g. --lora or --lora r=16",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--child", nargs=2, metavar=("ARM", "REPORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -819,6 +830,7 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         precision=precision,
         wait_policy=args.wait_policy,
+        lora=args.lora,
     )
     if args.child:
         child_run(args.child[0], setup, Path(args.child[1]))

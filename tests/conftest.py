@@ -47,10 +47,35 @@ def _wordpiece_vocab(normalizer, pre_tokenizer, size: int = 1500) -> dict[str, i
     return {token: i for i, token in enumerate(pieces + words[: size - len(pieces)])}
 
 
+def wordpiece_tokenizer():
+    """A BERT-style WordPiece tokenizer ([CLS] text [SEP]) over the sample texts, built offline; the
+    model zoo (tests/training/test_model_zoo.py) gives it to every architecture."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertTokenizerFast
+
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    tok = Tokenizer(models.WordPiece(_wordpiece_vocab(normalizer, pre_tokenizer), unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A:0 [SEP]:0 $B:1 [SEP]:1",  # segment ids as BERT's own tokenizer gives them
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    return BertTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+
+
 def build_tiny_model(target: Path, layers: int = 2, kind: str = "bert") -> Path:
     """Save a tiny random model + a WordPiece tokenizer trained on the sample texts."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, BertTokenizerFast, GPT2Config, GPT2Model, PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import BertConfig, BertModel, GPT2Config, GPT2Model, PreTrainedTokenizerFast
 
     target.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)  # the same random weights in every test session
@@ -64,25 +89,9 @@ def build_tiny_model(target: Path, layers: int = 2, kind: str = "bert") -> Path:
         config = GPT2Config(vocab_size=tok.get_vocab_size(), n_embd=32, n_layer=layers, n_head=2, n_positions=128)
         model = GPT2Model(config)
     else:
-        normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
-        tok = Tokenizer(models.WordPiece(_wordpiece_vocab(normalizer, pre_tokenizer), unk_token="[UNK]"))
-        tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
-        cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-        tok.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]",
-            pair="[CLS] $A:0 [SEP]:0 $B:1 [SEP]:1",  # segment ids as BERT's own tokenizer gives them
-            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-        )
-        tokenizer = BertTokenizerFast(
-            tokenizer_object=tok,
-            unk_token="[UNK]",
-            pad_token="[PAD]",
-            cls_token="[CLS]",
-            sep_token="[SEP]",
-            mask_token="[MASK]",
-        )
+        tokenizer = wordpiece_tokenizer()
         config = BertConfig(
-            vocab_size=tok.get_vocab_size(),
+            vocab_size=len(tokenizer),
             hidden_size=32,
             num_hidden_layers=layers,
             num_attention_heads=2,

@@ -326,6 +326,12 @@ class LiveRun(RunCore):
         added = self._extend_optimizer(outside) if outside and not frozen else ""
         return super().set_frozen(names, frozen) + added
 
+    def set_full(self, names: list[str]) -> str:
+        raise CockpitError(
+            "full= is for `cockpit train`: the Trainer saves a PEFT model's adapter only, so trained base "
+            "weights would be lost; here base weights stay as loaded"
+        )
+
     def save_now(self) -> str:
         self._save_requested = True
         return "saving at the end of this step"

@@ -20,6 +20,7 @@ from cockpit.contract.commands import Command, Stop
 from cockpit.contract.enums import EndReason
 from cockpit.contract.events import Alarm, EvalProgress, EvalResult, Event, Notice, RunEnded, RunStarted, StepMetrics
 from cockpit.diagnostics.judgements import LossTracker
+from cockpit.rundir.layout import MERGED_MODEL_DIR
 from cockpit.training.engine import Engine
 from cockpit.training.prepare import PreparedRun
 from cockpit.training.system import SystemSampler
@@ -218,8 +219,13 @@ def print_outcome(ended: RunEnded | None, prepared: PreparedRun) -> int:
         print("cockpit: the run did not end cleanly", file=sys.stderr)
         return 1
     print(f"run directory: {prepared.run_dir}", file=sys.stderr)
-    if ended.model_dir:
+    merged = prepared.run_dir / MERGED_MODEL_DIR
+    if ended.model_dir and prepared.config.lora is None:
         print(f"model: {ended.model_dir}  (loads with pipeline('text-classification', model=...))", file=sys.stderr)
+    elif ended.model_dir:
+        print(f"LoRA adapter: {ended.model_dir}  (with its base model: see README, LoRA)", file=sys.stderr)
+        if merged.is_dir():
+            print(f"merged model: {merged}  (loads with pipeline('text-classification', model=...))", file=sys.stderr)
     print(f"cockpit: {ended.in_words()}" if ended.reason != EndReason.FINISHED else ended.in_words(), file=sys.stderr)
     return outcome_code(ended)
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from cockpit.contract.commands import COMMAND_FORMS
-from cockpit.contract.config import DEFAULT_MODEL, PRECISIONS, TASK_CHOICES, RunConfig
+from cockpit.contract.config import DEFAULT_LR, DEFAULT_MODEL, LORA_LR, PRECISIONS, TASK_CHOICES, RunConfig
 from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import Notice
-from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME, LOCK_NAME
+from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME, LOCK_NAME, is_adapter_folder
 
 if TYPE_CHECKING:
     from cockpit.training.prepare import PreparedRun
@@ -63,6 +63,7 @@ TRAIN_EXAMPLES = """examples:
   cockpit train data/all.parquet                     open the cockpit on a new run (d detaches, q quits)
   cockpit train data.csv --lr 3e-4 --epochs 6 --pos-weight auto
   cockpit train data.jsonl --freeze 0.5 --at 200:unfreeze=all --headless
+  cockpit train data.parquet --lora --merge-lora     LoRA adapters per layer group (pip install "cockpit[lora]")
   cockpit train --resume runs/20261207-101500-all     continue after Ctrl-C, kill -9 or a crash
   cockpit train data.parquet --model roberta-base --nproc 4   four GPUs, one run
 """
@@ -150,7 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--eval-every", type=int, metavar="N", help="also evaluate every N steps")
 
     optimisation = train.add_argument_group("optimisation")
-    optimisation.add_argument("--lr", type=float, default=5e-5, help="peak learning rate")
+    optimisation.add_argument(
+        "--lr",
+        type=float,
+        help=f"peak learning rate (default: {DEFAULT_LR:g}; {LORA_LR:g} with --lora or an adapter as --model)",
+    )
     optimisation.add_argument("--batch-size", type=int, default=16, help="micro-batch size (per rank)")
     optimisation.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
     optimisation.add_argument("--epochs", type=float, default=3.0, help="passes over the training rows")
@@ -174,9 +179,26 @@ def build_parser() -> argparse.ArgumentParser:
     optimisation.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
     optimisation.add_argument("--precision", default="auto", choices=PRECISIONS, help="autocast on CUDA")
 
+    lora = train.add_argument_group('LoRA adapters (pip install "cockpit[lora]")')
+    lora.add_argument(
+        "--lora",
+        nargs="?",
+        const="on",
+        metavar="SETTINGS",
+        help="train LoRA adapters, per layer group, and the head fully; e.g. --lora r=16,alpha=32,targets=query,value "
+        "(default r=8, alpha=16, dropout=0.1, targets: peft's for the architecture)",
+    )
+    lora.add_argument(
+        "--merge-lora", action="store_true", help="also save the adapter merged into the base model (model-merged/)"
+    )
+
     steering = train.add_argument_group("layers, pinned examples and scheduled commands")
     steering.add_argument(
-        "--freeze", default="none", help="layer groups to freeze: embeddings,layer.0-3 | all | none | 0.5"
+        "--freeze",
+        default="none",
+        help="layer groups to freeze: embeddings,layer.0-3 | all | none | 0.5 (groups: embeddings, layer.N, "
+        "final_norm, pooler, head; encoder-decoders: encoder.layer.N, decoder.layer.N, or a whole encoder/decoder; "
+        "ALBERT: layers.shared)",
     )
     steering.add_argument(
         "--at",
@@ -314,6 +336,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     values = {k: v for k, v in vars(args).items() if k in CONFIG_FLAGS}
     if not args.data:
         raise CockpitError("cockpit train needs a data file (or --resume RUN_DIR)")
+    if values.get("lr") is None:  # LoRA's own default for new adapters and for an adapter folder as --model
+        values["lr"] = LORA_LR if args.lora or is_adapter_folder(args.model) else DEFAULT_LR
     return RunConfig(data=args.data, **values)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import ClassVar, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from cockpit.contract.enums import EndReason
@@ -31,21 +31,32 @@ class Command:
 
 
 @dataclass(frozen=True)
-class Freeze(Command):
+class GroupCommand(Command):
+    """A command on layer groups (`freeze=layer.0-3`): names, ranges or specs the loop expands."""
+
     groups: tuple[str, ...]
+    name: ClassVar[str] = ""
 
     @property
     def text(self) -> str:
-        return "freeze=" + ",".join(self.groups)
+        return f"{self.name}=" + ",".join(self.groups)
 
 
 @dataclass(frozen=True)
-class Unfreeze(Command):
-    groups: tuple[str, ...]
+class Freeze(GroupCommand):
+    name: ClassVar[str] = "freeze"
 
-    @property
-    def text(self) -> str:
-        return "unfreeze=" + ",".join(self.groups)
+
+@dataclass(frozen=True)
+class Unfreeze(GroupCommand):
+    name: ClassVar[str] = "unfreeze"
+
+
+@dataclass(frozen=True)
+class TrainBase(GroupCommand):
+    """LoRA runs: full fine-tuning of these groups, named one by one: their base weights train too."""
+
+    name: ClassVar[str] = "full"
 
 
 @dataclass(frozen=True)
@@ -233,8 +244,8 @@ def pos_weight_spec(value: str) -> str:
 
 
 COMMAND_FORMS = (
-    "freeze=GROUPS, unfreeze=GROUPS, lr=FLOAT, pause, resume, save, stop, pin=ROWS, unpin=ROWS, thresholds=save, "
-    "predict, pos_weight=auto|off|FLOAT, notify=URL|COMMAND|off"
+    "freeze=GROUPS, unfreeze=GROUPS, full=GROUPS (LoRA), lr=FLOAT, pause, resume, save, stop, pin=ROWS, "
+    "unpin=ROWS, thresholds=save, predict, pos_weight=auto|off|FLOAT, notify=URL|COMMAND|off"
 )
 
 
@@ -252,11 +263,11 @@ def parse_command(text: str) -> Command:
     """
     name, _, value = text.strip().partition("=")
     name, value = name.strip().lower(), value.strip()
-    if name in ("freeze", "unfreeze"):
+    if name in ("freeze", "unfreeze", "full"):
         if not value:
             raise CommandSyntaxError(f"{name} needs layer groups, e.g. {name}=layer.0-3")
         groups = tuple(g.strip() for g in value.split(",") if g.strip())
-        return Freeze(groups) if name == "freeze" else Unfreeze(groups)
+        return {kind.name: kind for kind in (Freeze, Unfreeze, TrainBase)}[name](groups)
     if name == "lr":
         try:
             lr = float(value)

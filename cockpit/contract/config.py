@@ -23,6 +23,8 @@ from cockpit.contract.commands import (
 from cockpit.contract.errors import CockpitError
 
 DEFAULT_MODEL = "embedded:all-MiniLM-L6-v2"
+DEFAULT_LR = 5e-5
+LORA_LR = 1e-3  # --lr's default with --lora (peft's LoRA examples use it): adapters start at zero, need larger steps
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Files a resume reads again: config.json holds them as absolute paths, so that `--resume RUN_DIR`
 # works from any folder. (--model is read from the checkpoint on resume; it stays as given.)
@@ -52,7 +54,7 @@ class RunConfig:
     max_length: int = 128
     batch_size: int = 16
     grad_accum: int = 1
-    lr: float = 5e-5
+    lr: float = DEFAULT_LR
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
@@ -62,6 +64,8 @@ class RunConfig:
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (autocast on CUDA only)
     freeze: str = "none"
+    lora: str | None = None  # --lora r=16,alpha=32,dropout=0.1,targets=query,value ("on": the defaults)
+    merge_lora: bool = False  # also save the adapter merged into the base model (model-merged/)
     schedule: list[str] = field(default_factory=list)  # --at STEP:COMMAND
     pins: list[int] | None = None
     pin_budget: float = 0.03  # share of training time pinned-example inference may take (steady cost)

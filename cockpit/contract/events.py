@@ -94,6 +94,9 @@ class RunStarted(Event):
     resumed_from: int | None = None
     # regression: the training targets' spread (mean, std, min, max), for the scale rule and the panels
     targets: dict[str, float] = field(default_factory=dict)
+    # What training can move per group, where it is less than layer_params: a LoRA run's adapters
+    # (and its head). Older journals and full fine-tuning: empty (every parameter trains).
+    layer_trainable: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.task = Task(self.task)

@@ -17,12 +17,19 @@ import dataclasses
 import errno
 import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cockpit.contract.errors import CockpitError
-from cockpit.rundir.layout import CHECKPOINTS, MODEL_CONFIG_NAME, STATE_FILE
+from cockpit.rundir.layout import (
+    ADAPTER_CONFIG_NAME,
+    ADAPTER_WEIGHTS_NAME,
+    CHECKPOINTS,
+    MODEL_CONFIG_NAME,
+    STATE_FILE,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -54,20 +61,22 @@ class TrainingState:
     pin_rows: list[int]
     micro_batch: int
     scaler: dict[str, Any] | None = None
+    full: list[str] = field(default_factory=list)  # LoRA groups whose base weights train too (`full=`)
     # Set on loading (not saved): the lr the run had after `step` over its peak lr, i.e. where its
     # schedule stood, read before a --lr given with --resume replaces the peak in `scheduler`;
     # `Engine._restore` continues the schedule from it when the run's total changes.
     lr_factor: float | None = None
 
 
-def save_checkpoint(run_dir: Path, model: Any, tokenizer: Any, state: TrainingState, keep: int) -> Path:
+def save_checkpoint(run_dir: Path, save_model: Callable[[Path], None], state: TrainingState, keep: int) -> Path:
     """Write a whole checkpoint in this thread: `write_checkpoint`, then `commit_checkpoint`."""
-    return commit_checkpoint(run_dir, write_checkpoint(run_dir, model, tokenizer, state), state.step, keep)
+    return commit_checkpoint(run_dir, write_checkpoint(run_dir, save_model, state), state.step, keep)
 
 
-def write_checkpoint(run_dir: Path, model: Any, tokenizer: Any, state: TrainingState) -> Path:
+def write_checkpoint(run_dir: Path, save_model: Callable[[Path], None], state: TrainingState) -> Path:
     """Serialize the run as it is now into the temporary folder `.step-N.partial/`; returns that folder.
 
+    `save_model(folder)` writes the model and tokenizer files (save_pretrained; a LoRA run's adapter).
     Called between two optimizer steps, in the training thread: what it writes is the state of one
     step boundary (weights, optimizer, scheduler, RNG agree), and a fast tokenizer is not safe to use
     from two threads ("Already borrowed"). The files reach the page cache at memory speed; making
@@ -80,8 +89,7 @@ def write_checkpoint(run_dir: Path, model: Any, tokenizer: Any, state: TrainingS
     try:
         temporary.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(temporary, ignore_errors=True)
-        model.save_pretrained(temporary, safe_serialization=True)
-        tokenizer.save_pretrained(temporary)
+        save_model(temporary)
         torch.save(
             {
                 "step": state.step,
@@ -93,6 +101,7 @@ def write_checkpoint(run_dir: Path, model: Any, tokenizer: Any, state: TrainingS
                 "pin_rows": state.pin_rows,
                 "micro_batch": state.micro_batch,
                 "scaler": state.scaler,
+                "full": state.full,
             },
             temporary / STATE_FILE,
         )
@@ -221,6 +230,10 @@ def _schedule_factor(state: TrainingState) -> float | None:
 
 
 def _check_model_files(checkpoint: Path) -> None:
+    if (checkpoint / ADAPTER_CONFIG_NAME).is_file():  # a LoRA run's checkpoint: the adapter
+        if not (checkpoint / ADAPTER_WEIGHTS_NAME).is_file():
+            raise CockpitError(f"{ADAPTER_WEIGHTS_NAME} is missing")
+        return
     if not (checkpoint / MODEL_CONFIG_NAME).is_file():
         raise CockpitError("config.json is missing")
     if not any(checkpoint.glob("*.safetensors")):

@@ -7,6 +7,8 @@ the lock and write only into the inbox.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 JOURNAL_NAME = "journal.jsonl"  # one JSON event per line: the run's source of truth
 CONFIG_NAME = "config.json"  # the RunConfig (cockpit train) or the Trainer's settings (CockpitCallback)
 FINGERPRINT_NAME = "fingerprint.json"  # what --resume checks the data against
@@ -17,8 +19,23 @@ LOCK_NAME = "trainer.lock"  # flock'd by the live trainer for its whole life
 INBOX = "inbox"  # commands from other processes, one small JSON file each
 CHECKPOINTS = "checkpoints"  # checkpoints/step-N/
 STATE_FILE = "training_state.pt"  # inside a checkpoint: optimizer, scheduler, rng, frozen groups, pins
-MODEL_DIR = "model"  # the final model, loadable with pipeline()
+MODEL_DIR = "model"  # the final model, loadable with pipeline() (a LoRA run: the adapter, see lora.py)
+MERGED_MODEL_DIR = "model-merged"  # a LoRA run with --merge-lora: the adapter merged into the base model
+HEAD_CONFIG_NAME = "head_config.json"  # beside an adapter: the model config with the head fitted to the labels
+BASE_WEIGHTS_NAME = "base_weights.safetensors"  # beside an adapter: base weights trained by full= (LoRA runs)
 THRESHOLDS_NAME = "thresholds.json"  # per-label thresholds, inside MODEL_DIR
 
 # Not ours: Hugging Face's name for a model folder's configuration (a checkpoint is such a folder).
 MODEL_CONFIG_NAME = "config.json"
+# PEFT's names for an adapter folder (what save_pretrained of a PeftModel writes).
+ADAPTER_CONFIG_NAME = "adapter_config.json"
+ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors"
+
+
+def is_adapter_folder(path: str | Path) -> bool:
+    """A PEFT adapter folder (it holds adapter_config.json); False where it cannot be looked into:
+    the model loader then says why, in one line."""
+    try:
+        return (Path(path).expanduser() / ADAPTER_CONFIG_NAME).is_file()
+    except (OSError, ValueError):
+        return False

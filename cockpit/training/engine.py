@@ -21,6 +21,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -41,7 +42,7 @@ from cockpit.data.splits import positions_of_rows
 from cockpit.notify.notifier import Notifier
 from cockpit.rundir import checkpoint as ckpt
 from cockpit.rundir.journal import JournalWriteError, JournalWriter
-from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME, MODEL_DIR
+from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME, MERGED_MODEL_DIR, MODEL_DIR
 from cockpit.training.batches import Collator, EpochOrder, Evaluator
 from cockpit.training.instruments import (
     Predictions,
@@ -52,6 +53,7 @@ from cockpit.training.instruments import (
     target_spread,
     training_loss,
 )
+from cockpit.training.lora import save_merged, save_model_files
 from cockpit.training.lr_plan import LinearPlan
 from cockpit.training.parallel import Parallel, SingleProcess
 from cockpit.training.pins import PinCadence
@@ -203,6 +205,8 @@ class Engine(RunCore):
         self.last_saved_step = -1  # the newest checkpoint committed to disk
         self.save_cadence = SaveCadence(cfg.save_every, cfg.save_minutes, time.monotonic())
         self.saver = CheckpointSaver(prepared.run_dir, cfg.keep_checkpoints) if self.publishes else None
+        if prepared.resume is not None and prepared.resume.full:  # full= before the checkpoint: base weights train
+            self.frozen_groups.train_base(prepared.resume.full)
         self.frozen_groups.set(prepared.initial_frozen, frozen=True)
         # The module the training forward runs through (DDP's wrapper on a rank of a distributed
         # job); predictions always use the bare model. Only the main process writes the run
@@ -548,8 +552,9 @@ class Engine(RunCore):
             pin_rows=[p.index for p in self.pins],
             micro_batch=self.micro_batch,
             scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            full=sorted(self.frozen_groups.full),
         )
-        self.saver.save(self.model, self.tokenizer, state, wait=wait)
+        self.saver.save(self._save_model_files, state, wait=wait)
         self.save_cadence.saved(time.monotonic())
         self._journal_checkpoints()
 
@@ -559,14 +564,23 @@ class Engine(RunCore):
             self.last_saved_step = max(self.last_saved_step, step)
             self.emit(CheckpointSaved(step=step, path=str(path)))
 
+    def _save_model_files(self, folder: Path) -> None:
+        save_model_files(self.model, self.tokenizer, folder, self.frozen_groups.base_weights)
+
     def _save_model(self) -> str:
         if not self.publishes:
             return ""
         target = self.run_dir / MODEL_DIR
+        merged = self.run_dir / MERGED_MODEL_DIR if self.config.merge_lora else None
         with self.output_scale.folded() if self.output_scale else contextlib.nullcontext():
-            self.model.save_pretrained(target, safe_serialization=True)  # in the targets' units
-        self.tokenizer.save_pretrained(target)
+            self._save_model_files(target)  # in the targets' units
+            if merged is not None:
+                save_merged(self.model, self.tokenizer, merged)
         self.keep_thresholds_in(target)
+        if merged is not None:
+            self.keep_thresholds_in(merged)
+            said = f"LoRA: the adapter is in {target}, merged into the base model in {merged} (pipeline() loads it)"
+            self.emit(Notice(step=self.step, kind="merged", message=said))
         return str(target)
 
     def _finish(self) -> RunEnded:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cockpit.contract.events import EvalResult, LayerStats, PinPredictions, StepMetrics
-from cockpit.training.model import LayerGroup
+from cockpit.training.model import AdaptedWeight, LayerGroup
 
 THRESHOLD = 0.5
 
@@ -95,6 +95,13 @@ class GroupNorms:
 
     The lists of tensors are cached and rebuilt only when the frozen set changes, so a step does
     no Python work per parameter beyond gathering the gradients.
+
+    A LoRA-adapted weight W (cockpit.training.model.AdaptedWeight) is measured as the weight its
+    layer computes with, W + s·B·A: its update is the step's change of the adapter's contribution,
+    ‖s·(B′A′ − BA)‖, and its weight is ‖W‖ (the base weight), so a LoRA group's relative update is
+    ‖Δ(s·BA)‖ / ‖W‖ over its adapted weights: the same ratio full fine-tuning shows, read from the
+    same every-8th rows. (Were W itself trained too, by `full=`, its own change ‖ΔW‖ is added in
+    squares, without the small cross term.) Gradient norms are the adapters' own (A and B).
     """
 
     def __init__(
@@ -104,28 +111,54 @@ class GroupNorms:
         keep_snapshot: bool | None = None,
         sample_above: int = SAMPLE_ABOVE,
     ) -> None:
-        self.names = [g.name for g in groups]
-        self.params = [p for g in groups for p in g.params]
-        self.group_index = torch.tensor([i for i, g in enumerate(groups) for _ in g.params], device=device)
-        # What the weight norm and the update read of each tensor (views: they follow the
-        # optimizer's in-place updates), and what a sum of squares over it is multiplied by.
-        self._measured = [measured_rows(p.detach(), sample_above) for p in self.params]
-        self._scale = torch.tensor([p.numel() / m.numel() for p, m in zip(self.params, self._measured)], device=device)
+        self.groups, self.device, self.sample_above = groups, device, sample_above
         # Where the copy taken before each update lives. On the CPU a fresh copy is mostly page
         # faults (blocks that large are mmapped and handed back on free), so a buffer is kept. On
         # CUDA the caching allocator makes a fresh copy cheap, and it is freed before the next
         # forward pass, so it adds nothing to the peak there.
         self.keep_snapshot = device.type == "cpu" if keep_snapshot is None else keep_snapshot
+        self.regroup()
+
+    def regroup(self) -> None:
+        """Call after a group's parameters changed (`full=` moves base weights into a LoRA group)."""
+        groups, device = self.groups, self.device
+        self.names = [g.name for g in groups]
+        self.params = [p for g in groups for p in g.params]
+        self.group_index = torch.tensor([i for i, g in enumerate(groups) for _ in g.params], device=device)
+        # What the weight norm and the update read of each tensor (views: they follow the
+        # optimizer's in-place updates), and what a sum of squares over it is multiplied by.
+        self._measured = [measured_rows(p.detach(), self.sample_above) for p in self.params]
+        self._scale = torch.tensor([p.numel() / m.numel() for p, m in zip(self.params, self._measured)], device=device)
+        # An adapter's A and B are measured as the change of s·B·A (its adapted weight), not one by one;
+        # a base weight under an adapter counts once in the weight norm: as its adapter's reference.
+        adapters = {id(t) for g in groups for a in g.adapted for t in (a.up, a.down)}
+        bases = {id(a.base) for g in groups for a in g.adapted}
+        self._plain = [i for i, p in enumerate(self.params) if id(p) not in adapters]
+        weighed = [i for i in self._plain if id(self.params[i]) not in bases]
+        self._weighed = [self._measured[i] for i in weighed]
+        self._weighed_index, self._weighed_scale = self.group_index[weighed], self._scale[weighed]
+        self.adapted = [(i, a) for i, g in enumerate(groups) for a in g.adapted]
+        self._adapted_rows = [adapted_rows(a, self.sample_above) for _, a in self.adapted]
+        self._adapted_index = torch.tensor([i for i, _ in self.adapted], dtype=torch.long, device=device)
+        self._adapted_scale = torch.tensor(
+            [_oriented(a).numel() / rows.numel() for (_, a), (rows, _) in zip(self.adapted, self._adapted_rows)],
+            device=device,
+        )
         self._buffer: list[torch.Tensor] | None = None  # allocated at the first update, dropped by refresh()
         self._snapshot: list[torch.Tensor] | None = None
+        self._adapter_snapshot: list[torch.Tensor] | None = None
         self.refresh()
 
     def refresh(self) -> None:
         """Call after freezing or unfreezing: which tensors the optimizer can move."""
         self._trainable = [i for i, p in enumerate(self.params) if p.requires_grad]
-        self._trainable_index = self.group_index[self._trainable] if self._trainable else self.group_index[:0]
-        self._trainable_scale = self._scale[self._trainable] if self._trainable else self._scale[:0]
-        self._trainable_measured = [self._measured[i] for i in self._trainable]
+        self._trainable_index = self.group_index[self._trainable]
+        moving = [i for i in self._plain if self.params[i].requires_grad]  # what the update is read from
+        self._moving_index, self._moving_scale = self.group_index[moving], self._scale[moving]
+        self._moving_measured = [self._measured[i] for i in moving]
+        self._training_adapters = [k for k, (_, a) in enumerate(self.adapted) if a.up.requires_grad]
+        self._training_adapter_index = self._adapted_index[self._training_adapters]
+        self._training_adapter_scale = self._adapted_scale[self._training_adapters]
         self._buffer = None  # sized to the trainable set: frozen weights need no copy
 
     @property
@@ -136,12 +169,12 @@ class GroupNorms:
     def _by_group(
         self, norms: list[torch.Tensor], index: torch.Tensor, scale: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Sum of squares per group, then the root: each group's norm over all its tensors."""
+        """Sum of squares per group (not yet the root): each group's squared norm over all its tensors."""
         squares = torch.zeros(len(self.names), device=self.group_index.device, dtype=torch.float32)
         if norms:
             per_tensor = torch.stack(norms).float().pow(2)
             squares.index_add_(0, index, per_tensor if scale is None else per_tensor * scale)
-        return squares.sqrt()
+        return squares
 
     def gradient_norms(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(per-group norms, the gradient tensors). Frozen tensors have grad None and count 0."""
@@ -149,11 +182,12 @@ class GroupNorms:
         grads = [self.params[i].grad for i in with_grad]
         norms = torch._foreach_norm(grads) if grads else []
         index = self.group_index[with_grad] if len(with_grad) != len(self._trainable) else self._trainable_index
-        return self._by_group(list(norms), index), grads
+        return self._by_group(list(norms), index).sqrt(), grads
 
     def before_update(self) -> None:
         """Copy the measured rows of the trainable weights, to subtract after the step."""
-        measured = self._trainable_measured
+        self._adapter_snapshot = self._adapter_products(self._training_adapters)
+        measured = self._moving_measured
         if not self.keep_snapshot:
             self._snapshot = torch._foreach_mul(measured, 1.0)
             return
@@ -163,16 +197,32 @@ class GroupNorms:
             torch._foreach_copy_(self._buffer, measured)
         self._snapshot = self._buffer
 
+    def _adapter_products(self, which: list[int]) -> list[torch.Tensor]:
+        """s·B·A on the measured rows, for the adapters `which` (k-th of self.adapted)."""
+        with torch.no_grad():
+            return [self._adapted_rows[k][1]() for k in which]
+
     def update_norms(self) -> torch.Tensor:
         """[relative update per group, weight norm per group] (both from the measured rows), on the device."""
-        weights = self._by_group(list(torch._foreach_norm(self._measured)), self.group_index, self._scale)
+        norms = list(torch._foreach_norm(self._weighed)) if self._weighed else []
+        weights = self._by_group(norms, self._weighed_index, self._weighed_scale)
+        if self.adapted:
+            bases = list(torch._foreach_norm([rows for rows, _ in self._adapted_rows]))
+            weights = weights + self._by_group(bases, self._adapted_index, self._adapted_scale)
         updates = torch.zeros_like(weights)
         if self._snapshot:
-            torch._foreach_sub_(self._snapshot, self._trainable_measured)  # the buffer is refilled next step
+            torch._foreach_sub_(self._snapshot, self._moving_measured)  # the buffer is refilled next step
             norms = list(torch._foreach_norm(self._snapshot))
-            updates = self._by_group(norms, self._trainable_index, self._trainable_scale)
+            updates = self._by_group(norms, self._moving_index, self._moving_scale)
             self._snapshot = None
-        ratio = updates / weights.clamp_min(1e-30)
+        if self._adapter_snapshot:
+            after = self._adapter_products(self._training_adapters)
+            torch._foreach_sub_(after, self._adapter_snapshot)
+            norms = list(torch._foreach_norm(after))
+            updates = updates + self._by_group(norms, self._training_adapter_index, self._training_adapter_scale)
+            self._adapter_snapshot = None
+        weights = weights.sqrt()
+        ratio = updates.sqrt() / weights.clamp_min(1e-30)
         return torch.cat([ratio, weights])
 
 
@@ -220,6 +270,24 @@ class PendingStep:
             micro_batch=micro_batch,
             effective_batch=effective_batch,
         )
+
+
+def _oriented(adapted: AdaptedWeight) -> torch.Tensor:
+    """The base weight as [out, in], the layout of B·A (GPT-2's Conv1D stores it transposed)."""
+    base = adapted.base.detach()
+    return base.t() if adapted.transposed else base
+
+
+def adapted_rows(adapted: AdaptedWeight, sample_above: int = SAMPLE_ABOVE):
+    """(the measured rows of an adapted base weight, a function computing s·B·A on the same rows).
+
+    Rows are sampled as `measured_rows` samples a weight, so a LoRA group's ratio reads what full
+    fine-tuning's would."""
+    base = _oriented(adapted)
+    rows = measured_rows(base, sample_above)
+    step = SAMPLE_EVERY if rows.shape[0] != base.shape[0] else 1
+    up, down, scaling = adapted.up, adapted.down, adapted.scaling
+    return rows, lambda: (up.detach()[::step] @ down.detach()).float().mul_(scaling)
 
 
 def measured_rows(weight: torch.Tensor, sample_above: int = SAMPLE_ABOVE) -> torch.Tensor:

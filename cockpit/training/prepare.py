@@ -33,10 +33,11 @@ from cockpit.data.splits import (
     split_for_eval,
 )
 from cockpit.rundir.checkpoint import TrainingState, resumable_checkpoint
-from cockpit.rundir.layout import CONFIG_NAME, EVAL_ROWS_NAME, FINGERPRINT_NAME
+from cockpit.rundir.layout import CONFIG_NAME, EVAL_ROWS_NAME, FINGERPRINT_NAME, is_adapter_folder
 from cockpit.rundir.lock import check_new_run_dir, run_dir_for
 from cockpit.training.batches import RowTokens, sample_token_lengths, token_limit
-from cockpit.training.model import LoadedModel, expand_groups, load_model, load_tokenizer, pick_device
+from cockpit.training.lora import adapter_spec, apply_lora, load_adapter, parse_lora, require_peft
+from cockpit.training.model import LoadedModel, expand_groups, load_model, load_tokenizer, pick_device, ratio_note
 
 
 @dataclass
@@ -117,6 +118,9 @@ def prepare(
     """
     stage = on_stage or (lambda _stage, _detail: None)
     config.validate()
+    if config.lora is not None or is_adapter_folder(config.model):  # before the data and the model load: fail fast
+        parse_lora(config.lora or "on")
+        require_peft()
     schedule = parse_schedule(config.schedule)
     run_dir = resume_dir if resume_dir is not None else run_dir_for(config)
     if resume_dir is None:
@@ -152,13 +156,16 @@ def prepare(
     set_seed(config.seed)  # the new head's initial weights and dropout follow --seed
     stage("loading model", f"{model_source} for {len(train)} training rows, {len(train.label_names)} labels")
     if resume is None:
-        loaded = load_model(model_source, train.task, train.label_names, config.trust_remote_code)
+        loaded, said = load_classifier(model_source, train, config)
+        notices += said
     else:
         loaded = load_checkpoint_model(Path(model_source), train, config)
         loaded.source = config.model
         verify_resume_model(resume_dir, recorded, loaded)
     names = [g.name for g in loaded.groups]
     frozen = resume.frozen if resume else expand_groups(config.freeze, names)
+    if resume is None and ratio_note(config.freeze, names):
+        notices.append(Notice(step=0, kind="freeze", message=f"--freeze {ratio_note(config.freeze, names)}"))
     for scheduled in schedule:
         for group in getattr(scheduled.command, "groups", ()):
             expand_groups(group, names, flag=f"--at {scheduled.text}")
@@ -383,9 +390,36 @@ def verify_resume_data(
     return recorded
 
 
+def load_classifier(source: str, train: LabeledTexts, config: RunConfig) -> tuple[LoadedModel, list[Notice]]:
+    """The model a new run trains: a model folder or Hub name, fitted to the labels; with `--lora`,
+    wrapped in new LoRA adapters; an adapter folder with its adapter on its base model (a LoRA run
+    that goes on from it: its settings are the adapter's)."""
+    if is_adapter_folder(source):
+        trained = adapter_spec(source)
+        if config.lora not in (None, "on") and parse_lora(config.lora) != trained:
+            raise CockpitError(
+                f"--lora {config.lora}: --model {source} is an adapter trained with {trained.text}; "
+                "drop the --lora settings to continue it, or start from its base model"
+            )
+        loaded = load_adapter(source, train.task, train.label_names, config.trust_remote_code)
+        config.lora = trained.text
+        said = f"continuing the LoRA adapter {source} ({trained.text}) on its base model"
+        return loaded, [Notice(step=0, kind="lora", message=said)]
+    if config.lora is None:
+        if config.merge_lora:
+            raise CockpitError("--merge-lora: this run trains no adapter; add --lora (or give an adapter as --model)")
+        return load_model(source, train.task, train.label_names, config.trust_remote_code), []
+    loaded, said = apply_lora(
+        load_model(source, train.task, train.label_names, config.trust_remote_code), parse_lora(config.lora)
+    )
+    return loaded, [Notice(step=0, kind="lora", message=said)]
+
+
 def load_checkpoint_model(checkpoint: Path, train: LabeledTexts, config: RunConfig) -> LoadedModel:
     """The checkpoint's model; its errors name the checkpoint, not a --model the user never gave."""
     try:
+        if is_adapter_folder(checkpoint):
+            return load_adapter(str(checkpoint), train.task, train.label_names, config.trust_remote_code)
         return load_model(str(checkpoint), train.task, train.label_names, config.trust_remote_code)
     except CockpitError as exc:
         reason = str(exc).removeprefix(f"--model {checkpoint}: ")

@@ -182,6 +182,7 @@ class RunCore:
             head=head,
             resumed_from=self.step if resumed else None,
             targets=targets or {},
+            layer_trainable={g.name: g.trainable_size for g in self.groups if g.trainable_size != g.size},
         )
 
     # ------------------------------------------------------------------ one optimizer step
@@ -257,6 +258,10 @@ class RunCore:
 
     def set_frozen(self, names: list[str], frozen: bool) -> str:
         return self.frozen_groups.set(names, frozen)
+
+    def set_full(self, names: list[str]) -> str:
+        """LoRA: full fine-tuning of the groups named, their base weights with their adapters."""
+        return self.frozen_groups.train_base(names)
 
     def set_paused(self, paused: bool, reason: str) -> None:
         if paused == self.paused:

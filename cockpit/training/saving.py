@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from cockpit.rundir import checkpoint as ckpt
 
@@ -83,14 +83,14 @@ class CheckpointSaver:
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def save(self, model: Any, tokenizer: Any, state: ckpt.TrainingState, wait: bool = False) -> None:
+    def save(self, save_model: Callable[[Path], None], state: ckpt.TrainingState, wait: bool = False) -> None:
         """Write the run's checkpoint at this boundary; commit it in the background unless `wait`.
 
         Waits first for the commit in flight (never two at once). Raises CheckpointWriteError (this
         write's, or the previous commit's).
         """
         self.wait()
-        temporary = ckpt.write_checkpoint(self.run_dir, model, tokenizer, state)
+        temporary = ckpt.write_checkpoint(self.run_dir, save_model, state)
         if wait or not self.background:
             self._commit(temporary, state.step)
             self.wait()

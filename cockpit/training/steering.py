@@ -14,8 +14,11 @@ step boundary, never inside a step: that is what makes a freeze exact.
 from __future__ import annotations
 
 import queue
+import re
 from collections.abc import Callable, Iterable
 from typing import NamedTuple, Protocol
+
+from torch import nn
 
 from cockpit.contract.commands import (
     Command,
@@ -30,6 +33,7 @@ from cockpit.contract.commands import (
     SetNotify,
     SetPosWeight,
     Stop,
+    TrainBase,
     Unfreeze,
     UnpinRows,
     shown_text,
@@ -39,7 +43,7 @@ from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import CommandApplied, Event, Notice
 from cockpit.rundir.inbox import CommandInbox
 from cockpit.training.instruments import GroupNorms
-from cockpit.training.model import LayerGroup, expand_groups
+from cockpit.training.model import STACKS, LayerGroup, expand_groups, ratio_note
 
 PAUSE_POLL_S = 0.2  # while paused: how often the inbox is looked at
 
@@ -63,6 +67,7 @@ class Steerable(Protocol):
     @property
     def stopping(self) -> bool: ...
     def set_frozen(self, names: list[str], frozen: bool) -> str: ...
+    def set_full(self, names: list[str]) -> str: ...
     def set_lr(self, lr: float) -> None: ...
     def set_paused(self, paused: bool, reason: str) -> None: ...
     def save_now(self) -> str: ...
@@ -81,7 +86,11 @@ def apply_command(loop: Steerable, command: Command, source: str) -> str:
         match command:
             case Freeze() | Unfreeze():
                 names = [n for spec in command.groups for n in expand_groups(spec, loop.group_names, flag=command.text)]
-                return loop.set_frozen(names, frozen=isinstance(command, Freeze))
+                said = loop.set_frozen(names, frozen=isinstance(command, Freeze))
+                notes = [ratio_note(spec, loop.group_names) for spec in command.groups]
+                return "; ".join([said, *filter(None, notes)])
+            case TrainBase():
+                return loop.set_full(named_groups(command, loop.group_names))
             case SetLearningRate():
                 loop.set_lr(command.lr)
             case Pause() | Resume():
@@ -103,6 +112,18 @@ def apply_command(loop: Steerable, command: Command, source: str) -> str:
     except CockpitError as exc:
         return f"refused: {exc}"
     return "ok"
+
+
+def named_groups(command: TrainBase, names: list[str]) -> list[str]:
+    """The groups `full=` names, one by one or as a range: a base weight trains only where the user
+    named its group (never through `all`, a ratio or a whole stack)."""
+    for spec in command.groups:
+        if spec in ("all", "none", *STACKS) or re.fullmatch(r"[\d.]+", spec):
+            raise CockpitError(
+                f"{command.text}: name the groups whose base weights should train (e.g. full=layer.11 or "
+                "full=layer.10-11); never all, a ratio or a whole stack"
+            )
+    return [n for spec in command.groups for n in expand_groups(spec, names, flag=command.text)]
 
 
 class Steering:
@@ -177,6 +198,10 @@ class FrozenGroups:
     autograd from computing them (the speed-up of not running backward below frozen layers); a loop
     whose gradient sync needs every parameter in every backward turns it off and relies on
     `drop_grads` before each optimizer step.
+
+    In a LoRA run a group's parameters are its adapters (LayerGroup.params): freezing and unfreezing
+    touch them only. A group with nothing to train (no adapters) counts as frozen; no unfreeze reaches
+    a base weight (LayerGroup.fixed) until `full` is asked for that group by name.
     """
 
     def __init__(self, groups: list[LayerGroup], norms: GroupNorms, toggle_requires_grad: bool = True) -> None:
@@ -184,10 +209,15 @@ class FrozenGroups:
         self.group_names = [g.name for g in groups]
         self.norms = norms
         self.toggle_requires_grad = toggle_requires_grad
-        self.names: set[str] = {g.name for g in groups if g.params and not any(p.requires_grad for p in g.params)}
+        self.names: set[str] = {g.name for g in groups if g.size and not any(p.requires_grad for p in g.params)}
+        self.full: set[str] = set()  # LoRA groups whose base weights train too (`full=`)
+        self.base_weights: list[nn.Parameter] = []  # those base weights: saved beside the adapter
 
     def set(self, names: list[str], frozen: bool) -> str:
         """Freeze or unfreeze `names`; what changed in words ("froze embeddings, layer.0")."""
+        idle = [g.name for g in self.groups if g.name in names and g.size and not g.params]
+        if not frozen:
+            names = [n for n in names if n not in idle]  # nothing of theirs may train: they stay frozen
         changed = [g for g in self.group_names if g in names and (g in self.names) != frozen]
         target = (self.names | set(names)) if frozen else (self.names - set(names))
         if len(target) == len(self.group_names):
@@ -201,11 +231,42 @@ class FrozenGroups:
         self.names = target
         self.norms.refresh()
         verb = "froze" if frozen else "unfroze"
+        adapters = "the adapters of " if any(g.fixed for g in self.groups) else ""  # a LoRA run
         unchanged = [g for g in self.group_names if g in names and g not in changed]
-        said = f"{verb} {', '.join(changed)}" if changed else f"nothing to {'freeze' if frozen else 'unfreeze'}"
+        nothing = f"nothing to {'freeze' if frozen else 'unfreeze'}"
+        said = f"{verb} {adapters}{', '.join(changed)}" if changed else nothing
         if unchanged:
             said += f" ({', '.join(unchanged)} already {'frozen' if frozen else 'trainable'})"
+        if adapters and not frozen:
+            said += "; base weights stay as loaded"
+        if idle and not frozen:
+            have = "has" if len(idle) == 1 else "have"
+            said += f" ({', '.join(idle)} {have} no adapters; full={idle[0]} would train its base weights)"
         return said
+
+    def train_base(self, names: list[str]) -> str:
+        """Full fine-tuning of LoRA groups the user named: their base weights join their adapters from
+        the next step (frozen with them, where the group is frozen; a group without adapters starts to train)."""
+        moved = [g for g in self.groups if g.name in names and g.fixed]
+        if not moved:
+            return f"nothing to do: {', '.join(names)} {'has' if len(names) == 1 else 'have'} no base weights left out"
+        count = sum(p.numel() for g in moved for p in g.fixed)
+        for group in moved:
+            if not group.params:
+                self.names.discard(group.name)  # frozen only for having nothing to train
+            for param in group.fixed:
+                param.requires_grad_(group.name not in self.names)
+            self.base_weights += group.fixed
+            group.params += group.fixed
+            group.fixed = []
+            self.full.add(group.name)
+        self.norms.regroup()
+        frozen = [g.name for g in moved if g.name in self.names]
+        return (
+            f"full fine-tuning of {', '.join(g.name for g in moved)}: base weights train too ({count:,} parameters)"
+            + (f" once {', '.join(frozen)} {'is' if len(frozen) == 1 else 'are'} unfrozen" if frozen else "")
+            + "; they are saved beside the adapter, and merged by --merge-lora"
+        )
 
     def drop_grads(self) -> None:
         """Right before an optimizer step: every frozen parameter's gradient is None."""

@@ -83,8 +83,16 @@ MEANINGS: list[tuple[str, list[tuple[str, str]]]] = [
             ("❄ frozen", "the group is frozen (dim, italic); …freeze: asked, not yet applied"),
             ("grad norm", "size of the group's gradient at the last step, before clipping"),
             ("grad history", "that size over the run, on the group's own scale"),
-            ("rel. update", "how far the last step moved the weights: |Δw| / |w| (0: not moving)"),
-            ("params", "number of weights in the group (k thousand, M million)"),
+            (
+                "rel. update",
+                "how far the last step moved the weights: |Δw| / |w| (0: not moving); "
+                "LoRA: the change of the adapter's s·B·A over the base weight |W|",
+            ),
+            (
+                "params",
+                "number of weights in the group (k thousand, M million); LoRA: trained/total "
+                "(the adapters; base weights never train unless full=GROUP asks)",
+            ),
         ],
     ),
     (

@@ -30,6 +30,13 @@ COLUMNS = (
 SPARK_MIN, SPARK_MAX = 6, 24
 
 
+def params_cell(view: LayerView) -> str:
+    """The group's parameter count; trainable/total where training moves only part of it (LoRA adapters)."""
+    if view.trainable is None:
+        return fmt_count(view.params)
+    return f"{fmt_count(view.trainable)}/{fmt_count(view.params)}"
+
+
 class LayersTable(DataTable):
     """Cells are updated in place (never rebuilt) so a 4 Hz refresh costs next to nothing.
 
@@ -92,6 +99,9 @@ class LayersTable(DataTable):
         # two-line headers still need their longer line (`history`, `update`)
         widths = {key: max(width, *map(len, two.split("\n"))) for key, _, two, width in COLUMNS}
         widths["layer"] = max([widths["layer"], *map(len, names)])
+        # a LoRA run shows trainable/total per group ("12.3k/1.8M")
+        views = self.run_state.layers.values() if self.run_state else ()
+        widths["params"] = max([widths["params"], *(len(params_cell(v)) for v in views)])
         available = (self.scrollable_content_region.width or self.app.size.width) - 2 * len(COLUMNS) - 1
         one_line = {key: max(widths[key], len(label)) for key, label, _, _ in COLUMNS}
         one_line["history"] = max(SPARK_MIN, len("grad history"))
@@ -151,7 +161,7 @@ class LayersTable(DataTable):
             "grad": Text(fmt_number(view.grad_norm, 3), style=dim, justify="right"),
             "history": Text(sparkline(history, width), style=dim or self._colour("accent")),
             "update": Text(fmt_sci(view.update_ratio), style=dim, justify="right"),
-            "params": Text(fmt_count(view.params), style=dim, justify="right"),
+            "params": Text(params_cell(view), style=dim, justify="right"),
         }
 
     def _colour(self, variable: str) -> str:

@@ -19,7 +19,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from cockpit.contract.commands import Freeze, SetLearningRate, Unfreeze
+from cockpit.contract.commands import Freeze, SetLearningRate, TrainBase, Unfreeze
 from cockpit.contract.events import (
     Alarm,
     CheckpointSaved,
@@ -75,6 +75,7 @@ class LayerView:
     name: str
     params: int
     frozen: bool
+    trainable: int | None = None  # what training can move, where less than `params` (a LoRA run's adapters)
     grad_norm: float | None = None
     update_ratio: float | None = None
     grad_history: History = field(default_factory=lambda: History(256))
@@ -201,6 +202,8 @@ class RunState:
         else:
             for view in self.layers.values():
                 view.frozen, view.requested_frozen = view.name in frozen, None
+        for view in self.layers.values():
+            view.trainable = event.layer_trainable.get(view.name)
         self._set_pins(list(event.pins))
         peak = event.config.get("lr")
         if isinstance(peak, (int, float)) and self.peak_lr is None:
@@ -276,6 +279,11 @@ class RunState:
         command = event.parsed
         if isinstance(command, SetLearningRate) and not failed:
             self.peak_lr = command.lr
+        if isinstance(command, TrainBase) and event.result.startswith("full fine-tuning"):
+            for name in command.groups:  # its base weights train too: every parameter of the group
+                if name in self.layers:
+                    self.layers[name].trainable = None
+            self.changed.add(LAYERS)
         if isinstance(command, (Freeze, Unfreeze)):
             # Names the UI sent come back verbatim; ranges (layer.0-3) wait for the next step.
             for name in command.groups:

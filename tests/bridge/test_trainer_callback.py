@@ -46,7 +46,7 @@ def make_trainer(model_dir: Path, out: Path, callbacks: list, num_labels: int = 
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=num_labels)
     if before is not None:
-        before(model)
+        model = before(model) or model  # it may wrap the model (get_peft_model)
     rows = sentiment_rows(tokenizer, float_labels=num_labels == 1)
     settings = {
         "output_dir": str(out),
@@ -171,6 +171,46 @@ def test_unfreezing_a_group_the_optimizer_never_held_trains_it(tiny_model: Path,
     steps = {e.step: e for e in events if isinstance(e, StepMetrics)}
     assert steps[2].layers["embeddings"].frozen and steps[2].layers["embeddings"].update_ratio == 0.0
     assert not steps[6].layers["embeddings"].frozen and steps[6].layers["embeddings"].update_ratio > 0
+
+
+def test_a_peft_model_is_grouped_by_its_base_layers_and_freezes_adapters_exactly(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """#22: a get_peft_model model in a Trainer script: per-layer groups, no false notice about the
+    head, a freeze sent through the inbox applied exactly, and no unfreeze or full= reaching a base weight."""
+    peft = pytest.importorskip("peft")
+
+    def lora(model):
+        config = peft.LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=8, target_modules=["query", "value"])
+        return peft.get_peft_model(model, config)
+
+    cockpit = CockpitCallback()
+    at = At(cockpit, {2: "freeze=layer.1", 4: "unfreeze=all", 5: "full=layer.0"}, watch="layer.1")
+    trainer = make_trainer(tiny_model, tmp_path / "hf", [cockpit, at], before=lora)
+    base = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if not p.requires_grad}
+    train(trainer)
+    events = read_journal(tmp_path / "hf" / "cockpit" / "journal.jsonl")
+    start = events[0]
+    assert start.layers == ["embeddings", "layer.0", "layer.1", "pooler", "head"]
+    assert start.layer_trainable == {"embeddings": 0, "layer.0": 512, "layer.1": 512, "pooler": 0}
+    assert start.frozen == ["embeddings", "pooler"] and start.head.outputs == 2
+    assert not [e for e in events if isinstance(e, (Notice, Alarm)) and "head" in e.message]
+    assert not [e for e in events if isinstance(e, Notice) and e.kind == "not_in_optimizer"]
+    applied = [e for e in events if isinstance(e, CommandApplied)]
+    assert [(a.step, a.result) for a in applied[:2]] == [
+        (2, "froze the adapters of layer.1"),
+        (4, "unfroze the adapters of layer.1 (layer.0 already trainable); base weights stay as loaded "
+         "(embeddings, pooler have no adapters; full=embeddings would train its base weights)"),
+    ]  # fmt: skip
+    assert applied[2].result.startswith("refused: full= is for `cockpit train`")
+    for step in (3, 4):
+        assert all(torch.equal(a, b) for a, b in zip(at.weights[2], at.weights[step])), step
+    assert not all(torch.equal(a, b) for a, b in zip(at.weights[4], at.weights[6]))
+    after = dict(trainer.model.named_parameters())
+    assert all(torch.equal(base[n], after[n]) and not after[n].requires_grad for n in base)
+    steps = {e.step: e for e in events if isinstance(e, StepMetrics)}
+    assert steps[3].layers["layer.1"].frozen and steps[3].layers["layer.1"].update_ratio == 0.0
+    assert steps[3].layers["layer.0"].update_ratio > 0 and steps[6].layers["layer.1"].update_ratio > 0
 
 
 def test_single_output_head_on_two_classes_alarms_at_train_begin(tiny_model: Path, tmp_path: Path) -> None:

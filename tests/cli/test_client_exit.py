@@ -130,7 +130,7 @@ def test_a_crashed_foreground_cockpit_trains_on_with_a_progress_line(tiny_model:
         assert terminal.process.wait(timeout=TIMEOUT_S) == 1  # the run finished, but the cockpit crashed
         time.sleep(0.3)
         said = " ".join(terminal.text.split())
-        assert "run ended at step 600: finished" in said  # the progress line took over
+        assert "step 600/600 epoch" in said  # the progress line took over
         assert "Run finished at step 600 of 600" in said  # and the summary closes it
         assert read_journal(run / "journal.jsonl")[-1].reason == "finished"
         assert "ZeroDivisionError" in (run / CRASH_LOG).read_text()

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,7 @@ from cockpit.rundir.checkpoint import TrainingState, checkpoint_step, list_check
 from cockpit.rundir.journal import REPEATED_KIND, SKIPPED_KIND, JournalWriter, parse_event, read_journal
 from cockpit.rundir.layout import STATE_FILE
 from cockpit.rundir.lock import RunLock
+from cockpit.training.lora import save_model_files
 from cockpit.training.prepare import data_fingerprint, split_train_rows
 
 SENTIMENT = Path(__file__).resolve().parents[2] / "sample_data" / "sentiment.parquet"
@@ -165,7 +167,7 @@ def test_rotation_deletes_only_older_checkpoints_by_number(tmp_path: Path, tiny_
         (tmp_path / "checkpoints" / f"step-{step}" / STATE_FILE).write_bytes(b"x")
     state = TrainingState(step=10, optimizer={}, scheduler={}, rng_cpu=None, rng_cuda=[], frozen=[], pin_rows=[],
                           micro_batch=8)  # fmt: skip
-    save_checkpoint(tmp_path, model, tokenizer, state, keep=2)
+    save_checkpoint(tmp_path, partial(save_model_files, model, tokenizer), state, 2)
     assert [checkpoint_step(p) for p in list_checkpoints(tmp_path)] == [9, 10, 40]
 
 
@@ -1221,11 +1223,12 @@ def test_a_failed_background_commit_reaches_the_training_thread_and_keeps_the_la
                              frozen=[], pin_rows=[], micro_batch=8)  # fmt: skip
 
     saver = CheckpointSaver(tmp_path, keep=3)
-    saver.save(model, tokenizer, state(2))
+    save_model = partial(save_model_files, model, tokenizer)
+    saver.save(save_model, state(2))
     saver.wait()
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-2"]
     (tmp_path / "checkpoints" / "step-4").write_text("in the way")  # the rename onto it fails (even as root)
-    saver.save(model, tokenizer, state(4))  # written now, committed in the background
+    saver.save(save_model, state(4))  # written now, committed in the background
     with pytest.raises(CheckpointWriteError, match="could not write checkpoint step-4"):
         saver.wait()
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-2"]

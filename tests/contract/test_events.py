@@ -56,9 +56,11 @@ def through_journal(event: object) -> object:
     "event",
     [
         run_started(),
+        run_started(layer_trainable={"embeddings": 0, "layer.0": 512}),  # a LoRA run (#22)
         PinsChanged(step=4, pins=[PinnedExample(1, "a", [0.0, 1.0])]),
         LoadingStage(stage="model", detail="tiny-bert"),
         CommandApplied(step=2, command="freeze=layer.0", source="attach pid 12", result="ok", id="a1b2"),
+        CommandApplied(step=2, command="full=layer.1", source="send", result="full fine-tuning of layer.1"),
         StateChanged(step=3, state="paused", reason="ui"),
         RunEnded(step=9, reason="interrupted"),
         Alarm(step=5, kind="k", severity="error", message="m", advice="a"),
@@ -92,6 +94,12 @@ def test_the_head_fit_is_a_dataclass_that_names_its_layer_group() -> None:
     old = run_started().to_dict()
     old["head"] = {k: v for k, v in dataclasses.asdict(HEAD).items() if k != "group"} | {"future": 1}
     assert event_from_dict(old).head == HEAD  # type: ignore[union-attr]
+
+
+def test_a_run_event_from_before_lora_reads_with_every_parameter_trainable() -> None:
+    old = run_started().to_dict()
+    del old["layer_trainable"]
+    assert event_from_dict(old).layer_trainable == {}  # type: ignore[union-attr]
 
 
 def test_pin_changes_from_an_older_journal_read_as_pins_changed() -> None:

@@ -193,7 +193,7 @@ def test_gpt2_gets_a_pad_token_and_a_two_class_head(tiny_gpt2: Path, tmp_path: P
     assert engine.tokenizer.pad_token is not None and engine.model.config.pad_token_id is not None
     start = read_journal(tmp_path / "run" / "journal.jsonl")[0]
     assert start.task == "binary" and start.head.outputs == 2
-    assert start.layers == ["embeddings", "layer.0", "layer.1", "head"]
+    assert start.layers == ["embeddings", "layer.0", "layer.1", "final_norm", "head"]  # ln_f: its own group (#22)
 
 
 @pytest.mark.parametrize(
