@@ -37,6 +37,7 @@ from cockpit.contract.commands import (
 )
 from cockpit.contract.control import ExampleRow, RunControl
 from cockpit.contract.events import CommandApplied, Event, LoadingStage
+from cockpit.rundir.fold import FoldSnapshot
 from cockpit.rundir.layout import THRESHOLDS_NAME
 from cockpit.rundir.thresholds import thresholds_document, write_thresholds
 from cockpit.ui.eval_panel import EvalPanel
@@ -134,7 +135,7 @@ class CockpitApp(App[None]):
 
     def __init__(
         self,
-        events: queue.SimpleQueue[Event],
+        events: queue.SimpleQueue[Event | FoldSnapshot],
         control: RunControl | None,
         examples: list[ExampleRow] | None = None,
         theme_name: str = DEFAULT_THEME,
