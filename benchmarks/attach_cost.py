@@ -12,15 +12,19 @@ and a step's time is read from the journal's own timestamps between two fixed st
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import pty
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cockpit.cli.attach import spawn_trainer
@@ -45,12 +49,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_client(run: Path) -> subprocess.Popen[bytes]:
-    """`cockpit attach RUN` on a pseudo-terminal of 160x48, its output drained as a terminal would."""
+def start_client(
+    run: Path, command: str = "attach", on_output: Callable[[bytes], None] | None = None
+) -> subprocess.Popen[bytes]:
+    """`cockpit attach RUN` (or `replay`) on a pseudo-terminal of 160x48, its output drained as a
+    terminal would, and handed to `on_output` if given."""
     controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "48"}
     client = subprocess.Popen(
-        [sys.executable, "-m", "cockpit.cli", "attach", str(run)],
+        [sys.executable, "-m", "cockpit.cli", command, str(run)],
         stdin=terminal, stdout=terminal, stderr=terminal, env=env, start_new_session=True,
     )  # fmt: skip
     os.close(terminal)
@@ -58,10 +66,13 @@ def start_client(run: Path) -> subprocess.Popen[bytes]:
     def drain() -> None:
         while True:
             try:
-                if not os.read(controller, 65536):
-                    return
+                chunk = os.read(controller, 65536)
             except OSError:
                 return
+            if not chunk:
+                return
+            if on_output is not None:
+                on_output(chunk)
 
     threading.Thread(target=drain, daemon=True).start()
     return client

@@ -20,7 +20,7 @@ reads that, then only the bytes written after it (`open_run`), whatever the run'
 from __future__ import annotations
 
 import os
-import sys
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -132,8 +132,7 @@ def _start_keeper(path: Path) -> SummaryKeeper | None:
                 fold.apply(event)
             reader.close()
         return SummaryKeeper(path, fold, state)
-    except Exception as exc:  # noqa: BLE001 - the summary is a cache; the run goes on without it
-        print(f"cockpit: no run summary for {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except Exception:  # noqa: BLE001 - the summary is a cache: without it clients read the journal, as before
         return None
 
 
@@ -158,12 +157,14 @@ class JournalReader:
     """Reads a journal's whole lines from where `state` stands, as many as there are now.
 
     A line without its newline yet (being written, or cut by a kill) is left for the next `read`.
+    Only a regular file is read: a journal swapped for a device (/dev/zero never ends a line) or a
+    FIFO (it blocks) raises OSError.
     """
 
     def __init__(self, path: Path, state: ReadState | None = None) -> None:
         self.path = Path(path)
         self.state = state or ReadState()
-        self._handle = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        self._handle = open(self.path, "rb", opener=_regular_file)  # noqa: SIM115 - closed in close()
         self._handle.seek(self.state.offset)
 
     def read(self) -> Iterator[Event]:
@@ -184,6 +185,14 @@ class JournalReader:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def _regular_file(path: str, flags: int) -> int:
+    fd = os.open(path, flags | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file")
+    return fd
 
 
 def read_journal(path: Path) -> list[Event]:
@@ -235,7 +244,8 @@ class RunReader:
     short), the journal is folded here from its first line, and the fold is yielded every
     `REBUILD_SHOW_EVERY_S` and at the end, so the screen shows the run as it is read; with
     `keep_rebuilt` (a run no trainer writes any more), a fold that took longer than that to rebuild
-    is then written as the summary, so the next client starts at once. Loading stages are yielded as they are (the loading screen's).
+    is then written as the summary, so the next client starts at once. Loading stages are yielded
+    as they are (the loading screen's).
     """
 
     def __init__(self, journal: Path, keep_rebuilt: bool = False) -> None:

@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -200,8 +199,6 @@ class SummaryKeeper:
         self._dirty = False
 
     def _fail(self, exc: BaseException) -> None:
+        """Stop keeping the summary, without a word on stderr: the one line a failing run prints is its
+        own (a full disk), and a run without a summary only opens slower."""
         self.failed = f"{type(exc).__name__}: {exc}"
-        print(
-            f"cockpit: the run summary {summary_path(self.journal)} is no longer written: {self.failed}",
-            file=sys.stderr,
-        )
