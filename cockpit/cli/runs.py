@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cockpit.rundir.journal_lines import untag_floats
+from cockpit.rundir.journal_lines import loads
 from cockpit.rundir.layout import JOURNAL_NAME, LOCK_NAME, TRAINER_LOG
 from cockpit.rundir.lock import live_pid
 from cockpit.rundir.summary import read_header
@@ -125,7 +125,7 @@ def _records(chunk: bytes, whole: bool) -> list[dict[str, Any]]:
         if not line.strip() or (i != last_step and line.startswith(b'{"type":"step"')):
             continue
         try:
-            record = untag_floats(json.loads(line))
+            record = loads(line)
         except ValueError:
             continue  # a torn line
         if isinstance(record, dict):

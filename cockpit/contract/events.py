@@ -93,30 +93,14 @@ class RunStarted(Event):
             self.head = HeadFit.from_dict(self.head)
 
 
-def significant(value: float, digits: int = 6) -> float:
-    """`value` to `digits` significant digits (NaN and inf as they are)."""
-    return float(f"{value:.{digits}g}")
-
-
 @dataclass
 class LayerStats:
-    """Per layer group, per optimizer step.
-
-    Its numbers keep 6 significant digits, in memory as in the journal (the same in a live view and a
-    replay): the relative update is read from sampled rows, within 5-9% of the exact value, and the
-    norms are drawn as sparklines, so the other 11 digits of a float carried no information and were
-    a third of a step's bytes.
-    """
+    """Per layer group, per optimizer step (the instruments keep 6 significant digits: see `PendingStep`)."""
 
     grad_norm: float  # before clipping; 0.0 when frozen
     weight_norm: float
     update_ratio: float  # ||w_after - w_before|| / ||w_before||; exactly 0.0 when frozen
     frozen: bool
-
-    def __post_init__(self) -> None:
-        self.grad_norm = significant(self.grad_norm)
-        self.weight_norm = significant(self.weight_norm)
-        self.update_ratio = significant(self.update_ratio)
 
 
 @dataclass
@@ -132,9 +116,6 @@ class StepMetrics(Event):
     layers: dict[str, LayerStats]
     micro_batch: int
     effective_batch: int
-
-    def __post_init__(self) -> None:
-        self.samples_per_s = significant(self.samples_per_s)  # a throughput: noisy far above 6 digits
 
 
 @dataclass

@@ -28,7 +28,7 @@ from typing import Any
 
 from cockpit.contract.events import Event
 from cockpit.rundir.fold import FoldSnapshot, RunFold
-from cockpit.rundir.journal_lines import ReadState, tag_floats, untag_floats
+from cockpit.rundir.journal_lines import ReadState, loads, tag_floats
 
 VERSION = 1  # of the fold's snapshot: a summary of another version is ignored (the journal is read instead)
 MIN_INTERVAL_S = 5.0
@@ -119,7 +119,7 @@ def read_header(journal: Path) -> dict[str, Any] | None:
     """The summary's first line if it still describes `journal` (its bytes up to the offset unchanged), else None."""
     try:
         with open(summary_path(journal), "rb") as handle:
-            header = untag_floats(json.loads(handle.readline()))
+            header = loads(handle.readline())
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(header, dict) or header.get("version") != VERSION or not isinstance(header.get("offset"), int):
@@ -137,7 +137,7 @@ def read_summary(journal: Path) -> tuple[FoldSnapshot, ReadState] | None:
     """
     try:
         with open(summary_path(journal), "rb") as handle:
-            header, body = (untag_floats(json.loads(line)) for line in handle.read().splitlines()[:2])
+            header, body = (loads(line) for line in handle.read().splitlines()[:2])
         if header.get("version") != VERSION:
             return None
         state = ReadState.from_dict(body["read_state"])
