@@ -175,10 +175,10 @@ def _how_it_ended(run_dir: Path, reading: _Reading) -> tuple[str, str]:
         return ("crashed" if reason == "error" else reason), "; ".join(parts)
     words = _last_words(run_dir)
     saved = f"last checkpoint {Path(checkpoint).name}" if checkpoint else "no checkpoint in the journal"
-    if words:
-        return "died", f"{words} (at step {reading.step}; {saved}; {resume})"
-    why = "no end in the journal; its pid file is stale" if (run_dir / LOCK_NAME).exists() else "no end in the journal"
-    return "died", f"{why} (killed?) at step {reading.step}; {saved}; {resume}"
+    if words:  # the trainer stopped on an error it could not journal (a full disk), and said so
+        return "stopped", f"{words} (after step {reading.step}; {saved}; {resume})"
+    stale = "; its pid file is stale" if (run_dir / LOCK_NAME).exists() else ""
+    return "died", f"no end in the journal after step {reading.step} (killed?{stale}); {saved}; {resume}"
 
 
 def describe_run(run_dir: Path) -> RunListing:
