@@ -60,7 +60,6 @@ import torch.nn.functional as F  # noqa: E402
 from cockpit.cli.launch import EngineThread, ProgressPrinter  # noqa: E402
 from cockpit.contract.config import DEFAULT_MODEL, RunConfig  # noqa: E402
 from cockpit.contract.events import Event, PinPredictions  # noqa: E402
-from cockpit.diagnostics import Diagnostics  # noqa: E402
 from cockpit.training.engine import Engine, StepHooks  # noqa: E402
 from cockpit.training.prepare import PreparedRun, prepare  # noqa: E402
 
@@ -334,7 +333,7 @@ def engine_info(engine: Engine, clock: StepClock, **extra: Any) -> dict[str, Any
     measured = clock.marks[clock.total][0] - clock.marks[clock.warmup][0]
     return {
         "layer_groups": len(engine.group_names),
-        "pinned_examples": len(engine.pin_positions),
+        "pinned_examples": len(engine.pins),
         "pin_calls": clock.parts.get("pinned predictions", [0.0, 0])[1],
         "pin_share_of_wall_time": round(clock.parts.get("pinned predictions", [0.0, 0])[0] / measured, 4),
         "pin_budget": engine.config.pin_budget,
@@ -348,7 +347,6 @@ def arm_headless(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     """The engine as `cockpit train --headless` runs it (journal, diagnostics, progress line)."""
     engine = timed_engine(fresh_run(setup, out), clock, on_nonfinite="stop")
     engine.stream.observers.append(ProgressPrinter(engine.total_steps, out=io.StringIO()))
-    engine.stream.producers.append(Diagnostics())
     runner = EngineThread(engine)  # in a worker thread, as the app runs it
     runner.start()
     runner.run()  # waits for the end
@@ -362,7 +360,6 @@ def arm_main_thread(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]
     """The engine in the process's main thread, as `launch.run_headless` (the detached trainer) runs it."""
     engine = timed_engine(fresh_run(setup, out), clock, on_nonfinite="stop")
     engine.stream.observers.append(ProgressPrinter(engine.total_steps, out=io.StringIO()))
-    engine.stream.producers.append(Diagnostics())
     ended = engine.run()
     if ended.reason != "finished":
         raise RuntimeError(f"main-thread run ended {ended.reason}: {ended.message}")
@@ -378,7 +375,6 @@ def arm_app(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     events: queue.SimpleQueue = queue.SimpleQueue()
     engine = timed_engine(prepared, clock, on_nonfinite="pause")
     engine.stream.observers.append(events.put)
-    engine.stream.producers.append(Diagnostics())
     runner = EngineThread(engine)
     train, names = prepared.train, prepared.train.label_names
     examples = [

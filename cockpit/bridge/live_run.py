@@ -20,8 +20,6 @@ after them), as the engine does.
 from __future__ import annotations
 
 import json
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,41 +31,34 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cockpit.contract.commands import Command, PinRows, UnpinRows
-from cockpit.contract.enums import EndReason, RunStatus
+from cockpit.contract.commands import Command
 from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import (
     CheckpointSaved,
     EvalResult,
     Event,
+    HeadFit,
     Notice,
     PinnedExample,
-    PinsChanged,
     RunEnded,
-    RunStarted,
-    StateChanged,
 )
-from cockpit.contract.stream import EventStream
-from cockpit.diagnostics import Diagnostics
-from cockpit.rundir.inbox import CommandInbox
 from cockpit.rundir.journal import JournalWriter
 from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME
 from cockpit.rundir.lock import RunLock
 from cockpit.training.engine import split_for_weight_decay
 from cockpit.training.instruments import (
-    GroupNorms,
     PendingStep,
-    clip_gradients,
+    Predictions,
     constant_loss,
     evaluation_result,
-    is_finite,
     per_row_loss,
     predict,
     probabilities,
     training_loss,
 )
 from cockpit.training.model import LayerGroup
-from cockpit.training.steering import FrozenGroups, Steering
+from cockpit.training.pins import DEFAULT_INTERVAL_S, PinCadence
+from cockpit.training.run_core import RunCore
 
 
 @dataclass
@@ -172,8 +163,13 @@ class ForwardTap:
         return self.loss_sum / max(self.batches, 1)
 
 
-class LiveRun:
+class LiveRun(RunCore):
     """One run observed and steered from inside another loop; see the module docstring for the order.
+
+    The run core (`RunCore`) does the measuring, steering, pins and journaling; what is left here
+    is what differs inside a loop someone else owns: the loss and eval predictions come through a
+    forward hook (`ForwardTap`), the optimizer and schedule are theirs (an unfreeze may have to add
+    a parameter group, #21236), and saving is a request to the loop.
 
     `toggle_requires_grad=False` keeps every parameter trainable for autograd and freezes only by
     dropping gradients before the optimizer step: what DDP without `find_unused_parameters` needs.
@@ -194,72 +190,48 @@ class LiveRun:
         pin_rows: Callable[[list[int]], list[PinnedExample]] | None = None,
         max_grad_norm: float = 0.0,
         pin_budget: float = 0.01,
+        pin_every_s: float = DEFAULT_INTERVAL_S,
         toggle_requires_grad: bool = True,
         on_nonfinite: str = "stop",
         observers: list[Callable[[Event], None]] | None = None,
         publish: bool = True,
         listen: bool = True,
     ) -> None:
-        self.run_dir = Path(run_dir)
-        self.model = model
-        self.groups = groups
-        self.group_names = [g.name for g in groups]
-        self.task, self.labels = task, labels
-        self.pins = list(pins)
+        super().__init__(
+            run_dir,
+            model,
+            groups,
+            task=task,
+            labels=labels,
+            pins=pins,
+            max_grad_norm=max_grad_norm,
+            pin_cadence=PinCadence(pin_budget, pin_every_s),
+            on_nonfinite=on_nonfinite,
+            observers=observers or [],
+            publishes=publish,
+            toggle_requires_grad=toggle_requires_grad,
+        )
         self.encode = encode
         self.pin_rows = pin_rows
-        self.max_grad_norm = max_grad_norm
-        self.pin_budget = pin_budget
-        self.toggle_requires_grad = toggle_requires_grad
-        self.on_nonfinite = on_nonfinite
-        self.device = next(model.parameters()).device
-        self.norms = GroupNorms(groups, self.device)
         self.tap = ForwardTap(model, task, len(labels))
-        # Under data parallelism every rank measures and clips alike; one rank (publish) writes and listens.
-        self.publish = publish
         # One trainer per run directory (contract 4): a second one, or `cockpit train --out` here, is refused.
         self.lock = RunLock(self.run_dir).acquire() if publish else None
         self.journal = JournalWriter(self.run_dir / JOURNAL_NAME) if publish else None
-        self.stream: EventStream | _Silent = _Silent()
-        if self.journal is not None:  # the run's one stream (contract 1): journal, observers, then the alarms
-            self.stream = EventStream(journal=self.journal, observers=observers or [], producers=[Diagnostics()])
-        inbox = CommandInbox(self.run_dir) if publish and listen else None
-        self.steering = Steering(self, self.emit, inbox)
-        self.frozen_groups = FrozenGroups(groups, self.norms, toggle_requires_grad)
+        self.stream.journal = self.journal
+        if publish and listen:
+            self.listen()
         self.outside_optimizer: list[str] = []
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
-        self.step = 0
-        self.micro_batch = self.effective_batch = 0
-        self.paused = False
-        self.stop_reason: EndReason | None = None
-        self.stop_message = ""
         self._measuring: PendingStep | None = None  # this step's numbers, from before_optimizer_step to end_step
         self._step_rows = 0
-        self._pending: PendingStep | None = None  # an ended step's numbers, waiting for its update sizes
-        self._train_seconds_since_pins = 0.0
-        self._pin_seconds = 0.0
-        self._last_pin_step = -1
-        self._best_thresholds: dict[str, dict[str, float]] = {}
         self._train_targets: np.ndarray | None = None
         self._save_requested = False
-
-    # ------------------------------------------------------------------ events
-
-    def emit(self, event: Event) -> None:
-        self.stream.emit(event)
+        self._saved_to: str | None = None  # the loop's last checkpoint folder (kept thresholds go there too)
 
     def submit(self, command: Command, source: str = "python") -> None:
         """Thread-safe: queue a command for the next step boundary (the inbox is the other door)."""
         self.steering.submit(command, source)
-
-    @property
-    def frozen(self) -> set[str]:
-        return self.frozen_groups.names
-
-    @property
-    def stopping(self) -> bool:
-        return self.stop_reason is not None
 
     # ------------------------------------------------------------------ start
 
@@ -275,7 +247,7 @@ class LiveRun:
         effective_batch: int,
         train_targets: np.ndarray,
         eval_rows: int,
-        head: dict[str, Any],
+        head: HeadFit,
         optimizer: torch.optim.Optimizer,
         scheduler: Any = None,
         notices: list[Notice] | None = None,
@@ -285,37 +257,29 @@ class LiveRun:
         self.optimizer, self.scheduler = optimizer, scheduler
         self.micro_batch, self.effective_batch = micro_batch, effective_batch
         self._train_targets = train_targets
-        if self.publish:
+        if self.publishes:
             text = json.dumps(config, indent=2, default=str) + "\n"
             (self.run_dir / CONFIG_NAME).write_text(text, encoding="utf-8")
         self.outside_optimizer = groups_outside(self.groups, optimizer)
         self.emit(
-            RunStarted(
-                step=step,
+            self.run_started(
                 model=model_name,
-                task=self.task,
-                labels=self.labels,
-                layers=self.group_names,
-                layer_params={g.name: g.size for g in self.groups},
-                pins=self.pins,
                 device=str(self.device),
                 config=config,
                 total_steps=total_steps,
                 steps_per_epoch=steps_per_epoch,
-                run_dir=str(self.run_dir),
                 train_rows=len(train_targets),
                 eval_rows=eval_rows,
                 constant_loss=constant_loss(train_targets, train_targets, self.task) if len(train_targets) else 0.0,
-                frozen=self.frozen_groups.in_order(),
                 head=head,
-                resumed_from=step if step else None,
+                resumed=step > 0,
             )
         )
         for notice in notices or []:
             self.emit(notice)
         if self.outside_optimizer:
             self.emit(self._outside_notice())
-        self._predict_pins()
+        self.predict_pins()
 
     def _outside_notice(self) -> Notice:
         names = ", ".join(self.outside_optimizer)
@@ -340,30 +304,29 @@ class LiveRun:
         self._save_requested = False
         return boundary
 
-    # The `steering.Steerable` surface: what a command can do inside someone else's loop.
+    # What differs inside someone else's loop (the rest of `steering.Steerable` is the run core's).
 
     def set_frozen(self, names: list[str], frozen: bool) -> str:
         """Freeze or unfreeze groups; exact because frozen grads are None before every optimizer step.
         A group the optimizer never held is first added to it (#21236), where that can work."""
         outside = [n for n in names if n in self.outside_optimizer]
         added = self._extend_optimizer(outside) if outside and not frozen else ""
-        return self.frozen_groups.set(names, frozen) + added
+        return super().set_frozen(names, frozen) + added
 
     def save_now(self) -> str:
         self._save_requested = True
         return "saving at the end of this step"
 
-    def stop(self, reason: EndReason) -> None:
-        self.stop_reason = reason
-
-    def predict_pins_now(self) -> str:
-        if not self.pins:
-            raise CockpitError("no pinned examples to predict")
-        self._predict_pins()
-        return f"predicted the {len(self.pins)} pinned examples at step {self.step}"
-
     def set_pos_weight(self, value: str) -> None:
         raise CockpitError("pos_weight= is for `cockpit train`: the Trainer computes its own loss")
+
+    def pins_for_rows(self, rows: list[int]) -> list[PinnedExample]:
+        if self.pin_rows is None:
+            raise CockpitError("this run cannot look up training rows by number")
+        return self.pin_rows(rows)
+
+    def thresholds_destination(self) -> str:
+        return "in each checkpoint the loop saves from now on and in the output folder at the end"
 
     def _can_extend_optimizer(self) -> bool:
         """A new parameter group needs a scheduler that can follow it, and no gradient sync that missed it."""
@@ -410,125 +373,45 @@ class LiveRun:
         if scheduler is not None and hasattr(scheduler, "base_lrs"):
             scheduler.base_lrs = [lr for _ in scheduler.base_lrs]
 
-    def set_paused(self, paused: bool, reason: str) -> None:
-        if paused == self.paused:
-            return
-        self.paused = paused
-        if paused:
-            self._flush_pending()
-        self.emit(StateChanged(step=self.step, state=RunStatus.PAUSED if paused else RunStatus.RUNNING, reason=reason))
-
-    def change_pins(self, command: PinRows | UnpinRows) -> str:
-        if isinstance(command, PinRows):
-            if self.pin_rows is None:
-                raise CockpitError("this run cannot look up training rows by number")
-            known = {p.index for p in self.pins}
-            self.pins += [p for p in self.pin_rows(list(command.rows)) if p.index not in known]
-        else:
-            self.pins = [p for p in self.pins if p.index not in command.rows]
-        self.emit(PinsChanged(step=self.step, pins=list(self.pins)))
-        self._predict_pins()
-        return "ok"
-
-    def save_thresholds(self) -> str:
-        if not self._best_thresholds:
-            raise CockpitError("no multilabel evaluation yet: thresholds come from the eval split")
-        chosen = {name: t["threshold"] for name, t in self._best_thresholds.items()}
-        self.model.config.cockpit_thresholds = chosen
-        return "saved in the model config as cockpit_thresholds: " + ", ".join(f"{n} {t:g}" for n, t in chosen.items())
-
     # ------------------------------------------------------------------ one optimizer step
 
     def before_optimizer_step(self) -> None:
         """After the last backward, before the optimizer: make freezing exact, measure, clip."""
-        self.frozen_groups.drop_grads()
-        group_grads, grads = self.norms.gradient_norms()
-        total = group_grads.pow(2).sum().sqrt()
-        previous = self._pending.update if self._pending and self._pending.update is not None else None
-        loss = self.tap.step_loss().to(self.device)
-        parts = [loss.reshape(1), total.reshape(1), group_grads] + ([previous] if previous is not None else [])
-        values = torch.cat(parts).tolist()
-        count = len(self.group_names)
-        self._flush_pending(values[2 + count :] if previous is not None else None)
-        loss_value, grad_value = values[0], values[1]
+        lr = self.optimizer.param_groups[0]["lr"] if self.optimizer else 0.0
+        self._measuring = self.measure(self.tap.step_loss(), lr, self.step + 1, scaled=self._scaled())
         self._step_rows = self.tap.rows
         self.tap.reset_step()
-        self._measuring = PendingStep(
-            step=self.step + 1,
-            loss=loss_value,
-            lr=self.optimizer.param_groups[0]["lr"] if self.optimizer else 0.0,
-            grad_norm=grad_value,
-            group_grads=values[2 : 2 + count],
-            frozen=frozenset(self.frozen),
-        )
-        if not is_finite(loss_value, grad_value) and not self._scaled():
-            # Dropping every gradient makes the optimizer skip this update: the weights stay the last good ones.
-            for param in self.norms.params:
-                param.grad = None
-            self._measuring.skipped = True
-            what = "loss" if not math.isfinite(loss_value) else "gradient norm"
-            self.stop_message = (
-                f"non-finite {what} at step {self.step + 1}: update skipped, weights are the last good ones"
-            )
-            if self.on_nonfinite == "stop":
-                self.stop_reason = EndReason.STOPPED
-            return
-        clip_gradients(grads, grad_value if math.isfinite(grad_value) else 0.0, self.max_grad_norm)
-        self.norms.before_update()
 
     def _scaled(self) -> bool:
         """fp16 with a gradient scaler: an inf step is the scaler's business (it skips and lowers its scale)."""
         return getattr(self.optimizer, "scaler", None) is not None
 
     def after_optimizer_step(self) -> None:
-        if self._measuring is not None and not self._measuring.skipped:
-            self._measuring.update = self.norms.update_norms()
+        if self._measuring is not None:
+            self.measure_update(self._measuring)
 
     def end_step(self, step: int, epoch: float, seconds: float) -> None:
         """The loop finished optimizer step `step` (1-based) in `seconds`; pinned predictions when due."""
-        self.step = step
         ended, self._measuring = self._measuring, None
         if ended is not None:
-            ended.step, ended.epoch = step, epoch
-            ended.samples_per_s = self._step_rows / max(seconds, 1e-9)
-            self._pending = ended
-            if ended.skipped:
-                self._flush_pending()
-        self._train_seconds_since_pins += seconds
-        if self._pin_seconds <= self.pin_budget * self._train_seconds_since_pins:
-            self._predict_pins()
-
-    def _flush_pending(self, update_values: list[float] | None = None) -> None:
-        """Emit the last ended step's metrics, with its update sizes (brought to the host now unless given)."""
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return
-        if update_values is None and pending.update is not None and not pending.skipped:
-            update_values = pending.update.tolist()
-        self.emit(pending.metrics(self.group_names, update_values, self.micro_batch, self.effective_batch))
+            ended.step = step
+            self.step_done(ended, seconds, self._step_rows, epoch)
+        self.step = step
+        if self.pins_due():
+            self.predict_pins()
 
     # ------------------------------------------------------------------ predictions and results
 
-    def _predict_pins(self) -> None:
-        if not self.pins or not self.publish:
-            return
-        self._flush_pending()
-        started = time.perf_counter()
-        texts = [p.text for p in self.pins]
-        targets = np.asarray([p.targets for p in self.pins], dtype=np.float32)
-        self.tap.paused = True
+    def predict_examples(self, texts: list[str], targets: np.ndarray) -> Predictions:
+        self.tap.paused = True  # our own predictions are no eval of theirs
         try:
-            predictions = predict(FittedHead(self.model, len(self.labels)), self.encode, texts, targets, self.task)
+            return predict(FittedHead(self.model, len(self.labels)), self.encode, texts, targets, self.task)
         finally:
             self.tap.paused = False
-        self._pin_seconds = time.perf_counter() - started
-        self._train_seconds_since_pins = 0.0
-        self._last_pin_step = self.step
-        self.emit(predictions.pinned(self.step))
 
-    def evaluated(self, step: int, epoch: float, metrics: dict[str, float]) -> None:
+    def evaluated_by_loop(self, step: int, epoch: float, metrics: dict[str, float]) -> None:
         """The loop evaluated: its own metrics, plus distributions from the predictions the tap saw."""
-        self._flush_pending()
+        self.flush_pending()
         tap = self.tap
         theirs = {}
         for key, value in metrics.items():
@@ -544,33 +427,27 @@ class LiveRun:
                 torch.cat(tap.eval_probs).numpy(), targets, train, self.task, self.labels,
                 step=step, epoch=epoch, loss=loss, extra_metrics=theirs,
             )  # fmt: skip
-            self._best_thresholds = result.thresholds
         else:  # the tap saw no predictions with labels: the Trainer's own numbers only
             loss = theirs.pop("loss", float("nan"))
+            last = self.last_eval.thresholds if self.last_eval is not None else {}
             result = EvalResult(
                 step=step, epoch=epoch, loss=loss, metrics=theirs, per_label_f1={}, predicted_distribution={},
-                true_distribution={}, baselines={}, rows=0, thresholds=self._best_thresholds,
+                true_distribution={}, baselines={}, rows=0, thresholds=last,
             )  # fmt: skip
         tap.reset_eval()
-        self.emit(result)
+        self.evaluated(result)
 
     def saved(self, step: int, path: str) -> None:
-        self._flush_pending()
+        """The loop saved a checkpoint folder: journaled, and kept thresholds written into it."""
+        self.keep_thresholds_in(path)
         self.emit(CheckpointSaved(step=step, path=path))
 
     def finish(self, step: int, model_dir: str | None = None, checkpoint: str | None = None) -> RunEnded:
         """The loop ended: last metrics, last pinned predictions, the end event; the journal is closed."""
         self.step = step
-        self._flush_pending()
-        if self._last_pin_step != step:
-            self._predict_pins()
-        ended = RunEnded(
-            step=step,
-            reason=self.stop_reason or "finished",
-            model_dir=model_dir,
-            checkpoint=checkpoint,
-            message=self.stop_message,
-        )
+        if model_dir is not None:
+            self.keep_thresholds_in(model_dir)
+        ended = self.run_ended(model_dir=model_dir, checkpoint=checkpoint)
         self.emit(ended)
         self.close()
         return ended
@@ -587,10 +464,3 @@ def groups_outside(groups: list[LayerGroup], optimizer: torch.optim.Optimizer) -
     """Groups with a parameter the optimizer does not hold: an unfreeze would never move it (#21236)."""
     held = {id(p) for group in optimizer.param_groups for p in group["params"]}
     return [g.name for g in groups if any(id(p) not in held for p in g.params)]
-
-
-class _Silent:
-    """The stream of a rank that does not publish: events go nowhere."""
-
-    def emit(self, event: Event) -> None:
-        pass

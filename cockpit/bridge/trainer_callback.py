@@ -34,12 +34,11 @@ from transformers import TrainerCallback
 from cockpit.bridge.live_run import LiveRun, targets_matrix
 from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import Event, HeadFit, Notice, PinnedExample
+from cockpit.data.columns import LABEL_COLUMN_NAMES, TEXT_COLUMN_NAMES
 from cockpit.data.labeled import LabeledTexts
 from cockpit.data.splits import default_pins, rows_below_thresholds
 from cockpit.training.model import PROBLEM_TYPES, describe_head, head_parameter_names, layer_groups
 
-LABEL_COLUMNS = ("labels", "label", "label_ids")
-TEXT_COLUMNS = ("text", "sentence", "content", "review", "document")
 # Labels are read from at most this many rows of a dataset that is not a column store (a torch
 # Dataset may tokenize in __getitem__); an Arrow `datasets.Dataset` gives its label column whole.
 LABEL_SCAN_LIMIT = 100_000
@@ -218,7 +217,7 @@ class CockpitCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if self.live is not None:
-            self.live.evaluated(state.global_step, float(state.epoch or 0.0), dict(metrics or {}))
+            self.live.evaluated_by_loop(state.global_step, float(state.epoch or 0.0), dict(metrics or {}))
 
     def on_save(self, args, state, control, **kwargs):
         if self.live is not None:
@@ -229,6 +228,7 @@ class CockpitCallback(TrainerCallback):
         args.max_grad_norm = self._max_grad_norm
         if self.live is not None:
             live, self.live = self.live, None
+            live.keep_thresholds_in(args.output_dir)  # where `trainer.save_model()` puts the model by default
             live.finish(state.global_step, checkpoint=state.best_model_checkpoint or self._last_checkpoint)
 
 
@@ -250,7 +250,7 @@ def read_labels(dataset: Any, config: Any) -> tuple[str, list[str], np.ndarray, 
     column, values, names = None, [], None
     columns = getattr(dataset, "column_names", None)
     if isinstance(columns, list):
-        column = next((c for c in LABEL_COLUMNS if c in columns), None)
+        column = next((c for c in LABEL_COLUMN_NAMES if c in columns), None)
         if column is not None:
             values = list(dataset[column])
             feature = getattr(dataset, "features", {}).get(column)
@@ -258,7 +258,7 @@ def read_labels(dataset: Any, config: Any) -> tuple[str, list[str], np.ndarray, 
     elif dataset is not None and hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__") and len(dataset):
         first = dataset[0]
         if isinstance(first, Mapping):
-            column = next((c for c in LABEL_COLUMNS if c in first), None)
+            column = next((c for c in LABEL_COLUMN_NAMES if c in first), None)
             if column is not None:
                 values = [dataset[i][column] for i in range(min(len(dataset), LABEL_SCAN_LIMIT))]
     values = [_plain(v) for v in values]
@@ -308,7 +308,7 @@ def rows_as_pins(
             if not 0 <= row < len(dataset):
                 raise CockpitError(f"pin {row}: train_dataset has rows 0..{len(dataset) - 1}")
             item = dataset[row]
-            text = next((item[c] for c in TEXT_COLUMNS if isinstance(item.get(c), str)), None)
+            text = next((item[c] for c in TEXT_COLUMN_NAMES if isinstance(item.get(c), str)), None)
             if text is None:
                 text = tokenizer.decode(_plain(item["input_ids"]), skip_special_tokens=True)
             pins.append(PinnedExample(index=row, text=text, targets=label_row(item[column], labels, task)))

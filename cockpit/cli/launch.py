@@ -19,7 +19,6 @@ from typing import TextIO
 from cockpit.contract.commands import Command, Stop
 from cockpit.contract.enums import EndReason
 from cockpit.contract.events import Alarm, EvalProgress, EvalResult, Event, Notice, RunEnded, RunStarted, StepMetrics
-from cockpit.diagnostics import Diagnostics
 from cockpit.diagnostics.judgements import LossTracker
 from cockpit.training.engine import Engine
 from cockpit.training.prepare import PreparedRun
@@ -224,7 +223,6 @@ def run_headless(prepared: PreparedRun) -> int:
     """
     engine = Engine(prepared, on_nonfinite="stop")
     engine.stream.observers.append(ProgressPrinter(engine.total_steps))
-    engine.stream.producers.append(Diagnostics())
     SignalGuard(engine).install()
     return print_outcome(engine.run(), prepared)
 
@@ -233,5 +231,4 @@ def engine_for_app(prepared: PreparedRun, put: Callable[[Event], None]) -> Engin
     """The engine as the cockpit runs it: a non-finite loss pauses; its events (and alarms) go to `put`."""
     engine = Engine(prepared, on_nonfinite="pause")
     engine.stream.observers.append(put)
-    engine.stream.producers.append(Diagnostics())
     return engine

@@ -93,7 +93,6 @@ def run_rank(args: Any, make_prepared: Callable[[], Any], watchers: Callable[[En
     `watchers(engine)` gives extra observers (the tests' checksums).
     """
     from cockpit.cli.launch import EXIT_CODES, ProgressPrinter, SignalGuard, print_outcome
-    from cockpit.diagnostics import Diagnostics
     from cockpit.rundir.inbox import CommandInbox
     from cockpit.rundir.lock import RunLock, check_new_run_dir
     from cockpit.training.prepare import record_run
@@ -114,7 +113,6 @@ def run_rank(args: Any, make_prepared: Callable[[], Any], watchers: Callable[[En
         engine.observers.extend(watchers(engine) if watchers else [])
         if ranks.is_main:
             engine.observers.append(ProgressPrinter(engine.total_steps))
-            engine.stream.producers.append(Diagnostics())
             print(
                 f"cockpit: {ranks.world} ranks ({dist.get_backend()} on {ranks.device.type}), global batch "
                 f"{engine.effective_batch}; watch it with: cockpit attach {prepared.run_dir}",

@@ -9,13 +9,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from cockpit.contract.enums import EndReason
-
-# ---------------------------------------------------------------------------------------------
-# Commands (UI / schedule / signals -> engine), applied between optimizer steps
-# ---------------------------------------------------------------------------------------------
+from cockpit.contract.errors import CockpitError
 
 
 @dataclass(frozen=True)
@@ -221,9 +218,29 @@ def parse_command(text: str) -> Command:
 _SCHEDULE = re.compile(r"^\s*(\d+)\s*:\s*(.+)$")
 
 
-def parse_scheduled(text: str) -> tuple[int, Command]:
+class Scheduled(NamedTuple):
+    """One `--at STEP:COMMAND`: applied at the boundary before optimizer step `step`."""
+
+    step: int
+    command: Command
+    text: str  # as the user wrote it, for messages
+
+
+def parse_scheduled(text: str) -> Scheduled:
     """Parse `--at STEP:COMMAND` (e.g. `40:unfreeze=layer.4-5`)."""
     match = _SCHEDULE.match(text)
     if not match:
         raise CommandSyntaxError(f"--at {text!r} is not STEP:COMMAND, e.g. --at 40:unfreeze=layer.4-5")
-    return int(match.group(1)), parse_command(match.group(2))
+    return Scheduled(int(match.group(1)), parse_command(match.group(2)), text)
+
+
+def parse_schedule(entries: list[str]) -> list[Scheduled]:
+    """Every `--at` of a run, or a CockpitError naming the one that is wrong."""
+    parsed = []
+    for entry in entries:
+        try:
+            parsed.append(parse_scheduled(entry))
+        except CommandSyntaxError as exc:
+            message = str(exc)
+            raise CockpitError(message if message.startswith("--at") else f"--at {entry}: {message}") from None
+    return parsed

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cockpit.contract.commands import CommandSyntaxError, parse_scheduled, pos_weight_spec
+from cockpit.contract.commands import CommandSyntaxError, parse_schedule, pos_weight_spec
 from cockpit.contract.errors import CockpitError
 
 DEFAULT_MODEL = "embedded:all-MiniLM-L6-v2"
@@ -91,12 +91,7 @@ class RunConfig:
             self.pos_weight = pos_weight_spec(str(self.pos_weight))
         except CommandSyntaxError as exc:
             raise CockpitError(f"--pos-weight: {exc}") from None
-        for entry in self.schedule:
-            try:
-                parse_scheduled(entry)
-            except CommandSyntaxError as exc:
-                message = str(exc)
-                raise CockpitError(message if message.startswith("--at") else f"--at {entry}: {message}") from None
+        parse_schedule(self.schedule)
 
     @property
     def effective_batch(self) -> int:

@@ -8,11 +8,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-# ---------------------------------------------------------------------------------------------
-# The fixed vocabularies. StrEnums: written to the journal as their plain string values, equal to
-# those strings, and a typo (`EndReason.FINSHED`) fails at once instead of never matching.
-# ---------------------------------------------------------------------------------------------
-
 
 class Task(StrEnum):
     BINARY = "binary"  # one label per row, two labels

@@ -16,10 +16,6 @@ from typing import Any, ClassVar
 from cockpit.contract.commands import Command, CommandSyntaxError, parse_command
 from cockpit.contract.enums import EndReason, RunStatus, Severity, Task
 
-# ---------------------------------------------------------------------------------------------
-# Events (engine -> observers)
-# ---------------------------------------------------------------------------------------------
-
 
 @dataclass
 class Event:

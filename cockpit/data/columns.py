@@ -15,12 +15,7 @@ from cockpit.data.formats import printable
 TEXT_COLUMN_NAMES = ("text", "sentence", "content", "review", "document", "body")
 
 
-LABEL_COLUMN_NAMES = ("labels", "label", "targets", "target", "class", "category", "topic", "y")
-
-
-# ---------------------------------------------------------------------------------------------
-# Choosing the columns
-# ---------------------------------------------------------------------------------------------
+LABEL_COLUMN_NAMES = ("labels", "label", "label_ids", "targets", "target", "class", "category", "topic", "y")
 
 
 def is_string_column(values: list[Any]) -> bool:
@@ -112,16 +107,8 @@ def pick_label_columns(
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Large files: parquet and CSV stay in Arrow (issue #14)
-# ---------------------------------------------------------------------------------------------
-# The general path above reads every value into Python (a str and a label object per row): right for
-# JSON and for every kind of malformed file, but at a million rows it costs seconds and gigabytes.
-# This path handles the common clean shapes (a string text column; one int/string label column, or
-# several 0/1 columns) with Arrow compute, choosing the columns with the very same `_pick_*` rules
-# (run on the first rows, then checked against the whole column). Anything else, including every
-# file that has an error to report, returns None and goes through the general path, so the error
-# messages live in one place.
+# The Arrow path (loading.load_arrow_labeled_texts) runs the pickers above on a file's first rows, then
+# checks their value tests against the whole column with the Arrow versions below.
 
 PICK_ROWS = 1000  # rows the column pickers see; their value tests are then re-checked on whole columns
 

@@ -20,11 +20,6 @@ SUPPORTED = (".parquet", ".csv", ".jsonl", ".json", ".arrow", ".feather")
 ARROW_IPC = (".arrow", ".feather")  # Arrow IPC files (Feather v2): memory-mapped, read in place
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading the file
-# ---------------------------------------------------------------------------------------------
-
-
 def read_columns(path: Path) -> dict[str, list[Any]]:
     """Read a supported file into columns of Python values, or say what is wrong with it in one line.
 

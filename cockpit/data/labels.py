@@ -141,11 +141,6 @@ class LabelMatrix:
         return self.classes()
 
 
-# ---------------------------------------------------------------------------------------------
-# Turning label values into a target matrix
-# ---------------------------------------------------------------------------------------------
-
-
 def has_label(value: Any) -> bool:
     """None and blank strings are missing labels (CSV writes a missing class as an empty field)."""
     return value is not None and not (isinstance(value, str) and not value.strip())

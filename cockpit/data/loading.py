@@ -39,11 +39,6 @@ def dropped_rows_notice(dropped: int, rows: int) -> Notice:
     return Notice(step=0, kind="rows_dropped", message=message, evidence={"dropped": dropped})
 
 
-# ---------------------------------------------------------------------------------------------
-# Public entry points
-# ---------------------------------------------------------------------------------------------
-
-
 def load_labeled_texts(
     path: Path,
     text_column: str | None = None,

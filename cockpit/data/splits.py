@@ -8,10 +8,6 @@ from cockpit.contract.errors import CockpitError
 from cockpit.data.labeled import LabeledTexts
 from cockpit.data.labels import LabelMatrix
 
-# ---------------------------------------------------------------------------------------------
-# Input that reads but looks broken (thresholds stated in the README, "Data in")
-# ---------------------------------------------------------------------------------------------
-
 MIN_ROWS = 8  # usable rows (text and label present) below which a run cannot mean anything
 
 

@@ -21,7 +21,7 @@ USAGE = (
 )
 
 
-def thresholds_document(best: dict[str, dict[str, float]], eval_step: int, eval_rows: int) -> dict[str, Any]:
+def _document(best: dict[str, dict[str, float]], eval_step: int, eval_rows: int) -> dict[str, Any]:
     """What thresholds.json holds: label -> threshold, and where they came from."""
     return {
         "thresholds": {label: float(entry["threshold"]) for label, entry in best.items()},
@@ -35,7 +35,7 @@ def thresholds_document(best: dict[str, dict[str, float]], eval_step: int, eval_
     }
 
 
-def write_thresholds(model_dir: Path | str, document: dict[str, Any]) -> Path:
+def _write(model_dir: Path | str, document: dict[str, Any]) -> Path:
     """Write `model_dir/thresholds.json` atomically (a reader never sees half a file)."""
     target = Path(model_dir) / THRESHOLDS_NAME
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -49,6 +49,12 @@ def write_thresholds(model_dir: Path | str, document: dict[str, Any]) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return target
+
+
+def save_thresholds(model_dir: Path | str, best: dict[str, dict[str, float]], eval_step: int, eval_rows: int) -> Path:
+    """The one way thresholds are kept (the trainer at a model save, the cockpit after a run ended):
+    `model_dir/thresholds.json` with the evaluation they came from."""
+    return _write(model_dir, _document(best, eval_step, eval_rows))
 
 
 def load_thresholds(model_dir: Path | str) -> dict[str, float]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cockpit.contract.commands import parse_scheduled
+from cockpit.contract.commands import Scheduled, parse_schedule
 from cockpit.contract.config import RunConfig
 from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import Notice
@@ -51,6 +51,7 @@ class PreparedRun:
     pin_positions: list[int]
     initial_frozen: list[str]
     summary: list[str]
+    schedule: list[Scheduled] = field(default_factory=list)  # the --at commands, parsed once
     resume: TrainingState | None = None
     notices: list[Notice] = field(default_factory=list)  # stamped with the step when the run announces them
     fingerprint: dict[str, Any] = field(default_factory=dict)  # of the whole data file, before the split
@@ -65,6 +66,7 @@ def prepare(
     """
     stage = on_stage or (lambda _stage, _detail: None)
     config.validate()
+    schedule = parse_schedule(config.schedule)
     run_dir = resume_dir if resume_dir is not None else run_dir_for(config)
     if resume_dir is None:
         check_new_run_dir(run_dir)
@@ -98,7 +100,9 @@ def prepare(
         recorded = verify_resume_data(resume_dir, full, config, eval_file)
         checkpoint, resume, broken = resumable_checkpoint(resume_dir)
         notices += [Notice(step=0, kind="resume_checkpoint", message=message) for message in broken]
-        notices += skip_consumed_stops(config, resume.step)
+        schedule, said = skip_consumed_stops(schedule, resume.step)
+        notices += said
+        config.schedule = [scheduled.text for scheduled in schedule]
         model_source = str(checkpoint)
     if resume is not None:
         pin_rows = resume.pin_rows
@@ -123,10 +127,9 @@ def prepare(
         verify_resume_model(resume_dir, recorded, loaded)
     names = [g.name for g in loaded.groups]
     frozen = resume.frozen if resume else expand_groups(config.freeze, names)
-    for entry in config.schedule:
-        _, command = parse_scheduled(entry)
-        for group in getattr(command, "groups", ()):
-            expand_groups(group, names, flag=f"--at {entry}")
+    for scheduled in schedule:
+        for group in getattr(scheduled.command, "groups", ()):
+            expand_groups(group, names, flag=f"--at {scheduled.text}")
 
     tokenizer = loaded.tokenizer
     stage("tokenizing", f"{len(train)} rows")
@@ -145,6 +148,7 @@ def prepare(
         pin_positions=pin_positions,
         initial_frozen=frozen,
         summary=summary,
+        schedule=schedule,
         resume=resume,
         notices=notices,
         fingerprint=data_fingerprints(full, eval_file) if resume is None else {},
@@ -367,18 +371,16 @@ def verify_resume_model(run_dir: Path, recorded: dict[str, Any], loaded: LoadedM
         )
 
 
-def skip_consumed_stops(config: RunConfig, step: int) -> list[Notice]:
+def skip_consumed_stops(schedule: list[Scheduled], step: int) -> tuple[list[Scheduled], list[Notice]]:
     """A scheduled stop that ended the run is done: resuming must train past it, not stop again."""
     kept, notices = [], []
-    for entry in config.schedule:
-        at, command = parse_scheduled(entry)
-        if at <= step + 1 and command.text == "stop":
-            said = f"--at {entry}: already applied before step {step}; training on"
+    for scheduled in schedule:
+        if scheduled.step <= step + 1 and scheduled.command.text == "stop":
+            said = f"--at {scheduled.text}: already applied before step {step}; training on"
             notices.append(Notice(step=0, kind="resume", message=said))
             continue
-        kept.append(entry)
-    config.schedule = kept
-    return notices
+        kept.append(scheduled)
+    return kept, notices
 
 
 SUMMARY_SAMPLE_ROWS = 2000

@@ -39,7 +39,7 @@ from cockpit.contract.control import ExampleRow, RunControl
 from cockpit.contract.events import CommandApplied, Event, LoadingStage
 from cockpit.rundir.fold import FoldSnapshot
 from cockpit.rundir.layout import THRESHOLDS_NAME
-from cockpit.rundir.thresholds import thresholds_document, write_thresholds
+from cockpit.rundir.thresholds import save_thresholds
 from cockpit.ui.eval_panel import EvalPanel
 from cockpit.ui.event_log import EventLog
 from cockpit.ui.examples_screen import ExamplesScreen
@@ -489,9 +489,7 @@ class CockpitApp(App[None]):
                 return
             assert ended is not None and ended.model_dir
             try:
-                path = write_thresholds(
-                    ended.model_dir, thresholds_document(result.thresholds, result.step, result.rows)
-                )
+                path = save_thresholds(ended.model_dir, result.thresholds, result.step, result.rows)
             except OSError as exc:
                 self.notify(f"could not write the thresholds: {exc}", severity="error")
                 return

@@ -787,7 +787,7 @@ def test_resume_from_another_folder_finds_the_data(crash_resumed: dict) -> None:
     """config.json now holds absolute paths; an older relative one is read relative to the folder the
     run was started in (the run directory less its --out), not the current one."""
     assert Path(crash_resumed["saved"]["data"]).is_absolute()
-    assert Path(crash_resumed["saved"]["data"]) == crash_resumed["run"].parents[2] / "data" / "sentiment.parquet"
+    assert Path(crash_resumed["saved"]["data"]) == crash_resumed["run"].parents[1] / "data" / "sentiment.parquet"
     assert crash_resumed["status"] == 0, crash_resumed["stderr"]
     end = read_journal(crash_resumed["run"] / "journal.jsonl")[-1]
     assert end.type == "end" and end.reason == "finished" and end.step == 8

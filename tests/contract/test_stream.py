@@ -88,7 +88,6 @@ def test_a_live_run_and_its_replayed_journal_give_equal_states_and_alarms(tiny_m
     live: list[Event] = []
     live_state = RunState()
     engine.stream.observers += [live.append, live_state.apply]
-    engine.stream.producers.append(Diagnostics())
     assert engine.run().reason == "finished"
 
     journal = read_journal(out / JOURNAL_NAME)

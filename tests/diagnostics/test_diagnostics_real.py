@@ -19,7 +19,7 @@ from conftest import build_tiny_model, tiny_engine, write_colors
 from torch import nn
 
 from cockpit.contract.events import Alarm, EvalResult, Event, RunEnded, RunStarted, StepMetrics
-from cockpit.diagnostics import MIN_SETTLE_STEPS, STALL_STEPS, Diagnostics
+from cockpit.diagnostics import MIN_SETTLE_STEPS, STALL_STEPS
 from cockpit.rundir.journal import read_journal
 from cockpit.training.engine import Engine
 
@@ -41,11 +41,10 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def train(data: Path, out: Path, model: Path | str, tweak: Tweak | None = None, **overrides: object) -> list[Event]:
-    """Run a real Engine headless with Diagnostics attached as launch.py attaches it; the journal."""
+    """Run a real Engine headless (its diagnostics on, as every run has them); the journal."""
     engine = tiny_engine(data, out, model, **overrides)
     if tweak is not None:
         tweak(engine)
-    engine.stream.producers.append(Diagnostics())
     engine.run()
     return read_journal(out / "journal.jsonl")
 

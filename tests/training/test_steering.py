@@ -67,7 +67,8 @@ def test_both_loops_answer_every_command_alike(tiny_model: Path, tmp_path: Path)
         assert engine.stopping and live.stopping
         # what only `cockpit train` can do is refused by the bridge, in words, never a silent "ok"
         assert apply_command(live, parse_command("pos_weight=auto"), "test").startswith("refused:")
-        assert apply_command(live, parse_command("predict"), "test") == "refused: no pinned examples to predict"
+        said = apply_command(live, parse_command("predict"), "test")
+        assert said.startswith("refused: no pinned examples to predict")
     finally:
         live.close()
 
