@@ -66,6 +66,10 @@ VERDICT_PANELS = {PREDICTIONS_LAG: PINS, COLLAPSE: EVAL}
 LOG_LIMIT = 300
 RATE_WINDOW = 50  # step events used for the steps/s behind the ETA
 EVAL_MEMORY = 16  # evaluations kept, so that a resume can go back to the last one before it
+# Alarm events kept for a resume to fold again: a run of a million steps whose alarm rises and clears
+# every few thousand steps must not grow its summary with them. A resume goes back to its last
+# checkpoint, a few alarm events at most; further back than these, only each kind's latest is kept.
+ALARM_MEMORY = 128
 # Log entries of per-step events, which a resumed run takes again (journal.PER_STEP's alarms and checkpoints).
 _RETAKEN_LOG_KINDS = frozenset({"alarm", "cleared", "checkpoint"})
 
@@ -146,7 +150,9 @@ class RunFold:
         self.log: deque[LogEntry] = deque(maxlen=LOG_LIMIT)  # newest first
         self.active_alarms: dict[str, Alarm] = {}
         self._raised: dict[str, LogEntry] = {}
-        self._alarms: list[tuple[Alarm, LogEntry]] = []  # every alarm event and its log line (they are few)
+        # alarm events and their log lines, so that a resume can fold them again up to its step: the last
+        # ALARM_MEMORY of them, and each kind's latest however old (see `_on_alarm`)
+        self._alarms: list[tuple[Alarm, LogEntry]] = []
 
         self.changed: set[str] = set()
 
@@ -285,6 +291,8 @@ class RunFold:
         else:
             entry = LogEntry(event.step, "cleared", f"cleared: {event.message}", event.kind)
         self._alarms.append((event, entry))
+        if len(self._alarms) > ALARM_MEMORY:
+            self._alarms = _recent_alarms(self._alarms)
         self._fold_alarm(event, entry)
         self._log(entry)
         self.changed.add(STATUS)
@@ -524,6 +532,13 @@ class FoldSnapshot:
 
     state: dict[str, Any]
     offset: int = 0
+
+
+def _recent_alarms(alarms: list[tuple[Alarm, LogEntry]]) -> list[tuple[Alarm, LogEntry]]:
+    """The last `ALARM_MEMORY // 2` alarm events, and before them only each kind's latest."""
+    older, recent = alarms[: -ALARM_MEMORY // 2], alarms[-ALARM_MEMORY // 2 :]
+    latest = {alarm.kind: i for i, (alarm, _entry) in enumerate(older)}
+    return [pair for i, pair in enumerate(older) if latest[pair[0].kind] == i] + recent
 
 
 def _record(event: Event | None) -> dict[str, Any] | None:
