@@ -60,6 +60,7 @@ import torch.nn.functional as F  # noqa: E402
 from cockpit.cli.launch import EngineThread, ProgressPrinter  # noqa: E402
 from cockpit.contract.config import DEFAULT_MODEL, RunConfig  # noqa: E402
 from cockpit.contract.events import Event, PinPredictions  # noqa: E402
+from cockpit.rundir.journal import JournalWriter  # noqa: E402
 from cockpit.training.engine import Engine, StepHooks  # noqa: E402
 from cockpit.training.prepare import PreparedRun, prepare  # noqa: E402
 
@@ -320,6 +321,10 @@ def timed_engine(prepared: PreparedRun, clock: StepClock, on_nonfinite: str) -> 
         setattr(engine.norms, name, clock.timed(f"GroupNorms.{name}", getattr(engine.norms, name)))
     clock.time_optimizer(engine.optimizer)
     engine.stream.emit = clock.timed("emit (all observers)", engine.stream.emit)
+    engine.collator.rows = clock.timed("tokenize the batch", engine.collator.rows)
+    # The journal's writer (its line and the run summary it keeps) is made when the run starts; it is
+    # inside "emit", timed apart here (one arm per process, so the class is wrapped once).
+    JournalWriter.__call__ = clock.timed("journal line + summary (inside emit)", JournalWriter.__call__)
 
     def pinned(event: Event) -> None:
         if isinstance(event, PinPredictions):

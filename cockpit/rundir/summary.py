@@ -29,6 +29,7 @@ from typing import Any
 from cockpit.contract.events import Event
 from cockpit.rundir.fold import FoldSnapshot, RunFold
 from cockpit.rundir.journal_lines import ReadState, loads, tag_floats
+from cockpit.rundir.layout import SUMMARY_SUFFIX
 
 VERSION = 1  # of the fold's snapshot: a summary of another version is ignored (the journal is read instead)
 MIN_INTERVAL_S = 5.0
@@ -39,7 +40,7 @@ TAIL_BYTES = 256  # ... and just before the summary's offset
 
 def summary_path(journal: Path) -> Path:
     """`journal.jsonl` -> `journal.summary.jsonl`, beside it."""
-    return journal.with_name(f"{journal.stem}.summary.jsonl")
+    return journal.with_name(journal.stem + SUMMARY_SUFFIX)
 
 
 def _fingerprints(journal: Path, offset: int) -> tuple[str, str] | None:
