@@ -242,15 +242,16 @@ class RunReader:
     is the summary's and only the bytes after its offset are read: constant time whatever the run's
     length. Without one (a run from before summaries, a crash before the first one, a journal cut
     short), the journal is folded here from its first line, and the fold is yielded every
-    `REBUILD_SHOW_EVERY_S` and at the end, so the screen shows the run as it is read; with
-    `keep_rebuilt` (a run no trainer writes any more), a fold that took longer than that to rebuild
-    is then written as the summary, so the next client starts at once. Loading stages are yielded
+    `show_every_s` and at the end, so the screen shows the run as it is read; with `keep_rebuilt`
+    (a run no trainer writes any more), a fold that took longer than that to rebuild is then written
+    as the summary, so the next client starts at once. Loading stages are yielded
     as they are (the loading screen's).
     """
 
-    def __init__(self, journal: Path, keep_rebuilt: bool = False) -> None:
+    def __init__(self, journal: Path, keep_rebuilt: bool = False, show_every_s: float = REBUILD_SHOW_EVERY_S) -> None:
         self.journal = Path(journal)
         self.keep_rebuilt = keep_rebuilt
+        self.show_every_s = show_every_s
         self.from_summary = False
         self._reader: JournalReader | None = None
 
@@ -270,11 +271,11 @@ class RunReader:
             fold.apply(event)
             if event.type == "loading":
                 yield event
-            if time.monotonic() - shown >= REBUILD_SHOW_EVERY_S:
+            if time.monotonic() - shown >= self.show_every_s:
                 yield FoldSnapshot(fold.snapshot(), reader.state.offset)
                 shown = time.monotonic()
         yield FoldSnapshot(fold.snapshot(), reader.state.offset)
-        if self.keep_rebuilt and fold.started is not None and time.monotonic() - began >= REBUILD_SHOW_EVERY_S:
+        if self.keep_rebuilt and fold.started is not None and time.monotonic() - began >= self.show_every_s:
             try:
                 write_summary(self.journal, fold, reader.state)
             except OSError:

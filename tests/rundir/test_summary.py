@@ -189,3 +189,18 @@ def test_the_trainers_fold_is_the_journals(long_run: dict[str, Path], real_event
     assert plain(writer.keeper.fold) == whole_journal(journal)
     writer.close()
     assert from_summary(journal) == (whole_journal(journal), True)
+
+
+def test_a_replay_that_rebuilt_the_fold_shows_it_as_it_goes_and_keeps_it(
+    long_run: dict[str, Path], tmp_path: Path
+) -> None:
+    """A run from before summaries: the fold is handed over as the journal is read, then written for the next client."""
+    journal = tmp_path / JOURNAL_NAME
+    shutil.copy(long_run["journal"], journal)
+    run = RunReader(journal, keep_rebuilt=True, show_every_s=0.05)
+    items = list(run.catch_up()) + run.finish()
+    run.close()
+    folds = [item for item in items if not isinstance(item, Event)]
+    assert not run.from_summary and len(folds) > 1 and folds[0].offset < folds[-1].offset == journal.stat().st_size
+    assert fold(items) == fold(folds[-1:]) == whole_journal(journal)  # the last one alone is the whole run
+    assert from_summary(journal) == (whole_journal(journal), True)  # the next replay starts from what it wrote
