@@ -12,6 +12,7 @@ Arms, alternating within each round, each in a fresh process:
   cockpit          `python -m cockpit.cli train DATA --headless ...`, OMP_WAIT_POLICY as a user leaves it
                    (unset: cockpit sets PASSIVE itself)
   cockpit_active   the same with OMP_WAIT_POLICY=ACTIVE in its environment
+  cockpit_spin     the same with GOMP_SPINCOUNT=30000 (about 0.3 ms of spinning before a thread sleeps)
   trainer          the Trainer script, OMP_WAIT_POLICY unset (libgomp's default: spin, then sleep)
   trainer_passive  the same with OMP_WAIT_POLICY=PASSIVE
   parts            cockpit's engine in this benchmark's child as the detached trainer runs it (main thread,
@@ -48,8 +49,17 @@ from cockpit.contract.config import DEFAULT_MODEL, RunConfig
 from cockpit.rundir.journal import read_journal
 from cockpit.rundir.layout import JOURNAL_NAME
 
-ARMS = ("cockpit", "trainer", "parts", "cockpit_active", "trainer_passive")
-POLICY = {"cockpit": None, "cockpit_active": "ACTIVE", "trainer": None, "trainer_passive": "PASSIVE"}
+ARMS = ("cockpit", "trainer", "parts", "cockpit_active", "cockpit_spin", "trainer_passive")
+# The OpenMP settings of each arm's environment (None: as a user leaves it). libgomp waits for the next
+# parallel region by spinning GOMP_SPINCOUNT times before it sleeps: 300,000 (~3 ms) by default, 0 with
+# OMP_WAIT_POLICY=PASSIVE, ~5 minutes with ACTIVE; a GOMP_SPINCOUNT given is used whatever the policy.
+ENVIRONMENT = {
+    "cockpit": {},
+    "cockpit_active": {"OMP_WAIT_POLICY": "ACTIVE"},
+    "cockpit_spin": {"GOMP_SPINCOUNT": "30000"},
+    "trainer": {},
+    "trainer_passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+}
 
 
 def fixed_shape_data(source: Path, target: Path, max_length: int) -> Path:
@@ -77,10 +87,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def env_for(arm: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if POLICY.get(arm):
-        env["OMP_WAIT_POLICY"] = POLICY[arm]
-    return env
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    return {**env, **ENVIRONMENT.get(arm, {})}
 
 
 def arm_cockpit(args: argparse.Namespace, data: Path, arm: str, folder: Path) -> dict[str, Any]:
@@ -172,8 +180,8 @@ def arm_parts(args: argparse.Namespace, data: Path, arm: str, folder: Path) -> d
     return {"s_per_step": run.mean, "cpu_s_per_step": statistics.fmean(run.cpu_seconds), "parts": run.info["parts"]}
 
 
-ARM_FUNCTIONS = {"cockpit": arm_cockpit, "cockpit_active": arm_cockpit, "trainer": arm_trainer,
-                 "trainer_passive": arm_trainer, "parts": arm_parts}  # fmt: skip
+ARM_FUNCTIONS = {"cockpit": arm_cockpit, "cockpit_active": arm_cockpit, "cockpit_spin": arm_cockpit,
+                 "trainer": arm_trainer, "trainer_passive": arm_trainer, "parts": arm_parts}  # fmt: skip
 
 
 def main() -> None:
