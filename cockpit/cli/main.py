@@ -154,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="predict the pinned examples about this often, budget permitting",
     )
-    steering.add_argument("--pin-budget", type=float, default=0.03, help="share of the time for pinned predictions")
+    steering.add_argument(
+        "--pin-budget", type=float, default=RunConfig.pin_budget, help="share of the time for pinned predictions"
+    )
 
     saving = train.add_argument_group("run directory and checkpoints")
     saving.add_argument("--out", help="run directory (default runs/<time>-<data name>)")
