@@ -43,6 +43,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 from overhead import ROOT, Setup, busy, run_arm_in_child, warmup_steps
 
 from cockpit.contract.config import DEFAULT_MODEL, RunConfig
@@ -131,7 +132,6 @@ def arm_trainer(args: argparse.Namespace, data: Path, arm: str, folder: Path) ->
 
 def trainer_child(args: argparse.Namespace, report: Path) -> None:
     """The Trainer script a user writes: rows tokenized first, then `Trainer.train()`."""
-    import torch
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments, set_seed
 
     from cockpit.training.prepare import prepare
@@ -197,6 +197,9 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT / "sample_data" / "sentiment.parquet"))
     parser.add_argument("--no-fixed-shape", action="store_true", help="the texts as they are (dynamic padding)")
     parser.add_argument("--load", type=int, default=0, help="busy processes beside every arm")
+    parser.add_argument(
+        "--threads", type=int, help="torch threads of every arm (OMP_NUM_THREADS); fewer than the cores leaves one free"
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--trainer-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -204,6 +207,9 @@ def main() -> None:
         trainer_child(args, args.trainer_child)
         return
     arms = [a for a in args.arms.split(",") if a]
+    if args.threads:  # every arm's process (the engine's child takes it from this one's torch)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+        torch.set_num_threads(args.threads)
     loaders = [multiprocessing.Process(target=busy, daemon=True) for _ in range(args.load)]
     for process in loaders:
         process.start()
