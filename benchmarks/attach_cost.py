@@ -80,18 +80,24 @@ def start_client(
     return client
 
 
-def one_arm(args: argparse.Namespace, clients: int, folder: Path) -> dict[str, float]:
-    run = folder / f"run-{clients}-{time.monotonic_ns()}"
-    last = args.warmup + args.steps
+def start_trainer(args: argparse.Namespace, run: Path, max_steps: int, wait_for_step: int) -> subprocess.Popen:
+    """`cockpit train` detached, as `cockpit train` starts it; returns once it has journaled `wait_for_step`."""
     argv = [
-        str(args.data), "--model", args.model, "--out", str(run), "--max-steps", str(last + 1),
+        str(args.data), "--model", args.model, "--out", str(run), "--max-steps", str(max_steps),
         "--batch-size", str(args.batch_size), "--max-length", str(args.max_length), "--eval-split", "0",
     ]  # fmt: skip
     trainer = spawn_trainer(argv, run)
-    while 1 not in step_times(run):
+    while wait_for_step not in step_times(run):
         if trainer.poll() is not None:
             raise SystemExit(f"the trainer failed: {(run / 'trainer.log').read_text()[-2000:]}")
         time.sleep(0.2)
+    return trainer
+
+
+def one_arm(args: argparse.Namespace, clients: int, folder: Path) -> dict[str, float]:
+    run = folder / f"run-{clients}-{time.monotonic_ns()}"
+    last = args.warmup + args.steps
+    trainer = start_trainer(args, run, last + 1, 1)
     attached = [start_client(run) for _ in range(clients)]
     while args.warmup not in step_times(run):
         time.sleep(0.1)
@@ -130,15 +136,7 @@ def client_cpu_per_s(run: Path, command: str, seconds: float) -> float:
 def at_rest(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     """A client on a paused run, then on the same run once it has ended: CPU per second doing nothing."""
     run = folder / f"rest-{time.monotonic_ns()}"
-    argv = [
-        str(args.data), "--model", args.model, "--out", str(run), "--max-steps", "100000",
-        "--batch-size", str(args.batch_size), "--max-length", str(args.max_length), "--eval-split", "0",
-    ]  # fmt: skip
-    trainer = spawn_trainer(argv, run)
-    while 2 not in step_times(run):
-        if trainer.poll() is not None:
-            raise SystemExit(f"the trainer failed: {(run / 'trainer.log').read_text()[-2000:]}")
-        time.sleep(0.2)
+    trainer = start_trainer(args, run, 100000, 2)
     send_and_wait(run, "pause")
     paused = client_cpu_per_s(run, "attach", args.rest_s)
     send_and_wait(run, "stop")
