@@ -18,6 +18,7 @@ Arms, alternating within each round, each in a fresh process:
   parts            cockpit's engine in this benchmark's child as the detached trainer runs it (main thread,
                    PASSIVE): `overhead.py`'s `main_thread` arm, whose named parts (batch tokenization,
                    per-group norms, optimizer, journal, observers, pinned predictions) say where a step goes
+  parts_ahead      the same, tokenizing the next batch beside each step even where no core is free
 Seconds per step: cockpit's from its journal's step times, the script's from an `on_step_end`
 callback, both from the end of the last warm-up step to the end of the last step. `--load N` runs N
 busy processes beside every arm (a shared machine).
@@ -50,7 +51,7 @@ from cockpit.contract.config import DEFAULT_MODEL, RunConfig
 from cockpit.rundir.journal import read_journal
 from cockpit.rundir.layout import JOURNAL_NAME
 
-ARMS = ("cockpit", "trainer", "parts", "cockpit_active", "cockpit_spin", "trainer_passive")
+ARMS = ("cockpit", "trainer", "parts", "parts_ahead", "cockpit_active", "cockpit_spin", "trainer_passive")
 # The OpenMP settings of each arm's environment (None: as a user leaves it). libgomp waits for the next
 # parallel region by spinning GOMP_SPINCOUNT times before it sleeps: 300,000 (~3 ms) by default, 0 with
 # OMP_WAIT_POLICY=PASSIVE, ~5 minutes with ACTIVE; a GOMP_SPINCOUNT given is used whatever the policy.
@@ -173,15 +174,18 @@ def trainer_child(args: argparse.Namespace, report: Path) -> None:
 
 
 def arm_parts(args: argparse.Namespace, data: Path, arm: str, folder: Path) -> dict[str, Any]:
+    """`overhead.py`'s `main_thread` arm; `parts_ahead`: its `main_thread_ahead` (the next batch tokenized
+    beside each step even without a free core)."""
     setup = Setup(data=str(data), model=args.model, steps=args.warmup + args.steps, warmup=args.warmup,
                   batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, device="auto",
                   precision="fp32", wait_policy="passive")  # fmt: skip
-    run = run_arm_in_child("main_thread", setup)
+    run = run_arm_in_child("main_thread_ahead" if arm == "parts_ahead" else "main_thread", setup)
     return {"s_per_step": run.mean, "cpu_s_per_step": statistics.fmean(run.cpu_seconds), "parts": run.info["parts"]}
 
 
 ARM_FUNCTIONS = {"cockpit": arm_cockpit, "cockpit_active": arm_cockpit, "cockpit_spin": arm_cockpit,
-                 "trainer": arm_trainer, "trainer_passive": arm_trainer, "parts": arm_parts}  # fmt: skip
+                 "trainer": arm_trainer, "trainer_passive": arm_trainer, "parts": arm_parts,
+                 "parts_ahead": arm_parts}  # fmt: skip
 
 
 def main() -> None:
@@ -238,13 +242,13 @@ def main() -> None:
             "mean": means["cockpit"] / means["trainer"],
             "per_round": [c["s_per_step"] / t["s_per_step"] for c, t in zip(results["cockpit"], results["trainer"])],
         }
-    if "parts" in results:
-        parts = results["parts"]
-        names = {name for row in parts for name in row["parts"]}
-        report["parts_ms_per_step"] = {
-            name: statistics.fmean(row["parts"].get(name, {}).get("ms_per_step", 0.0) for row in parts)
-            for name in sorted(names)
-        }
+    for arm in ("parts", "parts_ahead"):
+        if arm in results:
+            names = {name for row in results[arm] for name in row["parts"]}
+            report[f"{arm}_ms_per_step"] = {
+                name: statistics.fmean(row["parts"].get(name, {}).get("ms_per_step", 0.0) for row in results[arm])
+                for name in sorted(names)
+            }
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
