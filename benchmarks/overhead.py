@@ -7,6 +7,7 @@ drifts in machine load hit every arm alike, each arm in a fresh process:
   bare        a plain PyTorch loop: AdamW, linear schedule, clip_grad_norm_, no instruments
   headless    cockpit's Engine with the headless observers (journal, diagnostics, progress line)
   main_thread the same, with the engine in the process's main thread (the detached trainer)
+  main_thread_ahead  the same, tokenizing the next batch beside each step even where no core is free
   app         the same Engine in its thread while the Textual cockpit runs headless (run_test)
   hf_trainer  transformers.Trainer with DataCollatorWithPadding
   hf_cockpit  the same Trainer with `CockpitCallback()` added (journal, diagnostics, instruments, pins)
@@ -61,11 +62,12 @@ import torch.nn.functional as F  # noqa: E402
 from cockpit.cli.launch import EngineThread, ProgressPrinter  # noqa: E402
 from cockpit.contract.config import DEFAULT_MODEL, LORA_LR, RunConfig  # noqa: E402
 from cockpit.contract.events import Event, PinPredictions  # noqa: E402
+from cockpit.rundir.journal import JournalWriter  # noqa: E402
 from cockpit.training.engine import Engine, StepHooks  # noqa: E402
 from cockpit.training.prepare import PreparedRun, prepare  # noqa: E402
 from cockpit.training.system import SystemSampler  # noqa: E402
 
-ARMS = ("bare", "headless", "main_thread", "app", "hf_trainer", "hf_cockpit")
+ARMS = ("bare", "headless", "main_thread", "main_thread_ahead", "app", "hf_trainer", "hf_cockpit")
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"headless/bare": 1.03, "app/headless": 1.05, "headless/hf_trainer": 1.0, "hf_cockpit/hf_trainer": 1.03}
 
@@ -332,6 +334,10 @@ def timed_engine(prepared: PreparedRun, clock: StepClock, on_nonfinite: str) -> 
         setattr(engine.norms, name, clock.timed(f"GroupNorms.{name}", getattr(engine.norms, name)))
     clock.time_optimizer(engine.optimizer)
     engine.stream.emit = clock.timed("emit (all observers)", engine.stream.emit)
+    engine.collator.rows = clock.timed("tokenize the batch", engine.collator.rows)
+    # The journal's writer (its line and the run summary it keeps) is made when the run starts; it is
+    # inside "emit", timed apart here (one arm per process, so the class is wrapped once).
+    JournalWriter.__call__ = clock.timed("journal line + summary (inside emit)", JournalWriter.__call__)
 
     def pinned(event: Event) -> None:
         if isinstance(event, PinPredictions):
@@ -368,14 +374,17 @@ def arm_headless(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
     return engine_info(engine, clock)
 
 
-def arm_main_thread(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
-    """The engine in the process's main thread, as `launch.run_headless` (the detached trainer) runs it."""
+def arm_main_thread(setup: Setup, out: Path, clock: StepClock, ahead: bool | None = None) -> dict[str, Any]:
+    """The engine in the process's main thread, as `launch.run_headless` (the detached trainer) runs it;
+    `ahead` overrides whether it tokenizes the next batch beside the step (by default: where a core is free)."""
     engine = timed_engine(fresh_run(setup, out), clock, on_nonfinite="stop")
+    if ahead is not None:
+        engine.collator.ahead = ahead
     engine.stream.observers.append(ProgressPrinter(engine.total_steps, out=io.StringIO()))
     ended = engine.run()
     if ended.reason != "finished":
         raise RuntimeError(f"main-thread run ended {ended.reason}: {ended.message}")
-    return engine_info(engine, clock)
+    return engine_info(engine, clock, batches_tokenized_ahead=engine.collator.served_ahead)
 
 
 def arm_app(setup: Setup, out: Path, clock: StepClock) -> dict[str, Any]:
@@ -488,6 +497,7 @@ ARM_FUNCTIONS: dict[str, Callable[[Setup, Path, StepClock], dict[str, Any]]] = {
     "bare": arm_bare,
     "headless": arm_headless,
     "main_thread": arm_main_thread,
+    "main_thread_ahead": functools.partial(arm_main_thread, ahead=True),
     "app": arm_app,
     "hf_trainer": arm_hf_trainer,
     "hf_cockpit": functools.partial(arm_hf_trainer, cockpit=True),

@@ -7,9 +7,12 @@ step takes milliseconds.
 
 from __future__ import annotations
 
+import math
 import os
 import random
+from collections import deque
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,6 +23,29 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def plain(value: Any) -> Any:
+    """A state as comparable data: NaN equal to NaN, tuples as lists, objects as their fields."""
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    if isinstance(value, str | int | float | None):  # StrEnums as their strings
+        return str(value) if isinstance(value, str) else value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, deque)):
+        return [plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(plain(v) for v in value)
+    if hasattr(value, "tolist"):
+        return plain(value.tolist())
+    if hasattr(value, "__dict__"):
+        return {k: plain(v) for k, v in vars(value).items() if k != "changed"}
+    if hasattr(value, "__slots__"):
+        return {k: plain(getattr(value, k)) for k in value.__slots__}
+    return value
+
+
 SAMPLES = ROOT / "sample_data"
 
 

@@ -2,8 +2,9 @@
 
 The trainer runs in its own session (`setsid`), so closing the terminal, a dropped SSH connection or
 SIGHUP to the cockpit never reaches it. The cockpit is only a client:
-- what it shows comes from the run's journal, read from the first line, so an attach shows the
-  whole history and every client sees the events in journal order;
+- what it shows comes from the run's journal: the run's summary (its fold so far, kept by the
+  trainer beside the journal), then every event written after it, so an attach shows the whole
+  history at once at any run length, and every client sees the events in journal order;
 - what it asks for goes into the run's command inbox (`cockpit.inbox`), applied by the trainer at
   its next step boundary and journaled with the client's name as the source;
 - whether the trainer is alive comes from its run-directory lock (`cockpit.rundir`), which the
@@ -33,8 +34,9 @@ from cockpit.contract.commands import Command, CommandSyntaxError, parse_command
 from cockpit.contract.enums import EndReason
 from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import Event, LoadingStage, RunEnded, RunStarted, StepMetrics
+from cockpit.rundir.fold import FoldSnapshot
 from cockpit.rundir.inbox import send_command
-from cockpit.rundir.journal import follow_journal, parse_event
+from cockpit.rundir.journal import RunReader, parse_event
 from cockpit.rundir.layout import CONFIG_NAME, EVAL_ROWS_NAME, JOURNAL_NAME, TRAINER_LOG
 from cockpit.rundir.lock import live_pid, lock_holder
 
@@ -46,6 +48,8 @@ LIVENESS_POLL_S = 0.2
 TAIL_BYTES = 64 << 10
 # A trainer that wrote its `end`: how long the journal follower may take to hand it to the cockpit.
 END_DELIVERY_S = 5.0
+# How often a client looks for new journal lines (it reads only the bytes written since).
+JOURNAL_POLL_S = 0.1
 
 
 def client_name() -> str:
@@ -184,7 +188,7 @@ class AttachedRun:
     def __init__(
         self,
         run_dir: Path,
-        events: queue.SimpleQueue[Event],
+        events: queue.SimpleQueue[Event | FoldSnapshot],
         trainer: subprocess.Popen[bytes] | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
@@ -204,13 +208,42 @@ class AttachedRun:
         self._reader.start()
 
     def _read(self) -> None:
-        for event in follow_journal(self.run_dir / JOURNAL_NAME, poll_s=0.1, stop=self._stop_reading):
-            self.events.put(event)
-            if isinstance(event, RunStarted):
-                self.started.set()
-            elif isinstance(event, RunEnded):
-                self.ended.set()
+        """The run's fold so far (its summary, then the bytes after it), then each new event, until its `end`."""
+        journal = self.run_dir / JOURNAL_NAME
+        while not journal.exists():  # a trainer still loading its data
+            if self._stop_reading.wait(JOURNAL_POLL_S):
                 return
+        run = RunReader(journal)
+        try:
+            ended = False
+            for item in run.catch_up():
+                self.events.put(item)
+                ended = self._note(item, ended)
+            if ended:
+                return
+            for event in run.follow(self._stop_reading, JOURNAL_POLL_S):
+                self.events.put(event)
+                if self._note(event, False):
+                    return
+        finally:
+            run.close()
+
+    def _note(self, item: Event | FoldSnapshot, ended: bool) -> bool:
+        """Set `started` and `ended` from what was read; whether the run has ended as of `item`."""
+        if isinstance(item, FoldSnapshot):
+            if item.state["started"] is not None:
+                self.started.set()
+            ended = item.state["ended"] is not None
+        elif isinstance(item, RunStarted):
+            self.started.set()
+            ended = False
+        elif isinstance(item, RunEnded):
+            ended = True
+        if ended:
+            self.ended.set()
+        else:
+            self.ended.clear()
+        return ended
 
     def submit(self, command: Command, source: str = "ui") -> None:
         send_command(self.run_dir, command, self.source)

@@ -217,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="predict the pinned examples about this often, budget permitting",
     )
-    steering.add_argument("--pin-budget", type=float, default=0.03, help="share of the time for pinned predictions")
+    steering.add_argument(
+        "--pin-budget", type=float, default=RunConfig.pin_budget, help="share of the time for pinned predictions"
+    )
 
     saving = train.add_argument_group("run directory and checkpoints")
     saving.add_argument("--out", help="run directory (default runs/<time>-<data name>)")
@@ -296,9 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument("--ascii", action="store_true", default=None, help="draw with ASCII only")
 
     runs = commands.add_parser(
-        "runs", help="list the runs under a folder: state, step, loss, eval, age", formatter_class=_HelpFormatter
+        "runs",
+        help="list the runs under a folder: step, loss, eval, alarms, age, state (how each ended)",
+        formatter_class=_HelpFormatter,
     )
     runs.add_argument("folder", nargs="?", default="runs", help="where the run directories are")
+    runs.add_argument("--json", action="store_true", help="print the runs as a JSON list (one object per run)")
 
     send = commands.add_parser(
         "send",
@@ -571,13 +576,16 @@ def _attach(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from cockpit.cli.runs import format_runs, list_runs
+    from cockpit.cli.runs import format_runs, list_runs, runs_json
 
     folder = Path(args.folder)
     if not folder.is_dir():
         raise CockpitError(f"{folder}: no such folder; runs are written under ./runs by default")
-    summaries = list_runs(folder)
-    print(format_runs(summaries) if summaries else f"no runs under {folder}")
+    listings = list_runs(folder)
+    if args.json:
+        print(runs_json(listings))
+    else:
+        print(format_runs(listings) if listings else f"no runs under {folder}")
     return 0
 
 

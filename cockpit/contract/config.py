@@ -68,7 +68,9 @@ class RunConfig:
     merge_lora: bool = False  # also save the adapter merged into the base model (model-merged/)
     schedule: list[str] = field(default_factory=list)  # --at STEP:COMMAND
     pins: list[int] | None = None
-    pin_budget: float = 0.03  # share of training time pinned-example inference may take (steady cost)
+    # share of training time pinned-example inference may take (steady cost); 1%, as CockpitCallback's: at 3%
+    # the pins were the largest part of what a step cost beside a Trainer script's (benchmarks/user_path.py)
+    pin_budget: float = 0.01
     pin_every_s: float = 2.0  # pinned examples predicted about this often (wall time), budget permitting
     pos_weight: str = "off"  # multilabel BCE pos_weight: off | auto (negatives/positives per label) | FLOAT
     eval_every: int | None = None

@@ -106,7 +106,7 @@ class RunStarted(Event):
 
 @dataclass
 class LayerStats:
-    """Per layer group, per optimizer step."""
+    """Per layer group, per optimizer step (the instruments keep 6 significant digits: see `PendingStep`)."""
 
     grad_norm: float  # before clipping; 0.0 when frozen
     weight_norm: float

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Any
 
 # The smoothed loss is an EMA with this span: it follows a change of trend within ~20 steps.
 LOSS_SPAN = 20
@@ -91,3 +92,28 @@ class LossTracker:
     def window_drop(self) -> float:
         """How much the smoothed loss fell over the window (negative when it rose)."""
         return self._smoothed[0] - self._smoothed[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole state, exactly (a run's summary file keeps it, so a client goes on from it)."""
+        return {
+            "alpha": self._alpha,
+            "window": self.window,
+            "ema": self.ema,
+            "first": self.first,
+            "count": self.count,
+            "smoothed": list(self._smoothed),
+            "residuals": list(self._residuals),
+            "sum": self._sum,
+            "sum_sq": self._sum_sq,
+            "pushes": self._pushes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LossTracker:
+        tracker = cls(window=int(data["window"]))
+        tracker._alpha = float(data["alpha"])
+        tracker.ema, tracker.first, tracker.count = data["ema"], data["first"], int(data["count"])
+        tracker._smoothed.extend(float(v) for v in data["smoothed"])
+        tracker._residuals.extend(float(v) for v in data["residuals"])
+        tracker._sum, tracker._sum_sq, tracker._pushes = float(data["sum"]), float(data["sum_sq"]), int(data["pushes"])
+        return tracker

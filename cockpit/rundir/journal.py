@@ -1,8 +1,8 @@
-"""journal.jsonl: one JSON object per event, one line each, flushed as written.
+"""journal.jsonl: one JSON event per line, flushed as written; and every way of reading it back.
 
-The journal is the run's memory: the UI's replay mode, `--follow` over SSH and the tests all read
-it back with the same function. It is read defensively, because it outlives the code that wrote
-it and people edit files by hand:
+The journal is the run's memory: the UI's replay mode, `cockpit attach`, `--follow` over SSH and
+the tests all read it back with the same reader (`JournalReader`, on `journal_lines.ReadState`).
+It is read defensively, because it outlives the code that wrote it and people edit files by hand:
 - a line that does not parse, or whose fields do not fit the event (an older version, a hand
   edit, a torn write), is skipped and counted, and a `journal_skipped` notice takes its place:
   one bad line never empties a replay;
@@ -12,64 +12,65 @@ it and people edit files by hand:
   taken again: `read_journal` keeps only the retaken ones, so every step counts once;
 - JSON has no NaN/inf: non-finite floats are written as `{"$float": "nan"}`, so a label or a
   pinned text that happens to read "inf" stays a string.
+
+The writer also keeps the run's summary beside the journal (`cockpit.rundir.summary`): a client
+reads that, then only the bytes written after it (`open_run`), whatever the run's length.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-import functools
-import json
-import math
 import os
+import stat
 import threading
 import time
-import types
-import typing
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from cockpit.contract import events as events_module
-from cockpit.contract.events import Event, Notice, RunStarted, event_from_dict
+from cockpit.contract.events import Event, RunStarted
+from cockpit.rundir.fold import FoldSnapshot, RunFold
+from cockpit.rundir.journal_lines import (
+    REPEATED_KIND,
+    SKIPPED_KIND,
+    ReadState,
+    encode_event,
+    parse_event,
+    repeated_notice,
+)
+from cockpit.rundir.summary import SummaryKeeper, read_summary, write_summary
 
-FLOAT_TAG = "$float"
-SKIPPED_KIND = "journal_skipped"
-REPEATED_KIND = "journal_repeated_steps"
+__all__ = [
+    "REPEATED_KIND",
+    "SKIPPED_KIND",
+    "JournalReader",
+    "JournalWriteError",
+    "JournalWriter",
+    "drop_repeated_steps",
+    "RunReader",
+    "parse_event",
+    "read_journal",
+]
+
+# What belongs to a step: a resumed run that takes the step again replaces them.
+PER_STEP = frozenset({"step", "eval", "pins", "checkpoint", "alarm"})
+# While a client rebuilds a fold from a journal without a summary, it shows its progress this often;
+# a rebuild that took longer than this is kept as the run's summary (`keep_rebuilt`).
+REBUILD_SHOW_EVERY_S = 1.0
 
 
 class JournalWriteError(OSError):
     """The journal could not be written (a full disk, a removed run directory): the run must stop."""
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN/inf: tag them, so that a reader never mistakes them for strings (or strings for them)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return {FLOAT_TAG: str(value)}
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _untag(value: Any) -> Any:
-    if isinstance(value, dict):
-        if len(value) == 1 and FLOAT_TAG in value and value[FLOAT_TAG] in ("nan", "inf", "-inf"):
-            return float(value[FLOAT_TAG])
-        return {k: _untag(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_untag(v) for v in value]
-    return value
-
-
 class JournalWriter:
     """An event observer that appends each event as a line and flushes it at once.
 
-    A failed write raises `JournalWriteError`: a run must not go on without its journal.
+    A failed write raises `JournalWriteError`: a run must not go on without its journal. With
+    `summary` (the default) it also folds what it writes and keeps the summary file beside the
+    journal; the fold starts with the first event that is not a loading stage (the loading screen's
+    writers open and close the journal once per stage and keep no summary).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, summary: bool = True) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,17 +82,23 @@ class JournalWriter:
         except OSError as exc:
             raise JournalWriteError(f"cannot write the journal {path}: {exc.strerror or exc}") from None
         self._lock = threading.Lock()
+        self._keep_summary = summary
+        self.keeper: SummaryKeeper | None = None
 
     def __call__(self, event: Event) -> None:
-        line = json.dumps(_finite(event.to_dict()), separators=(",", ":"), allow_nan=False)
+        line = encode_event(event) + "\n"  # ASCII (json.dumps escapes the rest): its length is its size in bytes
         with self._lock:
             if self._file.closed:
                 return
+            if self._keep_summary and self.keeper is None and event.type != "loading":
+                self.keeper = _start_keeper(self.path)
             try:
-                self._file.write(line + "\n")
+                self._file.write(line)
                 self._file.flush()
             except OSError as exc:
                 raise JournalWriteError(f"cannot write the journal {self.path}: {exc.strerror or exc}") from None
+            if self.keeper is not None:
+                self.keeper.written(event, len(line))
 
     def close(self) -> None:
         with self._lock:
@@ -107,6 +114,26 @@ class JournalWriter:
                     self._file.close()
                 except OSError:
                     pass
+            if self.keeper is not None:
+                self.keeper.write()
+
+
+def _start_keeper(path: Path) -> SummaryKeeper | None:
+    """The fold of what the journal holds already (a resumed run's: from its summary, then the rest)."""
+    try:
+        fold, state = RunFold(), ReadState()
+        summary = read_summary(path) if path.exists() else None
+        if summary is not None:
+            fold.apply(summary[0])
+            state = summary[1]
+        if path.exists():
+            reader = JournalReader(path, state)
+            for event in reader.read():
+                fold.apply(event)
+            reader.close()
+        return SummaryKeeper(path, fold, state)
+    except Exception:  # noqa: BLE001 - the summary is a cache: without it clients read the journal, as before
+        return None
 
 
 def _ends_torn(path: Path) -> bool:
@@ -122,137 +149,50 @@ def _ends_torn(path: Path) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading: every line checked against the event's fields
+# Reading
 # ---------------------------------------------------------------------------------------------
 
 
-class _BadLine(ValueError):
-    pass
+class JournalReader:
+    """Reads a journal's whole lines from where `state` stands, as many as there are now.
 
-
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls, vars(events_module))
-
-
-def _fit(value: Any, hint: Any, where: str) -> Any:
-    """`value` as the annotation `hint` wants it, or _BadLine naming the field."""
-    origin = typing.get_origin(hint)
-    if hint is Any or hint is object:
-        return value
-    if hint is type(None):
-        if value is None:
-            return None
-        raise _BadLine(f"{where} should be empty, not {value!r:.40}")
-    if origin in (typing.Union, types.UnionType):
-        for option in typing.get_args(hint):
-            try:
-                return _fit(value, option, where)
-            except _BadLine:
-                continue
-        raise _BadLine(f"{where} is {value!r:.40}, expected {hint}")
-    if origin is typing.Literal:
-        if value in typing.get_args(hint):
-            return value
-        raise _BadLine(f"{where} is {value!r:.40}, expected one of {typing.get_args(hint)}")
-    if hint is float:
-        if isinstance(value, str) and value in ("nan", "inf", "-inf"):  # journals written before the $float tag
-            return float(value)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value) if isinstance(value, int) else value
-        raise _BadLine(f"{where} is {value!r:.40}, expected a number")
-    if hint in (int, str, bool):
-        if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
-            return value
-        raise _BadLine(f"{where} is {value!r:.40}, expected {hint.__name__}")
-    if origin in (list, tuple) or hint in (list, tuple):
-        if not isinstance(value, list):
-            raise _BadLine(f"{where} is {value!r:.40}, expected a list")
-        args = typing.get_args(hint)
-        if not args or (origin is tuple and not (len(args) == 2 and args[1] is Ellipsis)):
-            return value if origin is list or hint is list else tuple(value)
-        items = [_fit(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
-        return items if origin is list else tuple(items)
-    if origin is dict or hint is dict:
-        if not isinstance(value, dict):
-            raise _BadLine(f"{where} is {value!r:.40}, expected an object")
-        args = typing.get_args(hint)
-        return value if not args else {k: _fit(v, args[1], f"{where}.{k}") for k, v in value.items()}
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        try:
-            return hint(value)
-        except ValueError:
-            raise _BadLine(f"{where} is {value!r:.40}, not one of {[m.value for m in hint]}") from None
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        if isinstance(value, hint):
-            return value
-        if not isinstance(value, dict):
-            raise _BadLine(f"{where} is {value!r:.40}, expected an object")
-        return hint(**_fields(hint, value, where))
-    return value
-
-
-def _fields(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
-    hints = _hints(cls)
-    values = {}
-    for f in dataclasses.fields(cls):
-        if f.name in data:
-            values[f.name] = _fit(data[f.name], hints[f.name], f"{where}.{f.name}" if where else f.name)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise _BadLine(f"no {(where + '.' if where else '') + f.name!r} field")
-    return values
-
-
-def parse_event(line: str) -> Event | None:
-    """One journal line as an event; None for an event type this version does not know (a newer journal).
-
-    Raises ValueError, saying what is wrong, for a line that is not an event.
+    A line without its newline yet (being written, or cut by a kill) is left for the next `read`.
+    Only a regular file is read: a journal swapped for a device (/dev/zero never ends a line) or a
+    FIFO (it blocks) raises OSError.
     """
-    try:
-        data = json.loads(line)
-    except (json.JSONDecodeError, RecursionError):
-        raise _BadLine("not JSON (torn or edited)") from None
-    if not isinstance(data, dict):
-        raise _BadLine(f"a JSON {type(data).__name__}, not an object")
-    cls = events_module.EVENT_TYPES.get(data.get("type", ""))  # type: ignore[arg-type]
-    if cls is None:
-        return None
-    if cls is Notice and data.get("kind") == "pins_changed":  # an older journal's form: events.py converts it
-        try:
-            return event_from_dict(_untag(data))
-        except (TypeError, ValueError, KeyError) as exc:
-            raise _BadLine(str(exc)[:80]) from None
-    try:
-        return cls(**_fields(cls, _untag(data), ""))
-    except (TypeError, ValueError) as exc:  # a field's own check in __post_init__
-        raise _BadLine(str(exc)[:80]) from None
+
+    def __init__(self, path: Path, state: ReadState | None = None) -> None:
+        self.path = Path(path)
+        self.state = state or ReadState()
+        self._handle = open(self.path, "rb", opener=_regular_file)  # noqa: SIM115 - closed in close()
+        self._handle.seek(self.state.offset)
+
+    def read(self) -> Iterator[Event]:
+        """The events of the whole lines written since the last read."""
+        handle, state = self._handle, self.state
+        while True:
+            line = handle.readline()
+            if not line:
+                return
+            if not line.endswith(b"\n"):
+                handle.seek(state.offset)
+                return
+            yield from state.read_line(line)
+
+    def finish(self) -> list[Event]:
+        """At the end of a replay: the notice for unreadable lines not reported yet."""
+        return self.state.finish()
+
+    def close(self) -> None:
+        self._handle.close()
 
 
-class _SkipCounter:
-    """Counts bad lines and turns each run of them into one notice."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.first: tuple[int, str] | None = None
-
-    def bad(self, number: int, reason: str) -> None:
-        self.count += 1
-        self.first = self.first or (number, reason)
-
-    def notice(self, step: int) -> Notice:
-        number, reason = self.first or (0, "")
-        count, self.count, self.first = self.count, 0, None
-        where = "line" if count == 1 else "first at line"
-        return Notice(
-            step=step,
-            kind=SKIPPED_KIND,
-            message=f"journal: skipped {count} unreadable line(s) ({where} {number}: {reason})",
-            evidence={"skipped": count, "first_line": number, "reason": reason},
-        )
-
-
-def _last_step(events: list[Event]) -> int:
-    return events[-1].step if events else 0
+def _regular_file(path: str, flags: int) -> int:
+    fd = os.open(path, flags | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file")
+    return fd
 
 
 def read_journal(path: Path) -> list[Event]:
@@ -262,26 +202,12 @@ def read_journal(path: Path) -> list[Event]:
     crashed process took after its last checkpoint, and that the resumed run took again, are kept
     once (the resumed run's), with a `journal_repeated_steps` notice saying so.
     """
-    events: list[Event] = []
-    skipped = _SkipCounter()
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                event = parse_event(line)
-            except ValueError as exc:
-                if not line.endswith("\n"):
-                    continue  # the last line, still being written (or cut by a kill): not a bad line yet
-                skipped.bad(number, str(exc))
-                continue
-            if skipped.count:
-                events.append(skipped.notice(_last_step(events)))
-            if event is not None:
-                events.append(event)
-    if skipped.count:
-        events.append(skipped.notice(_last_step(events)))
-    return drop_repeated_steps(events)
+    reader = JournalReader(path, ReadState(announce_repeats=False))
+    try:
+        events = list(reader.read())
+    finally:
+        reader.close()
+    return drop_repeated_steps(events + reader.finish())
 
 
 def drop_repeated_steps(events: list[Event]) -> list[Event]:
@@ -296,77 +222,80 @@ def drop_repeated_steps(events: list[Event]) -> list[Event]:
     for event in events:
         if isinstance(event, RunStarted) and event.resumed_from is not None and kept:
             resumed = event.resumed_from
-            repeated = [e for e in kept if e.type in _PER_STEP and e.step > resumed]
+            repeated = [e for e in kept if e.type in PER_STEP and e.step > resumed]
             if repeated:
                 steps = sorted({e.step for e in repeated})
-                kept = [e for e in kept if not (e.type in _PER_STEP and e.step > resumed)]
+                kept = [e for e in kept if not (e.type in PER_STEP and e.step > resumed)]
                 kept.append(event)
-                kept.append(_repeated_notice(resumed, steps, event.time))
+                kept.append(repeated_notice(resumed, steps[0], steps[-1], event.time))
                 continue
         kept.append(event)
     return kept
 
 
-_PER_STEP = frozenset({"step", "eval", "pins", "checkpoint", "alarm"})
+class RunReader:
+    """A client's reader of one run: the fold so far, then only the journal bytes written after it.
 
-
-def _repeated_notice(resumed: int, steps: list[int], at: float) -> Notice:
-    """Said at the resumed run's start (its `time`), so that a replay and a live view tell it alike."""
-    return Notice(
-        step=resumed,
-        kind=REPEATED_KIND,
-        message=(
-            f"resumed from step {resumed}: steps {steps[0]}..{steps[-1]} of the process that stopped "
-            "without saving them are replaced by the resumed run's"
-        ),
-        evidence={"resumed_from": resumed, "first": steps[0], "last": steps[-1]},
-        time=at,
-    )
-
-
-def follow_journal(path: Path, poll_s: float = 0.25, stop: threading.Event | None = None) -> Iterator[Event]:
-    """Yield events as a live process appends them (like `tail -f`), until `stop` is set.
-
-    A line without its newline yet is held back until it is complete. A bad line yields a
-    `journal_skipped` notice; a resume that repeats steps already yielded yields a
-    `journal_repeated_steps` notice after its `run` event: a reader folding events (`RunState`)
-    forgets the steps after the one the run resumed from when that `run` event comes.
+    `catch_up` yields the run's fold (a `FoldSnapshot`, which a fold's `apply` takes like an event),
+    then the events up to the journal's end now; `follow` then yields new events as they are
+    written; a replay ends with `finish`. With a summary that still describes the journal, the fold
+    is the summary's and only the bytes after its offset are read: constant time whatever the run's
+    length. Without one (a run from before summaries, a crash before the first one, a journal cut
+    short), the journal is folded here from its first line, and the fold is yielded every
+    `show_every_s` and at the end, so the screen shows the run as it is read; with `keep_rebuilt`
+    (a run no trainer writes any more), a fold that took longer than that to rebuild is then written
+    as the summary, so the next client starts at once. Loading stages are yielded
+    as they are (the loading screen's).
     """
-    stop = stop or threading.Event()
-    while not path.exists():
-        if stop.is_set():
+
+    def __init__(self, journal: Path, keep_rebuilt: bool = False, show_every_s: float = REBUILD_SHOW_EVERY_S) -> None:
+        self.journal = Path(journal)
+        self.keep_rebuilt = keep_rebuilt
+        self.show_every_s = show_every_s
+        self.from_summary = False
+        self._reader: JournalReader | None = None
+
+    def catch_up(self) -> Iterator[FoldSnapshot | Event]:
+        summary = read_summary(self.journal)
+        if summary is not None:
+            snapshot, state = summary
+            self.from_summary = True
+            self._reader = JournalReader(self.journal, state)
+            yield snapshot
+            yield from self._reader.read()
             return
-        time.sleep(poll_s)
-    last_step = 0
-    number = 0
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        pending = ""
-        while not stop.is_set():
-            chunk = handle.readline()
-            if not chunk:
-                time.sleep(poll_s)
-                continue
-            pending += chunk
-            if not pending.endswith("\n"):
-                continue
-            line, pending = pending, ""
-            number += 1
-            if not line.strip():
-                continue
-            try:
-                event = parse_event(line)
-            except ValueError as exc:
-                counter = _SkipCounter()
-                counter.bad(number, str(exc))
-                yield counter.notice(last_step)
-                continue
-            if event is None:
-                continue
-            if isinstance(event, RunStarted) and event.resumed_from is not None and last_step > event.resumed_from:
+        self._reader = reader = JournalReader(self.journal, ReadState())
+        fold, began = RunFold(), time.monotonic()
+        shown = began
+        for event in reader.read():
+            fold.apply(event)
+            if event.type == "loading":
                 yield event
-                yield _repeated_notice(event.resumed_from, [event.resumed_from + 1, last_step], event.time)
-                last_step = event.step
-                continue
-            if event.type == "step":
-                last_step = max(last_step, event.step)
-            yield event
+            if time.monotonic() - shown >= self.show_every_s:
+                yield FoldSnapshot(fold.snapshot(), reader.state.offset)
+                shown = time.monotonic()
+        yield FoldSnapshot(fold.snapshot(), reader.state.offset)
+        if self.keep_rebuilt and fold.started is not None and time.monotonic() - began >= self.show_every_s:
+            try:
+                write_summary(self.journal, fold, reader.state)
+            except OSError:
+                pass  # someone else's run directory, a read-only disk: the next client reads the journal again
+
+    def follow(self, stop: threading.Event, poll_s: float = 0.25) -> Iterator[Event]:
+        """After `catch_up`: the events written from now on, until `stop` is set."""
+        assert self._reader is not None, "catch_up first"
+        while not stop.is_set():
+            got = False
+            for event in self._reader.read():
+                got = True
+                yield event
+            if not got:
+                stop.wait(poll_s)
+
+    def finish(self) -> list[Event]:
+        """At the end of a replay: the notice for unreadable lines not reported yet."""
+        return self._reader.finish() if self._reader is not None else []
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()

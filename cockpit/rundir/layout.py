@@ -1,8 +1,9 @@
 """Every file and folder of a run directory, named once.
 
 A run directory belongs to one run (`--out`, default `runs/<time>-<data name>`). Its trainer
-writes everything in it; clients (`cockpit attach`, `replay`, `runs`, `send`) read the journal and
-the lock and write only into the inbox.
+writes everything in it; clients (`cockpit attach`, `replay`, `runs`, `send`) read the journal, its
+summary and the lock, and write only into the inbox (and a replay writes the summary of a run that
+no trainer holds and that had none).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 JOURNAL_NAME = "journal.jsonl"  # one JSON event per line: the run's source of truth
+SUMMARY_SUFFIX = ".summary.jsonl"  # journal.jsonl -> journal.summary.jsonl beside it: the run folded so far
 CONFIG_NAME = "config.json"  # the RunConfig (cockpit train) or the Trainer's settings (CockpitCallback)
 FINGERPRINT_NAME = "fingerprint.json"  # what --resume checks the data against
 EVAL_ROWS_NAME = "eval_rows.json"  # the eval split as file row numbers

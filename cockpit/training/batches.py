@@ -11,8 +11,11 @@ batches of similar length under `torch.inference_mode`.
 from __future__ import annotations
 
 import contextlib
+import copy
+import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import chain
 from typing import Any
 
@@ -42,15 +45,30 @@ def model_inputs(tokenizer: Any) -> set[str]:
     return set(getattr(tokenizer, "model_input_names", None) or ("input_ids", "attention_mask"))
 
 
+def spare_cores(device: torch.device) -> bool:
+    """Whether tokenizing the next batch beside a step can take a core the step does not use: on
+    CUDA the step runs on the device; on a CPU only when torch's threads leave a core free (on a
+    machine whose every core trains, a second thread only takes one from the step)."""
+    return device.type == "cuda" or (os.cpu_count() or 1) > torch.get_num_threads()
+
+
 class Collator:
     """Texts (or sentence pairs) -> the model's inputs on the device, exactly as inference tokenizes them.
 
     A pair is encoded as the tokenizer's pair, `tokenizer(a, b)`: its separator between the segments,
     `token_type_ids` where the model has them, and `longest_first` truncation (the longer segment loses
     tokens first), as `pipeline({"text": a, "text_pair": b})` does.
+
+    With `ahead`, the engine asks for the next step's batch early (`prefetch`) and it is tokenized in
+    a thread of its own while the current step runs, with a tokenizer of its own (a fast tokenizer
+    sets its truncation and padding on every call, so two threads must not share one). Tokenizing
+    16 texts of a few hundred characters took 4-12 ms of a 0.4-1.1 s MiniLM step on CPU
+    (benchmarks/README.md, user_path.py), and a larger share of a GPU's step.
     """
 
-    def __init__(self, tokenizer: Any, max_length: int, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, tokenizer: Any, max_length: int, device: torch.device | str = "cpu", ahead: bool = False
+    ) -> None:
         self.tokenizer = tokenizer
         self.max_length = token_limit(tokenizer, max_length)
         self.device = torch.device(device)
@@ -58,9 +76,14 @@ class Collator:
         # Seconds spent drawing training batches (texts, tokens, targets) so far: the "data wait" of
         # the step-time split (training/system.py). Two clock reads a batch, well under a microsecond.
         self.seconds = 0.0
+        self.ahead = ahead
+        self._worker: ThreadPoolExecutor | None = None
+        self._worker_tokenizer: Any = None
+        self._pending: dict[tuple[int, ...], Future[Any]] = {}
+        self.served_ahead = 0  # batches `rows` found tokenized already
 
-    def __call__(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        batch = self.tokenizer(
+    def _encode(self, tokenizer: Any, texts: Sequence[str], pairs: Sequence[str] | None) -> Any:
+        return tokenizer(
             list(texts),
             list(pairs) if pairs is not None else None,
             padding=True,
@@ -68,14 +91,44 @@ class Collator:
             max_length=self.max_length,
             return_tensors="pt",
         )
+
+    def _on_device(self, batch: Any) -> dict[str, torch.Tensor]:
         return {key: value.to(self.device, non_blocking=True) for key, value in batch.items() if key in self.inputs}
 
+    def __call__(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        return self._on_device(self._encode(self.tokenizer, texts, pairs))
+
     def rows(self, data: LabeledTexts, positions: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
-        """The batch of `data`'s rows at `positions`."""
+        """The batch of `data`'s rows at `positions` (tokenized ahead if `prefetch` asked for it)."""
         started = time.perf_counter()
-        batch = self(*data.batch_texts(positions))
+        pending = self._pending.pop(tuple(int(p) for p in positions), None)
+        if pending is not None:
+            self.served_ahead += 1
+            batch = self._on_device(pending.result())
+        else:
+            batch = self(*data.batch_texts(positions))
         self.seconds += time.perf_counter() - started
         return batch
+
+    def prefetch(self, data: LabeledTexts, positions: Sequence[int] | np.ndarray) -> None:
+        """Start tokenizing the batch of `data`'s rows at `positions` for a later `rows` (with `ahead` only)."""
+        key = tuple(int(p) for p in positions)
+        if not self.ahead or key in self._pending:
+            return
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="cockpit-tokenize")
+            self._worker_tokenizer = copy.deepcopy(self.tokenizer)
+        while len(self._pending) >= 2:  # asked for and never used (a micro-batch halved on OOM): dropped
+            self._pending.pop(next(iter(self._pending)))
+        texts, pairs = data.batch_texts(key)
+        self._pending[key] = self._worker.submit(self._encode, self._worker_tokenizer, texts, pairs)
+
+    def close(self) -> None:
+        """Stop the tokenizing thread (the run has ended)."""
+        self._pending.clear()
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
+            self._worker = None
 
     def targets(self, data: LabeledTexts, positions: Sequence[int] | np.ndarray) -> torch.Tensor:
         """The rows' float32 one/multi-hot targets, densified for this batch only."""

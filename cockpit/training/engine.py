@@ -43,7 +43,7 @@ from cockpit.notify.notifier import Notifier
 from cockpit.rundir import checkpoint as ckpt
 from cockpit.rundir.journal import JournalWriteError, JournalWriter
 from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME, MERGED_MODEL_DIR, MODEL_DIR
-from cockpit.training.batches import Collator, EpochOrder, Evaluator
+from cockpit.training.batches import Collator, EpochOrder, Evaluator, spare_cores
 from cockpit.training.instruments import (
     Predictions,
     constant_loss,
@@ -180,7 +180,8 @@ class Engine(RunCore):
         self.steps_per_epoch = max(1, math.ceil(len(train) / self.effective_batch))
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.warmup_steps = int(cfg.warmup_ratio * self.total_steps)
-        self.collator = Collator(self.tokenizer, cfg.max_length, self.device)  # tokenizes per batch (#14)
+        # tokenizes per batch (#14), the next one beside the step where a core is free for it
+        self.collator = Collator(self.tokenizer, cfg.max_length, self.device, ahead=spare_cores(self.device))
         self.epoch_order = EpochOrder(len(train), cfg.seed)
         self.evaluator = (
             Evaluator(prepared.evaluation, self.tokenizer, cfg.max_length, self.device) if prepared.evaluation else None
@@ -300,6 +301,7 @@ class Engine(RunCore):
             ended = self._fail(exc)
         finally:
             self.parallel.close()
+            self.collator.close()
         self.emit(ended)  # to the journal too, unless writing it is what failed
         self.stream.journal = None
         if journal is not None:
@@ -432,6 +434,9 @@ class Engine(RunCore):
         self._call_hooks("at_step_start")
         rows = self._batch_rows(self.step)
         started = time.perf_counter()
+        if self.step + 1 < self.total_steps:  # the next step's first micro-batch, tokenized while this one runs
+            upcoming = self.parallel.micro_batches(self._batch_rows(self.step + 1), self.micro_batch)[0][0]
+            self.collator.prefetch(self.prepared.train, upcoming)
         loss = self._forward_backward(rows)
         self.scaler.unscale_(self.optimizer)  # a no-op unless fp16
         self._call_hooks("after_backward")

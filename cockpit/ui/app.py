@@ -38,6 +38,7 @@ from cockpit.contract.commands import (
 )
 from cockpit.contract.control import ExampleRow, RunControl
 from cockpit.contract.events import CommandApplied, Event, LoadingStage
+from cockpit.rundir.fold import FoldSnapshot
 from cockpit.rundir.layout import THRESHOLDS_NAME
 from cockpit.rundir.thresholds import save_thresholds
 from cockpit.ui.command_line import CommandLine
@@ -100,6 +101,16 @@ VIEW_PANELS = {
     "log": ("log",),
 }
 PANEL_COLUMN = {"loss-panel": "left", "layers": "left", "log": "left", "pins": "right", "eval": "right"}
+# the state's parts -> the panel that shows them (the status bar is always on screen)
+PANEL_WIDGET = {
+    LOSS: "loss-panel",
+    LAYERS: "layers",
+    LAYERS_LAYOUT: "layers",
+    PINS: "pins",
+    PINS_LAYOUT: "pins",
+    EVAL: "eval",
+    LOG: "log",
+}
 
 
 class CockpitApp(App[None]):
@@ -110,11 +121,15 @@ class CockpitApp(App[None]):
     AUTO_FOCUS = None  # focus follows the view (a hidden layers table must not take `space`)
 
     DRAIN_INTERVAL_S = 0.25
-    # Panels that change every step are redrawn at most this often (seconds): a plotext chart or a
-    # DataTable repaint costs 10-12 ms of the GIL that the training thread shares (measured at
-    # 160x48), so at 4 Hz they were most of the open app's cost to training. What the user just
-    # asked for (a freeze request, a view switch) is drawn at once.
-    REDRAW_INTERVAL_S = {LOSS: 1.0, LAYERS: 2.0, PINS: 1.0}
+    # Panels that change every step are redrawn at most this often (seconds). A plotext chart or a
+    # DataTable repaint, and the compositor's work after it, cost 10-20 ms (measured at 160x48); an
+    # attached cockpit is its own process, but on a small machine it takes its CPU from the trainer,
+    # and at 1-4 Hz two clients slowed a 2-core trainer by a fifth (benchmarks/README.md,
+    # attach_cost.py). What the user just asked for (a freeze request, a view switch) is drawn at once.
+    REDRAW_INTERVAL_S = {STATUS: 0.5, LOSS: 2.0, LAYERS: 2.0, PINS: 2.0}
+    # While the terminal says it is not focused (another window or tmux pane is), every panel waits
+    # this long; regaining the focus redraws everything at once.
+    BLURRED_INTERVAL_S = 5.0
     DRAIN_BUDGET_S = 0.1  # per tick, so replaying a 100k-step journal never freezes the screen
     QUIT_TIMEOUT_S = 5.0  # after Stop, quit anyway if the run's end does not arrive by then
     COMPACT_BELOW = (120, 36)  # narrower or shorter than this: one panel at a time
@@ -155,7 +170,7 @@ class CockpitApp(App[None]):
 
     def __init__(
         self,
-        events: queue.SimpleQueue[Event],
+        events: queue.SimpleQueue[Event | FoldSnapshot],
         control: RunControl | None,
         examples: list[ExampleRow] | None = None,
         theme_name: str = DEFAULT_THEME,
@@ -352,23 +367,26 @@ class CockpitApp(App[None]):
             self._say_what_was_done(event)
 
     def render_changes(self, force: bool = False) -> None:
-        """Redraw the panels whose part of the state changed, each at most at its own rate."""
+        """Redraw the panels whose part of the state changed, each at most at its own rate, and only
+        those on screen (a hidden view is drawn when it is shown)."""
         state = self.run_state
         now = time.monotonic()
         self._due |= state.take_changes()
+        if self._due & {LOSS, STATUS}:
+            self._due.add(PINS)  # the pins' summary line: their loss against the training loss, the lag alarm
         changed = {
             panel
             for panel in self._due
-            if force or now - self._drawn_at.get(panel, -math.inf) >= self.REDRAW_INTERVAL_S.get(panel, 0.0)
+            if force or (self._on_screen(panel) and now - self._drawn_at.get(panel, -math.inf) >= self._interval(panel))
         }
         self._due -= changed
-        for panel in changed & self.REDRAW_INTERVAL_S.keys():
+        for panel in changed:
             self._drawn_at[panel] = now
         if STATUS in changed or LOSS in changed:
             self._status_bar.show(state)
         if changed & {LAYERS, LAYERS_LAYOUT}:
             self._layers.show(state, rebuild=LAYERS_LAYOUT in changed)
-        if changed & {PINS, PINS_LAYOUT, LOSS, STATUS}:  # their summary: loss vs training loss, the lag alarm
+        if changed & {PINS, PINS_LAYOUT}:
             self._pins.show(state, rebuild=PINS_LAYOUT in changed)
             if PINS_LAYOUT in changed and isinstance(self.screen, ExamplesScreen):
                 self.screen.refresh_marks()
@@ -389,6 +407,19 @@ class CockpitApp(App[None]):
             if not self._loss_chart.draw(state):  # no size yet: draw when laid out
                 self._due.add(LOSS)
             self._rates.show(state)
+
+    def _interval(self, panel: str) -> float:
+        if not self.app_focus:
+            return self.BLURRED_INTERVAL_S
+        return self.REDRAW_INTERVAL_S.get(panel, 0.0)
+
+    def _on_screen(self, panel: str) -> bool:
+        """Whether `panel` is in the current view (the compact layout shows one or two at a time)."""
+        widget = PANEL_WIDGET.get(panel)
+        return widget is None or not self.compact or widget in VIEW_PANELS[self.view]
+
+    def on_app_focus(self, _event: textual_events.AppFocus) -> None:
+        self.render_changes(force=True)  # back from another window or pane: what changed meanwhile, at once
 
     def _say_what_was_done(self, event: CommandApplied) -> None:
         """A key's command, as the trainer applied it: which groups a freeze hit, or why it was refused."""

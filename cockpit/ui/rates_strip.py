@@ -13,9 +13,10 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widget import Widget
 
+from cockpit.rundir.series import History
 from cockpit.ui.look import MARKS
 from cockpit.ui.run_state import RunState
-from cockpit.ui.series import History, fmt_number, fmt_sci, sparkline
+from cockpit.ui.series import fmt_number, fmt_sci, sparkline
 
 LABEL_WIDTH = 18
 

@@ -1,8 +1,9 @@
 """Feed a journal to the cockpit: `cockpit replay RUN_DIR [--follow]`.
 
-The reader thread puts the journal's events on the same kind of queue the engine fills, so a
-replay shows exactly what the live run showed; with `follow` it keeps reading as a headless run
-(over SSH, say) appends, like `tail -f`.
+The reader thread puts the run on the same kind of queue the engine fills: first its fold so far
+(from the run's summary file, so a run of a million steps opens as fast as one of a thousand), then
+the journal's events after it; with `follow` it keeps reading as a headless run (over SSH, say)
+appends, like `tail -f`. A replay shows exactly what the live run showed: the fold is the same code.
 """
 
 from __future__ import annotations
@@ -14,28 +15,47 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cockpit.contract.events import Event, Notice
-from cockpit.rundir.journal import follow_journal, read_journal
+from cockpit.rundir.fold import FoldSnapshot
+from cockpit.rundir.journal import RunReader
+from cockpit.rundir.lock import live_pid
+
+POLL_S = 0.25  # how often a followed journal is looked at for new lines
 
 
 def start_journal_reader(
     path: Path | str,
-    events_queue: queue.SimpleQueue[Event],
+    events_queue: queue.SimpleQueue[Event | FoldSnapshot],
     follow: bool,
     stop: threading.Event | None = None,
 ) -> threading.Thread:
-    """Start (and return) a daemon thread that pushes the journal's events into `events_queue`.
+    """Start (and return) a daemon thread that pushes the run's fold, then its events, into `events_queue`.
 
-    Without `follow` it reads the whole file once and ends. With it, it waits for the file to
+    Without `follow` it reads to the journal's end once and ends. With it, it waits for the file to
     appear and keeps reading new lines until `stop` is set (or the process exits). A journal that
-    cannot be read arrives as a Notice, so the cockpit shows why it stays empty.
+    cannot be read arrives as a Notice, so the cockpit shows why it stays empty. A run that no
+    trainer holds any more and has no summary gets one written when it has been read, so the next
+    replay opens at once.
     """
     journal = Path(path)
+    stop = stop or threading.Event()
 
     def read() -> None:
         try:
-            source = follow_journal(journal, stop=stop) if follow else read_journal(journal)
-            for event in source:
-                events_queue.put(event)
+            while follow and not journal.exists():
+                if stop.wait(POLL_S):
+                    return
+            run = RunReader(journal, keep_rebuilt=live_pid(journal.parent) is None)
+            try:
+                for item in run.catch_up():
+                    events_queue.put(item)
+                if follow:
+                    for event in run.follow(stop, POLL_S):
+                        events_queue.put(event)
+                else:
+                    for event in run.finish():
+                        events_queue.put(event)
+            finally:
+                run.close()
         except OSError as exc:
             events_queue.put(Notice(step=0, kind="journal_unreadable", message=f"cannot read {journal}: {exc}"))
 

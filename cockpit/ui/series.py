@@ -1,7 +1,7 @@
-"""Bounded histories, the small text renderings (sparklines, numbers) and the redraw helper the panels share.
+"""The small text renderings (sparklines, numbers) and the redraw helper the panels share.
 
-A run may last 100,000 steps while the UI shares the GIL with training, so every series the UI
-keeps is bounded: appending is O(1) amortised, and drawing looks at most a plot's width of points.
+The series they draw are bounded (`cockpit.rundir.series.History`): drawing looks at most a plot's
+width of points, whatever the run's length.
 """
 
 from __future__ import annotations
@@ -12,80 +12,8 @@ from collections.abc import Sequence
 from textual.content import Content
 from textual.widgets import Static
 
+from cockpit.rundir.series import spread_indices
 from cockpit.ui.look import MARKS
-
-
-class History:
-    """A series of (x, y) points that never holds more than `capacity` of them.
-
-    Every point is kept until the capacity is reached; then every other point is dropped and from
-    then on only every 2nd (later 4th, 8th, ...) new point is kept. The kept points stay evenly
-    spread over the whole run, which is what a chart of the whole run needs, at a fixed cost.
-    """
-
-    __slots__ = ("capacity", "xs", "ys", "stride", "_seen", "last_x", "last_y")
-
-    def __init__(self, capacity: int = 2048) -> None:
-        if capacity < 2:
-            raise ValueError("a history needs room for at least two points")
-        self.capacity = capacity
-        self.xs: list[float] = []
-        self.ys: list[float] = []
-        self.stride = 1
-        self._seen = 0
-        self.last_x: float | None = None
-        self.last_y: float | None = None
-
-    def __len__(self) -> int:
-        return len(self.xs)
-
-    def append(self, x: float, y: float) -> None:
-        """Add a point; the newest one is always remembered in `last_x`/`last_y`."""
-        self.last_x, self.last_y = x, y
-        seen, self._seen = self._seen, self._seen + 1
-        if seen % self.stride:
-            return
-        self.xs.append(x)
-        self.ys.append(y)
-        if len(self.xs) >= self.capacity:
-            del self.xs[1::2]
-            del self.ys[1::2]
-            self.stride *= 2
-
-    def drop_after(self, x: float) -> None:
-        """Forget the points after `x` (a resumed run takes those steps again).
-
-        Exact while no point was thinned out yet (the history then equals one fed only the points up
-        to `x`); after thinning, what is kept is the same up to which of 2**k points survive.
-        """
-        kept = sum(1 for value in self.xs if value <= x)
-        if kept == len(self.xs) and (self.last_x is None or self.last_x <= x):
-            return
-        del self.xs[kept:], self.ys[kept:]
-        self._seen = kept * self.stride
-        self.last_x, self.last_y = (self.xs[-1], self.ys[-1]) if self.xs else (None, None)
-
-    def points(self, limit: int) -> tuple[list[float], list[float]]:
-        """At most `limit` finite points spread evenly over the series, the newest included."""
-        xs, ys = list(self.xs), list(self.ys)
-        if self.last_x is not None and (not xs or xs[-1] != self.last_x):
-            xs.append(self.last_x)
-            ys.append(self.last_y)  # type: ignore[arg-type]
-        pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(y)]
-        pairs = [pairs[i] for i in spread_indices(len(pairs), limit)]
-        return [p[0] for p in pairs], [p[1] for p in pairs]
-
-    def values(self, limit: int) -> list[float]:
-        return self.points(limit)[1]
-
-
-def spread_indices(count: int, limit: int) -> list[int]:
-    """Indices of `limit` items spread evenly over `count`, first and last included."""
-    if count <= limit:
-        return list(range(count))
-    if limit <= 1:
-        return [count - 1] if limit == 1 else []
-    return [round(i * (count - 1) / (limit - 1)) for i in range(limit)]
 
 
 def sparkline(values: Sequence[float], width: int, low: float | None = None, high: float | None = None) -> str:

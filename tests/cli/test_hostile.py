@@ -814,7 +814,7 @@ def test_resume_from_another_folder_finds_the_data(crash_resumed: dict) -> None:
 
 def test_a_live_attach_after_a_crash_resume_counts_each_step_once(crash_resumed: dict) -> None:
     """The journal holds steps 5-6 (and the eval at 6) twice; the live fold and the replay agree."""
-    from contract.test_stream import plain
+    from conftest import plain
 
     from cockpit.ui.run_state import RunState
 

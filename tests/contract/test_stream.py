@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-from collections import deque
 from pathlib import Path
 from typing import Any
 
-from conftest import tiny_engine
+from conftest import plain, tiny_engine
 
 from cockpit.contract.commands import PinRows
 from cockpit.contract.events import Alarm, CommandApplied, Event, Notice, PinsChanged, StepMetrics
@@ -66,27 +64,6 @@ def test_a_failing_observer_or_producer_is_detached_with_a_notice_and_the_rest_g
     assert [(e.step, e.kind) for e in seen] == [(1, "n"), (1, "observer_failed"), (1, "observer_failed"), (2, "n")]
     assert "observer bug" in seen[1].message and "producer bug" in seen[2].message
     assert stream.observers == [seen.append] and stream.producers == []
-
-
-def plain(value: Any) -> Any:
-    """A state as comparable data: NaN equal to NaN, tuples as lists, objects as their fields."""
-    if isinstance(value, float) and math.isnan(value):
-        return "nan"
-    if isinstance(value, str | int | float | None):  # StrEnums as their strings
-        return str(value) if isinstance(value, str) else value
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, deque)):
-        return [plain(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted(plain(v) for v in value)
-    if hasattr(value, "tolist"):
-        return plain(value.tolist())
-    if hasattr(value, "__dict__"):
-        return {k: plain(v) for k, v in vars(value).items() if k != "changed"}
-    if hasattr(value, "__slots__"):
-        return {k: plain(getattr(value, k)) for k in value.__slots__}
-    return value
 
 
 def test_a_live_run_and_its_replayed_journal_give_equal_states_and_alarms(tiny_model: Path, tmp_path: Path) -> None:

@@ -14,14 +14,18 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import plain as plain_state
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 from ui_fixtures.harness import FIXTURE, FakeControl, cell_text, plain, run_async, running_app
 
 from cockpit.contract.events import Event
-from cockpit.rundir.journal import read_journal
+from cockpit.rundir.fold import FoldSnapshot
+from cockpit.rundir.journal import JournalWriter, read_journal
+from cockpit.rundir.summary import summary_path
 from cockpit.ui.app import CockpitApp
 from cockpit.ui.replay import start_journal_reader
+from cockpit.ui.run_state import RunState
 
 
 def replay_app() -> CockpitApp:
@@ -88,19 +92,41 @@ async def test_every_column_of_every_panel_fits(size: tuple[int, int]) -> None:
                     assert "sexual_orientation" in labels, size
 
 
-def _drain(events: queue.SimpleQueue[Event]) -> list[Event]:
+def _drain(events: queue.SimpleQueue[Event | FoldSnapshot]) -> list[Event | FoldSnapshot]:
     out = []
     while not events.empty():
         out.append(events.get_nowait())
     return out
 
 
-def test_reader_gives_the_journals_events_in_order() -> None:
-    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+def folded(items: list[Event | FoldSnapshot]) -> dict:
+    """What a screen shows of these events (or folds), as comparable data."""
+    state = RunState()
+    for item in items:
+        state.apply(item)
+    return plain_state(state)
+
+
+def test_reader_gives_the_fold_of_the_whole_journal(tmp_path: Path) -> None:
+    """Without a summary the reader folds the journal itself and hands over the fold; with the one the
+    trainer's writer keeps, it hands over that and reads nothing before its offset."""
+    events: queue.SimpleQueue[Event | FoldSnapshot] = queue.SimpleQueue()
     thread = start_journal_reader(FIXTURE, events, follow=False)
     thread.join(timeout=10)
     assert thread.daemon and not thread.is_alive()
-    assert _drain(events) == read_journal(FIXTURE)
+    [fold] = _drain(events)
+    assert isinstance(fold, FoldSnapshot) and fold.offset == FIXTURE.stat().st_size
+    assert folded([fold]) == folded(read_journal(FIXTURE))
+    assert not summary_path(FIXTURE).exists()  # a quick read is not worth a file in someone's folder
+
+    journal = tmp_path / "journal.jsonl"
+    writer = JournalWriter(journal)
+    for event in read_journal(FIXTURE):
+        writer(event)
+    writer.close()
+    start_journal_reader(journal, events, follow=False).join(timeout=10)
+    [fold] = _drain(events)
+    assert fold.offset == journal.stat().st_size and folded([fold]) == folded(read_journal(FIXTURE))
 
 
 def test_follow_reads_lines_as_they_are_appended(tmp_path: Path) -> None:
@@ -111,15 +137,17 @@ def test_follow_reads_lines_as_they_are_appended(tmp_path: Path) -> None:
     stop = threading.Event()
     thread = start_journal_reader(journal, events, follow=True, stop=stop)
     try:
-        got: list[Event] = []
+        got: list[Event | FoldSnapshot] = [events.get(timeout=10)]  # the fold of what is there ...
         deadline = time.monotonic() + 10
-        with open(journal, "a") as handle:
+        with open(journal, "a") as handle:  # ... then the rest, appended as a live run would
             handle.write("".join(lines[10:]))
             handle.write(json.dumps({"type": "step", "step": 61})[:12])  # a torn line is held back
-        while len(got) < len(lines) and time.monotonic() < deadline:
+        while not any(getattr(e, "type", "") == "end" for e in got) and time.monotonic() < deadline:
             got += _drain(events)
             time.sleep(0.05)
-        assert got == read_journal(FIXTURE)
+        assert isinstance(got[0], FoldSnapshot) and got[0].offset == len("".join(lines[:10]))  # the first 10 lines
+        assert got[1:] == read_journal(FIXTURE)[10:]  # then every event as it was appended
+        assert folded(got) == folded(read_journal(FIXTURE))
     finally:
         stop.set()
         thread.join(timeout=5)

@@ -51,13 +51,14 @@ from cockpit.contract.events import (
     StepMetrics,
 )
 from cockpit.rundir.journal import read_journal
+from cockpit.rundir.series import History
 from cockpit.ui.app import CockpitApp
 from cockpit.ui.examples_screen import ExamplesScreen
 from cockpit.ui.layers_table import LayersTable
 from cockpit.ui.lr_dialog import LearningRateDialog, parse_learning_rate
 from cockpit.ui.quit_dialog import QuitDialog
 from cockpit.ui.run_state import RunState
-from cockpit.ui.series import History, sparkline
+from cockpit.ui.series import sparkline
 from cockpit.ui.themes import THEMES_DIR, load_themes
 from cockpit.ui.thresholds_dialog import ThresholdsDialog
 
