@@ -168,11 +168,15 @@ def _how_it_ended(run_dir: Path, reading: _Reading) -> tuple[str, str]:
         if reason == "finished":
             return "finished", ""
         message = " ".join(str(end.get("message") or "").split())
-        parts = [f"{message or reason} at step {end.get('step', reading.step)}"]
-        if checkpoint and "checkpoint" not in message:
+        step = end.get("step", reading.step)
+        if reason == "disk_full":  # as the trainer's last line says it: stopped, disk full, then the failed write
+            state, parts = "stopped", [f"disk full at step {step}" + (f" ({message})" if message else "")]
+        else:
+            state, parts = ("crashed" if reason == "error" else reason), [f"{message or reason} at step {step}"]
+        if checkpoint and "last good checkpoint" not in message:  # an older trainer's crash message named it
             parts.append(f"last checkpoint {Path(checkpoint).name}")
         parts.append(resume)
-        return ("crashed" if reason == "error" else reason), "; ".join(parts)
+        return state, "; ".join(parts)
     words = _last_words(run_dir)
     saved = f"last checkpoint {Path(checkpoint).name}" if checkpoint else "no checkpoint in the journal"
     if words:  # the trainer stopped on an error it could not journal (a full disk), and said so

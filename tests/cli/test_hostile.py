@@ -36,6 +36,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cockpit.cli.main import main
+from cockpit.cli.runs import describe_run
 from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import CommandApplied, Notice, PinnedExample, RunStarted, StepMetrics
 from cockpit.data.labeled import LabeledTexts
@@ -397,6 +398,9 @@ def test_a_full_disk_while_saving_a_checkpoint_stops_the_run(run: Path, capsys: 
     assert end.type == "end" and end.reason == "disk_full" and end.step == 8
     assert end.checkpoint == str(run / "checkpoints" / "step-6") and end.resume == f"cockpit train --resume {run}"
     assert f"cockpit: {end.in_words()}" == line
+    listing = describe_run(run)
+    assert listing.state == "stopped" and listing.detail.startswith("disk full at step 8 (could not write checkpoint")
+    assert listing.detail.endswith(f"; last checkpoint step-6; resume with cockpit train --resume {run}")
 
 
 # ---------------------------------------------------------------------------------------------
