@@ -55,9 +55,12 @@ class RunListing:
 
     @property
     def shown_state(self) -> str:
-        """The state as the table says it: `running (pid 42)`, `stopped: disk full at step 9; ...`."""
+        """The state as the table says it: `running (pid 42; saved step-400)`, `stopped: disk full at step 9; ...`.
+
+        A live run names its last checkpoint: what a kill -9 now would go back to."""
         if self.pid is not None:
-            return f"{self.state} (pid {self.pid})"
+            saved = f"; saved {Path(self.last_checkpoint).name}" if self.last_checkpoint else ""
+            return f"{self.state} (pid {self.pid}{saved})"
         return f"{self.state}: {self.detail}" if self.detail else self.state
 
     def to_json(self) -> dict[str, Any]:
