@@ -78,7 +78,8 @@ class StatusBar(Widget):
         state = self.run_state or RunState()
         started = state.started
         glyph, meaning = STATE_LOOK.get(state.state, ("warning", "warning"))
-        head = [Content.styled(f"{getattr(MARKS, glyph)} {state.state}", f"bold {content_tone(self.app, meaning)}")]
+        said = state.state.replace("_", " ")  # "disk full", not the journal's "disk_full"
+        head = [Content.styled(f"{getattr(MARKS, glyph)} {said}", f"bold {content_tone(self.app, meaning)}")]
         if self._request is not None:
             awaited, saying = self._request
             if state.state == awaited or state.ended is not None or state.error:

@@ -188,6 +188,27 @@ async def test_f_freezes_the_highlighted_group_and_every_group_below_it() -> Non
 
 
 @run_async
+async def test_a_disk_full_end_shows_the_failed_write_and_the_checkpoint_to_resume_from() -> None:
+    """The end a full disk leaves (issue 23), arriving at a live cockpit: the status bar says failed,
+    the write that failed and the last checkpoint; the notification says the end as the trainer does."""
+    control = FakeControl()
+    async with running_app(live_events(), control) as (app, pilot):
+        last = app.run_state.step
+        checkpoint = app.run_state.last_checkpoint
+        assert checkpoint and checkpoint.endswith("step-30")
+        message = f"could not write checkpoint step-{last} (writing the file failed: is the disk full?)"
+        app.events.put(RunEnded(step=last, reason="disk_full", checkpoint=checkpoint, message=message,
+                                resume="cockpit train --resume runs/x"))  # fmt: skip
+        app.catch_up()
+        await pilot.pause()
+        status = str(app.query_one("#status").render())
+        assert status.startswith("✖ disk full ") and "saved step-30" in status and f"error: {message}" in status
+        said = notifications(app)[-1]
+        assert said.startswith(f"run stopped: disk full at step {last} ({message}); last checkpoint step-30")
+        assert said.endswith("resume with: cockpit train --resume runs/x. q quits")
+
+
+@run_async
 async def test_pause_resume_and_save() -> None:
     control = FakeControl()
     async with running_app(live_events(), control) as (app, pilot):
