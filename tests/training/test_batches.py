@@ -10,7 +10,7 @@ from conftest import sentiment_pairs, tiny_engine
 
 from cockpit.contract.events import StepMetrics
 from cockpit.rundir.journal import read_journal
-from cockpit.training.batches import Collator
+from cockpit.training.batches import Collator, spare_cores
 
 DEI = Path(__file__).resolve().parents[2] / "sample_data" / "dei.parquet"
 
@@ -62,3 +62,16 @@ def test_the_engine_trains_the_same_with_batches_tokenized_ahead(tiny_model: Pat
         served[ahead] = engine.collator.served_ahead
     assert losses[True] == losses[False] and len(losses[True]) == 6
     assert served == {False: 0, True: 5}  # every step but the first was tokenized during the one before
+
+
+@pytest.mark.parametrize(
+    ("device", "cores", "threads", "ahead"),
+    [("cpu", 2, 2, False), ("cpu", 16, 2, True), ("cpu", 16, 16, False), ("cuda", 2, 2, True)],
+)
+def test_the_next_batch_goes_beside_the_step_only_where_a_core_is_free(
+    monkeypatch: pytest.MonkeyPatch, device: str, cores: int, threads: int, ahead: bool
+) -> None:
+    """On a CPU whose every core trains, a tokenizing thread would only take a core from the step."""
+    monkeypatch.setattr("cockpit.training.batches.os.cpu_count", lambda: cores)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    assert spare_cores(torch.device(device)) is ahead
