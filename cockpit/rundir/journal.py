@@ -245,17 +245,30 @@ class RunReader:
     `show_every_s` and at the end, so the screen shows the run as it is read; with `keep_rebuilt`
     (a run no trainer writes any more), a fold that took longer than that to rebuild is then written
     as the summary, so the next client starts at once. Loading stages are yielded
-    as they are (the loading screen's).
+    as they are (the loading screen's). With `every_event`, `catch_up` yields every event from the
+    journal's first line instead of a fold: for a client that keeps series of its own beyond the fold
+    (`cockpit compare`'s per-step updates, every evaluation, the commands' marks).
     """
 
-    def __init__(self, journal: Path, keep_rebuilt: bool = False, show_every_s: float = REBUILD_SHOW_EVERY_S) -> None:
+    def __init__(
+        self,
+        journal: Path,
+        keep_rebuilt: bool = False,
+        show_every_s: float = REBUILD_SHOW_EVERY_S,
+        every_event: bool = False,
+    ) -> None:
         self.journal = Path(journal)
         self.keep_rebuilt = keep_rebuilt
         self.show_every_s = show_every_s
+        self.every_event = every_event
         self.from_summary = False
         self._reader: JournalReader | None = None
 
     def catch_up(self) -> Iterator[FoldSnapshot | Event]:
+        if self.every_event:
+            self._reader = JournalReader(self.journal, ReadState())
+            yield from self._reader.read()
+            return
         summary = read_summary(self.journal)
         if summary is not None:
             snapshot, state = summary

@@ -93,7 +93,7 @@ class CompareApp(App[None]):
         self.query_one("#config").border_title = "Flags that differ"
         self.query_one("#pins").border_title = "Pinned examples the runs share"
         for (_, journal, live), events in zip(self.sources, self.queues, strict=True):
-            start_journal_reader(journal, events, follow=live, stop=self._stop_reading)
+            start_journal_reader(journal, events, follow=live, stop=self._stop_reading, every_event=True)
         self.set_interval(self.DRAIN_INTERVAL_S, self.update_runs)
 
     def on_unmount(self) -> None:

@@ -14,9 +14,9 @@ import math
 from textual.color import Color
 from textual_plotext import PlotextPlot
 
+from cockpit.rundir.series import History
 from cockpit.ui.compare_panel import run_colour_variable
 from cockpit.ui.compare_state import ComparedRun
-from cockpit.ui.series import History
 
 # chart -> its title; `c` cycles through them in this order
 CHARTS: dict[str, str] = {

@@ -24,8 +24,8 @@ from cockpit.contract.events import (
     StepMetrics,
     headline_metric,
 )
+from cockpit.rundir.series import History
 from cockpit.ui.run_state import RunState
-from cockpit.ui.series import History
 
 # Per run: a glyph for its curve and its rows, so the runs read apart without colour (NO_COLOR, a
 # 16-colour terminal, a screenshot in a grey PDF); then a theme colour.

@@ -73,7 +73,8 @@ class EvalPanel(VerticalScroll):
         lines = [
             Content.assemble(
                 (f"step {result.step}", "bold"),
-                f" · epoch {result.epoch:.2f} · {result.rows} rows" + (" · " if wide else "\n"),
+                f" {MARKS.dot} epoch {result.epoch:.2f} {MARKS.dot} {result.rows} rows"
+                + (f" {MARKS.dot} " if wide else "\n"),
                 f"loss {fmt_number(result.loss)}",
                 (f" (constant {fmt_number(result.baselines.get('constant_loss'))})", "$text-muted")
                 if "constant_loss" in result.baselines

@@ -177,7 +177,7 @@ class ExamplesScreen(Screen[None]):
                 key=str(example.index),
             )
         more = f" (showing the first {MAX_SHOWN}: refine the search)" if count > MAX_SHOWN else ""
-        self._info(f"{count} of {self._total} rows{more} · enter: pin / unpin · escape: back")
+        self._info(f"{count} of {self._total} rows{more} {MARKS.dot} enter: pin / unpin {MARKS.dot} escape: back")
 
     def _info(self, text: str) -> None:
         self.query_one("#examples-info", Static).update(text)

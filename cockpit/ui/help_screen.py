@@ -14,7 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from cockpit.ui.look import in_marks
+from cockpit.ui.look import MARKS, in_marks
 
 # key -> what it does; README's "Keys in the cockpit" lists the same keys (a test holds them to the bindings)
 KEYS: list[tuple[str, str]] = [
@@ -166,7 +166,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-scroll") as scroll:
             scroll.border_title = "cockpit help"
-            scroll.border_subtitle = "arrows / PgUp / PgDn scroll · escape closes"
+            scroll.border_subtitle = f"arrows / PgUp / PgDn scroll {MARKS.dot} escape closes"
             for title, grid in help_sections():
                 yield Static(Text(title), classes="help-title")
                 yield Static(grid, classes="help-section")

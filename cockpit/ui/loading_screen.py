@@ -86,5 +86,5 @@ class LoadingScreen(Screen[None]):
                 )
             )
         lines.append(Content(""))
-        lines.append(Content.styled(f"{now - self.started:.0f} s since launch · q quits", "$text-muted"))
+        lines.append(Content.styled(f"{now - self.started:.0f} s since launch {MARKS.dot} q quits", "$text-muted"))
         return Content("\n").join(lines)

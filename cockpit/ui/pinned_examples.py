@@ -215,7 +215,7 @@ class PinnedExamples(Vertical):
             when += f", {ago(time.time() - state.pin_time)} ago"
         behind = state.step - state.pin_step
         if behind > 0:
-            when += f" · {behind} step{'s' if behind > 1 else ''} behind (u: now)"
+            when += f" {MARKS.dot} {behind} step{'s' if behind > 1 else ''} behind (u: now)"
         return when
 
     def _texts(self, state: RunState) -> Content:

@@ -27,6 +27,7 @@ def start_journal_reader(
     events_queue: queue.SimpleQueue[Event | FoldSnapshot],
     follow: bool,
     stop: threading.Event | None = None,
+    every_event: bool = False,
 ) -> threading.Thread:
     """Start (and return) a daemon thread that pushes the run's fold, then its events, into `events_queue`.
 
@@ -34,7 +35,8 @@ def start_journal_reader(
     appear and keeps reading new lines until `stop` is set (or the process exits). A journal that
     cannot be read arrives as a Notice, so the cockpit shows why it stays empty. A run that no
     trainer holds any more and has no summary gets one written when it has been read, so the next
-    replay opens at once.
+    replay opens at once. With `every_event`, every event from the journal's first line instead of
+    the fold (see `RunReader`).
     """
     journal = Path(path)
     stop = stop or threading.Event()
@@ -44,7 +46,7 @@ def start_journal_reader(
             while follow and not journal.exists():
                 if stop.wait(POLL_S):
                     return
-            run = RunReader(journal, keep_rebuilt=live_pid(journal.parent) is None)
+            run = RunReader(journal, keep_rebuilt=live_pid(journal.parent) is None, every_event=every_event)
             try:
                 for item in run.catch_up():
                     events_queue.put(item)

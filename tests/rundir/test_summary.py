@@ -13,14 +13,17 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import plain, tiny_engine
 
-from cockpit.contract.events import Event, RunStarted
+from cockpit.contract.events import DeviceStats, Event, Notice, RunStarted, StepTimes
 from cockpit.diagnostics import Diagnostics
+from cockpit.rundir.fold import OUT_OF_MEMORY
 from cockpit.rundir.journal import JournalReader, JournalWriter, RunReader, read_journal
 from cockpit.rundir.journal_lines import SKIPPED_KIND
 from cockpit.rundir.layout import JOURNAL_NAME
 from cockpit.rundir.summary import read_header, summary_path
+from cockpit.training.system import MachineSampler
 from cockpit.ui.run_state import RunState
 
 SENTIMENT = Path(__file__).resolve().parents[2] / "sample_data" / "sentiment.parquet"
@@ -204,3 +207,69 @@ def test_a_replay_that_rebuilt_the_fold_shows_it_as_it_goes_and_keeps_it(
     assert not run.from_summary and len(folds) > 1 and folds[0].offset < folds[-1].offset == journal.stat().st_size
     assert fold(items) == fold(folds[-1:]) == whole_journal(journal)  # the last one alone is the whole run
     assert from_summary(journal) == (whole_journal(journal), True)  # the next replay starts from what it wrote
+
+
+def on_a_gpu_box(events: list[Event], sampler: MachineSampler) -> list[Event]:
+    """The events with what a CUDA run adds: a `SystemSample` every 10 steps (this process's own memory
+    and CPU, as `MachineSampler` reads them, with two devices' memory as torch's allocator reports it)
+    and, every 50 steps, the engine's notice that an out-of-memory halved the micro-batch."""
+    out: list[Event] = []
+    for event in events:
+        out.append(event)
+        if event.type != "step":
+            continue
+        if event.step % 10 == 0:
+            sample = sampler.sample(event.step, StepTimes(10, 4.0, 0.1, 3.0, 0.5, 0.2, 0.2))
+            devices = [
+                DeviceStats(index, "NVIDIA H100", 900.0 * index + event.step, 2000.0 + event.step, 81559.0)
+                for index in (0, 1)
+            ]
+            out.append(dataclasses.replace(sample, time=event.time, devices=devices))
+        if event.step % 50 == 27:
+            said = "CUDA out of memory at micro-batch 16: retrying with 8 and 2 accumulation steps"
+            out.append(Notice(step=event.step, time=event.time, kind=OUT_OF_MEMORY, message=said))
+    return out
+
+
+def test_a_summary_kept_mid_run_holds_the_machine_and_its_oom_retries(real_events: list[Event], tmp_path: Path) -> None:
+    """Machine samples (memory, two CUDA devices) and OOM retries are in the summary's fold: summaries kept
+    mid-run, before and after a crash and a resume that takes steps again, give the whole journal's state."""
+    journal = tmp_path / JOURNAL_NAME
+    sampler = MachineSampler(torch.device("cpu"))
+    start = next(e for e in real_events if isinstance(e, RunStarted))
+    writer = JournalWriter(journal)
+    for event in [e for e in real_events if e.step == 0 and e.type != "end"]:
+        writer(event)
+    kept: list[bytes] = []
+    for offset in range(0, 150, SOURCE_STEPS):  # steps 1..150; killed after 150 (no end), resumed from 120
+        for event in on_a_gpu_box(shifted(real_events, offset), sampler):
+            writer(event)
+        if offset == 60:
+            writer.keeper.write()
+            kept.append(summary_path(journal).read_bytes())
+    writer.keeper.write()
+    kept.append(summary_path(journal).read_bytes())  # the crashed process's last summary: steps 121..150 retaken
+    writer = JournalWriter(journal)
+    writer(dataclasses.replace(start, step=120, resumed_from=120, time=start.time + 200 * STEP_S))
+    for offset in range(120, 240, SOURCE_STEPS):
+        for event in on_a_gpu_box(shifted(real_events, offset), sampler):
+            writer(event)
+        if offset == 180:
+            writer.keeper.write()
+            kept.append(summary_path(journal).read_bytes())
+    writer.close()
+    kept.append(summary_path(journal).read_bytes())
+
+    reference = whole_journal(journal)
+    assert reference == fold(read_journal(journal))
+    whole = RunState()
+    for event in read_journal(journal):
+        whole.apply(event)
+    assert whole.system is not None and whole.system.step == 240 and len(whole.system.devices) == 2
+    assert whole.rss_history.xs == [float(step) for step in range(10, 241, 10)]  # 130..150 once, the resumed run's
+    assert sorted(whole.device_history) == [0, 1] and whole.device_history[1].last_y == 2240.0
+    # a notice is not retaken: the crashed process's OOM at step 127 stays, as it happened (`drop_repeated_steps`)
+    assert [notice.step for notice in whole.oom_retries] == [27, 77, 127, 127, 177, 227]
+    for written in kept:
+        summary_path(journal).write_bytes(written)
+        assert from_summary(journal) == (reference, True)

@@ -69,6 +69,7 @@ async def test_ascii_mode_draws_no_braille_emoji_or_box_drawing_of_its_own() -> 
         assert MARKS.wrong == "x" and app.screen.has_class("-ascii")
         texts = [str(app.query_one(StatusBar).render()), plain(app.query_one("#log-body", Static))]
         texts.append(plain(app.query_one("#pins-texts", Static)))
+        texts += [plain(app.query_one("#eval-body", Static)), str(app.query_one("#pins").border_subtitle)]
         for table in app.query(DataTable):
             texts += [cell_text(table, str(row.value), str(c.value)) for row in table.rows for c in table.columns]
         texts.append(ANSI.sub("", app.query_one(LossChart).plt.build()))
