@@ -154,7 +154,7 @@ def apply_lora(loaded: LoadedModel, spec: LoraSpec) -> tuple[LoadedModel, str]:
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,
         target_modules=pattern,
-        modules_to_save=head,
+        modules_to_save=list(head),  # a copy: peft's SEQ_CLS extends it in place with 'classifier', 'score'
     )
     with warnings.catch_warnings():  # peft calls a transformers method v5 deprecates (is_gradient_checkpointing)
         warnings.simplefilter("ignore", FutureWarning)

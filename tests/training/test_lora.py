@@ -72,6 +72,7 @@ def test_adapters_train_per_layer_and_base_weights_stay_pretrained(tiny_model: P
     assert last.layers["embeddings"].frozen and last.layers["embeddings"].update_ratio == 0
     notices = " ".join(e.message for e in _journal(tmp_path / "run") if e.type == "notice")
     assert "LoRA r=4, alpha=8, dropout=0 on query, value (peft's default)" in notices
+    assert "the head (classifier) trains fully" in notices  # the model's own head, named once
 
 
 def test_the_relative_update_of_an_adapted_weight_is_its_effective_change(tiny_model: Path, tmp_path: Path) -> None:
