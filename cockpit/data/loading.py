@@ -70,7 +70,7 @@ class DataSpec:
 
 
 def dropped_rows_notice(dropped: int, rows: int) -> Notice:
-    message = f"dropped {dropped} of {rows} rows with missing text or labels"
+    message = f"dropped {dropped} of {rows} rows with missing text or labels (an empty cell, null or NaN)"
     return Notice(step=0, kind="rows_dropped", message=message, evidence={"dropped": dropped})
 
 

@@ -291,7 +291,7 @@ def test_rows_with_missing_text_or_label_are_dropped_with_a_notice(tmp_path: Pat
     config = RunConfig(data=str(path), model=str(tiny_model), out=str(tmp_path / "run"), eval_split=0.2, max_length=16)
     notices = prepare(config).notices
     dropped = [n.message for n in notices if n.kind == "rows_dropped"]
-    assert dropped == ["dropped 3 of 12 rows with missing text or labels"]
+    assert dropped == ["dropped 3 of 12 rows with missing text or labels (an empty cell, null or NaN)"]
 
 
 def test_blank_csv_labels_and_nan_count_as_missing(tmp_path: Path) -> None:
@@ -301,7 +301,7 @@ def test_blank_csv_labels_and_nan_count_as_missing(tmp_path: Path) -> None:
     data = load_labeled_texts(csv)
     assert data.label_names == ["neg", "pos"] and data.row_ids == [0, 2, 3]
     assert [n.message for n in data.notices if n.kind == "rows_dropped"] == [
-        "dropped 1 of 4 rows with missing text or labels"
+        "dropped 1 of 4 rows with missing text or labels (an empty cell, null or NaN)"
     ]
     nan = write_parquet(tmp_path / "nan.parquet", {"text": ["a", "b", "c"], "label": [0.0, float("nan"), 1.0]})
     data = load_labeled_texts(nan)

@@ -256,6 +256,18 @@ def test_a_regression_column_with_inf(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "'score'" in message and "inf" in message and "not finite" in message
 
 
+def test_a_nan_score_is_a_missing_label_dropped_and_counted(tmp_path: Path) -> None:
+    """NaN is how pandas writes a missing number: the row is dropped with the others that have no label,
+    and the notice says so (inf, which no writer means as "missing", is refused above)."""
+    scores = [0.5 * i + 0.25 for i in range(20)]
+    scores[3] = scores[11] = float("nan")
+    path = write_parquet(tmp_path / "s.parquet", {"text": [f"t {i}" for i in range(20)], "score": scores})
+    data = load_labeled_texts(path)
+    assert data.task == "regression" and len(data) == 18 and 3 not in data.row_ids and 11 not in data.row_ids
+    dropped = [n.message for n in data.notices if n.kind == "rows_dropped"]
+    assert dropped == ["dropped 2 of 20 rows with missing text or labels (an empty cell, null or NaN)"]
+
+
 def test_an_offline_hub_name_not_in_the_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
