@@ -184,11 +184,11 @@ class Notifier:
         try:
             send()
         except DeliveryError as exc:
-            self.failed += 1
             if target not in self._failed_targets:
                 self._failed_targets.add(target)
                 message = f"notify: {exc} (later failures of this target are not journaled)"
                 self._failures.append(Notice(step=self._step, kind=FAILED_KIND, message=message))
+            self.failed += 1  # counted once its notice is there: whoever sees the count finds the notice
             return
         self.sent += 1
 

@@ -640,10 +640,14 @@ def _write_all_formats(folder: Path, table: dict[str, list]) -> list[Path]:
 def _check_promises(data: LabeledTexts) -> None:
     rows, labels = data.targets.shape
     assert len(data.texts) == rows == len(data.row_ids)
-    assert data.targets.dtype == np.float32 and set(np.unique(data.targets).tolist()) <= {0.0, 1.0}
-    assert data.task in TASKS and labels == len(data.label_names) >= 2
     assert all(isinstance(t, str) and t.strip() for t in data.texts)
     assert data.row_ids == sorted(set(data.row_ids))
+    dense = data.targets.dense()
+    assert dense.dtype == np.float32 and data.task in TASKS
+    if data.task == "regression":  # one finite score per row, named by its column
+        assert labels == len(data.label_names) == 1 and np.isfinite(dense).all()
+        return
+    assert set(np.unique(dense).tolist()) <= {0.0, 1.0} and labels == len(data.label_names) >= 2
     if data.task != "multilabel":
         assert (data.targets.sum(axis=1) == 1).all()
         assert (labels == 2) == (data.task == "binary")
