@@ -194,6 +194,7 @@ class CockpitApp(App[None]):
         self.detached = False  # set when `d` left a trainer in another process running
         self._due: set[str] = set()  # changed panels whose redraw interval has not passed yet
         self._drawn_at: dict[str, float] = {}
+        self._bindings_for: tuple[str, bool] | None = None  # the run state the footer's keys were last shown for
         self._main_screen: Screen | None = None  # set on mount; the panels live on it
         self.crash: str | None = None  # the traceback of an exception that closed the cockpit
         self._loading: LoadingScreen | None = None  # shown from launch until the run's `run` event
@@ -401,8 +402,11 @@ class CockpitApp(App[None]):
         if LOG in changed or STATUS in changed:
             self._log.set_class(state.problems > 0, "-alarms")  # the log grows while alarms are up
             self._view_bar.select(self.view, state.problems)
-        if STATUS in changed:
-            self.refresh_bindings()  # `p` says Pause or Resume
+        if STATUS in changed and (state.state, state.ended is None) != self._bindings_for:
+            # `p` says Pause or Resume. Only when the state moves: a footer rebuilds all its keys and the
+            # screen's layout, which every status redraw (2 a second) made most of an attached client's CPU.
+            self._bindings_for = (state.state, state.ended is None)
+            self.refresh_bindings()
         if LOSS in changed:
             if not self._loss_chart.draw(state):  # no size yet: draw when laid out
                 self._due.add(LOSS)
