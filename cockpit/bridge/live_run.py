@@ -234,7 +234,6 @@ class LiveRun(RunCore):
         self._step_rows = 0
         self._train_targets: np.ndarray | None = None
         self._save_requested = False
-        self._saved_to: str | None = None  # the loop's last checkpoint folder (kept thresholds go there too)
         # The machine (RAM; on CUDA each device's memory, utilisation, power) every few seconds. The
         # step-time split needs the loop's phases, which only `cockpit train`'s engine has.
         self.machine = MachineSampler(self.device) if publish else None

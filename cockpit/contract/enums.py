@@ -15,11 +15,6 @@ class Task(StrEnum):
     MULTILABEL = "multilabel"  # any number of labels per row
     REGRESSION = "regression"  # one number per row (a score, a rating): one output, mean squared error
 
-    @property
-    def classifies(self) -> bool:
-        """A classification task (probabilities per label), as opposed to regression (a value)."""
-        return self is not Task.REGRESSION
-
 
 class RunStatus(StrEnum):
     """What `StateChanged` reports; the end of a run is `RunEnded` with an `EndReason`."""

@@ -114,10 +114,6 @@ class TextColumn(Sequence[str]):
         mask = np.asarray(mask, dtype=bool)
         return mask if self.index is None else mask[self.index]
 
-    def char_lengths(self) -> np.ndarray:
-        lengths = pc.utf8_length(self.array).to_numpy(zero_copy_only=False)
-        return lengths if self.index is None else lengths[self.index]
-
 
 class RowNumbers(Sequence[int]):
     """Row numbers in the file (what --pin takes), 8 bytes a row; reads as a list of ints."""
