@@ -63,6 +63,7 @@ from cockpit.cli.launch import EngineThread, ProgressPrinter  # noqa: E402
 from cockpit.contract.config import DEFAULT_MODEL, LORA_LR, RunConfig  # noqa: E402
 from cockpit.contract.events import Event, PinPredictions  # noqa: E402
 from cockpit.rundir.journal import JournalWriter  # noqa: E402
+from cockpit.training.allocator import keep_freed_memory  # noqa: E402
 from cockpit.training.engine import Engine, StepHooks  # noqa: E402
 from cockpit.training.prepare import PreparedRun, prepare  # noqa: E402
 from cockpit.training.system import SystemSampler  # noqa: E402
@@ -317,6 +318,8 @@ def timed_engine(prepared: PreparedRun, clock: StepClock, on_nonfinite: str) -> 
     own step hooks, the stream's `emit` (every observer and the diagnostics) and `pin_seconds`
     (what each pinned prediction cost, read when its event passes).
     """
+
+    keep_freed_memory()  # as `cockpit train` does in the process that trains (training/allocator.py)
 
     class MarkStepEnd(StepHooks):
         def at_step_end(self, engine: Engine) -> None:

@@ -15,6 +15,7 @@ Arms, alternating within each round, each in a fresh process:
   cockpit_spin     the same with GOMP_SPINCOUNT=30000 (about 0.3 ms of spinning before a thread sleeps)
   trainer          the Trainer script, OMP_WAIT_POLICY unset (libgomp's default: spin, then sleep)
   trainer_passive  the same with OMP_WAIT_POLICY=PASSIVE
+  trainer_malloc   the same with glibc's malloc thresholds that `cockpit train` sets (training/allocator.py)
   parts            cockpit's engine in this benchmark's child as the detached trainer runs it (main thread,
                    PASSIVE): `overhead.py`'s `main_thread` arm, whose named parts (batch tokenization,
                    per-group norms, optimizer, journal, observers, pinned predictions) say where a step goes
@@ -50,8 +51,11 @@ from overhead import ROOT, Setup, busy, run_arm_in_child, warmup_steps
 from cockpit.contract.config import DEFAULT_MODEL, RunConfig
 from cockpit.rundir.journal import read_journal
 from cockpit.rundir.layout import JOURNAL_NAME
+from cockpit.training.allocator import MMAP_THRESHOLD, TRIM_THRESHOLD
 
-ARMS = ("cockpit", "trainer", "parts", "parts_ahead", "cockpit_active", "cockpit_spin", "trainer_passive")
+ARMS = (
+    "cockpit", "trainer", "parts", "parts_ahead", "cockpit_active", "cockpit_spin", "trainer_passive", "trainer_malloc",
+)  # fmt: skip
 # The OpenMP settings of each arm's environment (None: as a user leaves it). libgomp waits for the next
 # parallel region by spinning GOMP_SPINCOUNT times before it sleeps: 300,000 (~3 ms) by default, 0 with
 # OMP_WAIT_POLICY=PASSIVE, ~5 minutes with ACTIVE; a GOMP_SPINCOUNT given is used whatever the policy.
@@ -61,6 +65,7 @@ ENVIRONMENT = {
     "cockpit_spin": {"GOMP_SPINCOUNT": "30000"},
     "trainer": {},
     "trainer_passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "trainer_malloc": {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD), "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD)},
 }
 
 
@@ -89,7 +94,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def env_for(arm: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    settings = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+    env = {k: v for k, v in os.environ.items() if k not in settings}
     return {**env, **ENVIRONMENT.get(arm, {})}
 
 
@@ -184,8 +190,8 @@ def arm_parts(args: argparse.Namespace, data: Path, arm: str, folder: Path) -> d
 
 
 ARM_FUNCTIONS = {"cockpit": arm_cockpit, "cockpit_active": arm_cockpit, "cockpit_spin": arm_cockpit,
-                 "trainer": arm_trainer, "trainer_passive": arm_trainer, "parts": arm_parts,
-                 "parts_ahead": arm_parts}  # fmt: skip
+                 "trainer": arm_trainer, "trainer_passive": arm_trainer, "trainer_malloc": arm_trainer,
+                 "parts": arm_parts, "parts_ahead": arm_parts}  # fmt: skip
 
 
 def main() -> None:

@@ -447,12 +447,14 @@ def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str
     from cockpit.cli.attach import run_attached
     from cockpit.rundir.inbox import CommandInbox
     from cockpit.rundir.lock import check_new_run_dir, run_dir_for
+    from cockpit.training.allocator import keep_freed_memory
 
     if args.dry_run:
         return _dry_run(args)
     if _under_launcher():
         from cockpit.cli import ranks
 
+        keep_freed_memory()  # this rank trains
         return ranks.run_rank(args, lambda: prepare_from_args(args, given))
     launching = any(getattr(args, f) is not None for f in ("nproc", "nnodes", "node_rank", "rdzv_endpoint"))
     interactive = not args.headless and sys.stdout.isatty()
@@ -477,6 +479,7 @@ def _train(args: argparse.Namespace, train_argv: list[str], given: dict[str, str
             check_new_run_dir(run_dir)
         extra = [] if args.resume else ["--out", str(run_dir)]
         return run_attached(run_dir, args.theme, train_argv=[*train_argv, *extra], ascii=args.ascii)
+    keep_freed_memory()  # from here on this process trains (headless, detached or --foreground)
     if args.resume:
         config, resume_notices = resume_with_flags(args, given)
         run_dir = Path(args.resume)
