@@ -50,6 +50,10 @@ class EvalPanel(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(Content.styled("no evaluation yet", "$text-muted"), id="eval-body")
 
+    def on_mount(self) -> None:
+        if self.run_state is not None:  # a redraw came before the body existed: draw what it had
+            self.show(self.run_state)
+
     def on_resize(self) -> None:
         if self.run_state is not None and self._text_width() != self._width:
             self.show(self.run_state)
@@ -63,7 +67,7 @@ class EvalPanel(VerticalScroll):
     def show(self, state: RunState) -> None:
         self.run_state = state
         result = state.last_eval
-        if result is None:
+        if result is None or not self.query("#eval-body"):  # not composed yet: on_mount draws it
             return
         self._width = self._text_width()
         self.query_one("#eval-body", Static).update(self.body(result, state.previous_eval, state.verdict(COLLAPSE)))

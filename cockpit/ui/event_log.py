@@ -51,6 +51,10 @@ class EventLog(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static("nothing yet", id="log-body")
 
+    def on_mount(self) -> None:
+        if self.run_state is not None:  # a redraw came before the body existed: draw what it had
+            self.show(self.run_state)
+
     def filter(self, text: str) -> None:
         """Show only the entries that hold `text` (ignoring case); "" shows them all."""
         self.filter_text = text
@@ -60,7 +64,7 @@ class EventLog(VerticalScroll):
 
     def show(self, state: RunState) -> None:
         self.run_state = state
-        if not state.log:
+        if not state.log or not self.query("#log-body"):  # not composed yet: on_mount draws it
             return
         wanted = self.filter_text.lower()
         grid = Table.grid(padding=(0, 1))
