@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from collections.abc import Mapping
 
 M_TRIM_THRESHOLD = -1  # <malloc.h>
 M_MMAP_THRESHOLD = -3
@@ -28,7 +29,7 @@ TRIM_THRESHOLD = 2**31 - 1  # the most `mallopt`'s int takes: free heap memory s
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
 
-def user_chose_allocator(environ: dict[str, str] | os._Environ = os.environ) -> bool:
+def user_chose_allocator(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether the environment already says how this process allocates."""
     return (
         any(name in environ for name in USER_SETTINGS)
