@@ -155,6 +155,8 @@ class PinnedExamples(Vertical):
 
     def on_mount(self) -> None:
         self.matrix.fixed_columns = 1  # a sideways scroll keeps the label names in view
+        if self.run_state is not None:  # a redraw came before the children existed: draw what it had
+            self.show(self.run_state)
 
     def on_resize(self) -> None:
         if not self.query("#pins-matrix"):  # a resize can come before the children exist

@@ -516,31 +516,34 @@ def test_the_panels_mark_what_the_alarms_judged_and_judge_nothing_themselves() -
 @run_async
 async def test_a_redraw_that_comes_before_a_panel_is_composed_is_drawn_when_it_is() -> None:
     """A tiny run can end (the worker's last catch-up redraws everything) while the main screen is
-    still composing its panels: the eval and log panels keep what they were given and draw it on
-    mount, rather than fail on a body that is not there yet (a CI run caught the eval panel)."""
+    still composing its panels: the eval, log and pins panels keep what they were given and draw it
+    on mount, rather than fail on a body that is not there yet (a CI run caught the eval panel)."""
     from textual.app import App, ComposeResult
 
     from cockpit.ui.eval_panel import EvalPanel
     from cockpit.ui.event_log import EventLog
+    from cockpit.ui.pinned_examples import PinnedExamples
 
     state = RunState()
     for event in fixture_events():
         state.apply(event)
     result = state.last_eval
-    assert result is not None and state.log
-    eval_panel, log = EvalPanel(), EventLog()
-    eval_panel.show(state)  # before it is mounted: nothing to draw into yet, and no error
-    log.show(state)
+    assert result is not None and state.log and state.pins
+    eval_panel, log, pins = EvalPanel(), EventLog(), PinnedExamples()
+    for panel in (eval_panel, log, pins):
+        panel.show(state)  # before it is mounted: nothing to draw into yet, and no error
 
     class Holder(App):
         def compose(self) -> ComposeResult:
             yield eval_panel
             yield log
+            yield pins
 
-    async with Holder().run_test(size=(100, 40)) as pilot:
+    async with Holder().run_test(size=(100, 60)) as pilot:
         await pilot.pause()
         assert f"step {result.step}" in str(eval_panel.query_one("#eval-body", Static).render())
         assert "nothing yet" not in str(log.query_one("#log-body", Static).render())
+        assert pins.matrix.row_count > 0
 
 
 # ------------------------------------------------------------------ themes
