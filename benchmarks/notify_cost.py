@@ -30,9 +30,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cockpit.training.openmp import choose_wait
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI sets it
+choose_wait(os.environ)  # as the CLI does, before torch is imported
 
 ARMS = ("off", "hanging", "failing")
 ROOT = Path(__file__).resolve().parents[1]

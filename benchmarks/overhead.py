@@ -65,6 +65,8 @@ from cockpit.contract.events import Event, PinPredictions  # noqa: E402
 from cockpit.rundir.journal import JournalWriter  # noqa: E402
 from cockpit.training.allocator import keep_freed_memory  # noqa: E402
 from cockpit.training.engine import Engine, StepHooks  # noqa: E402
+from cockpit.training.openmp import CHOICES as WAIT_CHOICES  # noqa: E402
+from cockpit.training.openmp import choose_wait  # noqa: E402
 from cockpit.training.prepare import PreparedRun, prepare  # noqa: E402
 from cockpit.training.system import SystemSampler  # noqa: E402
 
@@ -184,7 +186,7 @@ class Setup:
     seed: int
     device: str
     precision: str  # what the engine and the other arms run in: fp32, or bf16 autocast on CUDA
-    wait_policy: str = "passive"  # OMP_WAIT_POLICY of every arm's process (--wait-policy)
+    wait_policy: str = "cockpit"  # how every arm's idle OpenMP threads wait (--wait-policy)
     lora: str | None = None  # --lora: every arm trains the same LoRA adapters (and the head), at LoRA's lr
 
 
@@ -578,8 +580,12 @@ def run_arm_in_child(arm: str, setup: Setup) -> ArmRun:
             "--threads", str(torch.get_num_threads()),
         ] + (["--lora", setup.lora] if setup.lora else [])  # fmt: skip
         env = dict(os.environ)
-        if setup.wait_policy != "inherit":  # every arm alike; the CLI sets PASSIVE (cockpit/cli.py)
-            env["OMP_WAIT_POLICY"] = setup.wait_policy.upper()
+        if setup.wait_policy != "inherit":  # every arm alike
+            env = {k: v for k, v in env.items() if k not in WAIT_CHOICES}
+            if setup.wait_policy == "cockpit":  # what `cockpit train` chooses (training/openmp.py)
+                choose_wait(env)
+            else:
+                env["OMP_WAIT_POLICY"] = setup.wait_policy.upper()
         done = subprocess.run(command, capture_output=True, text=True, env=env)
         if done.returncode != 0 or not report.exists():
             lines = done.stderr.strip().splitlines()
@@ -791,9 +797,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load", type=int, default=0, help="busy processes beside every arm (outside CPU load)")
     parser.add_argument(
         "--wait-policy",
-        choices=("passive", "active", "inherit"),
-        default="passive",
-        help="OMP_WAIT_POLICY for every arm: passive (as `cockpit train` sets it), active, or inherit",
+        choices=("cockpit", "passive", "active", "inherit"),
+        default="cockpit",
+        help="how every arm's idle OpenMP threads wait: as `cockpit train` chooses (a short spin, then sleep), "
+        "OMP_WAIT_POLICY=PASSIVE or ACTIVE, or as this process's environment says",
     )
     parser.add_argument(
         "--lora",

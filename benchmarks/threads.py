@@ -6,6 +6,7 @@ variants round by round so drifting load hits all alike:
 
   main            the steps in the process's main thread (the detached trainer after the lead's change)
   main_passive    as `main`, with OMP_WAIT_POLICY=PASSIVE
+  main_cockpit    as `main`, with the wait `cockpit train` chooses (PASSIVE and a spin of 300: training/openmp.py)
   thread          the steps in a worker thread after the main thread ran torch work (loading), as
                   `cockpit train` runs the engine today: two OpenMP thread pools exist
   thread_fresh    a worker thread, the main thread never ran a parallel region (one pool)
@@ -13,6 +14,7 @@ variants round by round so drifting load hits all alike:
   thread_ui       as `thread`, while the main thread runs a Python loop waking every 10 ms (a UI's
                   event loop contending for the GIL)
   thread_ui_passive  thread_ui with OMP_WAIT_POLICY=PASSIVE
+  thread_cockpit  as `thread`, with cockpit's wait
 
 `--load N` starts N busy processes for the whole run (outside load). Reported per variant: wall and
 CPU seconds per step (median over rounds). Run it with the machine's default thread count (do not
@@ -34,7 +36,10 @@ import threading
 import time
 from pathlib import Path
 
-VARIANTS = ("main", "main_passive", "thread", "thread_fresh", "thread_passive", "thread_ui", "thread_ui_passive")
+VARIANTS = (
+    "main", "main_passive", "main_cockpit",
+    "thread", "thread_fresh", "thread_passive", "thread_ui", "thread_ui_passive", "thread_cockpit",
+)  # fmt: skip
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -75,7 +80,9 @@ def child(variant: str, steps: int, warmup: int) -> dict[str, float]:
             optimizer.zero_grad(set_to_none=True)
             marks.append((time.perf_counter(), time.process_time()))
         (w0, c0), (w1, c1) = marks[warmup - 1], marks[-1]
+        walls = [b[0] - a[0] for a, b in zip(marks[warmup - 1 : -1], marks[warmup:])]
         result.update(wall_s_per_step=(w1 - w0) / steps, cpu_s_per_step=(c1 - c0) / steps)
+        result["median_s_per_step"] = statistics.median(walls)
 
     if variant.startswith("main"):
         train()
@@ -94,12 +101,17 @@ def child(variant: str, steps: int, warmup: int) -> dict[str, float]:
 def run_variant(variant: str, args: argparse.Namespace) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
     env.pop("OMP_WAIT_POLICY", None)
+    env.pop("GOMP_SPINCOUNT", None)
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
     else:
         env.pop("OMP_NUM_THREADS", None)
     if variant.endswith("passive"):
         env["OMP_WAIT_POLICY"] = "PASSIVE"
+    elif variant.endswith("cockpit"):
+        from cockpit.training.openmp import choose_wait
+
+        choose_wait(env)
     command = [sys.executable, __file__, "--child", variant, "--steps", str(args.steps), "--warmup", str(args.warmup)]
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
@@ -142,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         good = [r for r in results if "wall_s_per_step" in r]
         if good:
             summary[variant] = {
-                key: round(statistics.median(r[key] for r in good), 3) for key in ("wall_s_per_step", "cpu_s_per_step")
+                key: round(statistics.median(r[key] for r in good), 4)
+                for key in ("wall_s_per_step", "cpu_s_per_step", "median_s_per_step")
+                if all(key in r for r in good)
             }
     base = summary.get("main", {}).get("wall_s_per_step")
     print("| variant | wall s/step | CPU s/step | wall vs main |\n|---|---:|---:|---:|")

@@ -9,15 +9,17 @@ sample text joined with the next ones until it is longer than `--max-length` tok
 of both is batch x max-length: both do the same arithmetic whatever order they draw rows in.
 
 Arms, alternating within each round, each in a fresh process:
-  cockpit          `python -m cockpit.cli train DATA --headless ...`, OMP_WAIT_POLICY as a user leaves it
-                   (unset: cockpit sets PASSIVE itself)
+  cockpit          `python -m cockpit.cli train DATA --headless ...`, OpenMP's wait as a user leaves it
+                   (unset: cockpit chooses its own, training/openmp.py)
+  cockpit_passive  the same with OMP_WAIT_POLICY=PASSIVE (cockpit's choice before: no spin at all)
   cockpit_active   the same with OMP_WAIT_POLICY=ACTIVE in its environment
   cockpit_spin     the same with GOMP_SPINCOUNT=30000 (about 0.3 ms of spinning before a thread sleeps)
+  cockpit_spinN    the same with GOMP_SPINCOUNT=N (N a number: libgomp counts ~100,000 spins a millisecond)
   trainer          the Trainer script, OMP_WAIT_POLICY unset (libgomp's default: spin, then sleep)
   trainer_passive  the same with OMP_WAIT_POLICY=PASSIVE
   trainer_malloc   the same with glibc's malloc thresholds that `cockpit train` sets (training/allocator.py)
   parts            cockpit's engine in this benchmark's child as the detached trainer runs it (main thread,
-                   PASSIVE): `overhead.py`'s `main_thread` arm, whose named parts (batch tokenization,
+                   cockpit's OpenMP wait): `overhead.py`'s `main_thread` arm, whose named parts (batch tokenization,
                    per-group norms, optimizer, journal, observers, pinned predictions) say where a step goes
   parts_ahead      the same, tokenizing the next batch beside each step even where no core is free
 Seconds per step: cockpit's from its journal's step times, the script's from an `on_step_end`
@@ -54,14 +56,17 @@ from cockpit.rundir.layout import JOURNAL_NAME
 from cockpit.training.allocator import MMAP_THRESHOLD, TRIM_THRESHOLD
 
 ARMS = (
-    "cockpit", "trainer", "parts", "parts_ahead", "cockpit_active", "cockpit_spin", "trainer_passive", "trainer_malloc",
+    "cockpit", "trainer", "parts", "parts_ahead", "cockpit_active", "cockpit_passive", "cockpit_spin",
+    "trainer_passive", "trainer_malloc",
 )  # fmt: skip
 # The OpenMP settings of each arm's environment (None: as a user leaves it). libgomp waits for the next
-# parallel region by spinning GOMP_SPINCOUNT times before it sleeps: 300,000 (~3 ms) by default, 0 with
-# OMP_WAIT_POLICY=PASSIVE, ~5 minutes with ACTIVE; a GOMP_SPINCOUNT given is used whatever the policy.
+# parallel region by spinning GOMP_SPINCOUNT times before it sleeps: 300,000 by default (libgomp reckons
+# ~3 ms), 0 with OMP_WAIT_POLICY=PASSIVE, ~5 minutes with ACTIVE; a GOMP_SPINCOUNT given is used whatever
+# the policy.
 ENVIRONMENT = {
     "cockpit": {},
     "cockpit_active": {"OMP_WAIT_POLICY": "ACTIVE"},
+    "cockpit_passive": {"OMP_WAIT_POLICY": "PASSIVE"},
     "cockpit_spin": {"GOMP_SPINCOUNT": "30000"},
     "trainer": {},
     "trainer_passive": {"OMP_WAIT_POLICY": "PASSIVE"},
@@ -93,10 +98,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def spin_count(arm: str) -> str | None:
+    """N of a `cockpit_spinN` arm, else None."""
+    suffix = arm.removeprefix("cockpit_spin")
+    return suffix if suffix != arm and suffix.isdigit() else None
+
+
 def env_for(arm: str) -> dict[str, str]:
     settings = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
     env = {k: v for k, v in os.environ.items() if k not in settings}
-    return {**env, **ENVIRONMENT.get(arm, {})}
+    count = spin_count(arm)
+    return {**env, **ENVIRONMENT.get(arm, {}), **({"GOMP_SPINCOUNT": count} if count else {})}
 
 
 def arm_cockpit(args: argparse.Namespace, data: Path, arm: str, folder: Path) -> dict[str, Any]:
@@ -122,8 +134,15 @@ def arm_cockpit(args: argparse.Namespace, data: Path, arm: str, folder: Path) ->
     times = {e.step: e.time for e in read_journal(journal) if e.type == "step"}
     return {
         "s_per_step": (times[last] - times[first]) / args.steps,
+        "median_s_per_step": median_step(times, first, last),
         "cpu_s_per_step": (cpu[last] - cpu[first]) / args.steps if len(cpu) == 2 else None,
     }
+
+
+def median_step(times: dict[int, float], first: int, last: int) -> float:
+    """The median of the steps' durations after `first` up to `last`: a step the machine stalled
+    (another process, the VM's neighbour) moves the mean, not this."""
+    return statistics.median(times[step] - times[step - 1] for step in range(first + 1, last + 1))
 
 
 def arm_trainer(args: argparse.Namespace, data: Path, arm: str, folder: Path) -> dict[str, Any]:
@@ -176,7 +195,11 @@ def trainer_child(args: argparse.Namespace, report: Path) -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             trainer.train()
     (w0, c0), (w1, c1) = marks[args.warmup], marks[total]
-    report.write_text(json.dumps({"s_per_step": (w1 - w0) / args.steps, "cpu_s_per_step": (c1 - c0) / args.steps}))
+    report.write_text(json.dumps({
+        "s_per_step": (w1 - w0) / args.steps,
+        "median_s_per_step": median_step({step: wall for step, (wall, _) in marks.items()}, args.warmup, total),
+        "cpu_s_per_step": (c1 - c0) / args.steps,
+    }))  # fmt: skip
 
 
 def arm_parts(args: argparse.Namespace, data: Path, arm: str, folder: Path) -> dict[str, Any]:
@@ -184,12 +207,14 @@ def arm_parts(args: argparse.Namespace, data: Path, arm: str, folder: Path) -> d
     beside each step even without a free core)."""
     setup = Setup(data=str(data), model=args.model, steps=args.warmup + args.steps, warmup=args.warmup,
                   batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, device="auto",
-                  precision="fp32", wait_policy="passive")  # fmt: skip
+                  precision="fp32", wait_policy="cockpit")  # fmt: skip
     run = run_arm_in_child("main_thread_ahead" if arm == "parts_ahead" else "main_thread", setup)
-    return {"s_per_step": run.mean, "cpu_s_per_step": statistics.fmean(run.cpu_seconds), "parts": run.info["parts"]}
+    return {"s_per_step": run.mean, "median_s_per_step": statistics.median(run.seconds),
+            "cpu_s_per_step": statistics.fmean(run.cpu_seconds), "parts": run.info["parts"]}  # fmt: skip
 
 
-ARM_FUNCTIONS = {"cockpit": arm_cockpit, "cockpit_active": arm_cockpit, "cockpit_spin": arm_cockpit,
+ARM_FUNCTIONS = {"cockpit": arm_cockpit, "cockpit_active": arm_cockpit, "cockpit_passive": arm_cockpit,
+                 "cockpit_spin": arm_cockpit,
                  "trainer": arm_trainer, "trainer_passive": arm_trainer, "trainer_malloc": arm_trainer,
                  "parts": arm_parts, "parts_ahead": arm_parts}  # fmt: skip
 
@@ -233,10 +258,11 @@ def main() -> None:
             for round_index in range(args.rounds):
                 for arm in arms:
                     before = os.getloadavg()[0]
-                    row = ARM_FUNCTIONS[arm](args, data, arm, folder)
+                    row = ARM_FUNCTIONS["cockpit" if spin_count(arm) else arm](args, data, arm, folder)
                     row["load_1m"] = [round(before, 2), round(os.getloadavg()[0], 2)]
                     results[arm].append(row)
-                    print(f"round {round_index + 1} {arm:<16} {row['s_per_step']:.4f} s/step, load "
+                    print(f"round {round_index + 1} {arm:<16} {row['s_per_step']:.4f} s/step "
+                          f"(median {row.get('median_s_per_step', float('nan')):.4f}), load "
                           f"{row['load_1m'][0]:.1f}->{row['load_1m'][1]:.1f}", file=sys.stderr)  # fmt: skip
     finally:
         for process in loaders:
@@ -244,9 +270,11 @@ def main() -> None:
     means = {arm: statistics.fmean(r["s_per_step"] for r in rows) for arm, rows in results.items()}
     report: dict[str, Any] = {"config": {k: str(v) for k, v in vars(args).items()}, "rounds": results, "means": means}
     if "cockpit" in means and "trainer" in means:
+        pairs = list(zip(results["cockpit"], results["trainer"]))
         report["cockpit_over_trainer"] = {
             "mean": means["cockpit"] / means["trainer"],
-            "per_round": [c["s_per_step"] / t["s_per_step"] for c, t in zip(results["cockpit"], results["trainer"])],
+            "per_round": [c["s_per_step"] / t["s_per_step"] for c, t in pairs],
+            "median_step_per_round": [c["median_s_per_step"] / t["median_s_per_step"] for c, t in pairs],
         }
     for arm in ("parts", "parts_ahead"):
         if arm in results:

@@ -18,6 +18,7 @@ from cockpit.contract.config import DEFAULT_LR, DEFAULT_MODEL, LORA_LR, PRECISIO
 from cockpit.contract.errors import CockpitError
 from cockpit.contract.events import Notice
 from cockpit.rundir.layout import CONFIG_NAME, JOURNAL_NAME, LOCK_NAME, is_adapter_folder
+from cockpit.training.openmp import choose_wait
 
 if TYPE_CHECKING:
     from cockpit.training.prepare import PreparedRun
@@ -633,10 +634,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning.
-    # Spinning pays on an idle machine; beside other busy processes one team's spinning thread holds
-    # the core its master needs, and a MiniLM step took 5-25x the CPU (benchmarks/README.md, threads.py).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    choose_wait(os.environ)  # before torch is imported: OpenMP reads it once (training/openmp.py)
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
