@@ -14,7 +14,7 @@ Arms, alternating within each round, each in a fresh process:
   cockpit_passive  the same with OMP_WAIT_POLICY=PASSIVE (cockpit's choice before: no spin at all)
   cockpit_active   the same with OMP_WAIT_POLICY=ACTIVE in its environment
   cockpit_spin     the same with GOMP_SPINCOUNT=30000 (about 0.3 ms of spinning before a thread sleeps)
-  cockpit_spinN    the same with GOMP_SPINCOUNT=N (N a number: libgomp counts ~100,000 spins a millisecond)
+  cockpit_spinN    the same with GOMP_SPINCOUNT=N (libgomp reckons 100,000 spins a ms; ~65,000 on the 2-core box)
   trainer          the Trainer script, OMP_WAIT_POLICY unset (libgomp's default: spin, then sleep)
   trainer_passive  the same with OMP_WAIT_POLICY=PASSIVE
   trainer_malloc   the same with glibc's malloc thresholds that `cockpit train` sets (training/allocator.py)
@@ -221,7 +221,9 @@ ARM_FUNCTIONS = {"cockpit": arm_cockpit, "cockpit_active": arm_cockpit, "cockpit
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--arms", default="cockpit,trainer,parts", help=f"a subset of {','.join(ARMS)}")
+    parser.add_argument(
+        "--arms", default="cockpit,trainer,parts", help=f"a subset of {','.join(ARMS)}, or cockpit_spinN"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=30, help="measured steps per arm")
     parser.add_argument("--warmup", type=int, default=5)
