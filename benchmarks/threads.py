@@ -36,6 +36,9 @@ import threading
 import time
 from pathlib import Path
 
+from cockpit.training.openmp import CHOICES as WAIT_CHOICES
+from cockpit.training.openmp import choose_wait
+
 VARIANTS = (
     "main", "main_passive", "main_cockpit",
     "thread", "thread_fresh", "thread_passive", "thread_ui", "thread_ui_passive", "thread_cockpit",
@@ -100,8 +103,8 @@ def child(variant: str, steps: int, warmup: int) -> dict[str, float]:
 
 def run_variant(variant: str, args: argparse.Namespace) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
-    env.pop("OMP_WAIT_POLICY", None)
-    env.pop("GOMP_SPINCOUNT", None)
+    for name in WAIT_CHOICES:
+        env.pop(name, None)
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
     else:
@@ -109,8 +112,6 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, float]:
     if variant.endswith("passive"):
         env["OMP_WAIT_POLICY"] = "PASSIVE"
     elif variant.endswith("cockpit"):
-        from cockpit.training.openmp import choose_wait
-
         choose_wait(env)
     command = [sys.executable, __file__, "--child", variant, "--steps", str(args.steps), "--warmup", str(args.warmup)]
     done = subprocess.run(command, capture_output=True, text=True, env=env)

@@ -54,6 +54,8 @@ from cockpit.contract.config import DEFAULT_MODEL, RunConfig
 from cockpit.rundir.journal import read_journal
 from cockpit.rundir.layout import JOURNAL_NAME
 from cockpit.training.allocator import MMAP_THRESHOLD, TRIM_THRESHOLD
+from cockpit.training.allocator import USER_SETTINGS as ALLOCATOR_SETTINGS
+from cockpit.training.openmp import CHOICES as WAIT_CHOICES
 
 ARMS = (
     "cockpit", "trainer", "parts", "parts_ahead", "cockpit_active", "cockpit_passive", "cockpit_spin",
@@ -105,8 +107,7 @@ def spin_count(arm: str) -> str | None:
 
 
 def env_for(arm: str) -> dict[str, str]:
-    settings = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
-    env = {k: v for k, v in os.environ.items() if k not in settings}
+    env = {k: v for k, v in os.environ.items() if k not in WAIT_CHOICES + ALLOCATOR_SETTINGS}
     count = spin_count(arm)
     return {**env, **ENVIRONMENT.get(arm, {}), **({"GOMP_SPINCOUNT": count} if count else {})}
 

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from cockpit.training.openmp import SPIN_COUNT, choose_wait
+from cockpit.training.openmp import CHOICES, SPIN_COUNT, choose_wait
 
 REGIONS = """
 import os, sys, time
@@ -36,7 +36,7 @@ print(time.process_time() - cpu)
 
 
 def cpu_seconds_of_regions(how: str, folder: str, **environment: str) -> float:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env = {k: v for k, v in os.environ.items() if k not in CHOICES}
     done = subprocess.run(
         [sys.executable, "-c", REGIONS, how, folder],
         env={**env, **environment},
