@@ -2,7 +2,7 @@
 
 The engine reads each large matrix's update from every 8th row (`cockpit.instruments`). This
 trains the embedded MiniLM on the sample data and, after every step, recomputes
-||w_after - w_before|| / ||w_after|| over each whole layer group from the real weights, then
+||w_after - w_before|| / ||w_before|| over each whole layer group from the real weights, then
 prints the estimate's relative error per group (median and worst over the steps).
 
     python benchmarks/sampled_update.py --steps 30 --lr 5e-5
@@ -53,7 +53,7 @@ def main() -> None:
         current = {g.name: torch.cat([p.detach().flatten() for p in g.params]) for g in engine.groups}
         if isinstance(event, StepMetrics):
             for name, stats in event.layers.items():
-                exact = float((current[name] - previous[name]).norm() / current[name].norm())
+                exact = float((current[name] - previous[name]).norm() / previous[name].norm())
                 if exact > 0:
                     errors.setdefault(name, []).append(abs(stats.update_ratio / exact - 1))
         previous.update(current)

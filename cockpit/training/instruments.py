@@ -132,11 +132,8 @@ class GroupNorms:
         # An adapter's A and B are measured as the change of s·B·A (its adapted weight), not one by one;
         # a base weight under an adapter counts once in the weight norm: as its adapter's reference.
         adapters = {id(t) for g in groups for a in g.adapted for t in (a.up, a.down)}
-        bases = {id(a.base) for g in groups for a in g.adapted}
+        self._bases = {id(a.base) for g in groups for a in g.adapted}
         self._plain = [i for i, p in enumerate(self.params) if id(p) not in adapters]
-        weighed = [i for i in self._plain if id(self.params[i]) not in bases]
-        self._weighed = [self._measured[i] for i in weighed]
-        self._weighed_index, self._weighed_scale = self.group_index[weighed], self._scale[weighed]
         self.adapted = [(i, a) for i, g in enumerate(groups) for a in g.adapted]
         self._adapted_rows = [adapted_rows(a, self.sample_above) for _, a in self.adapted]
         self._adapted_index = torch.tensor([i for i, _ in self.adapted], dtype=torch.long, device=device)
@@ -147,6 +144,7 @@ class GroupNorms:
         self._buffer: list[torch.Tensor] | None = None  # allocated at the first update, dropped by refresh()
         self._snapshot: list[torch.Tensor] | None = None
         self._adapter_snapshot: list[torch.Tensor] | None = None
+        self._weights_before = torch.zeros(len(self.names), device=device)  # squares, set by before_update
         self.refresh()
 
     def refresh(self) -> None:
@@ -156,6 +154,17 @@ class GroupNorms:
         moving = [i for i in self._plain if self.params[i].requires_grad]  # what the update is read from
         self._moving_index, self._moving_scale = self.group_index[moving], self._scale[moving]
         self._moving_measured = [self._measured[i] for i in moving]
+        # The weight norm of a moving tensor is read from its copy (contiguous, just written, so
+        # cheap to read again) and of a still one from the tensor; a LoRA base counts as its adapter's.
+        weighed = {i for i in self._plain if id(self.params[i]) not in self._bases}
+        self._copied_weighed = [k for k, i in enumerate(moving) if i in weighed]
+        copied = [moving[k] for k in self._copied_weighed]
+        self._copied_index, self._copied_scale = self.group_index[copied], self._scale[copied]
+        # A frozen weight stays bit-identical, so its norm is read once per freeze, not every step.
+        still = [i for i in self._plain if i in weighed and not self.params[i].requires_grad]
+        self._still = [self._measured[i] for i in still]
+        self._still_index, self._still_scale = self.group_index[still], self._scale[still]
+        self._still_squares: torch.Tensor | None = None
         self._training_adapters = [k for k, (_, a) in enumerate(self.adapted) if a.up.requires_grad]
         self._training_adapter_index = self._adapted_index[self._training_adapters]
         self._training_adapter_scale = self._adapted_scale[self._training_adapters]
@@ -185,17 +194,20 @@ class GroupNorms:
         return self._by_group(list(norms), index).sqrt(), grads
 
     def before_update(self) -> None:
-        """Copy the measured rows of the trainable weights, to subtract after the step."""
+        """Copy the measured rows of the trainable weights, to subtract after the step, and read
+        their norm from the copy: the ratio's denominator is the weight the step starts from."""
         self._adapter_snapshot = self._adapter_products(self._training_adapters)
         measured = self._moving_measured
         if not self.keep_snapshot:
             self._snapshot = torch._foreach_mul(measured, 1.0)
-            return
-        if self._buffer is None:
-            self._buffer = [m.clone() for m in measured]
+        elif self._buffer is None:
+            self._snapshot = self._buffer = [m.clone() for m in measured]
         else:
             torch._foreach_copy_(self._buffer, measured)
-        self._snapshot = self._buffer
+            self._snapshot = self._buffer
+        copies = [self._snapshot[k] for k in self._copied_weighed]
+        norms = list(torch._foreach_norm(copies)) if copies else []
+        self._weights_before = self._by_group(norms, self._copied_index, self._copied_scale)
 
     def _adapter_products(self, which: list[int]) -> list[torch.Tensor]:
         """s·B·A on the measured rows, for the adapters `which` (k-th of self.adapted)."""
@@ -203,9 +215,12 @@ class GroupNorms:
             return [self._adapted_rows[k][1]() for k in which]
 
     def update_norms(self) -> torch.Tensor:
-        """[relative update per group, weight norm per group] (both from the measured rows), on the device."""
-        norms = list(torch._foreach_norm(self._weighed)) if self._weighed else []
-        weights = self._by_group(norms, self._weighed_index, self._weighed_scale)
+        """[relative update per group, weight norm per group] (both from the measured rows, the
+        weights as the step found them), on the device. Call after `before_update` and the step."""
+        if self._still_squares is None:
+            norms = list(torch._foreach_norm(self._still)) if self._still else []
+            self._still_squares = self._by_group(norms, self._still_index, self._still_scale)
+        weights = self._weights_before + self._still_squares
         if self.adapted:
             bases = list(torch._foreach_norm([rows for rows, _ in self._adapted_rows]))
             weights = weights + self._by_group(bases, self._adapted_index, self._adapted_scale)

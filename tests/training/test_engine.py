@@ -329,19 +329,22 @@ def _sampled_squares(tensor: torch.Tensor, sampled: bool) -> float:
 def test_relative_update_is_the_change_of_the_weights(
     tiny_model: Path, tmp_path: Path, keep_snapshot: bool, sample_above: int | None
 ) -> None:
-    """Journaled update_ratio == ||w_after - w_before|| / ||w_after|| per group, recomputed here.
+    """Journaled update_ratio == ||w_after - w_before|| / ||w_before|| per group, recomputed here,
+    and weight_norm == ||w_before||: the weights the step started from.
 
     The tiny model's tensors are all under the sampling threshold, so they are measured whole;
     with the threshold at 0 every matrix is measured on every 8th row, and the journal must hold
     that estimate. A step's metrics are emitted after its update and before the next one, so the
-    weights an observer sees then are that step's result. The freeze at step 3 resizes the buffer.
+    weights an observer sees then are that step's result. The freeze at step 3 resizes the buffer
+    (and the frozen group's norm is read once, not per step); the unfreeze at 5 measures it again.
     """
     from cockpit.training.instruments import GroupNorms
 
-    engine = tiny_engine(DEI, tmp_path / "run", tiny_model, max_steps=5, eval_split=0.0, schedule=["3:freeze=layer.0"])
+    schedule = ["3:freeze=layer.0", "5:unfreeze=layer.0"]
+    engine = tiny_engine(DEI, tmp_path / "run", tiny_model, max_steps=6, eval_split=0.0, schedule=schedule)
     sampled = sample_above is not None
-    if sampled:
-        engine.norms = GroupNorms(engine.groups, engine.device, sample_above=sample_above)
+    if sampled:  # the freezes must reach this instrument: it is the one the steering refreshes
+        engine.norms = engine.frozen_groups.norms = GroupNorms(engine.groups, engine.device, sample_above=sample_above)
     engine.norms.keep_snapshot = keep_snapshot
     seen: dict[int, dict[str, list[torch.Tensor]]] = {}
     journaled: dict[int, StepMetrics] = {}
@@ -354,14 +357,14 @@ def test_relative_update_is_the_change_of_the_weights(
 
     engine.observers.append(observe)
     assert engine.run().reason == "finished"
-    for step in range(1, 6):
+    for step in range(1, 7):
         for name, stats in journaled[step].layers.items():
             before, after = seen[step - 1][name], seen[step][name]
-            weight = sum(_sampled_squares(w, sampled) for w in after) ** 0.5
+            weight = sum(_sampled_squares(w, sampled) for w in before) ** 0.5
             update = sum(_sampled_squares(a - b, sampled) for a, b in zip(after, before, strict=True)) ** 0.5
             assert stats.weight_norm == pytest.approx(weight, rel=1e-5)
             assert stats.update_ratio == pytest.approx(update / weight, rel=1e-3, abs=1e-12), (step, name)
-            if name == "layer.0" and step >= 3:
+            if name == "layer.0" and step in (3, 4):
                 assert stats.frozen and stats.update_ratio == 0.0
             else:
                 assert stats.update_ratio > 0, (step, name)
