@@ -429,7 +429,6 @@ def _close_on_hangup(app: Any) -> None:
     """
 
     def hangup(_signum: int, _frame: object) -> None:
-        app.detached = True
         threading.Thread(target=lambda: app.call_from_thread(app.exit), daemon=True).start()
         fallback = threading.Timer(3.0, os._exit, args=(0,))
         fallback.daemon = True

@@ -191,7 +191,6 @@ class CockpitApp(App[None]):
         self._theme_problems: list[str] = []
         self._worker: Worker[object] | None = None
         self._quitting = False
-        self.detached = False  # set when `d` left a trainer in another process running
         self._due: set[str] = set()  # changed panels whose redraw interval has not passed yet
         self._drawn_at: dict[str, float] = {}
         self._bindings_for: tuple[str, bool] | None = None  # the run state the footer's keys were last shown for
@@ -647,5 +646,4 @@ class CockpitApp(App[None]):
 
     def action_detach(self) -> None:
         """Leave the trainer running in its own process; `cockpit attach` comes back to it."""
-        self.detached = True
         self.exit()

@@ -146,7 +146,7 @@ async def test_attach_from_another_process_freezes_exactly(live_run: Path) -> No
         await pilot.press("escape")
         await pilot.pause(0.2)
         await pilot.press("d")  # detach: the app closes, the run goes on
-    assert app.detached
+    assert app.return_code == 0  # `d` closed the cockpit (a test's own teardown leaves it None)
     freeze = next(c for c in commands_in(live_run) if c.command == "freeze=layer.0")
     assert freeze.source.startswith(f"attach pid {os.getpid()}") and freeze.id and freeze.result == "froze layer.0"
     wait_for_more_steps(live_run)
